@@ -1,0 +1,261 @@
+/**
+ * The trust chain: network root -> organisation -> device (PROTOCOL.md §2).
+ * Issue and verify certificates, enrolment requests and revocations. No
+ * trust on first use: every device key is accepted only through a chain that
+ * ends at the pinned root public key.
+ */
+import { z } from 'zod';
+import { DOMAIN, type DomainLabel, signingInput } from './canonical';
+import type { Crypto } from './crypto/sodium';
+import { fromB64u, toB64u } from './encoding';
+import { HandoverError } from './errors';
+import {
+  DeviceCertificate,
+  type DeviceCertificateBody,
+  EnrolmentRequest,
+  OrgCertificate,
+  type OrgCertificateBody,
+  PROTOCOL_VERSION,
+  Revocation,
+  type RevocationBody,
+} from './schemas';
+
+/** A network is named by the hash of its root public key. */
+export function networkIdOf(crypto: Crypto, rootPublicKey: Uint8Array): string {
+  return toB64u(crypto.hash(rootPublicKey, 32));
+}
+
+/** Sign `body` under `label` and return it with its signature attached. */
+export function signObject<T extends object>(
+  crypto: Crypto,
+  label: DomainLabel,
+  body: T,
+  privateKey: Uint8Array,
+): T & { signature: string } {
+  const signature = toB64u(crypto.sign(signingInput(label, body), privateKey));
+  return { ...body, signature };
+}
+
+/** Verify the signature of a signed object (the signature field is not signed). */
+export function verifyObject(
+  crypto: Crypto,
+  label: DomainLabel,
+  signed: { signature: string },
+  publicKey: Uint8Array,
+): boolean {
+  const { signature, ...body } = signed;
+  let sig: Uint8Array;
+  try {
+    sig = fromB64u(signature);
+  } catch {
+    return false;
+  }
+  return crypto.verify(sig, signingInput(label, body), publicKey);
+}
+
+function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new HandoverError('BAD_REQUEST', `invalid ${what}: ${issue ? `${issue.path.join('.')} ${issue.message}` : 'bad shape'}`);
+  }
+  return parsed.data;
+}
+
+export function issueOrgCertificate(
+  crypto: Crypto,
+  body: Omit<OrgCertificateBody, 'v' | 'kind'>,
+  rootPrivateKey: Uint8Array,
+): OrgCertificate {
+  const full: OrgCertificateBody = { v: PROTOCOL_VERSION, kind: 'org', ...body };
+  return signObject(crypto, DOMAIN.orgCertificate, full, rootPrivateKey);
+}
+
+export function createEnrolmentRequest(
+  crypto: Crypto,
+  fields: { orgId: string; deviceId: string; label: string; signKeyPair: { publicKey: Uint8Array; privateKey: Uint8Array }; dhPublicKey: Uint8Array; createdAt: number },
+): EnrolmentRequest {
+  const body = {
+    v: PROTOCOL_VERSION,
+    kind: 'enrolment' as const,
+    orgId: fields.orgId,
+    deviceId: fields.deviceId,
+    label: fields.label,
+    signPublicKey: toB64u(fields.signKeyPair.publicKey),
+    dhPublicKey: toB64u(fields.dhPublicKey),
+    createdAt: fields.createdAt,
+  };
+  return signObject(crypto, DOMAIN.enrolmentRequest, body, fields.signKeyPair.privateKey);
+}
+
+/** The org admin checks the request's self-signature, then certifies the device. */
+export function issueDeviceCertificate(
+  crypto: Crypto,
+  input: {
+    request: unknown;
+    orgCertificate: OrgCertificate;
+    orgPrivateKey: Uint8Array;
+    role: DeviceCertificateBody['role'];
+    issuedAt: number;
+    expiresAt: number;
+  },
+): DeviceCertificate {
+  const request = parseOrThrow(EnrolmentRequest, input.request, 'enrolment request');
+  if (request.orgId !== input.orgCertificate.orgId) {
+    throw new HandoverError('FORBIDDEN', `enrolment request is for org ${request.orgId}, not ${input.orgCertificate.orgId}`);
+  }
+  if (!verifyObject(crypto, DOMAIN.enrolmentRequest, request, fromB64u(request.signPublicKey))) {
+    throw new HandoverError('BAD_SIGNATURE', 'enrolment request is not signed by the device key it names');
+  }
+  const body: DeviceCertificateBody = {
+    v: PROTOCOL_VERSION,
+    kind: 'device',
+    networkId: input.orgCertificate.networkId,
+    orgId: request.orgId,
+    deviceId: request.deviceId,
+    label: request.label,
+    role: input.role,
+    signPublicKey: request.signPublicKey,
+    dhPublicKey: request.dhPublicKey,
+    issuedAt: input.issuedAt,
+    expiresAt: input.expiresAt,
+  };
+  return signObject(crypto, DOMAIN.deviceCertificate, body, input.orgPrivateKey);
+}
+
+export function issueRevocation(
+  crypto: Crypto,
+  body: Omit<RevocationBody, 'v' | 'kind'>,
+  issuerPrivateKey: Uint8Array,
+): Revocation {
+  const full: RevocationBody = { v: PROTOCOL_VERSION, kind: 'revocation', ...body };
+  return signObject(crypto, DOMAIN.revocation, full, issuerPrivateKey);
+}
+
+/** Which orgs and devices are revoked, as far as a verifier knows. */
+export interface RevocationStatus {
+  isOrgRevoked(orgId: string): boolean;
+  isDeviceRevoked(deviceId: string): boolean;
+}
+
+export const NOTHING_REVOKED: RevocationStatus = {
+  isOrgRevoked: () => false,
+  isDeviceRevoked: () => false,
+};
+
+export interface TrustAnchor {
+  readonly crypto: Crypto;
+  readonly rootPublicKey: Uint8Array;
+  readonly networkId: string;
+}
+
+export function trustAnchor(crypto: Crypto, rootPublicKey: Uint8Array): TrustAnchor {
+  return { crypto, rootPublicKey, networkId: networkIdOf(crypto, rootPublicKey) };
+}
+
+function checkValidity(what: string, cert: { issuedAt: number; expiresAt: number }, now: number): void {
+  if (cert.expiresAt <= cert.issuedAt) throw new HandoverError('UNTRUSTED_KEY', `${what} has an empty validity period`);
+  if (now >= cert.expiresAt) throw new HandoverError('EXPIRED', `${what} expired at ${new Date(cert.expiresAt).toISOString()}`);
+  // A little slack for clock skew between issuer and verifier.
+  if (now + 5 * 60_000 < cert.issuedAt) throw new HandoverError('UNTRUSTED_KEY', `${what} is not valid yet`);
+}
+
+/** Verify an org certificate against the pinned root. Returns the parsed certificate. */
+export function verifyOrgCertificate(
+  anchor: TrustAnchor,
+  value: unknown,
+  opts: { now: number; revocations?: RevocationStatus },
+): OrgCertificate {
+  const cert = parseOrThrow(OrgCertificate, value, 'org certificate');
+  if (cert.networkId !== anchor.networkId) {
+    throw new HandoverError('UNTRUSTED_KEY', `org ${cert.orgId} belongs to another network`);
+  }
+  if (!verifyObject(anchor.crypto, DOMAIN.orgCertificate, cert, anchor.rootPublicKey)) {
+    throw new HandoverError('BAD_SIGNATURE', `org certificate for ${cert.orgId} is not signed by the network root`);
+  }
+  checkValidity(`org certificate ${cert.orgId}`, cert, opts.now);
+  if (opts.revocations?.isOrgRevoked(cert.orgId)) {
+    throw new HandoverError('REVOKED', `org ${cert.orgId} has been revoked`);
+  }
+  return cert;
+}
+
+/** Verify root -> org -> device. Returns the parsed device certificate. */
+export function verifyDeviceChain(
+  anchor: TrustAnchor,
+  orgValue: unknown,
+  deviceValue: unknown,
+  opts: { now: number; revocations?: RevocationStatus },
+): { org: OrgCertificate; device: DeviceCertificate } {
+  const org = verifyOrgCertificate(anchor, orgValue, opts);
+  const device = parseOrThrow(DeviceCertificate, deviceValue, 'device certificate');
+  if (device.networkId !== anchor.networkId) {
+    throw new HandoverError('UNTRUSTED_KEY', `device ${device.deviceId} belongs to another network`);
+  }
+  if (device.orgId !== org.orgId) {
+    throw new HandoverError('UNTRUSTED_KEY', `device ${device.deviceId} claims org ${device.orgId}, chain is for ${org.orgId}`);
+  }
+  if (!verifyObject(anchor.crypto, DOMAIN.deviceCertificate, device, fromB64u(org.publicKey))) {
+    throw new HandoverError('BAD_SIGNATURE', `device certificate ${device.deviceId} is not signed by org ${org.orgId}`);
+  }
+  checkValidity(`device certificate ${device.deviceId}`, device, opts.now);
+  if (opts.revocations?.isDeviceRevoked(device.deviceId)) {
+    throw new HandoverError('REVOKED', `device ${device.deviceId} has been revoked`);
+  }
+  return { org, device };
+}
+
+/**
+ * Verify a full revocation list and turn it into a status lookup.
+ * `orgKeys` gives the public key of each org that issued device revocations
+ * (from verified org certificates). Each issuer's entries must run 1..n with
+ * no gap; `seen` is the highest seq per issuer this verifier accepted
+ * before, and a list that goes back on any of them is a rollback.
+ */
+export function verifyRevocationList(
+  anchor: TrustAnchor,
+  values: unknown,
+  opts: { orgPublicKey: (orgId: string) => Uint8Array | undefined; seen?: ReadonlyMap<string, number> },
+): { status: RevocationStatus; heads: Map<string, number>; revocations: Revocation[] } {
+  const list = parseOrThrow(z.array(Revocation).max(10_000), values, 'revocation list');
+  const heads = new Map<string, number>();
+  const revokedOrgs = new Set<string>();
+  const revokedDevices = new Set<string>();
+  for (const rev of list) {
+    if (rev.networkId !== anchor.networkId) throw new HandoverError('UNTRUSTED_KEY', 'revocation from another network');
+    const expected = (heads.get(rev.issuer) ?? 0) + 1;
+    if (rev.seq !== expected) {
+      throw new HandoverError('ROLLBACK', `revocations of ${rev.issuer} skip from ${expected - 1} to ${rev.seq}`);
+    }
+    let key: Uint8Array | undefined;
+    if (rev.issuer === 'root') {
+      if (rev.subject.type !== 'org') throw new HandoverError('UNTRUSTED_KEY', 'the root revokes orgs only');
+      key = anchor.rootPublicKey;
+    } else {
+      if (rev.subject.type !== 'device' || rev.subject.orgId !== rev.issuer) {
+        throw new HandoverError('UNTRUSTED_KEY', `org ${rev.issuer} may revoke only its own devices`);
+      }
+      key = opts.orgPublicKey(rev.issuer);
+      if (!key) throw new HandoverError('UNKNOWN_ORG', `revocation issuer ${rev.issuer} is unknown`);
+    }
+    if (!verifyObject(anchor.crypto, DOMAIN.revocation, rev, key)) {
+      throw new HandoverError('BAD_SIGNATURE', `revocation ${rev.issuer}#${rev.seq} has a bad signature`);
+    }
+    heads.set(rev.issuer, rev.seq);
+    if (rev.subject.type === 'org') revokedOrgs.add(rev.subject.orgId);
+    else revokedDevices.add(rev.subject.deviceId);
+  }
+  for (const [issuer, seenSeq] of opts.seen ?? []) {
+    if ((heads.get(issuer) ?? 0) < seenSeq) {
+      throw new HandoverError('ROLLBACK', `revocation list for ${issuer} is older than one already seen (seq ${seenSeq})`);
+    }
+  }
+  return {
+    heads,
+    revocations: list,
+    status: {
+      isOrgRevoked: (orgId) => revokedOrgs.has(orgId),
+      isDeviceRevoked: (deviceId) => revokedDevices.has(deviceId),
+    },
+  };
+}
