@@ -7,7 +7,7 @@ import { concatBytes, utf8 } from '../../shared/encoding';
 
 export function seededRandom(hashWith: Crypto, seed: string): RandomSource {
   let counter = 0;
-  let pool = new Uint8Array(0);
+  let pool: Uint8Array = new Uint8Array(0);
   return (length: number) => {
     while (pool.length < length) {
       const ctr = new Uint8Array(8);

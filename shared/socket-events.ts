@@ -1,0 +1,64 @@
+/**
+ * The one typed event map for the Socket.IO protocol, used by the relay and
+ * by every client. The handshake carries `auth: { token }` (a session token
+ * from POST /v1/auth/session); without a valid one the socket never connects.
+ */
+import type { ErrorCode } from './errors';
+import type { EnvelopeHeader } from './schemas';
+
+/** An envelope on the socket: header JSON, signature, and the ciphertext as binary. */
+export interface WireEnvelope {
+  header: EnvelopeHeader;
+  signature: string;
+  ciphertext: Uint8Array;
+}
+
+export interface WireError {
+  code: ErrorCode;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+export type Ack<T> = (result: ({ ok: true } & T) | { ok: false; error: WireError }) => void;
+
+/** Details of a DEVICE_SET_MISMATCH refusal: refetch bundles and seal again. */
+export interface DeviceSetMismatch {
+  missing: string[];
+  stale: string[];
+}
+
+export interface Delivery {
+  envelope: WireEnvelope;
+  /** When the relay accepted it (ms). */
+  storedAt: number;
+}
+
+export interface ClientToServerEvents {
+  /** Ack comes only after the envelope is in every recipient inbox. */
+  'envelope:send': (envelope: WireEnvelope, ack: Ack<{ messageId: string; storedAt: number }>) => void;
+  /** The client stored the envelope locally: the relay may delete it from this device's inbox. */
+  'envelope:ack': (payload: { messageId: string }, ack: Ack<Record<string, never>>) => void;
+  /** Ask for the pending inbox again (also replayed automatically on connect). */
+  'inbox:sync': (ack: Ack<{ pending: number }>) => void;
+}
+
+export interface ServerToClientEvents {
+  'envelope:deliver': (delivery: Delivery) => void;
+  /** To the sender's devices: a recipient device stored the envelope. */
+  'envelope:delivered': (notice: { messageId: string; recipientDeviceId: string; at: number }) => void;
+  /** To the sender's devices: an envelope expired undelivered in these inboxes. */
+  'envelope:expired': (notice: { messageId: string; recipientDeviceIds: string[]; at: number }) => void;
+  /** The relay holds few one-time prekeys for this device: upload more. */
+  'prekeys:low': (notice: { remaining: number }) => void;
+  /** A revocation was published: clients resync their revocation list. */
+  'revocations:changed': (notice: { issuer: string; seq: number }) => void;
+}
+
+export interface InterServerEvents {
+  ping: () => void;
+}
+
+export interface SocketData {
+  deviceId: string;
+  orgId: string;
+}
