@@ -1,0 +1,40 @@
+/**
+ * What travels inside an envelope's encrypted body for the SDK: the thread
+ * it belongs to, the participant orgs, and an application payload (the
+ * referral workflow puts its signed events here). The thread id is checked
+ * against the signed header so a body cannot be spliced into another thread.
+ */
+import { z } from 'zod';
+import { Id, MessageId } from '../../shared/schemas';
+
+export const MAX_THREAD_ORGS = 50;
+
+export const MessageBody = z.strictObject({
+  v: z.literal(1),
+  threadId: MessageId,
+  orgIds: z.array(Id).min(1).max(MAX_THREAD_ORGS),
+  payload: z.unknown(),
+});
+export type MessageBody = z.infer<typeof MessageBody>;
+
+/** A message as the client keeps it locally (inside the vault). */
+export interface StoredMessage {
+  messageId: string;
+  threadId: string;
+  orgIds: string[];
+  senderDeviceId: string;
+  senderOrgId: string;
+  sentAt: number;
+  receivedAt: number;
+  direction: 'in' | 'out';
+  payload: unknown;
+}
+
+/** An envelope that could not be opened: kept visible, never silently dropped. */
+export interface FailedMessage {
+  messageId: string;
+  senderDeviceId: string;
+  receivedAt: number;
+  code: string;
+  reason: string;
+}

@@ -1,0 +1,122 @@
+/**
+ * Typed HTTP calls to the relay (shared/api.ts). Every response is checked
+ * against its schema; every refusal becomes a HandoverError carrying the
+ * relay's code, so callers can react to `RATE_LIMITED`, `REVOKED`, ...
+ */
+import { z } from 'zod';
+import {
+  BundlesResponse,
+  ChallengeResponse,
+  NetworkInfo,
+  OrgDirectory,
+  PrekeyStatus,
+  ROUTES,
+  RevocationList,
+  SessionResponse,
+  type RegisterDeviceRequest,
+} from '../../shared/api';
+import { HandoverError, RELAY_ERROR_CODES, type RelayErrorCode } from '../../shared/errors';
+import type { OneTimePrekey, OrgCertificate, PqPrekey, Revocation, SignedPrekey } from '../../shared/schemas';
+
+export class RelayApi {
+  private token: string | undefined;
+
+  constructor(
+    readonly baseUrl: string,
+    private readonly fetchImpl: typeof fetch = (...args) => fetch(...args),
+  ) {}
+
+  setToken(token: string | undefined): void {
+    this.token = token;
+  }
+
+  get hasToken(): boolean {
+    return this.token !== undefined;
+  }
+
+  /** The session token, for the socket handshake only. */
+  get sessionToken(): string | undefined {
+    return this.token;
+  }
+
+  private async call<T>(schema: z.ZodType<T>, method: string, path: string, body?: unknown, authenticated = false): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (authenticated) {
+      if (!this.token) throw new HandoverError('UNAUTHENTICATED', 'not signed in');
+      headers.authorization = `Bearer ${this.token}`;
+    }
+    let res: Response;
+    try {
+      res = await this.fetchImpl(new URL(path, this.baseUrl), {
+        method,
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+    } catch (err) {
+      throw new HandoverError('UNAVAILABLE', `cannot reach the relay at ${this.baseUrl}: ${(err as Error).message}`);
+    }
+    let json: unknown;
+    try {
+      json = await res.json();
+    } catch {
+      throw new HandoverError(res.ok ? 'INTERNAL' : 'UNAVAILABLE', `the relay answered ${res.status} without JSON`);
+    }
+    if (!res.ok) throw relayError(res.status, json);
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) throw new HandoverError('INTERNAL', `unexpected answer from the relay for ${method} ${path}`);
+    return parsed.data;
+  }
+
+  network(): Promise<NetworkInfo> {
+    return this.call(NetworkInfo, 'GET', ROUTES.network);
+  }
+  registerOrg(certificate: OrgCertificate): Promise<unknown> {
+    return this.call(anything, 'POST', ROUTES.orgs, { certificate });
+  }
+  directory(): Promise<OrgDirectory> {
+    return this.call(OrgDirectory, 'GET', ROUTES.orgs, undefined, true);
+  }
+  registerDevice(request: RegisterDeviceRequest): Promise<unknown> {
+    return this.call(anything, 'POST', ROUTES.devices, request);
+  }
+  challenge(deviceId: string): Promise<ChallengeResponse> {
+    return this.call(ChallengeResponse, 'POST', ROUTES.challenge, { deviceId });
+  }
+  session(deviceId: string, challengeId: string, signature: string): Promise<SessionResponse> {
+    return this.call(SessionResponse, 'POST', ROUTES.session, { deviceId, challengeId, signature });
+  }
+  uploadSignedPrekeys(signedPrekey: SignedPrekey, pqPrekey: PqPrekey): Promise<unknown> {
+    return this.call(anything, 'PUT', ROUTES.signedPrekeys, { signedPrekey, pqPrekey }, true);
+  }
+  uploadOneTimePrekeys(prekeys: OneTimePrekey[]): Promise<unknown> {
+    return this.call(anything, 'POST', ROUTES.oneTimePrekeys, { prekeys }, true);
+  }
+  prekeyStatus(): Promise<z.infer<typeof PrekeyStatus>> {
+    return this.call(PrekeyStatus, 'GET', ROUTES.prekeyStatus, undefined, true);
+  }
+  bundles(orgId: string): Promise<BundlesResponse> {
+    return this.call(BundlesResponse, 'GET', ROUTES.bundles(orgId), undefined, true);
+  }
+  revocations(): Promise<z.infer<typeof RevocationList>> {
+    return this.call(RevocationList, 'GET', ROUTES.revocations, undefined, true);
+  }
+  publishRevocation(revocation: Revocation): Promise<unknown> {
+    return this.call(anything, 'POST', ROUTES.revocations, { revocation });
+  }
+}
+
+/** Bodies of write routes carry nothing the client relies on. */
+const anything = z.unknown();
+
+function relayError(status: number, json: unknown): HandoverError {
+  const err = typeof json === 'object' && json !== null && 'error' in json ? (json as { error: unknown }).error : undefined;
+  const code = typeof err === 'object' && err !== null && 'code' in err ? (err as { code: unknown }).code : undefined;
+  const message = typeof err === 'object' && err !== null && 'message' in err ? String((err as { message: unknown }).message) : `HTTP ${status}`;
+  const details =
+    typeof err === 'object' && err !== null && 'details' in err && typeof (err as { details: unknown }).details === 'object'
+      ? ((err as { details: Record<string, unknown> }).details ?? undefined)
+      : undefined;
+  const known = (RELAY_ERROR_CODES as readonly string[]).includes(String(code)) ? (code as RelayErrorCode) : 'INTERNAL';
+  return new HandoverError(known, message, details);
+}
