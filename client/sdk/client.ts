@@ -114,7 +114,8 @@ export class HandoverClient {
     options: ClientOptions & { passphrase: string; orgId: string; deviceId: string; label: string; rootPublicKey: string; serverUrl: string },
   ): Promise<{ client: HandoverClient; enrolmentRequest: EnrolmentRequest }> {
     const { crypto } = options;
-    const vault = await Vault.create(crypto, options.storage, options.passphrase, options.pwhashLimits ?? PWHASH_MODERATE);
+    const vault = await Vault.openOrCreate(crypto, options.storage, options.passphrase, options.pwhashLimits ?? PWHASH_MODERATE);
+    if (await vault.get('profile')) throw new HandoverError('BAD_REQUEST', 'this profile already holds a device');
     const keys = createDeviceKeys(crypto, { deviceId: options.deviceId, orgId: options.orgId });
     const profile: Profile = {
       orgId: options.orgId,
@@ -275,6 +276,20 @@ export class HandoverClient {
 
   private currentToken(): string {
     return this.api.sessionToken ?? '';
+  }
+
+  /**
+   * Fetch everything pending in this device's inbox and process it. The
+   * relay emits the pending deliveries before it answers, and Socket.IO keeps
+   * order on one connection, so when the answer arrives all are queued here.
+   */
+  async sync(): Promise<number> {
+    const socket = this.socket;
+    if (!socket) throw new HandoverError('UNAVAILABLE', 'not connected: call connect() first');
+    const res = await socket.timeout(15_000).emitWithAck('inbox:sync');
+    if (!res.ok) throw wireError(res.error);
+    await this.idle();
+    return res.pending;
   }
 
   /** Wait until every delivery received so far has been processed. */

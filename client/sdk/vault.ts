@@ -44,6 +44,11 @@ export class Vault {
   }
 
   /** Re-seal the storage key under a new passphrase (records stay as they are). */
+  /** Unlock the vault in `storage`, or create one there if there is none yet. */
+  static async openOrCreate(crypto: Crypto, storage: KeyValueStorage, passphrase: string, limits: PwhashLimits): Promise<Vault> {
+    return (await Vault.exists(storage)) ? Vault.unlock(crypto, storage, passphrase) : Vault.create(crypto, storage, passphrase, limits);
+  }
+
   async changePassphrase(passphrase: string, limits: PwhashLimits): Promise<void> {
     await this.storage.put(KEYSTORE_RECORD, sealSecrets(this.crypto, { storageKey: toB64u(this.storageKey) }, passphrase, limits));
   }

@@ -1,0 +1,163 @@
+/**
+ * Network-admin and org-admin key operations, kept in the same encrypted
+ * vault as a device profile: create the network root, issue org
+ * certificates, create an org key, certify device enrolment requests, and
+ * sign revocations. Pure over the vault; the CLI is a thin shell on top.
+ */
+import { issueDeviceCertificate, issueOrgCertificate, issueRevocation, networkIdOf } from '../../shared/certificates';
+import type { Crypto } from '../../shared/crypto/sodium';
+import { fromB64u, toB64u } from '../../shared/encoding';
+import { HandoverError } from '../../shared/errors';
+import { fingerprint } from '../../shared/fingerprint';
+import { type DeviceCertificate, OrgCertificate, type OrgCertificateBody, type Revocation } from '../../shared/schemas';
+import type { Vault } from '../sdk/vault';
+
+const DAY = 24 * 60 * 60 * 1000;
+
+interface RootRecord {
+  publicKey: string;
+  privateKey: string;
+  networkId: string;
+  nextSerial: number;
+  revocationSeq: number;
+}
+
+interface OrgRecord {
+  orgId: string;
+  publicKey: string;
+  privateKey: string;
+  certificate?: OrgCertificate;
+  revocationSeq: number;
+}
+
+export class AdminKeys {
+  constructor(
+    private readonly crypto: Crypto,
+    private readonly vault: Vault,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /* ---- network root ---- */
+
+  async createRoot(): Promise<{ publicKey: string; networkId: string; fingerprint: string }> {
+    if (await this.vault.get('admin/root')) throw new HandoverError('BAD_REQUEST', 'this profile already holds a network root');
+    const kp = this.crypto.signKeyPair();
+    const record: RootRecord = {
+      publicKey: toB64u(kp.publicKey),
+      privateKey: toB64u(kp.privateKey),
+      networkId: networkIdOf(this.crypto, kp.publicKey),
+      nextSerial: 1,
+      revocationSeq: 0,
+    };
+    await this.vault.put('admin/root', record);
+    return { publicKey: record.publicKey, networkId: record.networkId, fingerprint: fingerprint(this.crypto, 'org', 'root', kp.publicKey) };
+  }
+
+  /** Import an existing root key pair (e.g. a development network's). */
+  async importRoot(privateKey: Uint8Array): Promise<{ publicKey: string; networkId: string }> {
+    const kp = this.crypto.signKeyPair(privateKey.subarray(0, 32));
+    const record: RootRecord = {
+      publicKey: toB64u(kp.publicKey),
+      privateKey: toB64u(kp.privateKey),
+      networkId: networkIdOf(this.crypto, kp.publicKey),
+      nextSerial: 1,
+      revocationSeq: 0,
+    };
+    await this.vault.put('admin/root', record);
+    return { publicKey: record.publicKey, networkId: record.networkId };
+  }
+
+  private async root(): Promise<RootRecord> {
+    const r = (await this.vault.get('admin/root')) as RootRecord | undefined;
+    if (!r) throw new HandoverError('BAD_REQUEST', 'this profile holds no network root: run `handover network init`');
+    return r;
+  }
+
+  async rootPublicKey(): Promise<string> {
+    return (await this.root()).publicKey;
+  }
+
+  async issueOrg(fields: Omit<OrgCertificateBody, 'v' | 'kind' | 'networkId' | 'serial' | 'issuedAt' | 'expiresAt'> & { days: number }): Promise<OrgCertificate> {
+    const root = await this.root();
+    const { days, ...rest } = fields;
+    const now = this.now();
+    const cert = issueOrgCertificate(
+      this.crypto,
+      { ...rest, networkId: root.networkId, serial: root.nextSerial, issuedAt: now, expiresAt: now + days * DAY },
+      fromB64u(root.privateKey),
+    );
+    await this.vault.put('admin/root', { ...root, nextSerial: root.nextSerial + 1 });
+    return cert;
+  }
+
+  async revokeOrg(orgId: string, reason: string, seq?: number): Promise<Revocation> {
+    const root = await this.root();
+    const next = seq ?? root.revocationSeq + 1;
+    const rev = issueRevocation(
+      this.crypto,
+      { networkId: root.networkId, issuer: 'root', seq: next, subject: { type: 'org', orgId }, reason, revokedAt: this.now() },
+      fromB64u(root.privateKey),
+    );
+    await this.vault.put('admin/root', { ...root, revocationSeq: next });
+    return rev;
+  }
+
+  /* ---- organisation ---- */
+
+  async createOrgKey(orgId: string): Promise<{ orgId: string; publicKey: string; fingerprint: string }> {
+    if (await this.vault.get('admin/org')) throw new HandoverError('BAD_REQUEST', 'this profile already holds an org key');
+    const kp = this.crypto.signKeyPair();
+    const record: OrgRecord = { orgId, publicKey: toB64u(kp.publicKey), privateKey: toB64u(kp.privateKey), revocationSeq: 0 };
+    await this.vault.put('admin/org', record);
+    return { orgId, publicKey: record.publicKey, fingerprint: fingerprint(this.crypto, 'org', orgId, kp.publicKey) };
+  }
+
+  private async org(): Promise<OrgRecord> {
+    const r = (await this.vault.get('admin/org')) as OrgRecord | undefined;
+    if (!r) throw new HandoverError('BAD_REQUEST', 'this profile holds no org key: run `handover org init`');
+    return r;
+  }
+
+  /** Keep the org certificate the network admin issued (it must carry our org key). */
+  async importOrgCertificate(value: unknown): Promise<OrgCertificate> {
+    const org = await this.org();
+    const cert = OrgCertificate.parse(value);
+    if (cert.orgId !== org.orgId || cert.publicKey !== org.publicKey) {
+      throw new HandoverError('UNTRUSTED_KEY', 'this org certificate is not for this org key');
+    }
+    await this.vault.put('admin/org', { ...org, certificate: cert });
+    return cert;
+  }
+
+  async orgCertificate(): Promise<OrgCertificate> {
+    const org = await this.org();
+    if (!org.certificate) throw new HandoverError('BAD_REQUEST', 'import the org certificate first: `handover org import-certificate`');
+    return org.certificate;
+  }
+
+  async signDevice(request: unknown, role: DeviceCertificate['role'], days: number): Promise<DeviceCertificate> {
+    const org = await this.org();
+    const now = this.now();
+    return issueDeviceCertificate(this.crypto, {
+      request,
+      orgCertificate: await this.orgCertificate(),
+      orgPrivateKey: fromB64u(org.privateKey),
+      role,
+      issuedAt: now,
+      expiresAt: now + days * DAY,
+    });
+  }
+
+  async revokeDevice(deviceId: string, reason: string, seq?: number): Promise<Revocation> {
+    const org = await this.org();
+    const cert = await this.orgCertificate();
+    const next = seq ?? org.revocationSeq + 1;
+    const rev = issueRevocation(
+      this.crypto,
+      { networkId: cert.networkId, issuer: org.orgId, seq: next, subject: { type: 'device', orgId: org.orgId, deviceId }, reason, revokedAt: this.now() },
+      fromB64u(org.privateKey),
+    );
+    await this.vault.put('admin/org', { ...org, revocationSeq: next });
+    return rev;
+  }
+}

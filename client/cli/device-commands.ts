@@ -1,0 +1,150 @@
+/** `handover device …`, `directory`, `verify`: a staff device's setup and the key directory. */
+import type { Command } from 'commander';
+import { fromB64u } from '../../shared/encoding';
+import { HandoverError } from '../../shared/errors';
+import { fingerprint } from '../../shared/fingerprint';
+import { HandoverClient } from '../sdk/client';
+import { readJsonFile, run, writeJsonOut } from './admin-commands';
+import { type GlobalOptions, kdfLimits, openStorage, output, passphrase, progress, serverUrl } from './context';
+
+/** Open this profile's device, sign in and (optionally) connect. */
+export async function openDevice(opts: GlobalOptions, connect: boolean): Promise<HandoverClient> {
+  const { crypto, storage } = await openStorage(opts);
+  const client = await HandoverClient.open({
+    crypto,
+    storage,
+    passphrase: await passphrase(),
+    ...(opts.server || process.env.HANDOVER_SERVER ? { serverUrl: serverUrl(opts) } : {}),
+  });
+  if (connect) {
+    progress('signing in to the relay');
+    await client.connect();
+    const pending = await client.sync();
+    if (pending > 0) progress(`received ${pending} pending message(s)`);
+  }
+  return client;
+}
+
+export function registerDeviceCommands(program: Command): void {
+  const g = () => program.opts<GlobalOptions>();
+  const device = program.command('device').description('this staff device: create keys, enrol, register');
+
+  device
+    .command('init')
+    .description('create this device\'s keys and write an enrolment request for the org admin')
+    .requiredOption('--org-id <id>', 'your organisation id')
+    .requiredOption('--device-id <id>', 'a name for this device, unique in the network (e.g. shelter-ist-amina-laptop)')
+    .requiredOption('--label <text>', 'who uses it (e.g. "Amina, intake officer")')
+    .requiredOption('--root-key <key>', 'the network root public key, confirmed with the coordinator')
+    .option('--out <file>', 'write the enrolment request to this file')
+    .action(
+      run(program, async (o: { orgId: string; deviceId: string; label: string; rootKey: string; out?: string }) => {
+        const { crypto, storage } = await openStorage(g());
+        fromB64u(o.rootKey); // refuse a malformed key early
+        const { client, enrolmentRequest } = await HandoverClient.createProfile({
+          crypto,
+          storage,
+          passphrase: await passphrase(true),
+          pwhashLimits: kdfLimits(),
+          orgId: o.orgId,
+          deviceId: o.deviceId,
+          label: o.label,
+          rootPublicKey: o.rootKey,
+          serverUrl: serverUrl(g()),
+        });
+        progress(`device key fingerprint: ${fingerprint(crypto, 'device', client.deviceId, client.signPublicKey)}`);
+        await writeJsonOut(g(), o.out, enrolmentRequest, 'Enrolment request');
+      }),
+    );
+
+  device
+    .command('register')
+    .description('import the certificates from the org admin and register this device with the relay')
+    .requiredOption('--certificate <file>', 'device certificate JSON from `handover org sign-device`')
+    .requiredOption('--org-certificate <file>', 'org certificate JSON from `handover org certificate`')
+    .action(
+      run(program, async (o: { certificate: string; orgCertificate: string }) => {
+        const client = await openDevice(g(), false);
+        await client.importCertificates(await readJsonFile(o.orgCertificate), await readJsonFile(o.certificate));
+        progress('uploading prekeys');
+        await client.register();
+        output(g(), { deviceId: client.deviceId, orgId: client.orgId, registered: true }, `Device ${client.deviceId} of ${client.orgId} is registered.`);
+      }),
+    );
+
+  device
+    .command('show')
+    .description('this device\'s ids and fingerprint')
+    .action(
+      run(program, async () => {
+        const client = await openDevice(g(), false);
+        const { crypto } = await openStorage(g());
+        const fp = fingerprint(crypto, 'device', client.deviceId, client.signPublicKey);
+        output(g(), { deviceId: client.deviceId, orgId: client.orgId, fingerprint: fp }, `${client.deviceId} (${client.orgId})\n  fingerprint: ${fp}`);
+      }),
+    );
+
+  program
+    .command('directory')
+    .description('list organisations and their devices, with fingerprints to confirm by phone')
+    .action(
+      run(program, async () => {
+        const client = await openDevice(g(), false);
+        await client.signIn();
+        const { crypto } = await openStorage(g());
+        const orgs = client.trust.listOrgs().map((org) => ({
+          orgId: org.orgId,
+          name: org.name,
+          orgType: org.orgType,
+          country: org.country,
+          region: org.region ?? null,
+          services: org.services,
+          fingerprint: fingerprint(crypto, 'org', org.orgId, fromB64u(org.publicKey)),
+          devices: client.trust.listDevices(org.orgId).map((d) => ({
+            deviceId: d.certificate.deviceId,
+            label: d.certificate.label,
+            role: d.certificate.role,
+            fingerprint: fingerprint(crypto, 'device', d.certificate.deviceId, d.signPublicKey),
+          })),
+        }));
+        output(g(), { orgs }, () =>
+          orgs
+            .map(
+              (o) =>
+                `${o.orgId}  ${o.name} [${o.orgType}, ${o.country}${o.region ? `, ${o.region}` : ''}]\n  fingerprint ${o.fingerprint}\n` +
+                o.devices.map((d) => `    ${d.deviceId}  ${d.label} (${d.role})\n      ${d.fingerprint}`).join('\n'),
+            )
+            .join('\n'),
+        );
+      }),
+    );
+
+  program
+    .command('verify')
+    .description('compare a fingerprint read to you by phone with the key the relay serves')
+    .argument('<id>', 'an org id or device id')
+    .argument('[fingerprint...]', 'the 60 digits you were told (spaces optional)')
+    .action(
+      run(program, async (id: string, digits: string[]) => {
+        const client = await openDevice(g(), false);
+        await client.signIn();
+        const { crypto } = await openStorage(g());
+        const org = client.trust.org(id);
+        const dev = client.trust.listDevices().find((d) => d.certificate.deviceId === id);
+        const actual = org
+          ? fingerprint(crypto, 'org', id, fromB64u(org.publicKey))
+          : dev
+            ? fingerprint(crypto, 'device', id, dev.signPublicKey)
+            : undefined;
+        if (!actual) throw new HandoverError('UNKNOWN_DEVICE', `no org or device named ${id} with a valid certificate`);
+        const told = digits.join('').replace(/\s+/g, '');
+        if (told === '') {
+          output(g(), { id, fingerprint: actual }, `${id}: ${actual}`);
+          return;
+        }
+        const match = told === actual.replace(/\s+/g, '');
+        output(g(), { id, fingerprint: actual, match }, match ? `MATCH: ${id} is the key you were told.` : `MISMATCH: do not trust ${id}. Expected ${actual}`);
+        if (!match) process.exitCode = 3;
+      }),
+    );
+}
