@@ -135,7 +135,12 @@ export function issueRevocation(
 /** Which orgs and devices are revoked, as far as a verifier knows. */
 export interface RevocationStatus {
   isOrgRevoked(orgId: string): boolean;
-  isDeviceRevoked(deviceId: string): boolean;
+  /**
+   * Pass the device's org: a device revocation then counts only when that
+   * org issued it, so one org cannot revoke another org's device by naming
+   * a device with the same id as its own. Without `orgId`, any org's counts.
+   */
+  isDeviceRevoked(deviceId: string, orgId?: string): boolean;
 }
 
 export const NOTHING_REVOKED: RevocationStatus = {
@@ -199,7 +204,7 @@ export function verifyDeviceChain(
     throw new HandoverError('BAD_SIGNATURE', `device certificate ${device.deviceId} is not signed by org ${org.orgId}`);
   }
   checkValidity(`device certificate ${device.deviceId}`, device, opts.now);
-  if (opts.revocations?.isDeviceRevoked(device.deviceId)) {
+  if (opts.revocations?.isDeviceRevoked(device.deviceId, device.orgId)) {
     throw new HandoverError('REVOKED', `device ${device.deviceId} has been revoked`);
   }
   return { org, device };
@@ -220,7 +225,8 @@ export function verifyRevocationList(
   const list = parseOrThrow(z.array(Revocation).max(10_000), values, 'revocation list');
   const heads = new Map<string, number>();
   const revokedOrgs = new Set<string>();
-  const revokedDevices = new Set<string>();
+  /** deviceId -> the orgs that revoked a device of theirs with that id. */
+  const revokedDevices = new Map<string, Set<string>>();
   for (const rev of list) {
     if (rev.networkId !== anchor.networkId) throw new HandoverError('UNTRUSTED_KEY', 'revocation from another network');
     const expected = (heads.get(rev.issuer) ?? 0) + 1;
@@ -243,7 +249,7 @@ export function verifyRevocationList(
     }
     heads.set(rev.issuer, rev.seq);
     if (rev.subject.type === 'org') revokedOrgs.add(rev.subject.orgId);
-    else revokedDevices.add(rev.subject.deviceId);
+    else revokedDevices.set(rev.subject.deviceId, (revokedDevices.get(rev.subject.deviceId) ?? new Set()).add(rev.subject.orgId));
   }
   for (const [issuer, seenSeq] of opts.seen ?? []) {
     if ((heads.get(issuer) ?? 0) < seenSeq) {
@@ -255,7 +261,10 @@ export function verifyRevocationList(
     revocations: list,
     status: {
       isOrgRevoked: (orgId) => revokedOrgs.has(orgId),
-      isDeviceRevoked: (deviceId) => revokedDevices.has(deviceId),
+      isDeviceRevoked: (deviceId, orgId) => {
+        const byOrgs = revokedDevices.get(deviceId);
+        return byOrgs !== undefined && (orgId === undefined || byOrgs.has(orgId));
+      },
     },
   };
 }

@@ -133,19 +133,25 @@ export function deviceKeysToJson(keys: DeviceKeys): DeviceKeysJson {
 }
 
 export function deviceKeysFromJson(value: unknown): DeviceKeys {
+  const damaged = () => new HandoverError('KEYSTORE_CORRUPT', 'the device keys in the keystore are damaged');
   const parsed = DeviceKeysJson.safeParse(value);
-  if (!parsed.success) throw new HandoverError('KEYSTORE_CORRUPT', 'the device keys in the keystore are damaged');
+  if (!parsed.success) throw damaged();
   const j = parsed.data;
-  return {
-    deviceId: j.deviceId,
-    orgId: j.orgId,
-    sign: kpFromJson(j.sign),
-    identity: kpFromJson(j.identity),
-    signedPrekeys: prekeysFromJson(j.signedPrekeys),
-    pqPrekeys: prekeysFromJson(j.pqPrekeys),
-    oneTimePrekeys: prekeysFromJson(j.oneTimePrekeys),
-    nextPrekeyId: j.nextPrekeyId,
-    currentSignedPrekeyId: j.currentSignedPrekeyId ?? undefined,
-    currentPqPrekeyId: j.currentPqPrekeyId ?? undefined,
-  };
+  try {
+    return {
+      deviceId: j.deviceId,
+      orgId: j.orgId,
+      sign: kpFromJson(j.sign),
+      identity: kpFromJson(j.identity),
+      signedPrekeys: prekeysFromJson(j.signedPrekeys),
+      pqPrekeys: prekeysFromJson(j.pqPrekeys),
+      oneTimePrekeys: prekeysFromJson(j.oneTimePrekeys),
+      nextPrekeyId: j.nextPrekeyId,
+      currentSignedPrekeyId: j.currentSignedPrekeyId ?? undefined,
+      currentPqPrekeyId: j.currentPqPrekeyId ?? undefined,
+    };
+  } catch {
+    // A key that is not canonical base64url: damaged content, not a bad request.
+    throw damaged();
+  }
 }

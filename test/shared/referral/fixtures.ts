@@ -1,0 +1,81 @@
+/**
+ * Test fixtures for the referral workflow: the demo scenario's orgs and
+ * devices, and a thread builder that produces schema-valid events with
+ * stand-in hashes (SHA-256 of the event JSON; the real client hashes the
+ * signed event, which the state machine never needs to know).
+ */
+import { createHash } from 'node:crypto';
+import example from '../../../examples/referral.json';
+import { orderEvents } from '../../../shared/referral/order';
+import { type EventAuthor, EventEnvelope, type EventType, ReferralBody, type ThreadEvent } from '../../../shared/referral/schemas';
+
+export const HOUR = 60 * 60 * 1000;
+export const DAY = 24 * HOUR;
+export const T0 = Date.UTC(2026, 10, 28, 12, 0, 0);
+
+export const NGO: EventAuthor = { orgId: 'ngo-taraz', orgType: 'ngo', deviceId: 'ngo-dev-1' };
+export const NGO_2: EventAuthor = { orgId: 'ngo-taraz', orgType: 'ngo', deviceId: 'ngo-dev-2' };
+export const SHELTER_A: EventAuthor = { orgId: 'shelter-ist', orgType: 'shelter', deviceId: 'sh-dev-a' };
+export const SHELTER_B: EventAuthor = { orgId: 'shelter-ist', orgType: 'shelter', deviceId: 'sh-dev-b' };
+export const IOM: EventAuthor = { orgId: 'iom-ist', orgType: 'iom', deviceId: 'iom-dev-1' };
+export const IOM_KZ: EventAuthor = { orgId: 'iom-kz', orgType: 'iom', deviceId: 'iomkz-dev-1' };
+export const POLICE: EventAuthor = { orgId: 'police-ist', orgType: 'authority', deviceId: 'pol-dev-1' };
+
+export function b64uDigest(text: string, bytes: number): string {
+  return createHash('sha256').update(text).digest().subarray(0, bytes).toString('base64url');
+}
+
+export const THREAD_ID = b64uDigest('thread-1', 16);
+
+/** The demo referral (examples/referral.json), parsed, so every test starts from a valid body. */
+export function exampleReferral(): ReferralBody {
+  return ReferralBody.parse(structuredClone(example));
+}
+
+type BodyOf<T extends EventType> = Extract<EventEnvelope, { type: T }>['body'];
+
+export interface AddOptions {
+  at?: number;
+  /** Defaults to the current heads of the thread. */
+  prev?: string[];
+  eventId?: string;
+  threadId?: string;
+}
+
+/** Builds a thread event by event; each event is parsed by the real schema. */
+export class ThreadBuilder {
+  readonly events: ThreadEvent[] = [];
+  private clock = T0;
+  private counter = 0;
+
+  constructor(readonly threadId: string = THREAD_ID) {}
+
+  heads(): string[] {
+    return orderEvents(this.events).heads;
+  }
+
+  make<T extends EventType>(type: T, author: EventAuthor, body: BodyOf<T>, opts: AddOptions = {}): ThreadEvent {
+    this.counter++;
+    const at = opts.at ?? (this.clock += 60_000);
+    const event = EventEnvelope.parse({
+      type,
+      eventId: opts.eventId ?? b64uDigest(`${this.threadId}/event/${this.counter}`, 16),
+      threadId: opts.threadId ?? this.threadId,
+      prev: opts.prev ?? this.heads(),
+      author,
+      at,
+      body,
+    });
+    return { id: b64uDigest(JSON.stringify(event), 32), event };
+  }
+
+  add<T extends EventType>(type: T, author: EventAuthor, body: BodyOf<T>, opts: AddOptions = {}): ThreadEvent {
+    const e = this.make(type, author, body, opts);
+    this.events.push(e);
+    return e;
+  }
+
+  create(body: ReferralBody = exampleReferral(), opts: AddOptions = {}): ThreadEvent {
+    return this.add('referral.create', NGO, body, { at: T0, prev: [], ...opts });
+  }
+}
