@@ -1,0 +1,53 @@
+/**
+ * Redis key layout. Every key carries a hash tag (`{...}`) naming what it
+ * belongs to, and each Lua script or MULTI only touches keys sharing one
+ * tag, so the layout works unchanged on Redis Cluster:
+ *
+ *   {dir}        directory: org and device certificates, org membership
+ *   {rev}        revocation logs and per-issuer heads
+ *   {<device>}   prekeys, session index, inbox stream + its message index
+ *   {<message>}  the envelope blob (stored once), its pending recipients, replay memory
+ *   {<token>}    one session;  {<challenge>}  one challenge
+ *   {expiry}     the sorted set of message expiries
+ *
+ * Ids are validated (validate.ts) so they cannot contain braces or colons.
+ */
+import { HandoverError } from '../../shared/errors';
+
+const PREFIX_PATTERN = /^[A-Za-z0-9_.:-]{0,64}$/;
+
+export type RedisKeys = ReturnType<typeof redisKeys>;
+
+export function redisKeys(prefix: string) {
+  if (!PREFIX_PATTERN.test(prefix)) throw new HandoverError('BAD_REQUEST', 'key prefix may use letters, digits and _ . : - only');
+  const p = prefix;
+  return {
+    orgs: `${p}{dir}:orgs`,
+    deviceCerts: `${p}{dir}:device-certs`,
+    deviceOrgs: `${p}{dir}:device-orgs`,
+    /** Sorted set of "<orgId>:<deviceId>" (score 0), so one org's devices are a lexicographic range. */
+    orgMembers: `${p}{dir}:org-members`,
+
+    revocationHeads: `${p}{rev}:heads`,
+    revocationLog: (issuerId: string) => `${p}{rev}:log:${issuerId}`,
+
+    signedPrekeys: (deviceId: string) => `${p}spk:{${deviceId}}`,
+    oneTimePrekeys: (deviceId: string) => `${p}otpk:{${deviceId}}`,
+    oneTimePrekeyIds: (deviceId: string) => `${p}otpk-ids:{${deviceId}}`,
+    oneTimePrekeyHighest: (deviceId: string) => `${p}otpk-highest:{${deviceId}}`,
+
+    challenge: (challengeId: string) => `${p}challenge:{${challengeId}}`,
+    session: (tokenHash: string) => `${p}session:{${tokenHash}}`,
+    deviceSessions: (deviceId: string) => `${p}sessions:{${deviceId}}`,
+
+    rateWindow: (key: string, window: number) => `${p}rate:{${key}}:${window}`,
+
+    seen: (messageId: string) => `${p}seen:{${messageId}}`,
+    envelope: (messageId: string) => `${p}env:{${messageId}}`,
+    pending: (messageId: string) => `${p}pending:{${messageId}}`,
+    inbox: (deviceId: string) => `${p}inbox:{${deviceId}}`,
+    inboxIndex: (deviceId: string) => `${p}inbox-index:{${deviceId}}`,
+
+    expiries: `${p}{expiry}:due`,
+  };
+}

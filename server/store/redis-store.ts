@@ -1,0 +1,530 @@
+/**
+ * Redis store: shared by every relay process. Atomic steps are Lua scripts
+ * over keys with one hash tag (see redis-keys.ts); steps that span tags
+ * (an envelope and its recipients' inboxes) are ordered and idempotent, so
+ * a retry after a crash or a lost reply finishes the job instead of
+ * duplicating it.
+ *
+ * Durability is Redis's: with `appendfsync always` a resolved write survives
+ * a crash of Redis; with `everysec` the last second may be lost.
+ *
+ * Fail fast: commands are not queued while disconnected and are not retried,
+ * so a Redis outage surfaces at once as `UNAVAILABLE`; the client keeps
+ * reconnecting in the background and calls succeed again when Redis is back.
+ */
+import { Redis } from 'ioredis';
+import { HandoverError, isHandoverError } from '../../shared/errors';
+import { fixedWindow, rateLimitResult } from './rate-limit';
+import { type RedisKeys, redisKeys } from './redis-keys';
+import * as scripts from './redis-scripts';
+import type { LuaScript } from './redis-scripts';
+import {
+  type AddOneTimePrekeysResult,
+  type DeviceRecord,
+  type EnqueueRequest,
+  type EnqueueResult,
+  type ExpiredItem,
+  type InboxItem,
+  type OneTimePrekeyItem,
+  type RateLimitResult,
+  type RelayStore,
+  type RevocationAppendResult,
+  type RevocationRecord,
+  type SessionRecord,
+  type StoreOptions,
+  DEFAULT_MAX_INBOX_LENGTH,
+  DEFAULT_RETENTION_MS,
+} from './types';
+import {
+  checkBatchLimit,
+  checkDuration,
+  checkEnqueue,
+  checkId,
+  checkPositiveInt,
+  checkPrekeyItems,
+  checkRateKey,
+  checkTimestamp,
+} from './validate';
+
+/** The subset of a pino logger the store uses. */
+export interface StoreLogger {
+  warn(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+}
+
+export interface RedisStoreOptions extends StoreOptions {
+  url: string;
+  /** Prepended to every key; default `ho:`. */
+  keyPrefix?: string;
+  /** A command with no reply by then fails with UNAVAILABLE; default 5000. */
+  commandTimeoutMs?: number;
+  /** How long `connect` waits for the first connection; default 10000. */
+  connectTimeoutMs?: number;
+  /**
+   * How long an undelivered envelope may outlive its expiry before Redis
+   * drops it on its own, in case no relay ran `takeExpired`; default 1 day.
+   */
+  expiryGraceMs?: number;
+  logger?: StoreLogger;
+}
+
+type Arg = string | number | Buffer;
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export class RedisStore implements RelayStore {
+  readonly kind = 'redis' as const;
+  private readonly keys: RedisKeys;
+  private readonly now: () => number;
+  private readonly retentionMs: number;
+  private readonly maxInboxLength: number;
+  private readonly expiryGraceMs: number;
+
+  private constructor(
+    private readonly redis: Redis,
+    options: RedisStoreOptions,
+  ) {
+    this.keys = redisKeys(options.keyPrefix ?? 'ho:');
+    this.now = options.now ?? Date.now;
+    this.retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
+    this.maxInboxLength = options.maxInboxLength ?? DEFAULT_MAX_INBOX_LENGTH;
+    this.expiryGraceMs = options.expiryGraceMs ?? DAY_MS;
+  }
+
+  /** Connects and waits for Redis to be ready; rejects with UNAVAILABLE if it is not within the timeout. */
+  static async connect(options: RedisStoreOptions): Promise<RedisStore> {
+    redisKeys(options.keyPrefix ?? 'ho:'); // refuses a bad prefix before connecting
+    const redis = new Redis(options.url, {
+      lazyConnect: true,
+      // Fail fast: no queueing while disconnected, and commands in flight when
+      // the connection drops are rejected rather than replayed later.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      commandTimeout: options.commandTimeoutMs ?? 5000,
+      connectTimeout: options.connectTimeoutMs ?? 10_000,
+      retryStrategy: (attempt) => Math.min(50 * attempt, 1000),
+      // ioredis arms this timer even for a socket that is already closed; keep shutdown short.
+      disconnectTimeout: 500,
+    });
+    watchConnection(redis, options.logger);
+    try {
+      await waitUntilReady(redis, options.connectTimeoutMs ?? 10_000);
+    } catch (err) {
+      redis.disconnect();
+      throw unavailable(err);
+    }
+    return new RedisStore(redis, options);
+  }
+
+  async ping(): Promise<void> {
+    await this.guard(() => this.redis.ping());
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+
+  // --- directory -------------------------------------------------------------
+
+  async putOrg(orgId: string, certJson: string): Promise<void> {
+    checkId(orgId, 'orgId');
+    await this.guard(() => this.redis.hset(this.keys.orgs, orgId, certJson));
+  }
+
+  async getOrg(orgId: string): Promise<string | null> {
+    checkId(orgId, 'orgId');
+    return this.guard(() => this.redis.hget(this.keys.orgs, orgId));
+  }
+
+  async listOrgs(): Promise<string[]> {
+    const all = await this.guard(() => this.redis.hgetall(this.keys.orgs));
+    return Object.keys(all)
+      .sort()
+      .map((id) => all[id] ?? '');
+  }
+
+  async putDevice(deviceId: string, orgId: string, certJson: string): Promise<void> {
+    checkId(deviceId, 'deviceId');
+    checkId(orgId, 'orgId');
+    await this.run(scripts.PUT_DEVICE, [this.keys.deviceCerts, this.keys.deviceOrgs, this.keys.orgMembers], [deviceId, orgId, certJson]);
+  }
+
+  async getDevice(deviceId: string): Promise<DeviceRecord | null> {
+    checkId(deviceId, 'deviceId');
+    const [orgId, certJson] = await this.guard(() =>
+      Promise.all([this.redis.hget(this.keys.deviceOrgs, deviceId), this.redis.hget(this.keys.deviceCerts, deviceId)]),
+    );
+    return orgId && certJson !== null ? { deviceId, orgId, certJson } : null;
+  }
+
+  async listOrgDeviceIds(orgId: string): Promise<string[]> {
+    checkId(orgId, 'orgId');
+    // Ids never contain ':', and ';' is the next character: this range is exactly "<orgId>:*".
+    const members = await this.guard(() => this.redis.zrangebylex(this.keys.orgMembers, `[${orgId}:`, `(${orgId};`));
+    return members.map((member) => member.slice(orgId.length + 1));
+  }
+
+  async listOrgDevices(orgId: string): Promise<DeviceRecord[]> {
+    const ids = await this.listOrgDeviceIds(orgId);
+    if (ids.length === 0) return [];
+    const certs = await this.guard(() => this.redis.hmget(this.keys.deviceCerts, ...ids));
+    return ids.flatMap((deviceId, i) => {
+      const certJson = certs[i];
+      return typeof certJson === 'string' ? [{ deviceId, orgId, certJson }] : [];
+    });
+  }
+
+  // --- revocations -----------------------------------------------------------
+
+  async appendRevocation(issuerId: string, seq: number, json: string): Promise<RevocationAppendResult> {
+    checkId(issuerId, 'issuerId');
+    checkPositiveInt(seq, 'seq');
+    const reply = await this.run(scripts.APPEND_REVOCATION, [this.keys.revocationHeads, this.keys.revocationLog(issuerId)], [issuerId, seq, json]);
+    const [appended, head] = integers(reply, 2);
+    return appended === 1 ? { status: 'appended' } : { status: 'conflict', head: head ?? 0 };
+  }
+
+  async listRevocations(): Promise<RevocationRecord[]> {
+    const heads = await this.guard(() => this.redis.hgetall(this.keys.revocationHeads));
+    const issuers = Object.keys(heads).sort();
+    const logs = await this.guard(() => Promise.all(issuers.map((id) => this.redis.lrange(this.keys.revocationLog(id), 0, -1))));
+    return issuers.flatMap((issuerId, i) => (logs[i] ?? []).map((json, j) => ({ issuerId, seq: j + 1, json })));
+  }
+
+  async revocationHead(issuerId: string): Promise<number> {
+    checkId(issuerId, 'issuerId');
+    const head = await this.guard(() => this.redis.hget(this.keys.revocationHeads, issuerId));
+    return head === null ? 0 : Number(head);
+  }
+
+  // --- prekeys ---------------------------------------------------------------
+
+  async setSignedPrekeys(deviceId: string, json: string): Promise<void> {
+    checkId(deviceId, 'deviceId');
+    await this.guard(() => this.redis.set(this.keys.signedPrekeys(deviceId), json));
+  }
+
+  async getSignedPrekeys(deviceId: string): Promise<string | null> {
+    checkId(deviceId, 'deviceId');
+    return this.guard(() => this.redis.get(this.keys.signedPrekeys(deviceId)));
+  }
+
+  async addOneTimePrekeys(deviceId: string, items: readonly OneTimePrekeyItem[], cap: number): Promise<AddOneTimePrekeysResult> {
+    checkPrekeyItems(deviceId, items, cap);
+    const k = this.keys;
+    const sorted = [...items].sort((a, b) => a.id - b.id);
+    const reply = await this.run(
+      scripts.ADD_ONE_TIME_PREKEYS,
+      [k.oneTimePrekeys(deviceId), k.oneTimePrekeyIds(deviceId), k.oneTimePrekeyHighest(deviceId)],
+      [cap, ...sorted.flatMap((item) => [item.id, item.json])],
+    );
+    const [ok, first, second] = integers(reply, 2);
+    return ok === 1 ? { status: 'ok', added: first ?? 0, count: second ?? 0 } : { status: 'over_cap', count: first ?? 0, cap };
+  }
+
+  async popOneTimePrekey(deviceId: string): Promise<OneTimePrekeyItem | null> {
+    checkId(deviceId, 'deviceId');
+    const reply = await this.run(scripts.POP_ONE_TIME_PREKEY, [this.keys.oneTimePrekeys(deviceId), this.keys.oneTimePrekeyIds(deviceId)], []);
+    if (reply === null) return null;
+    const [id, json] = strings(reply, 2);
+    return { id: Number(id), json: json ?? '' };
+  }
+
+  async countOneTimePrekeys(deviceId: string): Promise<number> {
+    checkId(deviceId, 'deviceId');
+    return this.guard(() => this.redis.zcard(this.keys.oneTimePrekeyIds(deviceId)));
+  }
+
+  // --- authentication ----------------------------------------------------------
+  // Values carry their expiry on the store's clock ("<expiresAt>:<value>");
+  // Redis PX only sweeps them away afterwards.
+
+  async putChallenge(challengeId: string, value: string, ttlMs: number): Promise<void> {
+    checkId(challengeId, 'challengeId');
+    checkDuration(ttlMs, 'ttlMs');
+    const expiresAt = this.now() + ttlMs;
+    await this.guard(() => this.redis.set(this.keys.challenge(challengeId), `${expiresAt}:${value}`, 'PX', ttlMs));
+  }
+
+  async takeChallenge(challengeId: string): Promise<string | null> {
+    checkId(challengeId, 'challengeId');
+    const stored = await this.guard(() => this.redis.getdel(this.keys.challenge(challengeId)));
+    return this.unlessExpired(stored)?.value ?? null;
+  }
+
+  async putSession(tokenHash: string, deviceId: string, ttlMs: number): Promise<void> {
+    checkId(tokenHash, 'tokenHash');
+    checkId(deviceId, 'deviceId');
+    checkDuration(ttlMs, 'ttlMs');
+    const expiresAt = this.now() + ttlMs;
+    // Index first: a session is never live without deleteDeviceSessions being able to find it.
+    await this.run(scripts.INDEX_SESSION, [this.keys.deviceSessions(deviceId)], [tokenHash, ttlMs]);
+    await this.guard(() => this.redis.set(this.keys.session(tokenHash), `${expiresAt}:${deviceId}`, 'PX', ttlMs));
+  }
+
+  async getSession(tokenHash: string): Promise<SessionRecord | null> {
+    checkId(tokenHash, 'tokenHash');
+    const live = this.unlessExpired(await this.guard(() => this.redis.get(this.keys.session(tokenHash))));
+    return live ? { deviceId: live.value, expiresAt: live.expiresAt } : null;
+  }
+
+  async deleteSession(tokenHash: string): Promise<void> {
+    checkId(tokenHash, 'tokenHash');
+    const stored = parseExpiring(await this.guard(() => this.redis.getdel(this.keys.session(tokenHash))));
+    if (stored) await this.guard(() => this.redis.srem(this.keys.deviceSessions(stored.value), tokenHash));
+  }
+
+  async deleteDeviceSessions(deviceId: string): Promise<number> {
+    checkId(deviceId, 'deviceId');
+    const index = this.keys.deviceSessions(deviceId);
+    const tokenHashes = await this.guard(() => this.redis.smembers(index));
+    const ended = await this.guard(() => Promise.all(tokenHashes.map((hash) => this.redis.getdel(this.keys.session(hash)))));
+    // Remove only what was read: a session added meanwhile stays findable.
+    if (tokenHashes.length > 0) await this.guard(() => this.redis.srem(index, ...tokenHashes));
+    return ended.filter((stored) => this.unlessExpired(stored)?.value === deviceId).length;
+  }
+
+  // --- rate limits -------------------------------------------------------------
+
+  async hitRateLimit(key: string, windowMs: number, max: number): Promise<RateLimitResult> {
+    checkRateKey(key);
+    checkDuration(windowMs, 'windowMs');
+    checkPositiveInt(max, 'max');
+    const window = fixedWindow(this.now(), windowMs);
+    // The counter outlives its window by one more window: Redis's clock need not match ours.
+    const reply = await this.run(scripts.HIT_RATE_WINDOW, [this.keys.rateWindow(key, window.index)], [window.msToEnd + windowMs]);
+    return rateLimitResult(Number(reply), max, window);
+  }
+
+  // --- store-and-forward ---------------------------------------------------------
+
+  async enqueue(request: EnqueueRequest): Promise<EnqueueResult> {
+    const recipients = checkEnqueue(request);
+    const { messageId } = request;
+    const k = this.keys;
+    const messageKeys = [k.seen(messageId), k.envelope(messageId), k.pending(messageId)];
+    const now = this.now();
+
+    const state = await this.run(scripts.PEEK_MESSAGE, messageKeys, [now]);
+    if (state === 'duplicate') return { status: 'duplicate' };
+    if (state === 'resume') return this.resumeEnqueue(messageId);
+
+    // The inbox cap is checked before anything is written. Concurrent senders
+    // can overshoot it by a few; it bounds memory, it is not a quota.
+    const lengths = await this.guard(() => Promise.all(recipients.map((id) => this.redis.xlen(k.inbox(id)))));
+    const full = recipients.filter((_, i) => (lengths[i] ?? 0) >= this.maxInboxLength);
+    if (full.length > 0) return { status: 'inbox_full', deviceIds: full };
+
+    const expiresAt = Math.min(request.expiresAt, now + this.retentionMs);
+    const claim = await this.run(scripts.CLAIM_MESSAGE, messageKeys, [
+      now,
+      now + this.retentionMs,
+      this.retentionMs,
+      request.senderDeviceId,
+      expiresAt,
+      Math.max(1, expiresAt - now) + this.expiryGraceMs,
+      Buffer.from(request.blob.buffer, request.blob.byteOffset, request.blob.byteLength),
+      ...recipients,
+    ]);
+    if (claim === 'duplicate') return { status: 'duplicate' };
+    if (claim === 'resume') return this.resumeEnqueue(messageId);
+
+    await this.writeInboxes(messageId, expiresAt, recipients);
+    return { status: 'stored' };
+  }
+
+  async readInbox(deviceId: string, limit: number): Promise<InboxItem[]> {
+    checkId(deviceId, 'deviceId');
+    checkBatchLimit(limit);
+    const inbox = this.keys.inbox(deviceId);
+    const now = this.now();
+    const items: InboxItem[] = [];
+    let start = '-';
+    while (items.length < limit) {
+      const want = limit - items.length;
+      const entries = await this.guard(() => this.redis.xrange(inbox, start, '+', 'COUNT', want));
+      const messageIds = entries.map(([, fields]) => fields[1] ?? '');
+      const envelopes = await this.guard(() =>
+        Promise.all(messageIds.map((id) => this.redis.hmgetBuffer(this.keys.envelope(id), 'sender', 'exp', 'blob'))),
+      );
+      for (const [i, messageId] of messageIds.entries()) {
+        const [sender, exp, blob] = envelopes[i] ?? [];
+        if (!sender || !exp || !blob) {
+          // The envelope outlived its grace period unclaimed: drop the dangling entry.
+          await this.run(scripts.INBOX_REMOVE, [inbox, this.keys.inboxIndex(deviceId)], [messageId]);
+          continue;
+        }
+        const expiresAt = Number(exp.toString());
+        if (expiresAt <= now) continue; // takeExpired reports it to the sender
+        items.push({ messageId, senderDeviceId: sender.toString(), blob: new Uint8Array(blob), expiresAt });
+      }
+      const last = entries.at(-1);
+      if (!last || entries.length < want) break;
+      start = `(${last[0]}`;
+    }
+    return items;
+  }
+
+  async ackDelivery(deviceId: string, messageId: string): Promise<boolean> {
+    checkId(deviceId, 'deviceId');
+    checkId(messageId, 'messageId');
+    // Release first: it decides between ack and expiry. The inbox entry goes after.
+    const released = await this.releaseRecipient(messageId, deviceId);
+    await this.run(scripts.INBOX_REMOVE, [this.keys.inbox(deviceId), this.keys.inboxIndex(deviceId)], [messageId]);
+    return released;
+  }
+
+  async inboxLength(deviceId: string): Promise<number> {
+    checkId(deviceId, 'deviceId');
+    return this.guard(() => this.redis.xlen(this.keys.inbox(deviceId)));
+  }
+
+  async deleteInbox(deviceId: string): Promise<number> {
+    checkId(deviceId, 'deviceId');
+    const reply = await this.run(scripts.DRAIN_INBOX, [this.keys.inbox(deviceId), this.keys.inboxIndex(deviceId)], []);
+    const messageIds = strings(reply, 0);
+    await Promise.all(messageIds.map((id) => this.releaseRecipient(id, deviceId)));
+    return messageIds.length;
+  }
+
+  async takeExpired(now: number, limit: number): Promise<ExpiredItem[]> {
+    checkTimestamp(now, 'now');
+    checkBatchLimit(limit);
+    for (;;) {
+      const messageIds = strings(await this.run(scripts.CLAIM_DUE, [this.keys.expiries], [now, limit]), 0);
+      const perMessage = await Promise.all(messageIds.map((id) => this.expireMessage(id)));
+      const items = perMessage.flat();
+      // Messages fully acked in the meantime yield no items; keep going so
+      // that an empty answer always means nothing more is due.
+      if (items.length > 0 || messageIds.length < limit) return items;
+    }
+  }
+
+  // --- internals -------------------------------------------------------------
+
+  /** Finishes an enqueue that an earlier call claimed but did not complete. */
+  private async resumeEnqueue(messageId: string): Promise<EnqueueResult> {
+    const k = this.keys;
+    const [recipients, exp] = await this.guard(() =>
+      Promise.all([this.redis.smembers(k.pending(messageId)), this.redis.hget(k.envelope(messageId), 'exp')]),
+    );
+    if (exp === null) return { status: 'duplicate' };
+    await this.writeInboxes(messageId, Number(exp), recipients);
+    return { status: 'stored' };
+  }
+
+  /** Registers the expiry, then adds the message id to every inbox (idempotently), then marks it done. */
+  private async writeInboxes(messageId: string, expiresAt: number, recipients: readonly string[]): Promise<void> {
+    const k = this.keys;
+    await this.guard(() => this.redis.zadd(k.expiries, expiresAt, messageId));
+    await Promise.all(recipients.map((id) => this.run(scripts.INBOX_ADD, [k.inbox(id), k.inboxIndex(id)], [messageId])));
+    await this.run(scripts.MARK_MESSAGE_DONE, [k.envelope(messageId)], []);
+  }
+
+  private async releaseRecipient(messageId: string, deviceId: string): Promise<boolean> {
+    const reply = await this.run(scripts.RELEASE_RECIPIENT, [this.keys.pending(messageId), this.keys.envelope(messageId)], [deviceId]);
+    const [released, freed] = integers(reply, 2);
+    if (freed === 1) await this.guard(() => this.redis.zrem(this.keys.expiries, messageId));
+    return released === 1;
+  }
+
+  private async expireMessage(messageId: string): Promise<ExpiredItem[]> {
+    const k = this.keys;
+    const reply = await this.run(scripts.EXPIRE_MESSAGE, [k.pending(messageId), k.envelope(messageId)], []);
+    if (reply === null) return [];
+    const [senderDeviceId = '', ...recipients] = strings(reply, 1);
+    await Promise.all(recipients.map((id) => this.run(scripts.INBOX_REMOVE, [k.inbox(id), k.inboxIndex(id)], [messageId])));
+    return recipients.sort().map((recipientDeviceId) => ({ messageId, senderDeviceId, recipientDeviceId }));
+  }
+
+  private unlessExpired(stored: string | null): { expiresAt: number; value: string } | null {
+    const parsed = parseExpiring(stored);
+    return parsed && parsed.expiresAt > this.now() ? parsed : null;
+  }
+
+  /** Runs a script by hash, sending its text once if Redis does not know it (first use, or after a restart). */
+  private async run(script: LuaScript, keys: readonly string[], args: readonly Arg[]): Promise<unknown> {
+    if (keys.length !== script.keyCount) throw new HandoverError('INTERNAL', `script ${script.name} takes ${script.keyCount} keys`);
+    return this.guard(async () => {
+      try {
+        return await this.redis.evalsha(script.sha, keys.length, ...keys, ...args);
+      } catch (err) {
+        if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+        return this.redis.eval(script.lua, keys.length, ...keys, ...args);
+      }
+    });
+  }
+
+  /** Every Redis failure leaves the store as UNAVAILABLE (the cause is kept for logs, never sent). */
+  private async guard<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+}
+
+function unavailable(err: unknown): HandoverError {
+  if (isHandoverError(err)) return err;
+  const wrapped = new HandoverError('UNAVAILABLE', 'storage is unavailable, try again shortly');
+  wrapped.cause = err;
+  return wrapped;
+}
+
+function parseExpiring(stored: string | null): { expiresAt: number; value: string } | null {
+  if (stored === null) return null;
+  const colon = stored.indexOf(':');
+  if (colon < 0) return null;
+  return { expiresAt: Number(stored.slice(0, colon)), value: stored.slice(colon + 1) };
+}
+
+/** Reads a script's array reply of integers (at least `min` of them). */
+function integers(reply: unknown, min: number): (number | undefined)[] {
+  if (!Array.isArray(reply) || reply.length < min || !reply.every((v) => typeof v === 'number')) {
+    throw new HandoverError('INTERNAL', 'unexpected reply from storage');
+  }
+  return reply as number[];
+}
+
+/** Reads a script's array reply of strings (at least `min` of them). */
+function strings(reply: unknown, min: number): string[] {
+  if (!Array.isArray(reply) || reply.length < min || !reply.every((v) => typeof v === 'string')) {
+    throw new HandoverError('INTERNAL', 'unexpected reply from storage');
+  }
+  return reply as string[];
+}
+
+function waitUntilReady(redis: Redis, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      reject(new Error(`Redis not ready within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    redis.once('ready', onReady);
+    // A failed first attempt is retried by the retry strategy until the timer fires.
+    redis.connect().catch(() => undefined);
+  });
+}
+
+/** Logs connection changes once per change (not per retry), and keeps ioredis from printing unhandled errors. */
+function watchConnection(redis: Redis, logger: StoreLogger | undefined): void {
+  let down = false;
+  redis.on('error', (err: Error) => {
+    if (!down) logger?.warn({ err: err.message }, 'redis connection error');
+    down = true;
+  });
+  redis.on('ready', () => {
+    if (down) logger?.info({}, 'redis connection restored');
+    down = false;
+  });
+}

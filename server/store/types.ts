@@ -1,0 +1,178 @@
+/**
+ * The relay's storage interface. One interface, two implementations:
+ * `RedisStore` (shared by any number of relay processes, durable) and
+ * `MemoryStore` (embedded single-process default, nothing survives a restart).
+ *
+ * Values are opaque: certificate, revocation and prekey JSON strings the
+ * caller has already verified, and envelope bytes. The store knows nothing
+ * about crypto and never sees a plaintext, a key or a session token (the
+ * caller passes a hash of the token).
+ *
+ * Every method may reject with `HandoverError('UNAVAILABLE')` when the
+ * backing storage cannot be reached, and with `HandoverError('BAD_REQUEST')`
+ * when an id is malformed (see `validate.ts`).
+ */
+
+export type StoreKind = 'redis' | 'memory';
+
+export interface StoreOptions {
+  /** Clock in ms since the epoch; injectable so tests can use a fake one. */
+  now?: () => number;
+  /** How long message ids are remembered (replay protection) and the longest an envelope may wait. */
+  retentionMs?: number;
+  /** Most envelopes one device inbox may hold; `enqueue` refuses beyond it. */
+  maxInboxLength?: number;
+}
+
+export interface DeviceRecord {
+  deviceId: string;
+  orgId: string;
+  certJson: string;
+}
+
+export type RevocationAppendResult = { status: 'appended' } | { status: 'conflict'; head: number };
+
+export interface RevocationRecord {
+  issuerId: string;
+  seq: number;
+  json: string;
+}
+
+export interface OneTimePrekeyItem {
+  id: number;
+  json: string;
+}
+
+export type AddOneTimePrekeysResult =
+  /** `added` counts new ids; ids already held or handed out before are ignored. */
+  | { status: 'ok'; added: number; count: number }
+  /** Nothing was added: the batch would take the device beyond the cap. */
+  | { status: 'over_cap'; count: number; cap: number };
+
+export interface SessionRecord {
+  deviceId: string;
+  expiresAt: number;
+}
+
+export interface RateLimitResult {
+  allowed: boolean;
+  /** Hits left in the current window after this one. */
+  remaining: number;
+  /** 0 when allowed; otherwise ms until the window resets. */
+  retryAfterMs: number;
+}
+
+export interface EnqueueRequest {
+  messageId: string;
+  senderDeviceId: string;
+  recipientDeviceIds: readonly string[];
+  blob: Uint8Array;
+  /** Ms since the epoch; clamped to now + retention. */
+  expiresAt: number;
+}
+
+export type EnqueueResult =
+  /** Written to every recipient inbox (durable under the store's durability setting). */
+  | { status: 'stored' }
+  /** This message id was already accepted within the retention window; nothing changed. */
+  | { status: 'duplicate' }
+  /** Refused before anything was written: these recipient inboxes are at their cap. */
+  | { status: 'inbox_full'; deviceIds: string[] };
+
+export interface InboxItem {
+  messageId: string;
+  senderDeviceId: string;
+  blob: Uint8Array;
+  expiresAt: number;
+}
+
+export interface ExpiredItem {
+  messageId: string;
+  senderDeviceId: string;
+  recipientDeviceId: string;
+}
+
+export interface RelayStore {
+  readonly kind: StoreKind;
+
+  // --- lifecycle -----------------------------------------------------------
+  /** Resolves when the storage answers; rejects with UNAVAILABLE otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  // --- directory -------------------------------------------------------------
+  /** Insert or replace (a re-issued certificate) an organisation. */
+  putOrg(orgId: string, certJson: string): Promise<void>;
+  getOrg(orgId: string): Promise<string | null>;
+  /** Every org certificate, ordered by org id. */
+  listOrgs(): Promise<string[]>;
+  /** Insert or replace a device; moving it to another org updates both orgs' lists. */
+  putDevice(deviceId: string, orgId: string, certJson: string): Promise<void>;
+  getDevice(deviceId: string): Promise<DeviceRecord | null>;
+  /** Device ids of an org, sorted. */
+  listOrgDeviceIds(orgId: string): Promise<string[]>;
+  /** Devices of an org, ordered by device id. */
+  listOrgDevices(orgId: string): Promise<DeviceRecord[]>;
+
+  // --- revocations -----------------------------------------------------------
+  /** Appends only when `seq` is the issuer's current head + 1 (atomic). */
+  appendRevocation(issuerId: string, seq: number, json: string): Promise<RevocationAppendResult>;
+  /** All revocations ordered by issuer id, then seq. */
+  listRevocations(): Promise<RevocationRecord[]>;
+  /** Highest seq appended for the issuer; 0 when none. */
+  revocationHead(issuerId: string): Promise<number>;
+
+  // --- prekeys ---------------------------------------------------------------
+  /** The device's current signed prekey and post-quantum prekey, as one JSON string. */
+  setSignedPrekeys(deviceId: string, json: string): Promise<void>;
+  getSignedPrekeys(deviceId: string): Promise<string | null>;
+  /**
+   * Adds one-time prekeys. Only ids above every id this device uploaded
+   * before are taken, so a retried upload can never put back a prekey that
+   * was already handed out. Refuses the whole batch beyond `cap`.
+   */
+  addOneTimePrekeys(deviceId: string, items: readonly OneTimePrekeyItem[], cap: number): Promise<AddOneTimePrekeysResult>;
+  /** Atomically takes the lowest-id prekey; never hands one out twice. */
+  popOneTimePrekey(deviceId: string): Promise<OneTimePrekeyItem | null>;
+  countOneTimePrekeys(deviceId: string): Promise<number>;
+
+  // --- authentication ----------------------------------------------------------
+  putChallenge(challengeId: string, value: string, ttlMs: number): Promise<void>;
+  /** Atomic get-and-delete: a challenge is returned at most once. */
+  takeChallenge(challengeId: string): Promise<string | null>;
+  putSession(tokenHash: string, deviceId: string, ttlMs: number): Promise<void>;
+  getSession(tokenHash: string): Promise<SessionRecord | null>;
+  deleteSession(tokenHash: string): Promise<void>;
+  /** Ends every session of a device (revocation); returns how many. */
+  deleteDeviceSessions(deviceId: string): Promise<number>;
+
+  // --- rate limits -------------------------------------------------------------
+  /** Counts one hit in a fixed window; atomic across relay processes. */
+  hitRateLimit(key: string, windowMs: number, max: number): Promise<RateLimitResult>;
+
+  // --- store-and-forward ---------------------------------------------------------
+  /**
+   * Stores the envelope once and its id in every recipient inbox; resolves
+   * only after every inbox write. Idempotent by message id, which is
+   * remembered for the retention window even after delivery. If an earlier
+   * call for the same id died half-way, this call completes it ('stored').
+   */
+  enqueue(request: EnqueueRequest): Promise<EnqueueResult>;
+  /** Pending, unexpired envelopes, oldest first; they stay until acked. */
+  readInbox(deviceId: string, limit: number): Promise<InboxItem[]>;
+  /** True if the envelope was pending for this device; frees it after the last recipient. */
+  ackDelivery(deviceId: string, messageId: string): Promise<boolean>;
+  inboxLength(deviceId: string): Promise<number>;
+  /** Drops a (revoked) device's inbox; returns how many envelopes it held. */
+  deleteInbox(deviceId: string): Promise<number>;
+  /**
+   * Takes up to `limit` messages whose expiry is at or before `now` and
+   * returns one item per recipient that had not acked. Each expiry is
+   * returned once, even with several relay processes calling at once.
+   * Call again until it returns an empty list.
+   */
+  takeExpired(now: number, limit: number): Promise<ExpiredItem[]>;
+}
+
+export const DEFAULT_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
+export const DEFAULT_MAX_INBOX_LENGTH = 10_000;

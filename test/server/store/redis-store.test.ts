@@ -1,0 +1,207 @@
+/**
+ * The store contract against a real redis-server, plus what only Redis can
+ * show: durability across a crash, fail-fast outages, the key layout.
+ *
+ * The contract runs on a one-node Redis Cluster owning every slot: a plain
+ * client works, and any script or multi-key command whose keys do not share
+ * one hash tag fails with CROSSSLOT, so passing proves the layout is
+ * cluster-ready.
+ */
+import { createStore } from '../../../server/store';
+import { RedisStore, type RedisStoreOptions } from '../../../server/store/redis-store';
+import type { RelayStore } from '../../../server/store/types';
+import { isHandoverError } from '../../../shared/errors';
+import { type TestRedis, startRedis, uniquePrefix } from '../../support/redis';
+import { ALL_BYTES, FakeClock, T0, describeStoreContract, envelope } from './contract';
+
+const MINUTE = 60_000;
+
+let cluster: TestRedis;
+
+beforeAll(async () => {
+  cluster = await startRedis({ cluster: true });
+});
+
+afterAll(async () => {
+  await cluster?.destroy();
+});
+
+describeStoreContract('redis', () => {
+  const opened: RelayStore[] = [];
+  const connect = async (options: RedisStoreOptions): Promise<RelayStore> => {
+    const store = await RedisStore.connect(options);
+    opened.push(store);
+    return store;
+  };
+  return {
+    async open(options) {
+      const shared = { ...options, url: cluster.url, keyPrefix: uniquePrefix() };
+      return { store: await connect(shared), twin: () => connect(shared) };
+    },
+    async closeAll() {
+      await Promise.all(opened.splice(0).map((store) => store.close()));
+    },
+  };
+});
+
+/** Resolves with the error code a call fails with, or 'resolved'. */
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  return promise.then(
+    () => 'resolved',
+    (err: unknown) => (isHandoverError(err) ? err.code : `not a HandoverError: ${String(err)}`),
+  );
+}
+
+/** Waits until the store's client has reconnected (bounded by attempts, not time). */
+async function untilAvailable(store: RelayStore): Promise<void> {
+  for (let attempt = 0; attempt < 400; attempt++) {
+    if ((await codeOf(store.ping())) === 'resolved') return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('store did not reconnect');
+}
+
+describe('redis store on its own server', () => {
+  let redis: TestRedis;
+  let store: RedisStore;
+  let clock: FakeClock;
+  const open = (extra: Partial<RedisStoreOptions> = {}) =>
+    RedisStore.connect({ url: redis.url, now: clock.now, commandTimeoutMs: 10_000, ...extra });
+
+  beforeEach(async () => {
+    redis = await startRedis({ appendfsync: 'always' });
+    clock = new FakeClock();
+    store = await open();
+  });
+
+  afterEach(async () => {
+    await store.close();
+    await redis.destroy();
+  });
+
+  it('is what createStore gives for a Redis URL', async () => {
+    const made = await createStore({ redisUrl: redis.url });
+    expect(made.kind).toBe('redis');
+    await made.close();
+  });
+
+  it('keeps every kind of data through a crash of Redis (AOF, appendfsync always)', async () => {
+    await store.putOrg('org-a', '{"org":"a"}');
+    await store.putDevice('dev-a', 'org-a', '{"dev":"a"}');
+    await store.appendRevocation('root', 1, '{"rev":1}');
+    await store.setSignedPrekeys('dev-a', '{"spk":1}');
+    await store.addOneTimePrekeys('dev-a', [{ id: 1, json: '{"otpk":1}' }, { id: 2, json: '{"otpk":2}' }], 10);
+    await store.popOneTimePrekey('dev-a');
+    await store.putSession('hash-1', 'dev-a', 10 * MINUTE);
+    expect(await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b'], { blob: ALL_BYTES }))).toEqual({ status: 'stored' });
+    await store.ackDelivery('dev-b', 'msg-1');
+
+    await redis.kill();
+    await redis.restart();
+    await untilAvailable(store);
+
+    expect(await store.getOrg('org-a')).toBe('{"org":"a"}');
+    expect(await store.getDevice('dev-a')).toEqual({ deviceId: 'dev-a', orgId: 'org-a', certJson: '{"dev":"a"}' });
+    expect(await store.revocationHead('root')).toBe(1);
+    expect(await store.getSignedPrekeys('dev-a')).toBe('{"spk":1}');
+    expect(await store.popOneTimePrekey('dev-a')).toEqual({ id: 2, json: '{"otpk":2}' });
+    expect(await store.getSession('hash-1')).toEqual({ deviceId: 'dev-a', expiresAt: T0 + 10 * MINUTE });
+    const [item] = await store.readInbox('dev-a', 10);
+    expect(Array.from(item?.blob ?? [])).toEqual(Array.from(ALL_BYTES));
+    expect(await store.inboxLength('dev-b')).toBe(0);
+    expect(await store.enqueue(envelope('msg-1', ['dev-a']))).toEqual({ status: 'duplicate' });
+  });
+
+  it('fails with UNAVAILABLE while Redis is down, and works again once it is back', async () => {
+    await store.enqueue(envelope('msg-1', ['dev-a']));
+    await redis.kill();
+
+    // A hang here would fail the test by its timeout; the commandTimeout is 10 s, so
+    // these must fail at once because the connection is known to be gone.
+    expect(await codeOf(store.ping())).toBe('UNAVAILABLE');
+    expect(await codeOf(store.enqueue(envelope('msg-2', ['dev-a'])))).toBe('UNAVAILABLE');
+    expect(await codeOf(store.readInbox('dev-a', 10))).toBe('UNAVAILABLE');
+    expect(await codeOf(store.popOneTimePrekey('dev-a'))).toBe('UNAVAILABLE');
+    expect(await codeOf(store.hitRateLimit('ip:1', MINUTE, 3))).toBe('UNAVAILABLE');
+
+    await redis.restart();
+    await untilAvailable(store);
+    expect((await store.readInbox('dev-a', 10)).map((i) => i.messageId)).toEqual(['msg-1']);
+    expect(await store.enqueue(envelope('msg-2', ['dev-a']))).toEqual({ status: 'stored' });
+  });
+
+  it('refuses to start with UNAVAILABLE when Redis cannot be reached', async () => {
+    await redis.stop();
+    expect(await codeOf(open({ connectTimeoutMs: 500 }))).toBe('UNAVAILABLE');
+  });
+
+  it('puts the prefix on every key and a hash tag in every key name', async () => {
+    await store.close();
+    store = await open({ keyPrefix: 'relay7:' });
+    await store.putOrg('org-a', '{}');
+    await store.putDevice('dev-a', 'org-a', '{}');
+    await store.appendRevocation('org-a', 1, '{}');
+    await store.setSignedPrekeys('dev-a', '{}');
+    await store.addOneTimePrekeys('dev-a', [{ id: 1, json: '{}' }], 10);
+    await store.putChallenge('chal-1', 'v', MINUTE);
+    await store.putSession('hash-1', 'dev-a', MINUTE);
+    await store.hitRateLimit('ip:1', MINUTE, 3);
+    await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b']));
+
+    const keys = (await redis.client().keys('*')).sort();
+    expect(keys.length).toBeGreaterThan(15);
+    for (const key of keys) expect(key).toMatch(/^relay7:[^{}]*\{[^{}]+\}[^{}]*$/);
+    expect(keys).toEqual(
+      expect.arrayContaining(['relay7:inbox:{dev-a}', 'relay7:inbox:{dev-b}', 'relay7:env:{msg-1}', 'relay7:pending:{msg-1}', 'relay7:seen:{msg-1}']),
+    );
+  });
+
+  it('stores the envelope bytes once, however many recipients, and frees them after the last ack', async () => {
+    const client = redis.client();
+    const blob = new Uint8Array(4096).fill(7);
+    await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b', 'dev-c'], { blob }));
+
+    expect(await client.keys('ho:env:*')).toEqual(['ho:env:{msg-1}']);
+    expect(await client.hstrlen('ho:env:{msg-1}', 'blob')).toBe(4096);
+    const entries = await client.xrange('ho:inbox:{dev-b}', '-', '+');
+    expect(entries.map(([, fields]) => fields)).toEqual([['m', 'msg-1']]);
+
+    for (const id of ['dev-a', 'dev-b', 'dev-c']) await store.ackDelivery(id, 'msg-1');
+    expect(await client.exists('ho:env:{msg-1}', 'ho:pending:{msg-1}')).toBe(0);
+    expect(await client.zcard('ho:{expiry}:due')).toBe(0);
+    expect(await client.exists('ho:seen:{msg-1}')).toBe(1); // replay memory stays
+  });
+
+  it('finishes an enqueue that an earlier call left half done', async () => {
+    const client = redis.client();
+    await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b']));
+    // Make it look as if the process died after writing dev-a's inbox only.
+    await client.del('ho:inbox:{dev-b}', 'ho:inbox-index:{dev-b}');
+    await client.hset('ho:env:{msg-1}', 'done', '0');
+
+    expect(await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b']))).toEqual({ status: 'stored' });
+    expect(await store.inboxLength('dev-a')).toBe(1);
+    expect((await store.readInbox('dev-b', 10)).map((i) => i.messageId)).toEqual(['msg-1']);
+    expect(await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b']))).toEqual({ status: 'duplicate' });
+  });
+
+  it('drops an inbox entry whose envelope Redis already evicted', async () => {
+    await store.enqueue(envelope('msg-1', ['dev-a']));
+    await store.enqueue(envelope('msg-2', ['dev-a']));
+    await redis.client().del('ho:env:{msg-1}');
+    expect((await store.readInbox('dev-a', 10)).map((i) => i.messageId)).toEqual(['msg-2']);
+    expect(await store.inboxLength('dev-a')).toBe(1);
+  });
+
+  it('lets Redis sweep challenges and sessions after their ttl (PX)', async () => {
+    const client = redis.client();
+    await store.putChallenge('chal-1', 'v', MINUTE);
+    await store.putSession('hash-1', 'dev-a', 2 * MINUTE);
+    const challengeTtl = await client.pttl('ho:challenge:{chal-1}');
+    const sessionTtl = await client.pttl('ho:session:{hash-1}');
+    expect(challengeTtl).toBeGreaterThan(0);
+    expect(challengeTtl).toBeLessThanOrEqual(MINUTE);
+    expect(sessionTtl).toBeGreaterThan(MINUTE);
+    expect(sessionTtl).toBeLessThanOrEqual(2 * MINUTE);
+  });
+});
