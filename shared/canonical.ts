@@ -22,6 +22,8 @@ export const DOMAIN = {
   keyEncryptionKey: 'handover/v1/kek',
   fingerprint: 'handover/v1/fingerprint',
   keystore: 'handover/v1/keystore',
+  /** Hash of a referral event: its id in the thread's `prev` links. */
+  referralEvent: 'handover/v1/referral-event',
 } as const;
 
 export type DomainLabel = (typeof DOMAIN)[keyof typeof DOMAIN];

@@ -54,8 +54,10 @@ export interface ServerToClientEvents {
   'revocations:changed': (notice: { issuer: string; seq: number }) => void;
 }
 
+/** Between relay processes (over the Socket.IO Redis adapter). */
 export interface InterServerEvents {
-  ping: () => void;
+  /** An envelope was stored for these devices: processes holding their sockets deliver it. */
+  'inbox:new': (notice: { recipientDeviceIds: string[]; messageId: string; senderDeviceId: string; blob: Uint8Array }) => void;
 }
 
 export interface SocketData {

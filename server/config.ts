@@ -1,0 +1,141 @@
+/**
+ * Relay configuration from environment variables, validated once at start.
+ * A bad value stops the relay with a message naming the variable, instead of
+ * a surprise later.
+ */
+import { z } from 'zod';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+const intFrom = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const EnvSchema = z.object({
+  NODE_ENV: z.string().optional(),
+  PORT: intFrom(0, 65535).default(8080),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/).default('ho:'),
+  /** The network root public key (base64url, 32 bytes). */
+  HANDOVER_ROOT_PUBLIC_KEY: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be a base64url Ed25519 public key (43 characters)').optional(),
+  /** A file holding the root public key (alternative to the variable). */
+  HANDOVER_ROOT_PUBLIC_KEY_FILE: z.string().min(1).optional(),
+  /** Where the development network keeps its root key pair. */
+  HANDOVER_DATA_DIR: z.string().min(1).default('.data'),
+  RETENTION_DAYS: intFrom(1, 365).default(30),
+  MAX_ENVELOPE_BYTES: intFrom(1024, 64 * 1024 * 1024).default(16 * 1024 * 1024 + 64),
+  MAX_RECIPIENTS: intFrom(1, 500).default(200),
+  MAX_INBOX_LENGTH: intFrom(10, 1_000_000).default(10_000),
+  SESSION_TTL_SECONDS: intFrom(60, 7 * 24 * 3600).default(3600),
+  /** Requests per minute per client IP, over all HTTP routes. */
+  RATE_LIMIT_IP_PER_MINUTE: intFrom(1, 1_000_000).default(600),
+  /** Envelopes per minute per device. */
+  RATE_LIMIT_SEND_PER_MINUTE: intFrom(1, 10_000_000).default(600),
+  /** Bundle fetches per minute per (requesting device, target org). */
+  RATE_LIMIT_BUNDLES_PER_MINUTE: intFrom(1, 100_000).default(30),
+  /** Socket connections per minute per client IP. */
+  RATE_LIMIT_CONNECT_PER_MINUTE: intFrom(1, 1_000_000).default(120),
+  /** Comma-separated origins allowed by CORS (browser app). Empty: none. */
+  CORS_ORIGINS: z.string().default(''),
+  /** Trust X-Forwarded-For from this many proxies (behind a load balancer). */
+  TRUST_PROXY_HOPS: intFrom(0, 10).default(0),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  EXPIRY_SWEEP_SECONDS: intFrom(1, 3600).default(60),
+  SHUTDOWN_GRACE_SECONDS: intFrom(0, 600).default(10),
+});
+
+export interface RelayConfig {
+  production: boolean;
+  port: number;
+  host: string;
+  redisUrl?: string;
+  redisKeyPrefix: string;
+  rootPublicKey?: string;
+  rootPublicKeyFile?: string;
+  dataDir: string;
+  retentionMs: number;
+  maxEnvelopeBytes: number;
+  maxRecipients: number;
+  maxInboxLength: number;
+  sessionTtlMs: number;
+  challengeTtlMs: number;
+  maxOneTimePrekeys: number;
+  oneTimePrekeyLowWater: number;
+  rateLimits: {
+    ipPerMinute: number;
+    sendPerMinute: number;
+    bundlesPerMinute: number;
+    connectPerMinute: number;
+  };
+  corsOrigins: string[];
+  trustProxyHops: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  expirySweepMs: number;
+  shutdownGraceMs: number;
+  /** Most envelopes delivered to one socket before it acks some. */
+  deliveryWindow: number;
+  /** Most envelope bytes delivered to one socket before it acks some. */
+  deliveryWindowBytes: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): RelayConfig {
+  // Empty variables count as unset, as most deploy tools write them.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = EnvSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid relay configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  if (production && !e.HANDOVER_ROOT_PUBLIC_KEY && !e.HANDOVER_ROOT_PUBLIC_KEY_FILE) {
+    throw new ConfigError(
+      'NODE_ENV=production needs the network root public key: set HANDOVER_ROOT_PUBLIC_KEY or HANDOVER_ROOT_PUBLIC_KEY_FILE ' +
+        '(`handover network init` prints it). The development network is never created in production.',
+    );
+  }
+  return {
+    production,
+    port: e.PORT,
+    host: e.HOST,
+    ...(e.REDIS_URL ? { redisUrl: e.REDIS_URL } : {}),
+    redisKeyPrefix: e.REDIS_KEY_PREFIX,
+    ...(e.HANDOVER_ROOT_PUBLIC_KEY ? { rootPublicKey: e.HANDOVER_ROOT_PUBLIC_KEY } : {}),
+    ...(e.HANDOVER_ROOT_PUBLIC_KEY_FILE ? { rootPublicKeyFile: e.HANDOVER_ROOT_PUBLIC_KEY_FILE } : {}),
+    dataDir: e.HANDOVER_DATA_DIR,
+    retentionMs: e.RETENTION_DAYS * DAY_MS,
+    maxEnvelopeBytes: e.MAX_ENVELOPE_BYTES,
+    maxRecipients: e.MAX_RECIPIENTS,
+    maxInboxLength: e.MAX_INBOX_LENGTH,
+    sessionTtlMs: e.SESSION_TTL_SECONDS * 1000,
+    challengeTtlMs: 60_000,
+    maxOneTimePrekeys: 500,
+    oneTimePrekeyLowWater: 20,
+    rateLimits: {
+      ipPerMinute: e.RATE_LIMIT_IP_PER_MINUTE,
+      sendPerMinute: e.RATE_LIMIT_SEND_PER_MINUTE,
+      bundlesPerMinute: e.RATE_LIMIT_BUNDLES_PER_MINUTE,
+      connectPerMinute: e.RATE_LIMIT_CONNECT_PER_MINUTE,
+    },
+    corsOrigins: e.CORS_ORIGINS.split(',').map((s) => s.trim()).filter(Boolean),
+    trustProxyHops: e.TRUST_PROXY_HOPS,
+    logLevel: e.LOG_LEVEL,
+    expirySweepMs: e.EXPIRY_SWEEP_SECONDS * 1000,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
+    deliveryWindow: 256,
+    deliveryWindowBytes: 32 * 1024 * 1024,
+  };
+}
+
+/** Defaults for tests and embedding: loadConfig({}) plus overrides. */
+export function testConfig(overrides: Partial<RelayConfig> = {}): RelayConfig {
+  return { ...loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' }), ...overrides };
+}

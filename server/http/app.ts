@@ -1,0 +1,206 @@
+/**
+ * The relay's HTTP API (/v1, shared/api.ts). Every body is schema-checked,
+ * every size capped, and every refusal — unknown route, malformed JSON,
+ * oversized body included — is `{ "error": { "code", "message" } }`.
+ */
+import cors from 'cors';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
+import {
+  ChallengeRequest,
+  PublishRevocationRequest,
+  RegisterDeviceRequest,
+  RegisterOrgRequest,
+  ROUTES,
+  SessionRequest,
+  UploadOneTimePrekeysRequest,
+  UploadSignedPrekeysRequest,
+  type NetworkInfo,
+} from '../../shared/api';
+import { HandoverError } from '../../shared/errors';
+import { Id } from '../../shared/schemas';
+import type { RelayConfig } from '../config';
+import { HTTP_STATUS, parseInput, toWireError } from '../errors';
+import type { Logger } from '../logger';
+import type { RelayMetrics } from '../metrics';
+import type { AuthService } from '../services/auth';
+import type { Registry } from '../services/registry';
+import type { ActiveDevice } from '../services/trust';
+import type { RelayStore } from '../store';
+
+export interface HttpDeps {
+  config: RelayConfig;
+  store: RelayStore;
+  auth: AuthService;
+  registry: Registry;
+  metrics: RelayMetrics;
+  logger: Logger;
+  networkInfo: NetworkInfo;
+  /** False while shutting down: /readyz answers 503 so load balancers move away. */
+  isAccepting: () => boolean;
+}
+
+/** JSON bodies are small (certificates, prekeys); envelopes travel on the socket. */
+export const MAX_JSON_BODY_BYTES = 256 * 1024;
+
+type AuthedRequest = Request & { device?: ActiveDevice };
+
+export function createHttpApp(deps: HttpDeps): express.Express {
+  const { config, store, auth, registry, metrics, logger } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxyHops);
+  app.set('etag', false);
+
+  app.use((req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
+      metrics.httpRequests.inc({ route, method: req.method, status: String(res.statusCode) });
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      logger.debug({ method: req.method, route, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'http');
+    });
+    next();
+  });
+  app.use(helmet());
+  app.use(
+    cors({
+      origin: (origin, cb) => cb(null, origin !== undefined && config.corsOrigins.includes(origin)),
+      methods: ['GET', 'POST', 'PUT'],
+      allowedHeaders: ['content-type', 'authorization'],
+      maxAge: 600,
+    }),
+  );
+
+  // Probes and metrics are outside the per-IP limit: load balancers poll them.
+  app.get(ROUTES.health, (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.get(ROUTES.ready, async (_req, res) => {
+    if (!deps.isAccepting()) {
+      res.status(503).json({ error: { code: 'UNAVAILABLE', message: 'shutting down' } });
+      return;
+    }
+    try {
+      await store.ping();
+      res.json({ ok: true, store: store.kind });
+    } catch {
+      res.status(503).json({ error: { code: 'UNAVAILABLE', message: 'the store is not reachable' } });
+    }
+  });
+  app.get(ROUTES.metrics, async (_req, res) => {
+    res.set('content-type', metrics.registry.contentType);
+    res.send(await metrics.registry.metrics());
+  });
+
+  app.use(async (req, res, next) => {
+    const limit = await store.hitRateLimit(`ip:${req.ip ?? 'unknown'}`, 60_000, config.rateLimits.ipPerMinute);
+    if (!limit.allowed) {
+      res.set('retry-after', String(Math.ceil(limit.retryAfterMs / 1000)));
+      throw new HandoverError('RATE_LIMITED', 'too many requests from this address; slow down', { retryAfterMs: limit.retryAfterMs });
+    }
+    next();
+  });
+  app.use(express.json({ limit: MAX_JSON_BODY_BYTES, strict: true }));
+
+  const requireDevice = async (req: AuthedRequest, _res: Response, next: NextFunction) => {
+    const header = req.get('authorization') ?? '';
+    const match = /^Bearer ([A-Za-z0-9_-]{32,128})$/.exec(header);
+    req.device = await auth.authenticate(match?.[1]);
+    next();
+  };
+  const deviceOf = (req: AuthedRequest): ActiveDevice => {
+    if (!req.device) throw new HandoverError('UNAUTHENTICATED', 'sign in first');
+    return req.device;
+  };
+  const orgIdParam = (req: Request): string => parseInput(Id, req.params.orgId, 'org id');
+
+  app.get(ROUTES.network, (_req, res) => {
+    res.json(deps.networkInfo);
+  });
+
+  app.post(ROUTES.orgs, async (req, res) => {
+    const { certificate } = parseInput(RegisterOrgRequest, req.body, 'org registration');
+    res.status(201).json(await registry.registerOrg(certificate));
+  });
+  app.get(ROUTES.orgs, requireDevice, async (_req, res) => {
+    res.json(await registry.directory());
+  });
+  app.get('/v1/orgs/:orgId', requireDevice, async (req, res) => {
+    res.json(await registry.orgEntry(orgIdParam(req)));
+  });
+  app.get('/v1/orgs/:orgId/bundles', requireDevice, async (req: AuthedRequest, res) => {
+    const orgId = orgIdParam(req);
+    const requester = deviceOf(req).device.deviceId;
+    // Per (requester, target org): nobody can drain another org's one-time prekeys.
+    const limit = await store.hitRateLimit(`bundles:${requester}:${orgId}`, 60_000, config.rateLimits.bundlesPerMinute);
+    if (!limit.allowed) {
+      res.set('retry-after', String(Math.ceil(limit.retryAfterMs / 1000)));
+      throw new HandoverError('RATE_LIMITED', `too many key bundle fetches for ${orgId}; try again shortly`, { retryAfterMs: limit.retryAfterMs });
+    }
+    res.json(await registry.bundles(orgId));
+  });
+
+  app.post(ROUTES.devices, async (req, res) => {
+    const request = parseInput(RegisterDeviceRequest, req.body, 'device registration');
+    res.status(201).json(await registry.registerDevice(request));
+  });
+
+  app.post(ROUTES.challenge, async (req, res) => {
+    const { deviceId } = parseInput(ChallengeRequest, req.body, 'challenge request');
+    res.json(await auth.challenge(deviceId));
+  });
+  app.post(ROUTES.session, async (req, res) => {
+    const { deviceId, challengeId, signature } = parseInput(SessionRequest, req.body, 'session request');
+    res.json(await auth.session(deviceId, challengeId, signature));
+  });
+
+  app.put(ROUTES.signedPrekeys, requireDevice, async (req: AuthedRequest, res) => {
+    const { signedPrekey, pqPrekey } = parseInput(UploadSignedPrekeysRequest, req.body, 'signed prekey upload');
+    await registry.uploadSignedPrekeys(deviceOf(req).device.deviceId, signedPrekey, pqPrekey);
+    res.json({ ok: true });
+  });
+  app.post(ROUTES.oneTimePrekeys, requireDevice, async (req: AuthedRequest, res) => {
+    const { prekeys } = parseInput(UploadOneTimePrekeysRequest, req.body, 'one-time prekey upload');
+    res.json(await registry.uploadOneTimePrekeys(deviceOf(req).device.deviceId, prekeys));
+  });
+  app.get(ROUTES.prekeyStatus, requireDevice, async (req: AuthedRequest, res) => {
+    res.json(await registry.prekeyStatus(deviceOf(req).device.deviceId));
+  });
+
+  app.get(ROUTES.revocations, requireDevice, async (_req, res) => {
+    res.json(await registry.revocations());
+  });
+  app.post(ROUTES.revocations, async (req, res) => {
+    const { revocation } = parseInput(PublishRevocationRequest, req.body, 'revocation');
+    res.status(201).json(await registry.publishRevocation(revocation));
+  });
+
+  app.use((req, _res, next) => {
+    next(new HandoverError('NOT_FOUND', `no route ${req.method} ${req.path.slice(0, 100)}`));
+  });
+
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const wire = toWireError(bodyParserError(err) ?? err);
+    if (wire.code === 'INTERNAL') logger.error({ err: errorSummary(err), route: req.path.slice(0, 100) }, 'unhandled error');
+    else if (wire.code === 'UNAVAILABLE') metrics.storeErrors.inc();
+    if (res.headersSent) return;
+    res.status(HTTP_STATUS[wire.code]).json({ error: wire });
+  });
+  return app;
+}
+
+/** body-parser's own errors (status + type) as typed errors. */
+function bodyParserError(err: unknown): HandoverError | undefined {
+  if (typeof err !== 'object' || err === null || !('type' in err) || !('status' in err)) return undefined;
+  const { type, status } = err as { type: unknown; status: unknown };
+  if (type === 'entity.too.large') return new HandoverError('PAYLOAD_TOO_LARGE', `request bodies are limited to ${MAX_JSON_BODY_BYTES} bytes`);
+  if (type === 'entity.parse.failed') return new HandoverError('BAD_REQUEST', 'the request body is not valid JSON');
+  if (typeof status === 'number' && status >= 400 && status < 500) return new HandoverError('BAD_REQUEST', 'the request body could not be read');
+  return undefined;
+}
+
+/** Name and message only: stacks and request bodies stay out of the log. */
+export function errorSummary(err: unknown): { name: string; message: string } {
+  return err instanceof Error ? { name: err.name, message: err.message.slice(0, 300) } : { name: 'non-error', message: typeof err };
+}

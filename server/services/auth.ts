@@ -1,0 +1,69 @@
+/**
+ * Challenge-response sign-in. The relay hands out a random single-use
+ * challenge; the device signs it (bound to the network, device and challenge
+ * ids) with its certified key and gets a short-lived random session token.
+ * Only a hash of the token is stored, so a copy of Redis yields no sessions.
+ */
+import { authSigningInput } from '../../shared/api';
+import type { Crypto } from '../../shared/crypto/sodium';
+import { fromB64u, toB64u, utf8 } from '../../shared/encoding';
+import { HandoverError } from '../../shared/errors';
+import type { RelayConfig } from '../config';
+import type { RelayStore } from '../store';
+import type { ActiveDevice, RelayTrust } from './trust';
+
+interface StoredChallenge {
+  deviceId: string;
+  challenge: string;
+}
+
+export class AuthService {
+  constructor(
+    private readonly crypto: Crypto,
+    private readonly trust: RelayTrust,
+    private readonly store: RelayStore,
+    private readonly config: RelayConfig,
+    private readonly now: () => number,
+  ) {}
+
+  tokenHash(token: string): string {
+    return toB64u(this.crypto.hash(utf8(token), 32));
+  }
+
+  async challenge(deviceId: string): Promise<{ challengeId: string; challenge: string; expiresAt: number }> {
+    await this.trust.activeDevice(deviceId);
+    const challengeId = toB64u(this.crypto.random(16));
+    const challenge = toB64u(this.crypto.random(32));
+    const value: StoredChallenge = { deviceId, challenge };
+    await this.store.putChallenge(challengeId, JSON.stringify(value), this.config.challengeTtlMs);
+    return { challengeId, challenge, expiresAt: this.now() + this.config.challengeTtlMs };
+  }
+
+  async session(deviceId: string, challengeId: string, signature: string): Promise<{ token: string; expiresAt: number }> {
+    // Taken (deleted) before anything else: a challenge is good for one try only.
+    const stored = await this.store.takeChallenge(challengeId);
+    if (!stored) throw new HandoverError('UNAUTHENTICATED', 'unknown, expired or already used challenge; ask for a new one');
+    const { deviceId: boundTo, challenge } = JSON.parse(stored) as StoredChallenge;
+    if (!this.crypto.equal(this.crypto.hash(utf8(boundTo), 32), this.crypto.hash(utf8(deviceId), 32))) {
+      throw new HandoverError('UNAUTHENTICATED', 'this challenge was issued to another device');
+    }
+    const { signPublicKey } = await this.trust.activeDevice(deviceId);
+    const input = authSigningInput({ networkId: this.trust.anchor.networkId, deviceId, challengeId, challenge });
+    if (!this.crypto.verify(fromB64u(signature), input, signPublicKey)) {
+      throw new HandoverError('UNAUTHENTICATED', 'the challenge signature does not match the device key');
+    }
+    const token = toB64u(this.crypto.random(32));
+    await this.store.putSession(this.tokenHash(token), deviceId, this.config.sessionTtlMs);
+    return { token, expiresAt: this.now() + this.config.sessionTtlMs };
+  }
+
+  /** The active device behind a session token, or UNAUTHENTICATED / REVOKED. */
+  async authenticate(token: unknown): Promise<ActiveDevice & { sessionExpiresAt: number }> {
+    if (typeof token !== 'string' || token.length < 32 || token.length > 128) {
+      throw new HandoverError('UNAUTHENTICATED', 'a session token is required (POST /v1/auth/challenge, then /v1/auth/session)');
+    }
+    const session = await this.store.getSession(this.tokenHash(token));
+    if (!session || session.expiresAt <= this.now()) throw new HandoverError('UNAUTHENTICATED', 'the session has expired; sign in again');
+    return { ...(await this.trust.activeDevice(session.deviceId)), sessionExpiresAt: session.expiresAt };
+  }
+}

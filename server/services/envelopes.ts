@@ -1,0 +1,131 @@
+/**
+ * Accepting an envelope: every check the relay can make without secrets,
+ * then one idempotent write to every recipient inbox. The send is
+ * acknowledged only after that write.
+ */
+import { checkEnvelopeIntegrity, MAX_CLOCK_SKEW_MS, parseEnvelope, verifyEnvelopeSignature } from '../../shared/envelope';
+import type { Crypto } from '../../shared/crypto/sodium';
+import { fromUtf8, utf8 } from '../../shared/encoding';
+import { HandoverError } from '../../shared/errors';
+import type { EnvelopeHeader, SealedEnvelope } from '../../shared/schemas';
+import type { Delivery } from '../../shared/socket-events';
+import type { RelayConfig } from '../config';
+import type { RelayStore } from '../store';
+import type { RelayTrust } from './trust';
+
+export interface AcceptedEnvelope {
+  messageId: string;
+  storedAt: number;
+  senderDeviceId: string;
+  recipientDeviceIds: string[];
+  blob: Uint8Array;
+}
+
+export class EnvelopeService {
+  constructor(
+    private readonly crypto: Crypto,
+    private readonly trust: RelayTrust,
+    private readonly store: RelayStore,
+    private readonly config: RelayConfig,
+    private readonly now: () => number,
+  ) {}
+
+  /** Cheap shape and size checks before any parsing work. */
+  private precheck(value: unknown): void {
+    if (typeof value !== 'object' || value === null) throw new HandoverError('BAD_REQUEST', 'an envelope must be an object');
+    const ciphertext = (value as { ciphertext?: unknown }).ciphertext;
+    if (!(ciphertext instanceof Uint8Array)) throw new HandoverError('BAD_REQUEST', 'the ciphertext must be binary');
+    if (ciphertext.length > this.config.maxEnvelopeBytes) {
+      throw new HandoverError('PAYLOAD_TOO_LARGE', `the ciphertext is larger than ${this.config.maxEnvelopeBytes} bytes`);
+    }
+  }
+
+  async accept(authenticatedDeviceId: string, value: unknown): Promise<AcceptedEnvelope> {
+    this.precheck(value);
+    const envelope = parseEnvelope(value);
+    const { header } = envelope;
+    if (header.senderDeviceId !== authenticatedDeviceId) {
+      throw new HandoverError('FORBIDDEN', 'the envelope names another sender than the signed-in device');
+    }
+    if (header.recipients.length > this.config.maxRecipients) {
+      throw new HandoverError('BAD_REQUEST', `at most ${this.config.maxRecipients} recipient devices per envelope`);
+    }
+    const now = this.now();
+    if (header.sentAt > now + MAX_CLOCK_SKEW_MS) throw new HandoverError('BAD_REQUEST', 'sentAt is in the future; check the device clock');
+    if (header.sentAt < now - this.config.retentionMs) throw new HandoverError('BAD_REQUEST', 'sentAt is older than the retention window');
+
+    const sender = await this.trust.activeDevice(header.senderDeviceId);
+    verifyEnvelopeSignature(this.crypto, envelope, sender.signPublicKey);
+    checkEnvelopeIntegrity(this.crypto, envelope);
+    await this.checkDeviceSet(header, sender.device.orgId);
+
+    const storedAt = now;
+    const recipientDeviceIds = header.recipients.map((r) => r.deviceId);
+    const blob = encodeStored(envelope, storedAt);
+    const result = await this.store.enqueue({
+      messageId: header.messageId,
+      senderDeviceId: header.senderDeviceId,
+      recipientDeviceIds,
+      blob,
+      expiresAt: storedAt + this.config.retentionMs,
+    });
+    if (result.status === 'duplicate') {
+      // Only the signed-in sender can get here (the signature and sender
+      // check above): its own retry after a lost ack, or a replay.
+      throw new HandoverError('REPLAY', `message ${header.messageId} was already accepted`, { messageId: header.messageId, alreadyAccepted: true });
+    }
+    if (result.status === 'inbox_full') {
+      throw new HandoverError('UNAVAILABLE', 'a recipient inbox is full; nothing was stored, try later', { deviceIds: result.deviceIds });
+    }
+    return { messageId: header.messageId, storedAt, senderDeviceId: header.senderDeviceId, recipientDeviceIds, blob };
+  }
+
+  /**
+   * The recipient list must be exactly the active devices of every org it
+   * addresses, plus the sender's own other devices: no shelter device is
+   * ever silently skipped, and no revoked or unknown device gets a copy.
+   */
+  private async checkDeviceSet(header: EnvelopeHeader, senderOrgId: string): Promise<void> {
+    const listed = header.recipients.map((r) => r.deviceId);
+    const orgs = new Set<string>([senderOrgId]);
+    const orgOf = await Promise.all(listed.map((id) => this.trust.deviceOrg(id)));
+    for (const orgId of orgOf) if (orgId) orgs.add(orgId);
+    const expected = new Set<string>();
+    const perOrg = await Promise.all([...orgs].map((orgId) => this.trust.activeOrgDevices(orgId)));
+    for (const devices of perOrg) for (const d of devices) expected.add(d.deviceId);
+    expected.delete(header.senderDeviceId);
+    const listedSet = new Set(listed);
+    const missing = [...expected].filter((id) => !listedSet.has(id)).sort();
+    const stale = listed.filter((id) => !expected.has(id)).sort();
+    if (missing.length > 0 || stale.length > 0) {
+      throw new HandoverError(
+        'DEVICE_SET_MISMATCH',
+        `the recipient devices do not match the orgs' active devices (${missing.length} missing, ${stale.length} stale); fetch bundles again`,
+        { missing, stale },
+      );
+    }
+  }
+}
+
+/*
+ * Stored form of an envelope: 4-byte big-endian length, then JSON of the
+ * header, signature and acceptance time, then the ciphertext bytes.
+ */
+export function encodeStored(envelope: SealedEnvelope, storedAt: number): Uint8Array {
+  const meta = utf8(JSON.stringify({ header: envelope.header, signature: envelope.signature, storedAt }));
+  const out = new Uint8Array(4 + meta.length + envelope.ciphertext.length);
+  new DataView(out.buffer).setUint32(0, meta.length);
+  out.set(meta, 4);
+  out.set(envelope.ciphertext, 4 + meta.length);
+  return out;
+}
+
+export function decodeStored(blob: Uint8Array): Delivery {
+  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+  const metaLength = view.getUint32(0);
+  const meta = JSON.parse(fromUtf8(blob.subarray(4, 4 + metaLength))) as { header: EnvelopeHeader; signature: string; storedAt: number };
+  return {
+    envelope: { header: meta.header, signature: meta.signature, ciphertext: blob.subarray(4 + metaLength) },
+    storedAt: meta.storedAt,
+  };
+}

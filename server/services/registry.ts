@@ -1,0 +1,250 @@
+/**
+ * Org and device registration, prekeys, bundles and revocations. Every
+ * certificate and prekey is verified before it is stored; the relay stores
+ * only what chains to the pinned root.
+ */
+import type { z } from 'zod';
+import type { BundlesResponse, OrgDirectory, RegisterDeviceRequest } from '../../shared/api';
+import { DOMAIN } from '../../shared/canonical';
+import { verifyDeviceChain, verifyObject, verifyOrgCertificate } from '../../shared/certificates';
+import { fromB64u } from '../../shared/encoding';
+import { HandoverError } from '../../shared/errors';
+import type {
+  DeviceBundle,
+  DeviceCertificate,
+  OneTimePrekey,
+  OrgCertificate,
+  PqPrekey,
+  Revocation,
+  SignedPrekey,
+} from '../../shared/schemas';
+import type { RelayConfig } from '../config';
+import type { RelayStore } from '../store';
+import type { RelayTrust } from './trust';
+
+/** What the registry tells the socket layer (which may live in another process). */
+export interface RegistryEvents {
+  prekeysLow(deviceId: string, remaining: number): void;
+  devicesRevoked(deviceIds: string[]): void;
+  revocationPublished(issuer: string, seq: number): void;
+}
+
+interface StoredSignedPrekeys {
+  signedPrekey: SignedPrekey;
+  pqPrekey: PqPrekey;
+}
+
+type PrekeyLabel = typeof DOMAIN.signedPrekey | typeof DOMAIN.pqPrekey | typeof DOMAIN.oneTimePrekey;
+
+export class Registry {
+  constructor(
+    private readonly trust: RelayTrust,
+    private readonly store: RelayStore,
+    private readonly config: RelayConfig,
+    private readonly events: RegistryEvents,
+    private readonly now: () => number,
+  ) {}
+
+  /* ----------------------------------------------------------------- orgs -- */
+
+  async registerOrg(certificate: OrgCertificate): Promise<{ orgId: string; replaced: boolean }> {
+    if (certificate.orgId === 'root') throw new HandoverError('BAD_REQUEST', 'the org id "root" is reserved for the network root');
+    const org = verifyOrgCertificate(this.trust.anchor, certificate, { now: this.now() });
+    if (await this.trust.isOrgRevoked(org.orgId)) throw new HandoverError('REVOKED', `org ${org.orgId} has been revoked`);
+    const existing = await this.trust.org(org.orgId);
+    if (existing) {
+      if (existing.signature === org.signature) return { orgId: org.orgId, replaced: false };
+      // A re-issued certificate replaces the old one only if it is newer.
+      if (org.issuedAt <= existing.issuedAt) {
+        throw new HandoverError('FORBIDDEN', `org ${org.orgId} already has a certificate issued at or after this one`);
+      }
+    }
+    await this.store.putOrg(org.orgId, JSON.stringify(org));
+    this.trust.invalidate({ orgId: org.orgId });
+    return { orgId: org.orgId, replaced: existing !== undefined };
+  }
+
+  async orgEntry(orgId: string): Promise<OrgDirectory['orgs'][number]> {
+    const org = await this.trust.activeOrg(orgId);
+    return { certificate: org, devices: await this.trust.activeOrgDevices(orgId) };
+  }
+
+  async directory(): Promise<OrgDirectory> {
+    const orgs: OrgDirectory['orgs'] = [];
+    for (const json of await this.store.listOrgs()) {
+      const org = JSON.parse(json) as OrgCertificate;
+      if (await this.trust.isOrgRevoked(org.orgId)) continue;
+      if (this.now() >= org.expiresAt) continue;
+      orgs.push({ certificate: org, devices: await this.trust.activeOrgDevices(org.orgId) });
+    }
+    return { orgs };
+  }
+
+  /* -------------------------------------------------------------- devices -- */
+
+  async registerDevice(request: RegisterDeviceRequest): Promise<{ deviceId: string; oneTimePrekeys: number }> {
+    const claimed = request.certificate;
+    const orgCert = await this.trust.activeOrg(claimed.orgId);
+    const { device } = verifyDeviceChain(this.trust.anchor, orgCert, claimed, { now: this.now() });
+    const existing = await this.store.getDevice(device.deviceId);
+    const previous = existing ? (JSON.parse(existing.certJson) as DeviceCertificate) : undefined;
+    const sameCertificate = previous?.signature === device.signature;
+    if (existing && previous) {
+      if (existing.orgId !== device.orgId) {
+        throw new HandoverError('FORBIDDEN', `device id ${device.deviceId} is taken by another org`);
+      }
+      if (!sameCertificate && device.issuedAt <= previous.issuedAt) {
+        throw new HandoverError('FORBIDDEN', `device ${device.deviceId} already has a newer certificate`);
+      }
+    }
+    // A revoked device id stays revoked, whatever certificate comes next.
+    await this.checkRevokedDevice(device);
+    const signKey = fromB64u(device.signPublicKey);
+    this.checkPrekey(request.signedPrekey, DOMAIN.signedPrekey, device.deviceId, signKey, 'signed prekey');
+    this.checkPrekey(request.pqPrekey, DOMAIN.pqPrekey, device.deviceId, signKey, 'post-quantum prekey');
+    for (const otp of request.oneTimePrekeys) this.checkPrekey(otp, DOMAIN.oneTimePrekey, device.deviceId, signKey, 'one-time prekey');
+
+    // Replaying an old registration must not roll the signed prekey back.
+    const current = await this.currentSignedPrekeys(device.deviceId);
+    if (current && sameCertificate && current.signedPrekey.id > request.signedPrekey.id) {
+      throw new HandoverError('BAD_REQUEST', 'this registration carries an older signed prekey than the relay holds');
+    }
+    await this.store.putDevice(device.deviceId, device.orgId, JSON.stringify(device));
+    this.trust.invalidate({ deviceId: device.deviceId });
+    await this.store.setSignedPrekeys(device.deviceId, JSON.stringify({ signedPrekey: request.signedPrekey, pqPrekey: request.pqPrekey }));
+    const count = await this.addOneTimePrekeys(device.deviceId, request.oneTimePrekeys);
+    return { deviceId: device.deviceId, oneTimePrekeys: count };
+  }
+
+  private async checkRevokedDevice(device: DeviceCertificate): Promise<void> {
+    for (const record of await this.store.listRevocations()) {
+      const rev = JSON.parse(record.json) as Revocation;
+      if (rev.subject.type === 'device' && rev.subject.deviceId === device.deviceId && rev.subject.orgId === device.orgId) {
+        throw new HandoverError('REVOKED', `device ${device.deviceId} has been revoked`);
+      }
+    }
+  }
+
+  private checkPrekey(
+    prekey: { deviceId: string; signature: string },
+    label: PrekeyLabel,
+    deviceId: string,
+    signKey: Uint8Array,
+    what: string,
+  ): void {
+    if (prekey.deviceId !== deviceId) throw new HandoverError('BAD_REQUEST', `${what} names another device`);
+    if (!verifyObject(this.trust.anchor.crypto, label, prekey, signKey)) {
+      throw new HandoverError('BAD_SIGNATURE', `${what} is not signed by device ${deviceId}`);
+    }
+  }
+
+  private async currentSignedPrekeys(deviceId: string): Promise<StoredSignedPrekeys | undefined> {
+    const json = await this.store.getSignedPrekeys(deviceId);
+    return json ? (JSON.parse(json) as StoredSignedPrekeys) : undefined;
+  }
+
+  async uploadSignedPrekeys(deviceId: string, signedPrekey: SignedPrekey, pqPrekey: PqPrekey): Promise<void> {
+    const { signPublicKey } = await this.trust.activeDevice(deviceId);
+    this.checkPrekey(signedPrekey, DOMAIN.signedPrekey, deviceId, signPublicKey, 'signed prekey');
+    this.checkPrekey(pqPrekey, DOMAIN.pqPrekey, deviceId, signPublicKey, 'post-quantum prekey');
+    const current = await this.currentSignedPrekeys(deviceId);
+    if (current && (signedPrekey.id < current.signedPrekey.id || pqPrekey.id < current.pqPrekey.id)) {
+      throw new HandoverError('BAD_REQUEST', 'signed prekeys may only move forward (an older upload was replayed?)');
+    }
+    await this.store.setSignedPrekeys(deviceId, JSON.stringify({ signedPrekey, pqPrekey }));
+  }
+
+  async uploadOneTimePrekeys(deviceId: string, prekeys: OneTimePrekey[]): Promise<{ count: number }> {
+    const { signPublicKey } = await this.trust.activeDevice(deviceId);
+    for (const otp of prekeys) this.checkPrekey(otp, DOMAIN.oneTimePrekey, deviceId, signPublicKey, 'one-time prekey');
+    return { count: await this.addOneTimePrekeys(deviceId, prekeys) };
+  }
+
+  private async addOneTimePrekeys(deviceId: string, prekeys: OneTimePrekey[]): Promise<number> {
+    if (prekeys.length === 0) return this.store.countOneTimePrekeys(deviceId);
+    const result = await this.store.addOneTimePrekeys(
+      deviceId,
+      prekeys.map((p) => ({ id: p.id, json: JSON.stringify(p) })),
+      this.config.maxOneTimePrekeys,
+    );
+    if (result.status === 'over_cap') {
+      throw new HandoverError('BAD_REQUEST', `the relay holds at most ${result.cap} one-time prekeys per device (${result.count} now)`);
+    }
+    return result.count;
+  }
+
+  async prekeyStatus(deviceId: string): Promise<{ oneTimePrekeys: number; signedPrekeyId: number | null }> {
+    const current = await this.currentSignedPrekeys(deviceId);
+    return { oneTimePrekeys: await this.store.countOneTimePrekeys(deviceId), signedPrekeyId: current?.signedPrekey.id ?? null };
+  }
+
+  /**
+   * Bundles of every active device of an org, each with one popped one-time
+   * prekey when any is left (never handed out twice; the signed prekey is the
+   * last resort). The caller rate-limits per (requester, org).
+   */
+  async bundles(orgId: string): Promise<z.infer<typeof BundlesResponse>> {
+    const org = await this.trust.activeOrg(orgId);
+    const bundles: DeviceBundle[] = [];
+    for (const device of await this.trust.activeOrgDevices(orgId)) {
+      const signed = await this.currentSignedPrekeys(device.deviceId);
+      if (!signed) continue; // certified but never registered its prekeys
+      const popped = await this.store.popOneTimePrekey(device.deviceId);
+      bundles.push({
+        certificate: device,
+        signedPrekey: signed.signedPrekey,
+        pqPrekey: signed.pqPrekey,
+        ...(popped ? { oneTimePrekey: JSON.parse(popped.json) as OneTimePrekey } : {}),
+      });
+      const remaining = await this.store.countOneTimePrekeys(device.deviceId);
+      if (remaining < this.config.oneTimePrekeyLowWater) this.events.prekeysLow(device.deviceId, remaining);
+    }
+    return { org, bundles };
+  }
+
+  /* ---------------------------------------------------------- revocations -- */
+
+  async revocations(): Promise<{ revocations: Revocation[] }> {
+    const records = await this.store.listRevocations();
+    return { revocations: records.map((r) => JSON.parse(r.json) as Revocation) };
+  }
+
+  /**
+   * Publish a signed revocation. The root revokes orgs, an org its own
+   * devices; sequence numbers per issuer run 1, 2, 3… with no gap (the store
+   * appends atomically). Ends the revoked devices' sessions and inboxes.
+   */
+  async publishRevocation(rev: Revocation): Promise<{ issuer: string; seq: number }> {
+    const anchor = this.trust.anchor;
+    if (rev.networkId !== anchor.networkId) throw new HandoverError('FORBIDDEN', 'revocation from another network');
+    let key: Uint8Array;
+    if (rev.issuer === 'root') {
+      if (rev.subject.type !== 'org') throw new HandoverError('BAD_REQUEST', 'the root revokes orgs only');
+      key = anchor.rootPublicKey;
+    } else {
+      if (rev.subject.type !== 'device' || rev.subject.orgId !== rev.issuer) {
+        throw new HandoverError('FORBIDDEN', `org ${rev.issuer} may revoke only its own devices`);
+      }
+      const issuer = await this.trust.org(rev.issuer);
+      if (!issuer) throw new HandoverError('UNKNOWN_ORG', `org ${rev.issuer} is not registered`);
+      key = fromB64u(issuer.publicKey);
+    }
+    if (!verifyObject(anchor.crypto, DOMAIN.revocation, rev, key)) {
+      throw new HandoverError('BAD_SIGNATURE', `revocation ${rev.issuer}#${rev.seq} is not signed by ${rev.issuer}`);
+    }
+    const result = await this.store.appendRevocation(rev.issuer, rev.seq, JSON.stringify(rev));
+    if (result.status === 'conflict') {
+      throw new HandoverError('BAD_REQUEST', `revocation ${rev.issuer}#${rev.seq} does not follow the latest (#${result.head})`, { head: result.head });
+    }
+    this.trust.invalidate();
+    const deviceIds =
+      rev.subject.type === 'device' ? [rev.subject.deviceId] : await this.store.listOrgDeviceIds(rev.subject.orgId);
+    for (const deviceId of deviceIds) {
+      await this.store.deleteDeviceSessions(deviceId);
+      await this.store.deleteInbox(deviceId);
+    }
+    this.events.devicesRevoked(deviceIds);
+    this.events.revocationPublished(rev.issuer, rev.seq);
+    return { issuer: rev.issuer, seq: rev.seq };
+  }
+}

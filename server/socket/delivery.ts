@@ -1,0 +1,113 @@
+/**
+ * Delivery to one connected socket of a device. Envelopes are emitted in
+ * inbox order and stay in the inbox until the device acks them. A bounded
+ * window of unacknowledged envelopes (count and bytes) keeps a slow client
+ * from making the relay buffer its whole inbox.
+ *
+ * Order: a live envelope is emitted at once only when nothing older is
+ * waiting; otherwise the pump notes that the inbox is "dirty" and reads it
+ * again from the store, so per-sender order holds across reconnects.
+ */
+import type { RelayStore } from '../store';
+
+export interface PendingItem {
+  messageId: string;
+  senderDeviceId: string;
+  blob: Uint8Array;
+}
+
+export interface DeliveryTarget {
+  /** Send one envelope to the socket. */
+  emit(item: PendingItem): void;
+}
+
+const MAX_READ = 1000;
+
+export class DeliveryPump {
+  private readonly inflight = new Map<string, { senderDeviceId: string; bytes: number }>();
+  private inflightBytes = 0;
+  /** True when the inbox may hold envelopes this socket has not been sent yet. */
+  private dirty = true;
+  private draining: Promise<number> | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly deviceId: string,
+    private readonly store: RelayStore,
+    private readonly target: DeliveryTarget,
+    private readonly window: { count: number; bytes: number },
+  ) {}
+
+  private get full(): boolean {
+    return this.inflight.size >= this.window.count || this.inflightBytes >= this.window.bytes;
+  }
+
+  /** A new envelope was stored for this device. */
+  offer(item: PendingItem): void {
+    if (this.closed || this.inflight.has(item.messageId)) return;
+    if (this.dirty || this.draining || this.full) {
+      this.dirty = true;
+      if (!this.draining && !this.full) void this.replay().catch(() => undefined);
+      return;
+    }
+    this.send(item);
+  }
+
+  private send(item: PendingItem): void {
+    this.inflight.set(item.messageId, { senderDeviceId: item.senderDeviceId, bytes: item.blob.length });
+    this.inflightBytes += item.blob.length;
+    this.target.emit(item);
+  }
+
+  /** The device stored this envelope; returns its sender if this socket delivered it. */
+  acked(messageId: string): string | undefined {
+    const entry = this.inflight.get(messageId);
+    if (!entry) return undefined;
+    this.inflight.delete(messageId);
+    this.inflightBytes -= entry.bytes;
+    if (this.dirty && !this.draining && this.inflight.size <= this.window.count / 2) void this.replay().catch(() => undefined);
+    return entry.senderDeviceId;
+  }
+
+  /**
+   * Send everything pending (up to the window), oldest first. Resolves with
+   * how many envelopes this call emitted. Concurrent calls share one pass.
+   */
+  replay(): Promise<number> {
+    this.dirty = true;
+    if (this.draining) return this.draining.then(() => (this.closed || !this.dirty ? 0 : this.replay()));
+    const run = this.drain().finally(() => {
+      this.draining = undefined;
+    });
+    this.draining = run;
+    return run;
+  }
+
+  private async drain(): Promise<number> {
+    let emitted = 0;
+    while (this.dirty && !this.closed && !this.full) {
+      this.dirty = false;
+      const limit = Math.min(MAX_READ, this.inflight.size + this.window.count);
+      const items = await this.store.readInbox(this.deviceId, limit);
+      if (this.closed) break;
+      for (const item of items) {
+        if (this.inflight.has(item.messageId)) continue;
+        if (this.full) {
+          this.dirty = true;
+          break;
+        }
+        this.send(item);
+        emitted++;
+      }
+      if (items.length >= limit) this.dirty = true;
+      if (this.full) break;
+    }
+    return emitted;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.inflight.clear();
+    this.inflightBytes = 0;
+  }
+}

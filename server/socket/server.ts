@@ -1,0 +1,216 @@
+/**
+ * The Socket.IO side of the relay: authenticated handshakes, each device's
+ * sockets in their own room, send / ack / sync with acknowledgements, and
+ * delivery through a per-socket pump. With Redis, the Socket.IO Redis
+ * adapter carries room emits and the `inbox:new` notice between processes.
+ */
+import type { Server as HttpServer } from 'node:http';
+import { Server, type Socket } from 'socket.io';
+import { z } from 'zod';
+import { HandoverError } from '../../shared/errors';
+import { MessageId } from '../../shared/schemas';
+import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData, WireError } from '../../shared/socket-events';
+import type { RelayConfig } from '../config';
+import { parseInput, toWireError } from '../errors';
+import { errorSummary } from '../http/app';
+import type { Logger } from '../logger';
+import type { RelayMetrics } from '../metrics';
+import type { AuthService } from '../services/auth';
+import { type AcceptedEnvelope, decodeStored, type EnvelopeService } from '../services/envelopes';
+import type { RelayStore } from '../store';
+import { DeliveryPump, type PendingItem } from './delivery';
+
+export type RelayServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+type RelaySocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+
+export interface SocketDeps {
+  config: RelayConfig;
+  store: RelayStore;
+  auth: AuthService;
+  envelopes: EnvelopeService;
+  metrics: RelayMetrics;
+  logger: Logger;
+  isAccepting: () => boolean;
+}
+
+export const deviceRoom = (deviceId: string): string => `dev:${deviceId}`;
+
+const AckPayload = z.strictObject({ messageId: MessageId });
+
+/** Refusals per socket per minute before the relay hangs up on it. */
+const ABUSE_LIMIT = 200;
+
+export interface SocketLayer {
+  io: RelayServer;
+  /** Deliver a newly stored envelope to its recipients, in this process and the others. */
+  fanOut(accepted: AcceptedEnvelope): void;
+  /** Sends in progress (shutdown waits for them). */
+  inFlight(): number;
+  /** Called once the Redis adapter is installed: from then on notices also go to the other processes. */
+  enableCrossProcess(): void;
+}
+
+export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): SocketLayer {
+  const { config, store, auth, envelopes, metrics, logger } = deps;
+  const io: RelayServer = new Server(httpServer, {
+    // A whole envelope arrives as one message: its ciphertext plus a header of up to ~2 KiB per recipient.
+    maxHttpBufferSize: config.maxEnvelopeBytes + config.maxRecipients * 2048 + 64 * 1024,
+    cors: { origin: config.corsOrigins, methods: ['GET', 'POST'] },
+    serveClient: false,
+    connectTimeout: 10_000,
+  });
+  const pumps = new Map<string, Set<DeliveryPump>>();
+  let inFlight = 0;
+  let crossProcess = false;
+
+  const deliverLocal = (recipientDeviceIds: readonly string[], item: PendingItem) => {
+    for (const deviceId of recipientDeviceIds) for (const pump of pumps.get(deviceId) ?? []) pump.offer(item);
+  };
+  io.on('inbox:new', (notice) => {
+    deliverLocal(notice.recipientDeviceIds, { messageId: notice.messageId, senderDeviceId: notice.senderDeviceId, blob: toBytes(notice.blob) });
+  });
+
+  io.use(async (socket, next) => {
+    try {
+      if (!deps.isAccepting()) throw new HandoverError('UNAVAILABLE', 'the relay is shutting down; connect again');
+      const ip = socket.handshake.address || 'unknown';
+      const limit = await store.hitRateLimit(`connect:${ip}`, 60_000, config.rateLimits.connectPerMinute);
+      if (!limit.allowed) throw new HandoverError('RATE_LIMITED', 'too many connections from this address');
+      const auth0 = socket.handshake.auth as Record<string, unknown> | undefined;
+      const device = await auth.authenticate(auth0?.token);
+      socket.data.deviceId = device.device.deviceId;
+      socket.data.orgId = device.device.orgId;
+      // The socket lives no longer than its session; the client signs in again.
+      const timer = setTimeout(() => socket.disconnect(true), Math.max(0, device.sessionExpiresAt - Date.now()));
+      timer.unref();
+      socket.once('disconnect', () => clearTimeout(timer));
+      next();
+    } catch (err) {
+      const wire = toWireError(err);
+      metrics.socketRefusals.inc({ code: wire.code });
+      const refusal = new Error(wire.message) as Error & { data: WireError };
+      refusal.data = wire;
+      next(refusal);
+    }
+  });
+
+  io.on('connection', (socket: RelaySocket) => {
+    const { deviceId } = socket.data;
+    metrics.socketsConnected.inc();
+    void socket.join(deviceRoom(deviceId));
+    const pump = new DeliveryPump(
+      deviceId,
+      store,
+      {
+        emit: (item) => {
+          metrics.deliveries.inc();
+          socket.emit('envelope:deliver', decodeStored(item.blob));
+        },
+      },
+      { count: config.deliveryWindow, bytes: config.deliveryWindowBytes },
+    );
+    const mine = pumps.get(deviceId) ?? new Set();
+    mine.add(pump);
+    pumps.set(deviceId, mine);
+
+    let refusals = 0;
+    const refusalReset = setInterval(() => (refusals = 0), 60_000);
+    refusalReset.unref();
+    const refuse = (event: string, err: unknown): WireError => {
+      const wire = toWireError(err);
+      metrics.socketRefusals.inc({ code: wire.code });
+      if (wire.code === 'INTERNAL') logger.error({ err: errorSummary(err), event, deviceId }, 'socket handler failed');
+      if (++refusals > ABUSE_LIMIT) {
+        logger.warn({ deviceId, event }, 'too many refused events; disconnecting');
+        socket.disconnect(true);
+      }
+      return wire;
+    };
+
+    /** Wrap a handler: the last argument must be an ack callback; errors become typed refusals. */
+    const on = <E extends keyof ClientToServerEvents>(event: E, handler: (...args: unknown[]) => Promise<Record<string, unknown>>) => {
+      socket.on(event, ((...args: unknown[]) => {
+        const ack = args[args.length - 1];
+        if (typeof ack !== 'function') {
+          refuse(event, new HandoverError('BAD_REQUEST', `${event} needs an acknowledgement callback`));
+          return;
+        }
+        const reply = ack as (r: unknown) => void;
+        handler(...args.slice(0, -1))
+          .then((result) => reply({ ok: true, ...result }))
+          .catch((err: unknown) => reply({ ok: false, error: refuse(event, err) }));
+      }) as never);
+    };
+
+    on('envelope:send', async (envelope) => {
+      if (!deps.isAccepting()) throw new HandoverError('UNAVAILABLE', 'the relay is shutting down; send again after reconnecting');
+      inFlight++;
+      const started = process.hrtime.bigint();
+      try {
+        const limit = await store.hitRateLimit(`send:${deviceId}`, 60_000, config.rateLimits.sendPerMinute);
+        if (!limit.allowed) throw new HandoverError('RATE_LIMITED', 'too many envelopes from this device; slow down', { retryAfterMs: limit.retryAfterMs });
+        const accepted = await envelopes.accept(deviceId, envelope);
+        metrics.envelopesAccepted.inc();
+        metrics.envelopeBytes.observe(accepted.blob.length);
+        metrics.acceptSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+        layer.fanOut(accepted);
+        return { messageId: accepted.messageId, storedAt: accepted.storedAt };
+      } catch (err) {
+        metrics.envelopesRefused.inc({ code: toWireError(err).code });
+        throw err;
+      } finally {
+        inFlight--;
+      }
+    });
+
+    on('envelope:ack', async (payload) => {
+      const { messageId } = parseInput(AckPayload, payload, 'ack');
+      const removed = await store.ackDelivery(deviceId, messageId);
+      const sender = pump.acked(messageId);
+      if (removed) {
+        metrics.acks.inc();
+        if (sender) io.to(deviceRoom(sender)).emit('envelope:delivered', { messageId, recipientDeviceId: deviceId, at: Date.now() });
+      }
+      return {};
+    });
+
+    on('inbox:sync', async () => ({ pending: await pump.replay() }));
+
+    socket.on('disconnect', () => {
+      metrics.socketsConnected.dec();
+      clearInterval(refusalReset);
+      pump.close();
+      mine.delete(pump);
+      if (mine.size === 0) pumps.delete(deviceId);
+    });
+
+    // Replay what waited while the device was away.
+    void pump.replay().catch((err: unknown) => logger.warn({ deviceId, err: errorSummary(err) }, 'inbox replay failed'));
+    void store
+      .countOneTimePrekeys(deviceId)
+      .then((remaining) => {
+        if (remaining < config.oneTimePrekeyLowWater) socket.emit('prekeys:low', { remaining });
+      })
+      .catch(() => undefined);
+  });
+
+  const layer: SocketLayer = {
+    io,
+    fanOut(accepted) {
+      const item = { messageId: accepted.messageId, senderDeviceId: accepted.senderDeviceId, blob: accepted.blob };
+      deliverLocal(accepted.recipientDeviceIds, item);
+      if (crossProcess) io.serverSideEmit('inbox:new', { recipientDeviceIds: accepted.recipientDeviceIds, ...item });
+    },
+    inFlight: () => inFlight,
+    enableCrossProcess: () => {
+      crossProcess = true;
+    },
+  };
+  return layer;
+}
+
+function toBytes(value: unknown): Uint8Array {
+  if (value instanceof Uint8Array) return value;
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  throw new HandoverError('INTERNAL', 'inter-server notice without binary');
+}

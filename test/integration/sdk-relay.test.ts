@@ -1,0 +1,99 @@
+/**
+ * The SDK against a real relay, on the embedded store and on a real
+ * redis-server: enrol, sign in, send to a thread, deliver online and
+ * offline, acknowledge, delivered notices, reconnect catch-up in order.
+ */
+import { loadCrypto } from '../../shared/crypto/sodium';
+import type { HandoverClient } from '../../client/sdk/client';
+import type { StoredMessage } from '../../client/sdk/messages';
+import { TestNetwork } from '../support/network';
+import { startRedis, type TestRedis } from '../support/redis';
+import { enrolClient, eventually, type RelayFixture, startTestRelay } from '../support/relay';
+
+const THREAD = 'AAAAAAAAAAAAAAAAAAAAAA';
+const thread = (n: number) => `${'T'.repeat(21)}${'ABCDEFGHIJKLMNOPQRSTUVWXYZ'[n]}`;
+
+describe.each(['memory', 'redis'] as const)('SDK against the relay (%s store)', (kind) => {
+  let redis: TestRedis | undefined;
+  let fx: RelayFixture;
+  let network: TestNetwork;
+  const clients: HandoverClient[] = [];
+
+  beforeAll(async () => {
+    const crypto = await loadCrypto();
+    network = new TestNetwork(crypto, Date.now());
+    if (kind === 'redis') redis = await startRedis({ appendfsync: 'everysec' });
+    fx = await startTestRelay(network, redis ? { redisUrl: redis.url } : {});
+  });
+  afterAll(async () => {
+    for (const c of clients) await c.close();
+    await fx.close();
+    await redis?.destroy();
+  });
+
+  const enrol = async (...args: Parameters<typeof enrolClient> extends [unknown, ...infer R] ? R : never) => {
+    const c = await enrolClient(fx, ...args);
+    clients.push(c);
+    return c;
+  };
+
+  it('delivers a message to every device of the addressed orgs and the sender\'s other devices, once', async () => {
+    const ngo = network.addOrg('ngo-taraz', 'ngo');
+    const shelter = network.addOrg('shelter-ist', 'shelter');
+    const alice = await enrol(ngo, 'ngo-alice');
+    const alice2 = await enrol(ngo, 'ngo-alice-phone');
+    const amina = await enrol(shelter, 'shelter-amina');
+    const bora = await enrol(shelter, 'shelter-bora');
+    const got = new Map<string, StoredMessage[]>();
+    for (const c of [alice2, amina, bora]) {
+      got.set(c.deviceId, []);
+      c.on('message', (m) => got.get(c.deviceId)?.push(m));
+    }
+    const delivered: string[] = [];
+    alice.on('delivered', (n) => delivered.push(n.recipientDeviceId));
+
+    const sent = await alice.send({ threadId: THREAD, orgIds: ['shelter-ist'], payload: { hello: 'Aigerim' } });
+    await eventually(() => [...got.values()].every((list) => list.length === 1), 10_000, 'deliveries');
+    for (const list of got.values()) {
+      expect(list[0]).toMatchObject({ messageId: sent.messageId, threadId: THREAD, senderDeviceId: 'ngo-alice', senderOrgId: 'ngo-taraz', payload: { hello: 'Aigerim' } });
+    }
+    await eventually(() => delivered.length === 3, 10_000, 'delivered notices');
+    expect(delivered.sort()).toEqual(['ngo-alice-phone', 'shelter-amina', 'shelter-bora']);
+    // Acknowledged envelopes are gone from the inboxes.
+    for (const id of ['ngo-alice-phone', 'shelter-amina', 'shelter-bora']) expect(await fx.relay.store.inboxLength(id)).toBe(0);
+  });
+
+  it('keeps envelopes for an offline device and delivers them in order when it comes back', async () => {
+    const ngo = network.addOrg('ngo-almaty', 'ngo');
+    const shelter = network.addOrg('shelter-ank', 'shelter');
+    const sender = await enrol(ngo, 'almaty-sara');
+    const receiver = await enrol(shelter, 'ank-deniz');
+    await receiver.close();
+    for (let i = 0; i < 12; i++) await sender.send({ threadId: thread(i % 3), orgIds: ['shelter-ank'], payload: { i } });
+    expect(await fx.relay.store.inboxLength('ank-deniz')).toBe(12);
+
+    const seen: number[] = [];
+    receiver.on('message', (m) => seen.push((m.payload as { i: number }).i));
+    await receiver.connect();
+    const pending = await receiver.sync();
+    await eventually(() => seen.length === 12, 10_000, 'catch-up');
+    expect(seen).toEqual([...Array(12).keys()]);
+    expect(pending).toBeGreaterThanOrEqual(0);
+    await eventually(async () => (await fx.relay.store.inboxLength('ank-deniz')) === 0, 5000, 'acks');
+    // Stored locally, decrypted, per thread.
+    expect((await receiver.threadMessages(thread(0))).map((m) => (m.payload as { i: number }).i)).toEqual([0, 3, 6, 9]);
+  });
+
+  it('refetches bundles when an org gains a device between fetch and send (device-set check)', async () => {
+    const ngo = network.addOrg('ngo-shymkent', 'ngo');
+    const shelter = network.addOrg('shelter-izm', 'shelter');
+    const sender = await enrol(ngo, 'shym-oleg');
+    await enrol(shelter, 'izm-one');
+    // Another device joins the shelter; the sender's next message must reach it too.
+    const late = await enrol(shelter, 'izm-two');
+    const got: string[] = [];
+    late.on('message', (m) => got.push(m.messageId));
+    const sent = await sender.send({ threadId: THREAD, orgIds: ['shelter-izm'], payload: 'x' });
+    await eventually(() => got.includes(sent.messageId), 10_000, 'delivery to the new device');
+  });
+});
