@@ -1,0 +1,325 @@
+/**
+ * The Socket.IO relay against hostile and unlucky clients: handshake
+ * without a valid token, forged senders and signatures, replays, device-set
+ * mismatches, revoked devices, other devices' inboxes, oversized envelopes,
+ * expiry and full inboxes. Real relay, real Redis, real crypto.
+ */
+import { loadCrypto } from '../../../shared/crypto/sodium';
+import { toB64u, utf8 } from '../../../shared/encoding';
+import { envelopeSigningInput, sealEnvelope } from '../../../shared/envelope';
+import type { SealedEnvelope } from '../../../shared/schemas';
+import type { Delivery } from '../../../shared/socket-events';
+import { ROUTES } from '../../../shared/api';
+import { type TestDevice, TestNetwork } from '../../support/network';
+import { startRedis, type TestRedis } from '../../support/redis';
+import {
+  eventually,
+  postJson,
+  type RawSocket,
+  rawSocket,
+  registerTestDevice,
+  type RelayFixture,
+  signInTestDevice,
+  startTestRelay,
+} from '../../support/relay';
+
+const THREAD = 'AAAAAAAAAAAAAAAAAAAAAA';
+
+let redis: TestRedis;
+let fx: RelayFixture;
+let network: TestNetwork;
+const sockets: RawSocket[] = [];
+
+beforeAll(async () => {
+  const crypto = await loadCrypto();
+  network = new TestNetwork(crypto, Date.now());
+  redis = await startRedis({ appendfsync: 'everysec' });
+  fx = await startTestRelay(network, {
+    redisUrl: redis.url,
+    config: { retentionMs: 60 * 60_000, maxInboxLength: 10, maxEnvelopeBytes: 64 * 1024 + 64, expirySweepMs: 100, oneTimePrekeyLowWater: 2 },
+  });
+});
+afterAll(async () => {
+  for (const s of sockets) s.close();
+  await fx.close();
+  await redis.destroy();
+});
+
+let counter = 0;
+/** Two orgs, registered devices, signed-in sockets. */
+async function scenario(opts: { shelterDevices?: number } = {}) {
+  const n = ++counter;
+  const ngo = network.addOrg(`ngo-${n}`, 'ngo');
+  const shelter = network.addOrg(`shelter-${n}`, 'shelter');
+  const sender = network.addDevice(ngo, `ngo-${n}-alice`, { oneTimePrekeys: 5 });
+  const receivers = Array.from({ length: opts.shelterDevices ?? 1 }, (_, i) => network.addDevice(shelter, `shelter-${n}-d${i}`, { oneTimePrekeys: 3 }));
+  for (const d of [sender, ...receivers]) expect((await registerTestDevice(fx.url, d)).status).toBe(201);
+  const connect = async (d: TestDevice) => {
+    const token = await signInTestDevice(fx, d);
+    const socket = await rawSocket(fx.url, token);
+    sockets.push(socket);
+    return { socket, token };
+  };
+  return { ngo, shelter, sender, receivers, connect };
+}
+
+function seal(from: TestDevice, to: TestDevice[], body = 'hello', extra: { sentAt?: number; messageId?: string } = {}): SealedEnvelope {
+  return sealEnvelope(fx.crypto, {
+    sender: network.senderKeys(from),
+    recipients: to.map((d) => network.recipientKeys(d, false)),
+    threadId: THREAD,
+    sentAt: extra.sentAt ?? Date.now(),
+    body: utf8(body),
+    ...(extra.messageId ? { messageId: extra.messageId } : {}),
+  });
+}
+
+type SendResult = { ok: true; messageId: string; storedAt: number } | { ok: false; error: { code: string; message: string; details?: Record<string, unknown> } };
+const send = (socket: RawSocket, envelope: unknown): Promise<SendResult> =>
+  socket.timeout(5000).emitWithAck('envelope:send', envelope as SealedEnvelope) as Promise<SendResult>;
+
+function collect(socket: RawSocket): Delivery[] {
+  const got: Delivery[] = [];
+  socket.on('envelope:deliver', (d) => got.push(d));
+  return got;
+}
+
+describe('handshake', () => {
+  it.each([
+    ['no token', undefined],
+    ['a made-up token', 'x'.repeat(43)],
+    ['a non-string token', { $gt: '' }],
+  ])('refuses %s: the socket never connects', async (_name, token) => {
+    await expect(rawSocket(fx.url, token)).rejects.toMatchObject({ data: { code: 'UNAUTHENTICATED' } });
+  });
+});
+
+describe('sending', () => {
+  it('accepts, delivers with the exact bytes, and removes only after the recipient acks', async () => {
+    const s = await scenario();
+    const a = await s.connect(s.sender);
+    const r = await s.connect(s.receivers[0]!);
+    const got = collect(r.socket);
+    const env = seal(s.sender, s.receivers);
+    const res = await send(a.socket, env);
+    expect(res).toMatchObject({ ok: true, messageId: env.header.messageId });
+    await eventually(() => got.length === 1, 5000, 'delivery');
+    const d = got[0]!;
+    expect(d.envelope.header).toEqual(env.header);
+    expect(d.envelope.signature).toBe(env.signature);
+    expect(Buffer.from(d.envelope.ciphertext as Uint8Array).equals(Buffer.from(env.ciphertext))).toBe(true);
+    expect(await fx.relay.store.inboxLength(s.receivers[0]!.keys.deviceId)).toBe(1);
+    const delivered = new Promise((resolve) => a.socket.once('envelope:delivered', resolve));
+    expect(await r.socket.emitWithAck('envelope:ack', { messageId: env.header.messageId })).toEqual({ ok: true });
+    expect(await delivered).toMatchObject({ messageId: env.header.messageId, recipientDeviceId: s.receivers[0]!.keys.deviceId });
+    expect(await fx.relay.store.inboxLength(s.receivers[0]!.keys.deviceId)).toBe(0);
+  });
+
+  it('refuses an envelope naming another device as sender (FORBIDDEN)', async () => {
+    const s = await scenario();
+    const other = network.addDevice(s.ngo, `ngo-${counter}-bob`);
+    await registerTestDevice(fx.url, other);
+    const a = await s.connect(s.sender);
+    const env = seal(other, [s.receivers[0]!, s.sender]);
+    expect(await send(a.socket, env)).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+  });
+
+  it('refuses a valid signature by a different device (BAD_SIGNATURE)', async () => {
+    const s = await scenario();
+    const mallory = network.addDevice(s.ngo, `ngo-${counter}-mallory`);
+    await registerTestDevice(fx.url, mallory);
+    const a = await s.connect(s.sender);
+    const env = seal(s.sender, [...s.receivers, mallory]);
+    const forged = { ...env, signature: toB64u(fx.crypto.sign(envelopeSigningInput(env.header), mallory.keys.sign.privateKey)) };
+    expect(await send(a.socket, forged)).toMatchObject({ ok: false, error: { code: 'BAD_SIGNATURE' } });
+  });
+
+  it('refuses a ciphertext that does not match the signed hash (BAD_SIGNATURE)', async () => {
+    const s = await scenario();
+    const a = await s.connect(s.sender);
+    const env = seal(s.sender, s.receivers);
+    const tampered = new Uint8Array(env.ciphertext);
+    tampered[10] = (tampered[10] ?? 0) ^ 1;
+    expect(await send(a.socket, { ...env, ciphertext: tampered })).toMatchObject({ ok: false, error: { code: 'BAD_SIGNATURE' } });
+  });
+
+  it('refuses a replayed envelope (REPLAY) and delivers it only once', async () => {
+    const s = await scenario();
+    const a = await s.connect(s.sender);
+    const r = await s.connect(s.receivers[0]!);
+    const got = collect(r.socket);
+    const env = seal(s.sender, s.receivers);
+    expect((await send(a.socket, env)).ok).toBe(true);
+    expect(await send(a.socket, env)).toMatchObject({ ok: false, error: { code: 'REPLAY', details: { alreadyAccepted: true } } });
+    await eventually(() => got.length >= 1, 5000, 'delivery');
+    await new Promise((res) => setTimeout(res, 200));
+    expect(got).toHaveLength(1);
+  });
+
+  it('lists missing and stale devices (DEVICE_SET_MISMATCH)', async () => {
+    const s = await scenario({ shelterDevices: 2 });
+    const a = await s.connect(s.sender);
+    const stranger = network.addDevice(network.addOrg(`ghost-${counter}`), `ghost-${counter}-dev`); // never registered
+    const env = seal(s.sender, [s.receivers[0]!, stranger]);
+    const res = await send(a.socket, env);
+    expect(res).toMatchObject({
+      ok: false,
+      error: { code: 'DEVICE_SET_MISMATCH', details: { missing: [s.receivers[1]!.keys.deviceId], stale: [stranger.keys.deviceId] } },
+    });
+  });
+
+  it('treats a revoked recipient as stale and a revoked sender as gone', async () => {
+    const s = await scenario({ shelterDevices: 2 });
+    const a = await s.connect(s.sender);
+    const [keep, revoked] = s.receivers as [TestDevice, TestDevice];
+    expect((await postJson(fx.url, ROUTES.revocations, { revocation: network.revokeDevice(revoked) })).status).toBe(201);
+    const res = await send(a.socket, seal(s.sender, [keep, revoked]));
+    expect(res).toMatchObject({ ok: false, error: { code: 'DEVICE_SET_MISMATCH', details: { missing: [], stale: [revoked.keys.deviceId] } } });
+    expect((await send(a.socket, seal(s.sender, [keep]))).ok).toBe(true);
+
+    // Revoking the sender ends its socket and its session at once.
+    const disconnected = new Promise((resolve) => a.socket.once('disconnect', resolve));
+    await postJson(fx.url, ROUTES.revocations, { revocation: network.revokeDevice(s.sender) });
+    await disconnected;
+    await expect(rawSocket(fx.url, a.token)).rejects.toMatchObject({ data: { code: 'UNAUTHENTICATED' } });
+  });
+
+  it('cannot ack (delete) another device\'s envelope', async () => {
+    const s = await scenario({ shelterDevices: 2 });
+    const a = await s.connect(s.sender);
+    const env = seal(s.sender, s.receivers);
+    expect((await send(a.socket, env)).ok).toBe(true);
+    const d1 = await s.connect(s.receivers[1]!);
+    // The sender (and receiver 1) ack a message pending for receiver 0: only their own inbox is touched.
+    await a.socket.emitWithAck('envelope:ack', { messageId: env.header.messageId });
+    await d1.socket.emitWithAck('envelope:ack', { messageId: env.header.messageId });
+    expect(await fx.relay.store.inboxLength(s.receivers[0]!.keys.deviceId)).toBe(1);
+  });
+
+  it('refuses oversized envelopes, bad shapes and missing acks with typed errors and keeps serving', async () => {
+    const s = await scenario();
+    const a = await s.connect(s.sender);
+    const big = seal(s.sender, s.receivers, 'x'.repeat(100 * 1024));
+    expect(await send(a.socket, big)).toMatchObject({ ok: false, error: { code: 'PAYLOAD_TOO_LARGE' } });
+    expect(await send(a.socket, { header: 'nope' })).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    expect(await send(a.socket, { ...seal(s.sender, s.receivers), ciphertext: 'not-binary' })).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    expect(await a.socket.timeout(5000).emitWithAck('envelope:ack', { messageId: '../../etc' } as never)).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    (a.socket as unknown as { emit: (e: string, v: unknown) => void }).emit('envelope:send', seal(s.sender, s.receivers)); // no ack callback
+    expect((await send(a.socket, seal(s.sender, s.receivers))).ok).toBe(true);
+  });
+
+  it('refuses sentAt far in the future or older than retention', async () => {
+    const s = await scenario();
+    const a = await s.connect(s.sender);
+    expect(await send(a.socket, seal(s.sender, s.receivers, 'x', { sentAt: Date.now() + 3_600_000 }))).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    expect(await send(a.socket, seal(s.sender, s.receivers, 'x', { sentAt: Date.now() - 2 * 3_600_000 }))).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+  });
+
+  it('refuses when a recipient inbox is full (nothing written) with UNAVAILABLE', async () => {
+    const s = await scenario();
+    const a = await s.connect(s.sender);
+    for (let i = 0; i < 10; i++) expect((await send(a.socket, seal(s.sender, s.receivers))).ok).toBe(true);
+    expect(await send(a.socket, seal(s.sender, s.receivers))).toMatchObject({
+      ok: false,
+      error: { code: 'UNAVAILABLE', details: { deviceIds: [s.receivers[0]!.keys.deviceId] } },
+    });
+  });
+});
+
+describe('delivery', () => {
+  it('replays the pending inbox in order on connect, and again on inbox:sync', async () => {
+    const s = await scenario();
+    const a = await s.connect(s.sender);
+    const ids: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const env = seal(s.sender, s.receivers, `m${i}`);
+      ids.push(env.header.messageId);
+      expect((await send(a.socket, env)).ok).toBe(true);
+    }
+    const r = await s.connect(s.receivers[0]!);
+    const got = collect(r.socket);
+    await eventually(() => got.length === 8, 5000, 'replay');
+    expect(got.map((d) => d.envelope.header.messageId)).toEqual(ids);
+    // Nothing acked: a sync sends nothing new on this socket (all in flight), a new socket gets all again.
+    expect(await r.socket.emitWithAck('inbox:sync')).toEqual({ ok: true, pending: 0 });
+    r.socket.close();
+    const r2 = await s.connect(s.receivers[0]!);
+    const again = collect(r2.socket);
+    await eventually(() => again.length === 8, 5000, 'redelivery');
+  });
+
+  it('tells the sender when an envelope expires undelivered', async () => {
+    const crypto = fx.crypto;
+    const shortRedis = redis;
+    const short = await startTestRelay(network, { redisUrl: shortRedis.url, keyPrefix: 'short:', config: { retentionMs: 1500, expirySweepMs: 100 } });
+    try {
+      const n = ++counter;
+      const ngo = network.addOrg(`ngo-exp-${n}`, 'ngo');
+      const shelter = network.addOrg(`shelter-exp-${n}`, 'shelter');
+      const sender = network.addDevice(ngo, `exp-${n}-s`);
+      const receiver = network.addDevice(shelter, `exp-${n}-r`);
+      for (const d of [sender, receiver]) await registerTestDevice(short.url, d);
+      const token = await signInTestDevice({ url: short.url, crypto, network }, sender);
+      const socket = await rawSocket(short.url, token);
+      sockets.push(socket);
+      const expired = new Promise((resolve) => socket.once('envelope:expired', resolve));
+      const env = seal(sender, [receiver]);
+      expect((await send(socket, env)).ok).toBe(true);
+      expect(await expired).toMatchObject({ messageId: env.header.messageId, recipientDeviceIds: [receiver.keys.deviceId] });
+    } finally {
+      await short.close();
+    }
+  });
+
+  it('asks a device to upload more one-time prekeys when they run low', async () => {
+    const s = await scenario();
+    const r = await s.connect(s.receivers[0]!);
+    const low = new Promise<{ remaining: number }>((resolve) => r.socket.once('prekeys:low', resolve));
+    const token = await signInTestDevice(fx, s.sender);
+    for (let i = 0; i < 3; i++) {
+      await fetch(new URL(ROUTES.bundles(s.shelter.orgId), fx.url), { headers: { authorization: `Bearer ${token}` } });
+    }
+    expect((await low).remaining).toBeLessThan(2);
+  });
+});
+
+describe('hygiene', () => {
+  it('never writes a token, a signature, a ciphertext or a plaintext into the logs', async () => {
+    const s = await scenario();
+    const a = await s.connect(s.sender);
+    const canary = 'CANARY-Aigerim-Nurlanovna-7c1e';
+    const env = seal(s.sender, s.receivers, canary);
+    expect((await send(a.socket, env)).ok).toBe(true);
+    await send(a.socket, { ...env, signature: 'A'.repeat(86) });
+    const logs = fx.logs.join('\n');
+    expect(logs.length).toBeGreaterThan(0);
+    expect(logs).not.toContain(a.token);
+    expect(logs).not.toContain(env.signature);
+    expect(logs).not.toContain(canary);
+    expect(logs).not.toContain(toB64u(env.ciphertext.subarray(0, 24)));
+  });
+
+  it('keeps only ciphertext in Redis: no plaintext, no token', async () => {
+    const s = await scenario();
+    const a = await s.connect(s.sender);
+    const canary = 'CANARY-trafficker-Almaty-9f2b';
+    expect((await send(a.socket, seal(s.sender, s.receivers, canary))).ok).toBe(true);
+    const client = redis.client();
+    const keys = await client.keys('*');
+    const needles = [Buffer.from(canary), Buffer.from(a.token)];
+    for (const key of keys) {
+      const type = await client.type(key);
+      const values: Buffer[] = [];
+      if (type === 'string') values.push((await client.getBuffer(key)) ?? Buffer.alloc(0));
+      if (type === 'hash') values.push(...Object.values(await client.hgetallBuffer(key)));
+      if (type === 'list') values.push(...(await client.lrangeBuffer(key, 0, -1)));
+      if (type === 'set') values.push(...(await client.smembersBuffer(key)));
+      if (type === 'zset') values.push(...(await client.zrangeBuffer(key, 0, -1)));
+      if (type === 'stream') for (const [, fields] of await client.xrangeBuffer(key, '-', '+')) values.push(...fields);
+      values.push(Buffer.from(key));
+      for (const v of values) for (const needle of needles) expect(v.includes(needle)).toBe(false);
+    }
+    expect(keys.length).toBeGreaterThan(0);
+  });
+});
+
