@@ -57,7 +57,7 @@ export interface ServerToClientEvents {
 /** Between relay processes (over the Socket.IO Redis adapter). */
 export interface InterServerEvents {
   /** An envelope was stored for these devices: processes holding their sockets deliver it. */
-  'inbox:new': (notice: { recipientDeviceIds: string[]; messageId: string; senderDeviceId: string; blob: Uint8Array }) => void;
+  'inbox:new': (notice: { recipientDeviceIds: string[]; messageId: string }) => void;
 }
 
 export interface SocketData {

@@ -192,7 +192,7 @@ export function createHttpApp(deps: HttpDeps): express.Express {
 
 /** body-parser's own errors (status + type) as typed errors. */
 function bodyParserError(err: unknown): HandoverError | undefined {
-  if (typeof err !== 'object' || err === null || !('type' in err) || !('status' in err)) return undefined;
+  if (typeof err !== 'object' || err === null || !('status' in err)) return undefined;
   const { type, status } = err as { type: unknown; status: unknown };
   if (type === 'entity.too.large') return new HandoverError('PAYLOAD_TOO_LARGE', `request bodies are limited to ${MAX_JSON_BODY_BYTES} bytes`);
   if (type === 'entity.parse.failed') return new HandoverError('BAD_REQUEST', 'the request body is not valid JSON');

@@ -66,8 +66,14 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
   const deliverLocal = (recipientDeviceIds: readonly string[], item: PendingItem) => {
     for (const deviceId of recipientDeviceIds) for (const pump of pumps.get(deviceId) ?? []) pump.offer(item);
   };
+  // Another process stored an envelope for devices that may have sockets here:
+  // the notice carries ids only (the adapter sends it as JSON), so the pump reads the inbox.
   io.on('inbox:new', (notice) => {
-    deliverLocal(notice.recipientDeviceIds, { messageId: notice.messageId, senderDeviceId: notice.senderDeviceId, blob: toBytes(notice.blob) });
+    if (!notice || !Array.isArray(notice.recipientDeviceIds)) return;
+    for (const deviceId of notice.recipientDeviceIds) {
+      if (typeof deviceId !== 'string') continue;
+      for (const pump of pumps.get(deviceId) ?? []) void pump.replay().catch(() => undefined);
+    }
   });
 
   io.use(async (socket, next) => {
@@ -199,7 +205,7 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
     fanOut(accepted) {
       const item = { messageId: accepted.messageId, senderDeviceId: accepted.senderDeviceId, blob: accepted.blob };
       deliverLocal(accepted.recipientDeviceIds, item);
-      if (crossProcess) io.serverSideEmit('inbox:new', { recipientDeviceIds: accepted.recipientDeviceIds, ...item });
+      if (crossProcess) io.serverSideEmit('inbox:new', { recipientDeviceIds: accepted.recipientDeviceIds, messageId: accepted.messageId });
     },
     inFlight: () => inFlight,
     enableCrossProcess: () => {
@@ -207,10 +213,4 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
     },
   };
   return layer;
-}
-
-function toBytes(value: unknown): Uint8Array {
-  if (value instanceof Uint8Array) return value;
-  if (value instanceof ArrayBuffer) return new Uint8Array(value);
-  throw new HandoverError('INTERNAL', 'inter-server notice without binary');
 }

@@ -7,6 +7,7 @@
 import { Writable } from 'node:stream';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import { authSigningInput, ROUTES } from '../../shared/api';
+import { issueDeviceCertificate } from '../../shared/certificates';
 import { type Crypto, PWHASH_TEST_ONLY, loadCrypto } from '../../shared/crypto/sodium';
 import { toB64u } from '../../shared/encoding';
 import type { ClientToServerEvents, ServerToClientEvents } from '../../shared/socket-events';
@@ -74,7 +75,6 @@ export async function enrolClient(
     ackTimeoutMs: 3000,
     ...(opts.now ? { now: opts.now } : {}),
   });
-  const { issueDeviceCertificate } = await import('../../shared/certificates');
   const now = Date.now();
   const certificate = issueDeviceCertificate(crypto, {
     request: enrolmentRequest,

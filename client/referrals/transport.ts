@@ -1,0 +1,32 @@
+/**
+ * What the referral case layer needs from a device: its ids, sending to a
+ * thread, the local message store and a small record store. HandoverClient
+ * satisfies it as it is; the tests use an in-process loopback network.
+ *
+ * Everything the layer trusts about "who sent this" comes from
+ * `StoredMessage.senderDeviceId` / `senderOrgId`, which the transport sets
+ * from the verified certificate chain (or from its own identity for
+ * messages it sent), never from the payload.
+ */
+import type { OrgTypeName } from '../../shared/referral/schemas';
+import type { StoredMessage } from '../sdk/messages';
+
+export interface CaseTransport {
+  readonly deviceId: string;
+  readonly orgId: string;
+  /** Verified org certificates: the org type of any org we know. */
+  readonly trust: { org(orgId: string): { orgType: OrgTypeName } | undefined };
+  /** This device's own certificates, when the transport keeps them (HandoverClient does). */
+  readonly certificates?: { org?: { orgType: OrgTypeName } };
+  /** Send to every device of `orgIds` (and our own other devices); the transport stores the outgoing copy before it resolves. */
+  send(input: { threadId: string; orgIds: string[]; payload: unknown }): Promise<StoredMessage>;
+  /** Every message of the thread this device holds, oldest first. */
+  threadMessages(threadId: string): Promise<StoredMessage[]>;
+  threadIds(): Promise<string[]>;
+  /** Delete every message of the thread; returns how many were deleted. */
+  purgeThread(threadId: string): Promise<number>;
+  /** Called for each received message after it was verified and stored. */
+  on(event: 'message', listener: (message: StoredMessage) => void): () => void;
+  getRecord(name: string): Promise<unknown>;
+  putRecord(name: string, value: unknown): Promise<void>;
+}
