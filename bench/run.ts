@@ -2,27 +2,83 @@
  * `npm run bench [-- --quick]`: every benchmark in one run, each reported
  * next to a baseline measured in the same run. Writes
  * bench/results/latest.json and bench/results/latest.md.
+ *
+ * Order: relay baselines, Handover relay scenarios, then crypto (CPU-bound
+ * and in this process, so it never overlaps a load run).
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadCrypto } from '../shared/crypto/sodium';
-import { benchSealOpen } from './crypto';
+import { bareRelayScenario, durableRelayScenario } from './baselines/scenario';
+import { type CryptoResults, benchSealOpen } from './crypto';
+import { type BenchResults, addRatios, markdown } from './report';
+import { type BenchContext, type RelayRow, type RelayScenario, makePlan, startRedis } from './scenario';
 import { progress } from './timing';
+
+const baselineScenarios: RelayScenario[] = [bareRelayScenario, durableRelayScenario];
+
+/**
+ * ============================ HOOK: relayScenarios ============================
+ * Handover relay runs go here. Each is a `RelayScenario`
+ * (`(ctx: BenchContext) => Promise<RelayRow[]>`) that, for each config in
+ * `ctx.plan.configs` and each `mode` in it (and each `ctx.plan.durabilities`
+ * if it runs on Redis), starts the relay (ideally in a child process via
+ * `startServerProcess`), builds a `LoadTarget`, calls
+ * `runLoad(target, loadOptionsFor(ctx.plan, label, mode, probes))` and returns
+ * `rowFromLoad({ system: 'handover', durability, config }, result)` rows.
+ * Rows with the same body, recipients and load get ratio columns against the
+ * bare baseline and (same fsync policy) the durable baseline automatically.
+ * ==============================================================================
+ */
+const relayScenarios: RelayScenario[] = [];
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
   const started = Date.now();
   const crypto = await loadCrypto();
-  progress(`mode: ${quick ? 'quick' : 'full'} on ${os.cpus().length} core(s)`);
+  const plan = makePlan(quick);
+  const loadAverageAtStart = os.loadavg().map((v) => Math.round(v * 100) / 100);
+  progress(`mode: ${quick ? 'quick' : 'full'} on ${os.cpus().length} core(s), load average ${loadAverageAtStart.join(' ')}`);
+  const ctx: BenchContext = { quick, crypto, plan, startRedis };
 
-  const cryptoResults = benchSealOpen(crypto, quick);
+  const phasesS: Record<string, number> = {};
+  const phase = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+    const t0 = Date.now();
+    try {
+      return await fn();
+    } finally {
+      phasesS[name] = Math.round((Date.now() - t0) / 100) / 10;
+    }
+  };
 
-  const results = {
+  const rows: RelayRow[] = [];
+  const failures: BenchResults['relay']['failures'] = [];
+  const runScenarios = async (scenarios: RelayScenario[]): Promise<void> => {
+    for (const scenario of scenarios) {
+      try {
+        rows.push(...(await scenario(ctx)));
+      } catch (err) {
+        // One broken scenario must not cost the other results.
+        const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+        progress(`scenario ${scenario.name || '(anonymous)'} failed: ${error}`);
+        failures.push({ scenario: scenario.name || '(anonymous)', error });
+      }
+    }
+  };
+  await phase('baselines', () => runScenarios(baselineScenarios));
+  await phase('relay', () => runScenarios(relayScenarios));
+  addRatios(rows);
+  const cryptoResults: CryptoResults = await phase('crypto', async () => benchSealOpen(crypto, quick));
+
+  const results: BenchResults = {
     when: new Date().toISOString(),
     mode: quick ? 'quick' : 'full',
-    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version },
+    machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version, loadAverageAtStart },
+    plan,
+    relay: { rows, failures },
     crypto: cryptoResults,
+    phasesS,
     durationS: Math.round((Date.now() - started) / 1000),
   };
   const dir = path.join(__dirname, 'results');
@@ -30,29 +86,7 @@ async function main(): Promise<void> {
   await fs.writeFile(path.join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
   await fs.writeFile(path.join(dir, 'latest.md'), markdown(results));
   progress(`done in ${results.durationS} s: bench/results/latest.{json,md}`);
-}
-
-function markdown(r: { when: string; mode: string; machine: { cpus: number; cpuModel: string; node: string }; crypto: ReturnType<typeof benchSealOpen> }): string {
-  const lines = [
-    `# Benchmark results (${r.mode}, ${r.when})`,
-    '',
-    `Machine: ${r.machine.cpus} × ${r.machine.cpuModel}, Node ${r.machine.node}.`,
-    '',
-    '## Crypto: seal and open vs the libsodium calls they make',
-    '',
-    'Floor = summed cost of the X25519, X-Wing, AEAD, BLAKE2b and Ed25519 calls, each measured in this run.',
-    '',
-    '| recipients | body | seal ms | floor ms | seal/floor | open ms | floor ms | open/floor | envelope bytes |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...r.crypto.rows.map(
-      (row) =>
-        `| ${row.recipients} | ${row.bodyBytes} | ${row.sealMs} | ${row.sealFloorMs} | ${row.sealRatio} | ${row.openMs} | ${row.openFloorMs} | ${row.openRatio} | ${row.envelopeBytes} |`,
-    ),
-    '',
-    `Relay-side header verification (schema + signature + ciphertext hash), 4 KiB body, 1 recipient: ${r.crypto.headerVerifyMs} ms per envelope.`,
-    '',
-  ];
-  return lines.join('\n');
+  if (failures.length) process.exitCode = 1;
 }
 
 main().catch((err) => {

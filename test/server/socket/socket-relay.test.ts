@@ -6,7 +6,8 @@
  */
 import { loadCrypto } from '../../../shared/crypto/sodium';
 import { toB64u, utf8 } from '../../../shared/encoding';
-import { envelopeSigningInput, sealEnvelope } from '../../../shared/envelope';
+import { envelopeSigningInput, openEnvelope, sealEnvelope } from '../../../shared/envelope';
+import { fromUtf8 } from '../../../shared/encoding';
 import type { SealedEnvelope } from '../../../shared/schemas';
 import type { Delivery } from '../../../shared/socket-events';
 import { ROUTES } from '../../../shared/api';
@@ -297,6 +298,42 @@ describe('hygiene', () => {
     expect(logs).not.toContain(env.signature);
     expect(logs).not.toContain(canary);
     expect(logs).not.toContain(toB64u(env.ciphertext.subarray(0, 24)));
+  });
+
+  it('never sends the plaintext in any frame, while the recipient decrypts it', async () => {
+    const s = await scenario();
+    const a = await s.connect(s.sender);
+    const r = await s.connect(s.receivers[0]!);
+    const frames: string[] = [];
+    for (const sock of [a.socket, r.socket]) {
+      sock.io.engine.on('packet', (p: { data?: unknown }) => {
+        const d = p.data;
+        frames.push(typeof d === 'string' ? d : d instanceof Uint8Array ? Buffer.from(d).toString('latin1') : JSON.stringify(d ?? ''));
+      });
+    }
+    const got = collect(r.socket);
+    const canary = 'CANARY-frame-Shymkent-41d0';
+    const env = sealEnvelope(fx.crypto, {
+      sender: network.senderKeys(s.sender),
+      recipients: [network.recipientKeys(s.receivers[0]!, false)],
+      threadId: THREAD,
+      sentAt: Date.now(),
+      body: utf8(`{"note":"${canary}"}`),
+    });
+    expect((await send(a.socket, env)).ok).toBe(true);
+    await eventually(() => got.length === 1, 5000, 'delivery');
+    const d = got[0]!;
+    const opened = openEnvelope(fx.crypto, {
+      envelope: { ...d.envelope, ciphertext: new Uint8Array(d.envelope.ciphertext as Uint8Array) },
+      recipient: s.receivers[0]!.keys,
+      sender: network.senderPublic(s.sender),
+      now: Date.now(),
+      maxAgeMs: 3_600_000,
+    });
+    expect(fromUtf8(opened.body)).toContain(canary);
+    expect(frames.length).toBeGreaterThan(2);
+    for (const f of frames) expect(f).not.toContain(canary);
+    expect(fx.logs.join('\n')).not.toContain(canary);
   });
 
   it('keeps only ciphertext in Redis: no plaintext, no token', async () => {

@@ -1,0 +1,41 @@
+/**
+ * Cheap unique envelopes for relay load runs. A real seal costs milliseconds
+ * per recipient (X-Wing), and the relay refuses a message id it has seen,
+ * so a run needs thousands of distinct envelopes. Seal one for real, then
+ * give each copy a fresh message id and sentAt and sign its header again:
+ * everything the relay checks (schema, sizes, sender signature, ciphertext
+ * hash and bucket, recipient set, replay) holds, at the cost of one
+ * Ed25519 signature. Recipients could NOT open these copies (the wrapped
+ * keys are bound to the original message id), so use them only where
+ * nothing decrypts, i.e. for relay throughput and latency.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Crypto } from '../shared/crypto/sodium';
+import { toB64u } from '../shared/encoding';
+import { envelopeSigningInput } from '../shared/envelope';
+import type { EnvelopeHeader, SealedEnvelope } from '../shared/schemas';
+
+export interface ResignOptions {
+  /** sentAt for each copy; default `Date.now()` when the copy is made. */
+  sentAt?: () => number;
+}
+
+/** Returns a function producing a new signed copy of `template` per call. */
+export function resignedEnvelopes(
+  crypto: Crypto,
+  template: SealedEnvelope,
+  senderSignPrivateKey: Uint8Array,
+  opts: ResignOptions = {},
+): () => SealedEnvelope {
+  const sentAt = opts.sentAt ?? Date.now;
+  // 16-byte ids: 8 random bytes per supply, then a counter (no libsodium randombytes: it is slow).
+  const id = Buffer.alloc(16);
+  randomBytes(8).copy(id, 0);
+  let counter = 0n;
+  return () => {
+    id.writeBigUInt64BE(counter++, 8);
+    const header: EnvelopeHeader = { ...template.header, messageId: toB64u(id), sentAt: sentAt() };
+    const signature = toB64u(crypto.sign(envelopeSigningInput(header), senderSignPrivateKey));
+    return { header, signature, ciphertext: template.ciphertext };
+  };
+}
