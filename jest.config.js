@@ -6,4 +6,7 @@ module.exports = {
   testPathIgnorePatterns: ['/node_modules/', '/test/reliability/', '/test/browser/'],
   transform: { '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   testTimeout: 30000,
+  // Relay fixtures close their servers and Redis in afterAll; a stray ioredis reconnect
+  // timer must not keep CI waiting for ever once every test has finished.
+  forceExit: true,
 };

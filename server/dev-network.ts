@@ -30,11 +30,19 @@ export function resolveNetworkRoot(crypto: Crypto, config: RelayConfig): Network
       throw new ConfigError(`HANDOVER_ROOT_PUBLIC_KEY_FILE: cannot read ${config.rootPublicKeyFile}: ${(err as Error).message}`);
     }
     // Either the bare key or a JSON file with { "publicKey": ... } (what `handover network init --out` writes).
-    const key = text.startsWith('{') ? String((JSON.parse(text) as { publicKey?: unknown }).publicKey ?? '') : text;
+    const key = text.startsWith('{') ? String((parseJsonFile(text, 'HANDOVER_ROOT_PUBLIC_KEY_FILE') as { publicKey?: unknown }).publicKey ?? '') : text;
     return { rootPublicKey: parseKey(key, 'HANDOVER_ROOT_PUBLIC_KEY_FILE'), development: false };
   }
   if (config.production) throw new ConfigError('production relay without a root public key');
   return developmentRoot(crypto, config.dataDir);
+}
+
+function parseJsonFile(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new ConfigError(`${what}: not valid JSON`);
+  }
 }
 
 function parseKey(value: string, variable: string): Uint8Array {
@@ -51,7 +59,7 @@ function parseKey(value: string, variable: string): Uint8Array {
 export function developmentRoot(crypto: Crypto, dataDir: string): NetworkRoot {
   const file = path.resolve(dataDir, DEV_ROOT_FILE);
   if (existsSync(file)) {
-    const json = JSON.parse(readFileSync(file, 'utf8')) as { publicKey?: unknown };
+    const json = parseJsonFile(readFileSync(file, 'utf8'), file) as { publicKey?: unknown };
     if (typeof json.publicKey !== 'string') throw new ConfigError(`${file} is not a development root file`);
     return { rootPublicKey: parseKey(json.publicKey, file), development: true, devKeyFile: file };
   }

@@ -66,6 +66,7 @@ export async function startRelay(config: RelayConfig, options: RelayOptions = {}
     }));
   const metrics = createMetrics(options.processMetrics ?? false);
   let accepting = true;
+  let closing: Promise<void> | undefined;
   const isAccepting = () => accepting;
 
   const networkInfo: NetworkInfo = {
@@ -112,7 +113,11 @@ export async function startRelay(config: RelayConfig, options: RelayOptions = {}
   if (config.redisUrl) {
     const pub = new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: null });
     const sub = pub.duplicate();
-    for (const client of [pub, sub]) client.on('error', (err: Error) => logger.warn({ err: errorSummary(err) }, 'socket.io adapter redis error'));
+    for (const client of [pub, sub]) {
+      client.on('error', (err: unknown) => {
+        if (!closing) logger.warn({ err: errorSummary(err) }, 'socket.io adapter redis error');
+      });
+    }
     adapterClients = [pub, sub];
     io.adapter(createAdapter(pub, sub, { key: `${config.redisKeyPrefix}sio` }));
     sockets.enableCrossProcess();
@@ -156,19 +161,28 @@ export async function startRelay(config: RelayConfig, options: RelayOptions = {}
   const { port } = httpServer.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
 
-  let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      const trace = (what: string) => logger.debug({ step: what }, 'shutdown');
       accepting = false;
       clearInterval(sweeper);
       const deadline = Date.now() + config.shutdownGraceMs;
       while (sockets.inFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      trace('in-flight sends finished');
       const httpClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
       io.disconnectSockets(true);
       await new Promise<void>((resolve) => io.close(() => resolve()));
+      trace('sockets closed');
       httpServer.closeAllConnections();
       await httpClosed;
+      trace('http closed');
       if (!options.store) await store.close();
+      trace('store closed');
+      // io.close() makes the adapter unsubscribe without awaiting it; a PING answered means
+      // those replies are in (Redis answers in order), so QUIT leaves no command to reject.
+      // Bounded: a client that is reconnecting would otherwise queue the PING forever.
+      const bounded = (work: Promise<unknown>) => Promise.race([work.catch(() => undefined), new Promise((r) => setTimeout(r, 500).unref())]);
+      await Promise.all(adapterClients.map((client) => bounded(client.ping())));
       for (const client of adapterClients) client.disconnect();
     })());
 

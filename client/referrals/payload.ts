@@ -31,9 +31,16 @@ export function eventHash(crypto: Crypto, event: EventEnvelope): string {
   return toB64u(crypto.hash(signingInput(DOMAIN.referralEvent, event)));
 }
 
-/** A fresh 128-bit random id (thread ids and event ids). */
+/**
+ * A fresh 128-bit random id (thread ids and event ids). Ids that start with
+ * `-` or `_` are drawn again: people paste thread ids into commands, and a
+ * leading `-` reads as an option. Costs under one bit of the 128.
+ */
 export function randomId(crypto: Crypto): string {
-  return toB64u(crypto.random(16));
+  for (;;) {
+    const id = toB64u(crypto.random(16));
+    if (/^[A-Za-z0-9]/.test(id)) return id;
+  }
 }
 
 export type DropReason = 'forged-author' | 'wrong-thread' | 'malformed' | 'forged-supplement' | 'unmatched-supplement';

@@ -380,6 +380,9 @@ export class HandoverClient {
       try {
         const res = await socket.timeout(timeout).emitWithAck('envelope:send', envelope);
         if (res.ok) return;
+        // Only the signed-in sender can hit its own message id again: an earlier
+        // attempt was stored and its ack was lost, so the send did succeed.
+        if (res.error.code === 'REPLAY' && res.error.details?.alreadyAccepted === true) return;
         if (res.error.code !== 'UNAVAILABLE') throw wireError(res.error);
       } catch (err) {
         if (isHandoverError(err)) throw err;

@@ -105,7 +105,7 @@ export function createHttpApp(deps: HttpDeps): express.Express {
 
   const requireDevice = async (req: AuthedRequest, _res: Response, next: NextFunction) => {
     const header = req.get('authorization') ?? '';
-    const match = /^Bearer ([A-Za-z0-9_-]{32,128})$/.exec(header);
+    const match = /^Bearer ([A-Za-z0-9_-]{32,128})$/i.exec(header);
     req.device = await auth.authenticate(match?.[1]);
     next();
   };

@@ -106,8 +106,13 @@ export class Registry {
 
     // Replaying an old registration must not roll the signed prekey back.
     const current = await this.currentSignedPrekeys(device.deviceId);
-    if (current && sameCertificate && current.signedPrekey.id > request.signedPrekey.id) {
+    if (current && sameCertificate && (current.signedPrekey.id > request.signedPrekey.id || current.pqPrekey.id > request.pqPrekey.id)) {
       throw new HandoverError('BAD_REQUEST', 'this registration carries an older signed prekey than the relay holds');
+    }
+    // Refuse an over-cap upload before anything is stored, so a refused registration leaves no device behind.
+    const held = await this.store.countOneTimePrekeys(device.deviceId);
+    if (held + request.oneTimePrekeys.length > this.config.maxOneTimePrekeys) {
+      throw new HandoverError('BAD_REQUEST', `the relay holds at most ${this.config.maxOneTimePrekeys} one-time prekeys per device (${held} now)`);
     }
     await this.store.putDevice(device.deviceId, device.orgId, JSON.stringify(device));
     this.trust.invalidate({ deviceId: device.deviceId });
@@ -238,7 +243,7 @@ export class Registry {
     }
     this.trust.invalidate();
     const deviceIds =
-      rev.subject.type === 'device' ? [rev.subject.deviceId] : await this.store.listOrgDeviceIds(rev.subject.orgId);
+      rev.subject.type === 'device' ? ((await this.trust.deviceOrg(rev.subject.deviceId)) === rev.subject.orgId ? [rev.subject.deviceId] : []) : await this.store.listOrgDeviceIds(rev.subject.orgId);
     for (const deviceId of deviceIds) {
       await this.store.deleteDeviceSessions(deviceId);
       await this.store.deleteInbox(deviceId);

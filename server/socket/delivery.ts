@@ -22,6 +22,8 @@ export interface DeliveryTarget {
 }
 
 const MAX_READ = 1000;
+/** After a failed inbox read (storage down), read again this much later. */
+const RETRY_READ_MS = 500;
 
 export class DeliveryPump {
   private readonly inflight = new Map<string, { senderDeviceId: string; bytes: number }>();
@@ -30,6 +32,7 @@ export class DeliveryPump {
   private dirty = true;
   private draining: Promise<number> | undefined;
   private closed = false;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly deviceId: string,
@@ -88,7 +91,17 @@ export class DeliveryPump {
     while (this.dirty && !this.closed && !this.full) {
       this.dirty = false;
       const limit = Math.min(MAX_READ, this.inflight.size + this.window.count);
-      const items = await this.store.readInbox(this.deviceId, limit);
+      let items;
+      try {
+        items = await this.store.readInbox(this.deviceId, limit);
+      } catch (err) {
+        // The inbox may still hold envelopes this socket was never sent: stay
+        // dirty so that no newer envelope is emitted ahead of them, and read
+        // again by ourselves (nothing else may come along to trigger it).
+        this.dirty = true;
+        this.retryLater();
+        throw err;
+      }
       if (this.closed) break;
       for (const item of items) {
         if (this.inflight.has(item.messageId)) continue;
@@ -105,8 +118,19 @@ export class DeliveryPump {
     return emitted;
   }
 
+  private retryLater(): void {
+    if (this.closed || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (!this.closed) void this.replay().catch(() => undefined);
+    }, RETRY_READ_MS);
+    this.retryTimer.unref?.();
+  }
+
   close(): void {
     this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     this.inflight.clear();
     this.inflightBytes = 0;
   }

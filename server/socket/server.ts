@@ -7,7 +7,8 @@
 import type { Server as HttpServer } from 'node:http';
 import { Server, type Socket } from 'socket.io';
 import { z } from 'zod';
-import { HandoverError } from '../../shared/errors';
+import { HandoverError, isHandoverError } from '../../shared/errors';
+import { parseEnvelope } from '../../shared/envelope';
 import { MessageId } from '../../shared/schemas';
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData, WireError } from '../../shared/socket-events';
 import type { RelayConfig } from '../config';
@@ -44,6 +45,8 @@ export interface SocketLayer {
   io: RelayServer;
   /** Deliver a newly stored envelope to its recipients, in this process and the others. */
   fanOut(accepted: AcceptedEnvelope): void;
+  /** Have the recipients' pumps (here and in other processes) read their inboxes again. */
+  nudge(recipientDeviceIds: string[]): void;
   /** Sends in progress (shutdown waits for them). */
   inFlight(): number;
   /** Called once the Redis adapter is installed: from then on notices also go to the other processes. */
@@ -79,7 +82,7 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
   io.use(async (socket, next) => {
     try {
       if (!deps.isAccepting()) throw new HandoverError('UNAVAILABLE', 'the relay is shutting down; connect again');
-      const ip = socket.handshake.address || 'unknown';
+      const ip = clientAddress(socket.handshake.address, socket.handshake.headers['x-forwarded-for'], config.trustProxyHops);
       const limit = await store.hitRateLimit(`connect:${ip}`, 60_000, config.rateLimits.connectPerMinute);
       if (!limit.allowed) throw new HandoverError('RATE_LIMITED', 'too many connections from this address');
       const auth0 = socket.handshake.auth as Record<string, unknown> | undefined;
@@ -162,7 +165,16 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
         layer.fanOut(accepted);
         return { messageId: accepted.messageId, storedAt: accepted.storedAt };
       } catch (err) {
-        metrics.envelopesRefused.inc({ code: toWireError(err).code });
+        const code = toWireError(err).code;
+        metrics.envelopesRefused.inc({ code });
+        // A storage failure may come after the envelope was written (a lost
+        // reply), and a REPLAY means an earlier attempt stored it: in both
+        // cases it may sit in inboxes without ever having been offered to
+        // connected recipients. Have their pumps read their inboxes again.
+        if (code === 'UNAVAILABLE' || (code === 'REPLAY' && isHandoverError(err) && err.details?.alreadyAccepted === true)) {
+          const recipients = ownRecipients(envelope, deviceId);
+          if (recipients.length > 0) layer.nudge(recipients);
+        }
         throw err;
       } finally {
         inFlight--;
@@ -207,10 +219,36 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
       deliverLocal(accepted.recipientDeviceIds, item);
       if (crossProcess) io.serverSideEmit('inbox:new', { recipientDeviceIds: accepted.recipientDeviceIds, messageId: accepted.messageId });
     },
+    nudge(recipientDeviceIds) {
+      for (const id of recipientDeviceIds) for (const pump of pumps.get(id) ?? []) void pump.replay().catch(() => undefined);
+      if (crossProcess) io.serverSideEmit('inbox:new', { recipientDeviceIds, messageId: '' });
+    },
     inFlight: () => inFlight,
     enableCrossProcess: () => {
       crossProcess = true;
     },
   };
   return layer;
+}
+
+/** The recipient ids of a well-formed envelope sent by this device; none for anything else. */
+function ownRecipients(value: unknown, deviceId: string): string[] {
+  try {
+    const { header } = parseEnvelope(value);
+    return header.senderDeviceId === deviceId ? header.recipients.map((r) => r.deviceId) : [];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The client's address as Express computes it with `trust proxy` = hops:
+ * behind N trusted proxies, the Nth address from the right of
+ * X-Forwarded-For; without proxies, the TCP peer (a forged header is ignored).
+ */
+export function clientAddress(peer: string, forwardedFor: string | string[] | undefined, hops: number): string {
+  if (hops <= 0) return peer || 'unknown';
+  const header = Array.isArray(forwardedFor) ? forwardedFor.join(',') : (forwardedFor ?? '');
+  const chain = [...header.split(',').map((s) => s.trim()).filter(Boolean), peer];
+  return chain[Math.max(0, chain.length - 1 - hops)] ?? peer ?? 'unknown';
 }
