@@ -66,7 +66,7 @@ export class TrustStore {
     await this.vault.put(HEADS_RECORD, Object.fromEntries(this.heads));
     // Drop anything the new list revokes.
     for (const [id, d] of this.devices) {
-      if (this.revocations.isDeviceRevoked(id) || this.revocations.isOrgRevoked(d.org.orgId)) this.devices.delete(id);
+      if (this.revocations.isDeviceRevoked(id, d.org.orgId) || this.revocations.isOrgRevoked(d.org.orgId)) this.devices.delete(id);
     }
   }
 
@@ -75,6 +75,9 @@ export class TrustStore {
     const { orgs } = await this.api.directory();
     const refused: Array<{ id: string; code: string }> = [];
     const now = this.now();
+    /** Device ids claimed by more than one org: a relay playing tricks; trust neither. */
+    const claimedBy = new Map<string, string>();
+    const ambiguous = new Set<string>();
     for (const entry of orgs) {
       let org: OrgCertificate;
       try {
@@ -87,6 +90,12 @@ export class TrustStore {
       for (const cert of entry.devices) {
         try {
           const { device } = verifyDeviceChain(this.anchor, org, cert, { now, revocations: this.revocations });
+          const owner = claimedBy.get(device.deviceId);
+          if (owner !== undefined && owner !== org.orgId) {
+            ambiguous.add(device.deviceId);
+            continue;
+          }
+          claimedBy.set(device.deviceId, org.orgId);
           this.devices.set(device.deviceId, {
             certificate: device,
             org,
@@ -97,6 +106,10 @@ export class TrustStore {
           refused.push({ id: cert.deviceId, code: err instanceof HandoverError ? err.code : 'INTERNAL' });
         }
       }
+    }
+    for (const id of ambiguous) {
+      this.devices.delete(id);
+      refused.push({ id, code: 'UNTRUSTED_KEY' });
     }
     return { refused };
   }
@@ -127,7 +140,7 @@ export class TrustStore {
       known = this.devices.get(deviceId);
     }
     if (!known) throw new HandoverError('UNTRUSTED_KEY', `device ${deviceId} has no valid certificate chain`);
-    if (this.revocations.isDeviceRevoked(deviceId) || this.revocations.isOrgRevoked(known.org.orgId)) {
+    if (this.revocations.isDeviceRevoked(deviceId, known.org.orgId) || this.revocations.isOrgRevoked(known.org.orgId)) {
       throw new HandoverError('REVOKED', `device ${deviceId} is revoked`);
     }
     return known;
