@@ -113,6 +113,9 @@ export async function startRelay(config: RelayConfig, options: RelayOptions = {}
   if (config.redisUrl) {
     const pub = new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: null });
     const sub = pub.duplicate();
+    // The adapter fires some commands without awaiting them (unsubscribe on close,
+    // publish on fan-out); when Redis drops, their rejections must not crash the process.
+    for (const client of [pub, sub]) markRejectionsHandled(client);
     for (const client of [pub, sub]) {
       client.on('error', (err: unknown) => {
         if (!closing) logger.warn({ err: errorSummary(err) }, 'socket.io adapter redis error');
@@ -187,4 +190,14 @@ export async function startRelay(config: RelayConfig, options: RelayOptions = {}
     })());
 
   return { url: `http://${host}:${port}`, port, config, store, io, httpServer, root, networkInfo, metrics, logger, close };
+}
+
+/** Give every command promise of this client a handler, so an orphaned one cannot become an unhandled rejection. */
+function markRejectionsHandled(client: Redis): void {
+  const send = client.sendCommand.bind(client);
+  client.sendCommand = ((...args: Parameters<Redis['sendCommand']>) => {
+    const result = send(...args);
+    if (result instanceof Promise) result.catch(() => undefined);
+    return result;
+  }) as Redis['sendCommand'];
 }
