@@ -1,5 +1,7 @@
 /** The result file shapes and the markdown report. */
+import type { ConnectionsResult } from './connections';
 import type { CryptoResults } from './crypto';
+import type { DrainResult, TargetLoad } from './handover-scenario';
 import type { Ratios, RelayPlan, RelayRow } from './scenario';
 import { round } from './timing';
 
@@ -13,8 +15,15 @@ export interface BenchResults {
     rows: RelayRow[];
     /** Scenarios that threw: their rows are missing. */
     failures: Array<{ scenario: string; error: string }>;
+    /** The offered load of the latency target's rows (relay and durable baseline, everysec, 4 KiB × 1). */
+    targetLoad: TargetLoad | null;
+    /** Reconnect and drain of queued envelopes, per store. */
+    drain: DrainResult[];
   };
+  connections: ConnectionsResult | null;
   crypto: CryptoResults | null;
+  /** The issue's targets, checked against this run. */
+  targets: TargetCheck[];
   phasesS: Record<string, number>;
   durationS: number;
 }
@@ -88,9 +97,10 @@ export function markdown(r: BenchResults): string {
     '',
     `Machine: ${r.machine.cpus} × ${r.machine.cpuModel}, Node ${r.machine.node}, load average at start ${r.machine.loadAverageAtStart.join(' / ')}. Whole run ${r.durationS} s (${Object.entries(r.phasesS).map(([k, v]) => `${k} ${v} s`).join(', ')}).`,
     '',
+    ...targetsSection(r.targets),
     '## Relay: Handover vs baselines',
     '',
-    'Systems: **bare** = thinnest Socket.IO relay (no auth, validation or storage); **durable** = bare + one Redis stream XADD per recipient before the ack and XDEL on the recipient\'s ack, on a private redis-server with AOF and the given `appendfsync`; other systems are the Handover relay.',
+    'Systems: **bare** = thinnest Socket.IO relay (no auth, validation or storage); **durable** = bare + one Redis stream XADD per recipient before the ack and XDEL on the recipient\'s ack, on a private redis-server with AOF and the given `appendfsync`; **handover** = the real relay (embedded store = fsync "memory", or Redis with the given `appendfsync`), real sealed envelopes from 4 sender devices (one socket each, each the only device of its org), every delivery acked by the recipient device; **handover-2proc** = two relay processes on one Redis (Socket.IO Redis adapter), sender on one, recipients on the other (server CPU = both processes).',
     `Each message goes to every recipient device; ${r.plan.configs[0]?.senders ?? '?'} sender connections round-robin. Servers run in their own process; clients and the load generator share this process. Warm-up ${r.plan.warmupMs} ms excluded, measured window ${r.plan.durationMs} ms.`,
     'e2e = send start → delivery at a recipient (one sample per delivery); ack = send start → server ack. CPU columns: ms per delivered message, and share of one core during the window (generator CPU near 100% means the load generator, not the server, was the limit).',
     `"other CPU" = CPU used by processes outside the bench during the window (share of one core, from /proc/stat); ⚠ marks rows above ${NOISY_OTHER_CPU * 100}%, whose figures are disturbed by other work on the machine.`,
@@ -105,6 +115,7 @@ export function markdown(r: BenchResults): string {
     ...(open.length ? relayTable(open) : ['(no rows)']),
     '',
   ];
+  lines.push(...drainSection(r.relay.drain), ...connectionsSection(r.connections));
   if (r.relay.failures.length) {
     lines.push('**Failed scenarios:**', '', ...r.relay.failures.map((f) => `- ${f.scenario}: ${f.error.split('\n')[0]}`), '');
   }
@@ -129,6 +140,130 @@ function cryptoSection(c: CryptoResults): string[] {
     `Relay-side header verification, 4 KiB body, 1 recipient: ${c.headerVerifyMs} ms per envelope.`,
     '',
     `Isolated primitives (ms per call): X25519 ${round(p.x25519Ms)}, X25519 key pair ${round(p.x25519BaseMs)}, X-Wing encaps ${round(p.xwingEncapsMs)} / decaps ${round(p.xwingDecapsMs)}, Ed25519 sign ${round(p.signMs)} / verify ${round(p.verifyMs)}, random(64) ${round(p.random64Ms)}; per MiB: AEAD ${round(p.aeadPerByteMs * 1048576, 2)}, BLAKE2b ${round(p.hashPerByteMs * 1048576, 2)}, pad ${round(p.padPerByteMs * 1048576, 2)}. The JSON also keeps a model floor built from these (\`sealFloorMs\`, \`openFloorMs\`).`,
+    '',
+  ];
+}
+
+export interface TargetCheck {
+  target: string;
+  /** The measured value and the limit, in `unit`. */
+  value: number | null;
+  limit: number;
+  unit: string;
+  /** null: not measured in this run. */
+  met: boolean | null;
+  detail: string;
+}
+
+const findRow = (rows: RelayRow[], system: string, durability: string, load: string): RelayRow | undefined =>
+  rows.find((r) => r.system === system && r.durability === durability && r.bodyBytes === 4096 && r.recipients === 1 && r.load === load);
+
+/** The issue's measurable targets against this run's figures. */
+export function evaluateTargets(r: BenchResults): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const rows = r.relay.rows;
+  const closedMode = r.plan.configs[0]?.modes.find((m) => m.kind === 'closed');
+  const closedLoad = closedMode?.kind === 'closed' ? `closed/${closedMode.window}` : 'closed/64';
+  const relay = findRow(rows, 'handover', 'everysec', closedLoad);
+  const durable = findRow(rows, 'durable', 'everysec', closedLoad);
+  const throughput = relay && durable && durable.messagesPerS > 0 ? round(relay.messagesPerS / durable.messagesPerS, 2) : null;
+  checks.push({
+    target: 'Relay (Redis everysec, 4 KiB, 1 recipient) msg/s ÷ durable baseline msg/s, saturation',
+    value: throughput,
+    limit: 0.5,
+    unit: '× (at least)',
+    met: throughput === null ? null : throughput >= 0.5,
+    detail: relay && durable ? `${relay.messagesPerS} vs ${durable.messagesPerS} msg/s` : 'rows missing',
+  });
+  const tl = r.relay.targetLoad;
+  const relayAt = tl ? findRow(rows, 'handover', 'everysec', `open/${tl.ratePerS}`) : undefined;
+  const durableAt = tl ? findRow(rows, 'durable', 'everysec', `open/${tl.ratePerS}`) : undefined;
+  const p99 = relayAt && durableAt && durableAt.e2eP99Ms > 0 ? round(relayAt.e2eP99Ms / durableAt.e2eP99Ms, 2) : null;
+  // Falling behind the schedule shows as lost/skipped messages or fewer completions than offered.
+  const keptUp = relayAt && tl ? relayAt.lost === 0 && relayAt.skipped === 0 && relayAt.errors === 0 && relayAt.messagesPerS >= 0.95 * tl.ratePerS : false;
+  checks.push({
+    target: `p99 at half the target load (${tl ? `${tl.ratePerS} msg/s = ${tl.share} × durable saturation` : '–'}) ÷ durable baseline p99 at the same load`,
+    value: p99,
+    limit: 2,
+    unit: '× (at most)',
+    met: p99 === null ? null : p99 <= 2 && keptUp,
+    detail: relayAt && durableAt ? `p99 ${relayAt.e2eP99Ms} vs ${durableAt.e2eP99Ms} ms${keptUp ? '' : ' (the relay did not keep up with the offered load)'}` : 'rows missing',
+  });
+  const c = r.crypto;
+  for (const n of [1, 20, 100]) {
+    const sealRows = c?.rows.filter((row) => row.recipients === n) ?? [];
+    const worst = sealRows.reduce<(typeof sealRows)[number] | undefined>((w, row) => (!w || row.sealVsSodium > w.sealVsSodium ? row : w), undefined);
+    checks.push({
+      target: `Seal for ${n} recipient(s) ÷ its libsodium calls (worst body size)`,
+      value: worst ? worst.sealVsSodium : null,
+      limit: 1.25,
+      unit: '× (at most)',
+      met: worst ? worst.sealVsSodium <= 1.25 : null,
+      detail: sealRows.map((row) => `${size(row.bodyBytes)} ${row.sealVsSodium}`).join(', ') || 'not measured',
+    });
+  }
+  const seal20 = c?.rows.find((row) => row.recipients === 20 && row.bodyBytes === 4096);
+  checks.push({
+    target: 'Seal of a 4 KiB referral to 20 devices',
+    value: seal20 ? seal20.sealMs : null,
+    limit: 100,
+    unit: 'ms (under)',
+    met: seal20 ? seal20.sealMs < 100 : null,
+    detail: seal20 ? `${seal20.sealMs} ms, of which ${seal20.sealSodiumMs} ms in libsodium` : 'not measured',
+  });
+  const conn = r.connections?.rows ?? [];
+  const worstConn = conn.reduce<(typeof conn)[number] | undefined>((w, row) => (!w || row.rssPerSocketKiB > w.rssPerSocketKiB ? row : w), undefined);
+  checks.push({
+    target: 'Relay memory (RSS) per idle authenticated socket (worst level measured)',
+    value: worstConn ? worstConn.rssPerSocketKiB : null,
+    limit: 60,
+    unit: 'KiB (under)',
+    met: worstConn ? worstConn.rssPerSocketKiB < 60 : null,
+    detail: conn.map((row) => `${row.sockets} sockets: RSS ${row.rssPerSocketKiB} KiB, heap ${row.heapPerSocketKiB} KiB per socket`).join('; ') || 'not measured',
+  });
+  return checks;
+}
+
+function targetsSection(checks: TargetCheck[]): string[] {
+  if (checks.length === 0) return [];
+  return [
+    '## Targets (issue 6), this run',
+    '',
+    '| target | measured | limit | met |',
+    '|:--|---:|:--|:--|',
+    ...checks.map((t) => `| ${t.target} | ${fmt(t.value)} (${t.detail}) | ${t.limit} ${t.unit} | ${t.met === null ? 'not measured' : t.met ? 'yes' : '**no**'} |`),
+    '',
+    'The CPU breakdown per envelope comes from `npm run bench -- --profile` (bench/results/profile.md) and is discussed in docs/PERFORMANCE.md.',
+    '',
+  ];
+}
+
+function drainSection(drain: DrainResult[]): string[] {
+  if (drain.length === 0) return [];
+  return [
+    '### Reconnect and drain',
+    '',
+    'A device goes offline, the sender queues envelopes for it (4 KiB, acked by the relay), then the device connects: connect = handshake with session token; all acked = the relay confirmed the device\'s ack of the last envelope (its inbox is empty).',
+    '',
+    '| store | queued | queue ms | connect ms | first delivery ms | all delivered ms | all acked ms | envelopes/s |',
+    '|:--|---:|---:|---:|---:|---:|---:|---:|',
+    ...drain.map((d) => `| ${d.durability} | ${d.queued} | ${d.queueMs} | ${d.connectMs} | ${d.firstDeliveryMs} | ${d.allDeliveredMs} | ${d.allAckedMs} | ${d.envelopesPerS} |`),
+    '',
+  ];
+}
+
+function connectionsSection(c: ConnectionsResult | null): string[] {
+  if (!c) return [];
+  const mib = (b: number): number => round(b / 1024 / 1024, 1);
+  return [
+    '## Connections: relay memory per idle authenticated socket',
+    '',
+    `Relay in its own process on Redis (a second relay process took the registrations and sign-ins, so the measured one only ever saw sockets), run with --expose-gc; memory after a full GC, compared with the same process after a few warm-up sockets were opened and closed but before any measured socket. Baseline RSS ${mib(c.baseline.rss)} MiB, heap ${mib(c.baseline.heapUsed)} MiB. ulimit -n: ${c.fdLimit.soft ?? '?'} (hard ${c.fdLimit.hard ?? '?'}).`,
+    '',
+    '| sockets | devices | RSS delta MiB | RSS KiB/socket | heap delta MiB | heap KiB/socket | external delta MiB | connect s (sockets added) |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...c.rows.map((row) => `| ${row.sockets} | ${row.devices} | ${mib(row.rssDeltaBytes)} | ${row.rssPerSocketKiB} | ${mib(row.heapDeltaBytes)} | ${row.heapPerSocketKiB} | ${mib(row.externalDeltaBytes)} | ${row.connectS} |`),
+    ...c.blocked.map((b) => `| ${b.sockets} | – | blocked: ${b.reason} | | | | | |`),
     '',
   ];
 }

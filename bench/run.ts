@@ -3,16 +3,22 @@
  * next to a baseline measured in the same run. Writes
  * bench/results/latest.json and bench/results/latest.md.
  *
- * Order: relay baselines, Handover relay scenarios, then crypto (CPU-bound
- * and in this process, so it never overlaps a load run).
+ * Order: relay baselines, Handover relay scenarios, connections, then
+ * crypto (CPU-bound and in this process, so it never overlaps a load run).
+ *
+ * `npm run bench -- --profile` instead profiles the relay once under load
+ * (see profile.ts).
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadCrypto } from '../shared/crypto/sodium';
-import { bareRelayScenario, durableRelayScenario } from './baselines/scenario';
+import { bareRelayScenario, durableRelayScenario, startBaselineServers } from './baselines/scenario';
+import { type ConnectionsResult, benchConnections, startConnectionRelays } from './connections';
 import { type CryptoResults, benchSealOpen } from './crypto';
-import { type BenchResults, addRatios, markdown } from './report';
+import { drainResults, handoverRelayScenario, startHandoverRelays, targetLoadInfo, twoProcessScenario } from './handover-scenario';
+import { profileMain } from './profile';
+import { type BenchResults, addRatios, evaluateTargets, markdown } from './report';
 import { type BenchContext, type RelayRow, type RelayScenario, makePlan, startRedis } from './scenario';
 import { progress } from './timing';
 
@@ -31,16 +37,20 @@ const baselineScenarios: RelayScenario[] = [bareRelayScenario, durableRelayScena
  * bare baseline and (same fsync policy) the durable baseline automatically.
  * ==============================================================================
  */
-const relayScenarios: RelayScenario[] = [];
+const relayScenarios: RelayScenario[] = [handoverRelayScenario, twoProcessScenario];
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--profile')) {
+    return profileMain();
+  }
   const quick = process.argv.includes('--quick');
   const started = Date.now();
   const crypto = await loadCrypto();
   const plan = makePlan(quick);
   const loadAverageAtStart = os.loadavg().map((v) => Math.round(v * 100) / 100);
   progress(`mode: ${quick ? 'quick' : 'full'} on ${os.cpus().length} core(s), load average ${loadAverageAtStart.join(' ')}`);
-  const ctx: BenchContext = { quick, crypto, plan, startRedis };
+  const rows: RelayRow[] = [];
+  const ctx: BenchContext = { quick, crypto, plan, startRedis, rows };
 
   const phasesS: Record<string, number> = {};
   const phase = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
@@ -52,7 +62,6 @@ async function main(): Promise<void> {
     }
   };
 
-  const rows: RelayRow[] = [];
   const failures: BenchResults['relay']['failures'] = [];
   const runScenarios = async (scenarios: RelayScenario[]): Promise<void> => {
     for (const scenario of scenarios) {
@@ -66,9 +75,26 @@ async function main(): Promise<void> {
       }
     }
   };
-  await phase('baselines', () => runScenarios(baselineScenarios));
+  await phase('baselines', () => {
+    // Every server process of the run starts now, side by side (about a second of CPU each);
+    // each scenario waits for all of them before it measures anything.
+    startBaselineServers(ctx);
+    startHandoverRelays(ctx);
+    void startConnectionRelays(ctx);
+    return runScenarios(baselineScenarios);
+  });
   await phase('relay', () => runScenarios(relayScenarios));
   addRatios(rows);
+  const connections = await phase('connections', async (): Promise<ConnectionsResult | null> => {
+    try {
+      return await benchConnections(ctx);
+    } catch (err) {
+      const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+      progress(`connections failed: ${error}`);
+      failures.push({ scenario: 'connections', error });
+      return null;
+    }
+  });
   const cryptoResults: CryptoResults = await phase('crypto', async () => benchSealOpen(crypto, quick));
 
   const results: BenchResults = {
@@ -76,16 +102,22 @@ async function main(): Promise<void> {
     mode: quick ? 'quick' : 'full',
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version, loadAverageAtStart },
     plan,
-    relay: { rows, failures },
+    relay: { rows, failures, targetLoad: targetLoadInfo.value, drain: drainResults },
+    connections,
     crypto: cryptoResults,
+    targets: [],
     phasesS,
     durationS: Math.round((Date.now() - started) / 1000),
   };
+  results.targets = evaluateTargets(results);
   const dir = path.join(__dirname, 'results');
   await fs.mkdir(dir, { recursive: true });
-  await fs.writeFile(path.join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
-  await fs.writeFile(path.join(dir, 'latest.md'), markdown(results));
-  progress(`done in ${results.durationS} s: bench/results/latest.{json,md}`);
+  // latest.* is whichever mode ran last; latest-<mode>.* keeps the last run of each mode.
+  for (const name of ['latest', `latest-${results.mode}`]) {
+    await fs.writeFile(path.join(dir, `${name}.json`), `${JSON.stringify(results, null, 2)}\n`);
+    await fs.writeFile(path.join(dir, `${name}.md`), markdown(results));
+  }
+  progress(`done in ${results.durationS} s: bench/results/latest.{json,md} and latest-${results.mode}.{json,md}`);
   if (failures.length) process.exitCode = 1;
 }
 

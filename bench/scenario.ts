@@ -36,6 +36,8 @@ export interface BenchContext {
   plan: RelayPlan;
   /** A private redis-server (free port, temp dir, AOF on); `destroy()` it when done. */
   startRedis(options: StartRedisOptions): Promise<TestRedis>;
+  /** Rows of the scenarios that already ran (baselines first), e.g. to size a run from a baseline's throughput. */
+  rows: readonly RelayRow[];
 }
 
 /** One scenario runs one system (or a family) over the plan and returns its rows. */
@@ -123,8 +125,9 @@ export function makePlan(quick: boolean): RelayPlan {
     return {
       configs: [config(4096, 1, true), config(4096, 5, false), config(64 * 1024, 1, false)],
       durabilities: ['everysec', 'always'],
-      warmupMs: 300,
-      durationMs: 1000,
+      // ~30 load runs (baselines and Handover) must fit in the 60 s budget with everything else.
+      warmupMs: 200,
+      durationMs: 650,
       timeoutMs: 5000,
     };
   }
@@ -206,3 +209,28 @@ export function redisProbe(redis: TestRedis): CpuProbe & { close(): void } {
 }
 
 export { startRedis };
+
+/** The latency target runs at this share of the durable baseline's saturated msg/s: half of the 50% throughput target. */
+export const TARGET_LOAD_SHARE = 0.25;
+
+/**
+ * The issue's latency target: p99 at half the target throughput (which is
+ * 50% of the durable baseline's, Redis everysec, 4 KiB, 1 recipient) within
+ * 2x of the durable baseline's p99 at that same load. Both systems run it,
+ * open loop, right after their other 4 KiB × 1 rows (so both meet their
+ * Redis in a similar state); null until the durable everysec saturation row
+ * exists.
+ */
+/** The config the issue's relay targets are about: 4 KiB, 1 recipient device. */
+export const isHeadline = (config: RelayConfig): boolean => config.bodyBytes === 4096 && config.recipients === 1;
+
+export function targetLoad(plan: RelayPlan, rows: readonly RelayRow[]): { config: RelayConfig; mode: LoadMode; reference: RelayRow } | null {
+  const base = plan.configs.find(isHeadline);
+  const reference = rows.find((r) => r.system === 'durable' && r.durability === 'everysec' && r.bodyBytes === 4096 && r.recipients === 1 && r.mode === 'closed');
+  if (!base || !reference) return null;
+  let rate = Math.max(10, Math.round((reference.messagesPerS * TARGET_LOAD_SHARE) / 10) * 10);
+  // Keep it apart from the plan's own open-loop row so ratios pair the right rows.
+  if (base.modes.some((m) => m.kind === 'open' && m.ratePerS === rate)) rate += 10;
+  const mode: LoadMode = { kind: 'open', ratePerS: rate };
+  return { config: { ...base, modes: [mode] }, mode, reference };
+}

@@ -10,6 +10,10 @@ export interface ServerProcess {
   readonly pid: number;
   /** User+system CPU the server process has used so far, in ms. */
   cpuMs(): Promise<number>;
+  /** process.memoryUsage() of the server, after a full GC if it runs with --expose-gc (see `gc`). */
+  memory(): Promise<MemorySample>;
+  /** The server's monotonic clock in µs (what V8 CPU profile timestamps use). */
+  markUs(): Promise<number>;
   /** Ask the server to close, wait for the process to exit (SIGKILL after 5 s). */
   close(): Promise<void>;
 }
@@ -19,7 +23,28 @@ const REPO_ROOT = path.join(__dirname, '..');
 const READY_TIMEOUT_MS = 30_000;
 const CLOSE_TIMEOUT_MS = 5_000;
 
-type ChildMessage = { type: 'ready'; url: string } | { type: 'failed'; error: string } | { type: 'cpu'; ms: number } | { type: 'closed' };
+export interface MemorySample {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  arrayBuffers: number;
+  /** True if a full GC ran just before the sample. */
+  gc: boolean;
+}
+
+export interface ServerProcessOptions {
+  /** Extra Node flags for the child, e.g. ['--expose-gc'] or ['--cpu-prof', ...]. */
+  execArgv?: string[];
+}
+
+type ChildMessage =
+  | { type: 'ready'; url: string }
+  | { type: 'failed'; error: string }
+  | { type: 'cpu'; ms: number }
+  | ({ type: 'mem' } & MemorySample)
+  | { type: 'mark'; us: number }
+  | { type: 'closed' };
 
 /** Every child still running, killed if the bench process exits early. */
 const children = new Set<ChildProcess>();
@@ -32,10 +57,10 @@ process.once('exit', () => {
  * `start(options) => Promise<{ url: string; close(): Promise<void> }>`.
  * `options` must survive JSON.
  */
-export async function startServerProcess(modulePath: string, options: object = {}): Promise<ServerProcess> {
+export async function startServerProcess(modulePath: string, options: object = {}, processOptions: ServerProcessOptions = {}): Promise<ServerProcess> {
   const child = fork(CHILD_ENTRY, [modulePath, JSON.stringify(options)], {
     cwd: REPO_ROOT,
-    execArgv: ['--import', 'tsx'],
+    execArgv: [...(processOptions.execArgv ?? []), '--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   children.add(child);
@@ -64,22 +89,35 @@ export async function startServerProcess(modulePath: string, options: object = {
     throw err;
   });
 
-  // CPU requests are answered in order, so a FIFO of resolvers is enough.
-  const cpuWaiters: Array<(ms: number) => void> = [];
+  // Requests of one type are answered in order, so a FIFO of resolvers per type is enough.
+  const waiters = { cpu: [] as Array<(m: ChildMessage) => void>, mem: [] as Array<(m: ChildMessage) => void>, mark: [] as Array<(m: ChildMessage) => void> };
   child.on('message', (message: ChildMessage) => {
-    if (message.type === 'cpu') cpuWaiters.shift()?.(message.ms);
+    if (message.type === 'cpu' || message.type === 'mem' || message.type === 'mark') waiters[message.type].shift()?.(message);
   });
+  const ask = <T>(type: keyof typeof waiters, pick: (m: ChildMessage) => T): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      if (!child.connected) return reject(new Error('server process is gone'));
+      waiters[type].push((m) => {
+        try {
+          resolve(pick(m));
+        } catch (err) {
+          reject(err);
+        }
+      });
+      child.send({ type });
+    });
 
   return {
     url,
     pid: child.pid ?? -1,
-    cpuMs() {
-      return new Promise<number>((resolve, reject) => {
-        if (!child.connected) return reject(new Error('server process is gone'));
-        cpuWaiters.push(resolve);
-        child.send({ type: 'cpu' });
-      });
-    },
+    cpuMs: () => ask('cpu', (m) => (m.type === 'cpu' ? m.ms : 0)),
+    memory: () =>
+      ask('mem', (m) => {
+        if (m.type !== 'mem') throw new Error('unexpected reply');
+        const { rss, heapUsed, heapTotal, external, arrayBuffers, gc } = m;
+        return { rss, heapUsed, heapTotal, external, arrayBuffers, gc };
+      }),
+    markUs: () => ask('mark', (m) => (m.type === 'mark' ? m.us : 0)),
     async close() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const timer = setTimeout(() => child.kill('SIGKILL'), CLOSE_TIMEOUT_MS);

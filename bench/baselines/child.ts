@@ -9,13 +9,16 @@
  * channel: the child sends {type:'ready', url} or {type:'failed', error};
  * the parent sends {type:'cpu'} (answered with {type:'cpu', ms}, the
  * child's user+system CPU so far) and {type:'close'} (answered with
- * {type:'closed'}, then exit).
+ * {type:'closed'}, then exit), {type:'mem'} (answered with {type:'mem', ...}:
+ * process.memoryUsage() after a full GC when the child runs with
+ * --expose-gc) and {type:'mark'} (answered with {type:'mark', us}: the
+ * monotonic clock in µs, the clock V8's CPU profiles use).
  */
 interface Startable {
   start(options: unknown): Promise<{ url: string; close(): Promise<void> }>;
 }
 
-type ParentMessage = { type: 'cpu' } | { type: 'close' };
+type ParentMessage = { type: 'cpu' } | { type: 'close' } | { type: 'mem' } | { type: 'mark' };
 
 function send(message: unknown): void {
   // The parent may be gone (killed): then there is no one to tell.
@@ -42,6 +45,15 @@ async function main(): Promise<void> {
     if (message.type === 'cpu') {
       const { user, system } = process.cpuUsage();
       send({ type: 'cpu', ms: (user + system) / 1000 });
+    } else if (message.type === 'mem') {
+      // Two passes: the first can leave finalizers (e.g. closed sockets) for the second.
+      const gc = (globalThis as { gc?: () => void }).gc;
+      gc?.();
+      gc?.();
+      const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage();
+      send({ type: 'mem', rss, heapUsed, heapTotal, external, arrayBuffers, gc: typeof gc === 'function' });
+    } else if (message.type === 'mark') {
+      send({ type: 'mark', us: Number(process.hrtime.bigint() / 1000n) });
     } else if (message.type === 'close') {
       void close();
     }

@@ -1,13 +1,16 @@
 /**
  * The baseline relay scenarios: the bare relay, then the durable relay on a
  * private redis-server per fsync policy, each over the whole plan. Servers
- * run in child processes; the clients and the load driver run here.
+ * run in child processes (started together up front, see prestart.ts); the
+ * clients and the load driver run here.
  */
 import path from 'node:path';
 import { randomFillSync } from 'node:crypto';
 import { io, type Socket } from 'socket.io-client';
-import { type CpuProbe, type LoadTarget, runLoad } from '../load';
-import { type BenchContext, type Durability, type RelayConfig, type RelayRow, loadOptionsFor, redisProbe, rowFromLoad, serverProbe } from '../scenario';
+import { type CpuProbe, type LoadMode, type LoadTarget, runLoad } from '../load';
+import { type BenchContext, type Durability, type RelayConfig, type RelayRow, loadOptionsFor, redisProbe, rowFromLoad, serverProbe, isHeadline, targetLoad } from '../scenario';
+import type { TestRedis } from '../../test/support/redis';
+import { prestart, prestarted } from '../prestart';
 import { type ServerProcess, startServerProcess } from '../server-process';
 import { progress } from '../timing';
 
@@ -75,16 +78,21 @@ async function runSystem(
   durability: Durability,
   server: ServerProcess,
   extraProbes: CpuProbe[],
+  /** One more mode to run after a config's own, decided from the rows so far (the latency target). */
+  extraMode: (config: RelayConfig, rows: readonly RelayRow[]) => LoadMode | null = () => null,
 ): Promise<RelayRow[]> {
   const rows: RelayRow[] = [];
   const probes = [serverProbe(server), ...extraProbes];
   for (const config of ctx.plan.configs) {
     const target = await connectBaselineClients(server.url, config);
     try {
-      for (const mode of config.modes) {
+      for (let i = 0, modes = [...config.modes]; i < modes.length; i++) {
+        const mode = modes[i] as LoadMode;
         const label = `${system}${durability === 'none' ? '' : `/${durability}`} ${config.bodyBytes} B × ${config.recipients} ${mode.kind === 'closed' ? `closed ${mode.window}` : `open ${mode.ratePerS}/s`}`;
         const result = await runLoad(target, loadOptionsFor(ctx.plan, label, mode, probes));
         rows.push(rowFromLoad({ system, durability, config }, result));
+        const extra = i === modes.length - 1 && i < config.modes.length ? extraMode(config, rows) : null;
+        if (extra) modes.push(extra);
       }
     } finally {
       target.close();
@@ -93,9 +101,37 @@ async function runSystem(
   return rows;
 }
 
+interface DurableServer {
+  server: ServerProcess;
+  redis: TestRedis;
+}
+
+let bareStart: Promise<ServerProcess> | undefined;
+const durableStarts = new Map<string, Promise<DurableServer>>();
+
+/** Start the baseline servers (each durable one on its own fresh redis-server) side by side; see prestart.ts. */
+export function startBaselineServers(ctx: BenchContext): void {
+  bareStart ??= prestart(startServerProcess(BARE, {}));
+  for (const appendfsync of ctx.plan.durabilities) {
+    if (durableStarts.has(appendfsync)) continue;
+    const started = (async (): Promise<DurableServer> => {
+      const redis = await ctx.startRedis({ appendfsync });
+      try {
+        return { server: await startServerProcess(DURABLE, { redisUrl: redis.url }), redis };
+      } catch (err) {
+        await redis.destroy();
+        throw err;
+      }
+    })();
+    durableStarts.set(appendfsync, prestart(started));
+  }
+}
+
 export async function bareRelayScenario(ctx: BenchContext): Promise<RelayRow[]> {
   progress('baseline: bare Socket.IO relay');
-  const server = await startServerProcess(BARE, {});
+  startBaselineServers(ctx);
+  await prestarted();
+  const server = await (bareStart as Promise<ServerProcess>);
   try {
     return await runSystem(ctx, 'bare', 'none', server, []);
   } finally {
@@ -105,17 +141,31 @@ export async function bareRelayScenario(ctx: BenchContext): Promise<RelayRow[]> 
 
 export async function durableRelayScenario(ctx: BenchContext): Promise<RelayRow[]> {
   const rows: RelayRow[] = [];
-  for (const appendfsync of ctx.plan.durabilities) {
-    progress(`baseline: durable relay, Redis AOF appendfsync ${appendfsync}`);
-    const redis = await ctx.startRedis({ appendfsync });
-    const redisCpu = redisProbe(redis);
-    const server = await startServerProcess(DURABLE, { redisUrl: redis.url });
-    try {
-      rows.push(...(await runSystem(ctx, 'durable', appendfsync, server, [redisCpu])));
-    } finally {
-      await server.close();
-      redisCpu.close();
-      await redis.destroy();
+  startBaselineServers(ctx);
+  await prestarted();
+  try {
+    for (const appendfsync of ctx.plan.durabilities) {
+      progress(`baseline: durable relay, Redis AOF appendfsync ${appendfsync}`);
+      const { server, redis } = await (durableStarts.get(appendfsync) as Promise<DurableServer>);
+      const redisCpu = redisProbe(redis);
+      try {
+        // The latency target's reference: this baseline at a quarter of the load it just carried (see targetLoad).
+        const extra = (config: RelayConfig, so: readonly RelayRow[]): LoadMode | null =>
+          appendfsync === 'everysec' && isHeadline(config) ? (targetLoad(ctx.plan, so)?.mode ?? null) : null;
+        rows.push(...(await runSystem(ctx, 'durable', appendfsync, server, [redisCpu], extra)));
+      } finally {
+        await server.close();
+        redisCpu.close();
+        await redis.destroy();
+      }
+    }
+  } finally {
+    // A failed run must not leave the other policies' servers behind.
+    for (const started of durableStarts.values()) {
+      await started.then(async ({ server, redis }) => {
+        await server.close();
+        await redis.destroy();
+      }, () => undefined);
     }
   }
   return rows;
