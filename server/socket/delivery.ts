@@ -73,6 +73,20 @@ export class DeliveryPump {
   }
 
   /**
+   * The device's ack could not be stored (storage down): the envelope stays
+   * in the inbox. Send it again once the inbox can be read, so a client that
+   * does not retry its ack still clears it (it dedupes the second copy).
+   */
+  ackFailed(messageId: string): void {
+    const entry = this.inflight.get(messageId);
+    if (!entry || this.closed) return;
+    this.inflight.delete(messageId);
+    this.inflightBytes -= entry.bytes;
+    this.dirty = true;
+    this.retryLater();
+  }
+
+  /**
    * Send everything pending (up to the window), oldest first. Resolves with
    * how many envelopes this call emitted. Concurrent calls share one pass.
    */

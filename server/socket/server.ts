@@ -183,7 +183,13 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
 
     on('envelope:ack', async (payload) => {
       const { messageId } = parseInput(AckPayload, payload, 'ack');
-      const removed = await store.ackDelivery(deviceId, messageId);
+      let removed: boolean;
+      try {
+        removed = await store.ackDelivery(deviceId, messageId);
+      } catch (err) {
+        pump.ackFailed(messageId);
+        throw err;
+      }
       const sender = pump.acked(messageId);
       if (removed) {
         metrics.acks.inc();

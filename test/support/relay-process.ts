@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export interface RelayProcess {
   url: string;
@@ -21,7 +22,9 @@ const running = new Set<ChildProcess>();
 if (typeof afterAll === 'function') afterAll(() => running.forEach((c) => c.kill('SIGKILL')));
 
 export async function spawnRelay(env: Record<string, string>, timeoutMs = 30_000): Promise<RelayProcess> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), path.join(ROOT, 'server/main.ts')], {
+  // One process (node with tsx's loader), not the tsx CLI, whose child would survive a SIGKILL of the wrapper.
+  const loader = pathToFileURL(path.join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
+  const child = spawn(process.execPath, ['--import', loader, path.join(ROOT, 'server/main.ts')], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

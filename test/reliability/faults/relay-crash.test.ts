@@ -1,0 +1,130 @@
+/**
+ * kill -9 of the relay process in the middle of a burst from several
+ * senders, twice, each time restarted on the same port over the same Redis
+ * (AOF, appendfsync always). Senders retry the very same envelope until it
+ * is acknowledged; one recipient is online throughout, one connects only
+ * after the burst. End state: every acknowledged envelope processed exactly
+ * once by both recipients, in per-sender order, and every inbox empty.
+ */
+import { loadCrypto } from '../../../shared/crypto/sodium';
+import { toB64u } from '../../../shared/encoding';
+import { TestNetwork } from '../../support/network';
+import { startRedis, type TestRedis } from '../../support/redis';
+import { burstNetwork, Ledger, percentiles, registerAll, signInAll } from '../support/burst';
+import { recordFigures } from '../support/figures';
+import { Receiver, Sender } from '../support/peers';
+import { freePort, OPEN_LIMITS, type RelayProc, sleep, startRelayProcess, waitFor } from '../support/relay-proc';
+
+const SENDERS = 4;
+const PER_SENDER = 600; // 2,400 envelopes, 4,800 recipient deliveries
+const KILL_AT = [0.3, 0.65];
+
+let redis: TestRedis;
+let relay: RelayProc | undefined;
+const peers: Array<{ stop(): void }> = [];
+
+afterAll(async () => {
+  for (const p of peers) p.stop();
+  await relay?.kill();
+  await redis?.destroy();
+});
+
+/** Start the relay again on the same port (another process could grab it meanwhile: try a few times). */
+async function restartOn(port: number, env: Record<string, string>): Promise<RelayProc> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRelayProcess(env, { port });
+    } catch (err) {
+      if (attempt >= 3) throw err;
+      await sleep(500);
+    }
+  }
+}
+
+it('loses and duplicates nothing across two kill -9 of the relay mid-burst', async () => {
+  const crypto = await loadCrypto();
+  const network = new TestNetwork(crypto, Date.now());
+  redis = await startRedis({ appendfsync: 'always' });
+  const port = await freePort();
+  const env = { REDIS_URL: redis.url, HANDOVER_ROOT_PUBLIC_KEY: toB64u(network.root.publicKey), ...OPEN_LIMITS };
+  relay = await startRelayProcess(env, { port });
+  const url = relay.url;
+
+  const net = burstNetwork(network, 'crash', SENDERS, 2);
+  await registerAll(url, [...net.senders, ...net.receivers]);
+  const tokens = await signInAll({ url, crypto, network }, [...net.senders, ...net.receivers]);
+  const ledger = new Ledger();
+  const recipients = net.receivers.map((d) => network.recipientKeys(d, false));
+  const sealed = ledger.seal(crypto, network, net.senders, recipients, PER_SENDER, [net.shelter.orgId]);
+  const total = SENDERS * PER_SENDER;
+
+  const receivers = net.receivers.map((d) => new Receiver({ name: d.keys.deviceId, urls: [url], token: tokens.get(d.keys.deviceId)! }, d.keys.deviceId, crypto));
+  const [online, late] = receivers as [Receiver, Receiver];
+  peers.push(...receivers);
+  online.start();
+  await online.ready();
+
+  const senders = net.senders.map((d) => new Sender({ name: d.keys.deviceId, urls: [url], token: tokens.get(d.keys.deviceId)! }, d.keys.deviceId));
+  peers.push(...senders);
+  const started = Date.now();
+  let lastAckAt = 0;
+  const burst = Promise.all(
+    senders.map((s) =>
+      s.start().run(sealed.get(s.deviceId)!, (id) => {
+        ledger.ack(id);
+        lastAckAt = Date.now();
+      }),
+    ),
+  );
+
+  const crashes: Array<{ atAcked: number; downMs: number; firstAckAfterRestartMs: number }> = [];
+  for (const share of KILL_AT) {
+    expect(await waitFor(() => ledger.acked.size >= total * share, 120_000)).toBe(true);
+    const atAcked = ledger.acked.size;
+    const killedAt = Date.now();
+    await relay.kill();
+    await sleep(300);
+    relay = await restartOn(port, env);
+    const restartedAt = Date.now();
+    await waitFor(() => lastAckAt > restartedAt, 60_000);
+    crashes.push({ atAcked, downMs: restartedAt - killedAt, firstAckAfterRestartMs: lastAckAt - restartedAt });
+  }
+  await burst;
+  const burstMs = Date.now() - started;
+
+  late.start();
+  const everything = () => ledger.deliveredFor(receivers) === ledger.expectedFor(receivers);
+  await waitFor(everything, 90_000, 100);
+  await sleep(500); // late duplicates would show up here
+  const client = redis.client();
+  const inboxesEmpty = await waitFor(async () => {
+    const lengths = await Promise.all(net.receivers.map((d) => client.xlen(`ho:inbox:{${d.keys.deviceId}}`)));
+    return lengths.every((n) => n === 0);
+  }, 30_000, 100);
+
+  const { figures, problems } = ledger.verify(receivers, total);
+  const attempts = senders.flatMap((s) => s.attempts);
+  recordFigures('faults', 'relayKill9MidBurst', {
+    ...figures,
+    senders: SENDERS,
+    recipientDevices: receivers.length,
+    kills: crashes.length,
+    crashes,
+    sendAttempts: attempts.length,
+    retriedAttempts: attempts.length - figures.envelopesAcknowledged,
+    answeredReplayAlreadyAccepted: attempts.filter((a) => a.outcome === 'replay-accepted').length,
+    ackLatencyMs: percentiles(attempts.filter((a) => a.outcome === 'ok').map((a) => a.ms)),
+    inboxesEmptyAtEnd: inboxesEmpty,
+    burstSeconds: Math.round(burstMs / 100) / 10,
+  });
+
+  expect(senders.flatMap((s) => s.fatal)).toEqual([]);
+  expect(problems).toEqual([]);
+  expect(figures.envelopesAcknowledged).toBe(total);
+  expect(figures.recipientDeliveriesDelivered).toBe(total * 2);
+  expect(figures.lost).toBe(0);
+  expect(figures.duplicatesAfterDedupe).toBe(0);
+  expect(figures.orderViolations).toBe(0);
+  expect(inboxesEmpty).toBe(true);
+  expect(crashes).toHaveLength(2);
+});

@@ -1,0 +1,75 @@
+/**
+ * KNOWN GAP in the SDK, kept visible as a failing expectation
+ * (docs/RELIABILITY.md, "Findings"): when the relay refuses a reconnect with
+ * a typed error other than UNAUTHENTICATED — UNAVAILABLE while Redis
+ * restarts, RATE_LIMITED under a connection limit — socket.io-client
+ * destroys the socket (a middleware refusal is final for it) and
+ * HandoverClient never tries again. The client stays offline after the
+ * relay has recovered. When the SDK retries such refusals, this test
+ * passes and jest reports it: drop `.failing` then.
+ */
+import type { HandoverClient } from '../../../client/sdk/client';
+import { loadCrypto } from '../../../shared/crypto/sodium';
+import { toB64u } from '../../../shared/encoding';
+import { TestNetwork } from '../../support/network';
+import { startRedis, type TestRedis } from '../../support/redis';
+import { enrolClient } from '../../support/relay';
+import { recordFigures } from '../support/figures';
+import { cutConnection, type PeerSocket } from '../support/peers';
+import { OPEN_LIMITS, type RelayProc, sleep, startRelayProcess, waitFor } from '../support/relay-proc';
+
+let redis: TestRedis;
+let relay: RelayProc | undefined;
+let client: HandoverClient | undefined;
+let reconnected: boolean | undefined;
+
+afterAll(async () => {
+  await client?.close().catch(() => undefined);
+  await relay?.kill();
+  await redis?.destroy();
+  recordFigures('faults', 'sdkReconnectAfterRefusal', {
+    envelopesSent: 0,
+    envelopesAcknowledged: 0,
+    recipientDeliveriesExpected: 0,
+    recipientDeliveriesDelivered: 0,
+    lost: 0,
+    duplicatesAfterDedupe: 0,
+    redeliveriesBeforeDedupe: 0,
+    orderViolations: 0,
+    corruptDeliveries: 0,
+    knownGap: 'SDK does not reconnect after a typed refusal other than UNAUTHENTICATED (test marked .failing)',
+    sdkReconnectedWithin10sAfterRecovery: reconnected ?? null,
+  });
+});
+
+let wentOffline = false;
+let relayRecovered = false;
+let connected = true;
+
+beforeAll(async () => {
+  const crypto = await loadCrypto();
+  const network = new TestNetwork(crypto, Date.now());
+  redis = await startRedis({ appendfsync: 'everysec' });
+  relay = await startRelayProcess({ REDIS_URL: redis.url, HANDOVER_ROOT_PUBLIC_KEY: toB64u(network.root.publicKey), ...OPEN_LIMITS });
+  client = await enrolClient({ url: relay.url, crypto, network }, network.addOrg('rc-ngo'), 'rc-device');
+  client.on('connection', (state) => (connected = state === 'connected'));
+
+  await redis.kill();
+  // The network drops the client's connection while Redis is down: its reconnect meets the refusal.
+  cutConnection((client as unknown as { socket: PeerSocket }).socket);
+  await sleep(1500);
+  wentOffline = !connected;
+  await redis.restart();
+  relayRecovered = await waitFor(async () => (await fetch(new URL('/readyz', relay!.url))).status === 200, 20_000, 100);
+});
+
+it('(precondition) the client went offline during the outage and the relay recovered by itself', () => {
+  expect(wentOffline).toBe(true);
+  expect(relayRecovered).toBe(true);
+});
+
+it.failing('KNOWN GAP: an SDK client refused with UNAVAILABLE while Redis restarts reconnects once the relay has recovered', async () => {
+  // socket.io-client's own backoff tops out at 5 s: 10 s is plenty for a client that retries.
+  reconnected = await waitFor(() => connected, 10_000, 100);
+  expect(reconnected).toBe(true);
+});
