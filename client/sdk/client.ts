@@ -243,6 +243,7 @@ export class HandoverClient {
       randomizationFactor: 0.5,
     });
     this.socket = socket;
+    let refusals = 0;
     socket.on('envelope:deliver', (delivery) => {
       this.inbound = this.inbound.then(() => this.receive(delivery)).catch(() => undefined);
     });
@@ -263,7 +264,20 @@ export class HandoverClient {
         void this.signIn()
           .then(() => socket.connect())
           .catch(() => undefined);
+        return;
       }
+      // socket.io-client gives up after a refusal from the server's middleware
+      // (e.g. UNAVAILABLE while Redis restarts, RATE_LIMITED): keep trying, with backoff.
+      if (!socket.active && this.socket === socket) {
+        const retryAfter = Number((err.data as { details?: { retryAfterMs?: unknown } } | undefined)?.details?.retryAfterMs) || 0;
+        const delay = Math.max(retryAfter, Math.min(5000, 250 * 2 ** Math.min(refusals++, 5)));
+        setTimeout(() => {
+          if (this.socket === socket && !socket.connected) socket.connect();
+        }, delay).unref?.();
+      }
+    });
+    socket.on('connect', () => {
+      refusals = 0;
     });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new HandoverError('UNAVAILABLE', 'could not connect to the relay')), 15_000);

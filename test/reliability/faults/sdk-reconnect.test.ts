@@ -68,7 +68,7 @@ it('(precondition) the client went offline during the outage and the relay recov
   expect(relayRecovered).toBe(true);
 });
 
-it.failing('KNOWN GAP: an SDK client refused with UNAVAILABLE while Redis restarts reconnects once the relay has recovered', async () => {
+it('an SDK client refused with UNAVAILABLE while Redis restarts reconnects once the relay has recovered', async () => {
   // socket.io-client's own backoff tops out at 5 s: 10 s is plenty for a client that retries.
   reconnected = await waitFor(() => connected, 10_000, 100);
   expect(reconnected).toBe(true);
