@@ -20,7 +20,7 @@
 import { promises as fs, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadCrypto } from '../shared/crypto/sodium';
+import { loadNodeCrypto } from '../shared/crypto/node';
 import { startRedis } from '../test/support/redis';
 import { BenchNetwork, connectHandoverTarget, registerAndSignIn } from './handover-clients';
 import { type CpuProbe, type LoadMode, describeMode, runLoad } from './load';
@@ -169,7 +169,7 @@ export async function runProfile(opts: ProfileOptions = {}): Promise<ProfileSumm
   const warmupMs = opts.warmupMs ?? 2000;
   const durationMs = opts.durationMs ?? 5000;
   const mode: LoadMode = opts.ratePerS ? { kind: 'open', ratePerS: opts.ratePerS } : { kind: 'closed', window: 64 };
-  const crypto = await loadCrypto();
+  const crypto = await loadNodeCrypto();
   const bench = new BenchNetwork(crypto);
   const config = { bodyBytes: 4096, recipients: opts.recipients ?? 1, senders: 4 };
   // Enough for ~2,000 envelopes/s (divided by the recipients), well above what the relay carries here; a short supply only ends the run early.

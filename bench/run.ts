@@ -12,7 +12,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadCrypto } from '../shared/crypto/sodium';
+import { loadNodeCrypto } from '../shared/crypto/node';
 import { bareRelayScenario, durableRelayScenario, startBaselineServers } from './baselines/scenario';
 import { type ConnectionsResult, benchConnections, startConnectionRelays } from './connections';
 import { type CryptoResults, benchSealOpen } from './crypto';
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
   }
   const quick = process.argv.includes('--quick');
   const started = Date.now();
-  const crypto = await loadCrypto();
+  const crypto = await loadNodeCrypto();
   const plan = makePlan(quick);
   const loadAverageAtStart = os.loadavg().map((v) => Math.round(v * 100) / 100);
   progress(`mode: ${quick ? 'quick' : 'full'} on ${os.cpus().length} core(s), load average ${loadAverageAtStart.join(' ')}`);

@@ -14,7 +14,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { issueDeviceCertificate, issueOrgCertificate, trustAnchor } from '../shared/certificates';
-import { type Crypto, PWHASH_INTERACTIVE, loadCrypto } from '../shared/crypto/sodium';
+import { type Crypto, PWHASH_INTERACTIVE } from '../shared/crypto/sodium';
+import { loadNodeCrypto } from '../shared/crypto/node';
 import { toB64u } from '../shared/encoding';
 import type { OrgCertificate } from '../shared/schemas';
 import { CaseService } from '../client/referrals/case-service';
@@ -55,7 +56,7 @@ function recordingStore(store: RelayStore, log: EnqueueRequest[]): RelayStore {
 }
 
 async function main(): Promise<void> {
-  const crypto = await loadCrypto();
+  const crypto = await loadNodeCrypto();
   const now = Date.now();
 
   step('Network coordinator creates the network root key');

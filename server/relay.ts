@@ -9,7 +9,8 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import { Redis } from 'ioredis';
 import type { NetworkInfo } from '../shared/api';
 import { trustAnchor } from '../shared/certificates';
-import { type Crypto, loadCrypto } from '../shared/crypto/sodium';
+import { loadNodeCrypto } from '../shared/crypto/node';
+import type { Crypto } from '../shared/crypto/sodium';
 import { toB64u } from '../shared/encoding';
 import type { RelayConfig } from './config';
 import { type NetworkRoot, resolveNetworkRoot } from './dev-network';
@@ -50,7 +51,7 @@ export interface Relay {
 
 export async function startRelay(config: RelayConfig, options: RelayOptions = {}): Promise<Relay> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  const crypto = options.crypto ?? (await loadCrypto());
+  const crypto = options.crypto ?? (await loadNodeCrypto());
   const now = options.now ?? Date.now;
   const root = resolveNetworkRoot(crypto, config);
   const anchor = trustAnchor(crypto, root.rootPublicKey);

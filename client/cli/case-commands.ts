@@ -10,7 +10,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { type Command, Option } from 'commander';
-import { loadCrypto } from '../../shared/crypto/sodium';
+import { loadNodeCrypto } from '../../shared/crypto/node';
 import { HandoverError } from '../../shared/errors';
 import {
   CONSENT_GIVERS,
@@ -58,7 +58,7 @@ function given<T extends Record<string, unknown>>(fields: T): Partial<T> {
 
 async function withCases<T>(opts: GlobalOptions, work: (cases: CaseService, client: HandoverClient) => Promise<T>): Promise<T> {
   const client = await openDevice(opts, true);
-  const cases = new CaseService({ transport: client, crypto: await loadCrypto() });
+  const cases = new CaseService({ transport: client, crypto: await loadNodeCrypto() });
   try {
     await cases.start();
     const result = await work(cases, client);

@@ -5,7 +5,8 @@
 import { createInterface } from 'node:readline';
 import os from 'node:os';
 import path from 'node:path';
-import { type Crypto, type PwhashLimits, PWHASH_INTERACTIVE, PWHASH_MODERATE, PWHASH_TEST_ONLY, loadCrypto } from '../../shared/crypto/sodium';
+import { type Crypto, type PwhashLimits, PWHASH_INTERACTIVE, PWHASH_MODERATE, PWHASH_TEST_ONLY } from '../../shared/crypto/sodium';
+import { loadNodeCrypto } from '../../shared/crypto/node';
 import { HandoverError } from '../../shared/errors';
 import { FileStorage } from '../node/file-storage';
 import { Vault } from '../sdk/vault';
@@ -74,7 +75,7 @@ export interface Session {
 export async function openStorage(opts: GlobalOptions): Promise<Session> {
   const dir = profileDir(opts);
   const storage = await new FileStorage(dir).init();
-  return { crypto: await loadCrypto(), storage, dir };
+  return { crypto: await loadNodeCrypto(), storage, dir };
 }
 
 /** Unlock (or, for setup commands, create) the profile's vault. */

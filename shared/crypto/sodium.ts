@@ -12,6 +12,16 @@ import { HandoverError } from '../errors';
 
 export type RandomSource = (length: number) => Uint8Array;
 
+/** An Ed25519 verifier: false for any bad signature, key or length; never throws. */
+export type SignatureVerifier = (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => boolean;
+
+export interface CryptoOptions {
+  /** Randomness; tests inject a seeded source for known-answer vectors. */
+  random?: RandomSource;
+  /** Ed25519 verification in place of libsodium's (Node processes use OpenSSL's: crypto/ed25519-node.ts). */
+  verify?: SignatureVerifier;
+}
+
 export interface KeyPair {
   readonly publicKey: Uint8Array;
   readonly privateKey: Uint8Array;
@@ -102,8 +112,9 @@ export function cryptoReady(): Promise<void> {
 }
 
 /** Build the crypto interface. `await cryptoReady()` first (or use `loadCrypto`). */
-export function createCrypto(options: { random?: RandomSource } = {}): Crypto {
+export function createCrypto(options: CryptoOptions = {}): Crypto {
   const random: RandomSource = options.random ?? ((n) => sodium.randombytes_buf(n));
+  const verifyWith = options.verify;
 
   const crypto: Crypto = {
     random,
@@ -118,6 +129,7 @@ export function createCrypto(options: { random?: RandomSource } = {}): Crypto {
     },
     verify(signature, message, publicKey) {
       if (signature.length !== SIZES.signature || publicKey.length !== SIZES.signPublicKey) return false;
+      if (verifyWith) return verifyWith(signature, message, publicKey);
       try {
         return sodium.crypto_sign_verify_detached(signature, message, publicKey);
       } catch {
@@ -212,7 +224,7 @@ export function createCrypto(options: { random?: RandomSource } = {}): Crypto {
 }
 
 /** `cryptoReady()` then `createCrypto(options)`. */
-export async function loadCrypto(options: { random?: RandomSource } = {}): Promise<Crypto> {
+export async function loadCrypto(options: CryptoOptions = {}): Promise<Crypto> {
   await cryptoReady();
   return createCrypto(options);
 }

@@ -21,6 +21,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadNodeCrypto } from '../../shared/crypto/node';
 import { type Crypto, SIZES, loadCrypto } from '../../shared/crypto/sodium';
 import { concatBytes, fromHex, toHex } from '../../shared/encoding';
 import { isHandoverError } from '../../shared/errors';
@@ -63,8 +64,11 @@ function codeOf(fn: () => unknown): string {
 }
 
 let crypto: Crypto;
+/** What Node processes use: libsodium, with Ed25519 verification through OpenSSL. */
+let nodeCrypto: Crypto;
 beforeAll(async () => {
   crypto = await loadCrypto();
+  nodeCrypto = await loadNodeCrypto();
 });
 
 describe('the copied vector files are complete', () => {
@@ -125,7 +129,12 @@ describe(`X25519 via Crypto.dh (${count(x25519, 'valid')} valid, ${count(x25519,
   });
 });
 
-describe(`Ed25519 via Crypto.verify (${count(ed25519, 'valid')} valid, ${count(ed25519, 'invalid')} invalid, ${count(ed25519, 'acceptable')} acceptable)`, () => {
+describe.each([
+  ['libsodium', () => crypto],
+  ['Node OpenSSL (relay, CLI)', () => nodeCrypto],
+] as const)('Ed25519 via Crypto.verify, %s', (_name, current) => {
+  const crypto = { verify: (sig: Uint8Array, msg: Uint8Array, pk: Uint8Array) => current().verify(sig, msg, pk) };
+  describe(`(${count(ed25519, 'valid')} valid, ${count(ed25519, 'invalid')} invalid, ${count(ed25519, 'acceptable')} acceptable)`, () => {
   const cases = ed25519.testGroups.flatMap((g) => (g.tests as EddsaTest[]).map((t) => ({ ...t, pk: g.publicKey.pk })));
   const verify = (t: EddsaTest & { pk: string }) => crypto.verify(fromHex(t.sig), fromHex(t.msg), fromHex(t.pk));
   const valid = cases.filter((t) => t.result === 'valid');
@@ -151,6 +160,7 @@ describe(`Ed25519 via Crypto.verify (${count(ed25519, 'valid')} valid, ${count(e
     expect(crypto.verify(sig, msg, pk.subarray(1))).toBe(false);
     expect(crypto.verify(new Uint8Array(64), msg, new Uint8Array(32))).toBe(false);
   });
+});
 });
 
 describe(`XChaCha20-Poly1305 via Crypto.aeadEncrypt/aeadDecrypt (${count(xchacha, 'valid')} valid, ${count(xchacha, 'invalid')} invalid, ${count(xchacha, 'acceptable')} acceptable)`, () => {
