@@ -45,6 +45,10 @@ const EnvSchema = z.object({
   TRUST_PROXY_HOPS: intFrom(0, 10).default(0),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   EXPIRY_SWEEP_SECONDS: intFrom(1, 3600).default(60),
+  /** Envelopes one relay process verifies and stores at once; more are refused with UNAVAILABLE + retryAfterMs. */
+  MAX_CONCURRENT_SENDS: intFrom(1, 100_000).default(512),
+  /** Ciphertext bytes (MiB) one relay process holds in sends under way; more are refused the same way. */
+  MAX_SEND_BUFFER_MB: intFrom(16, 65_536).default(256),
   SHUTDOWN_GRACE_SECONDS: intFrom(0, 600).default(10),
 });
 
@@ -80,6 +84,9 @@ export interface RelayConfig {
   deliveryWindow: number;
   /** Most envelope bytes delivered to one socket before it acks some. */
   deliveryWindowBytes: number;
+  /** Backpressure: sends under way per process (count and ciphertext bytes) before new ones are refused. */
+  maxConcurrentSends: number;
+  maxSendBufferBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -132,6 +139,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     deliveryWindow: 256,
     deliveryWindowBytes: 32 * 1024 * 1024,
+    maxConcurrentSends: e.MAX_CONCURRENT_SENDS,
+    maxSendBufferBytes: e.MAX_SEND_BUFFER_MB * 1024 * 1024,
   };
 }
 

@@ -9,6 +9,7 @@ export interface RelayMetrics {
   httpRequests: Counter<'route' | 'method' | 'status'>;
   envelopesAccepted: Counter;
   envelopesRefused: Counter<'code'>;
+  sendsShed: Counter;
   envelopeBytes: Histogram;
   acceptSeconds: Histogram;
   deliveries: Counter;
@@ -36,6 +37,11 @@ export function createMetrics(withDefaults = true): RelayMetrics {
       name: 'handover_envelopes_refused_total',
       help: 'Envelopes refused, by error code',
       labelNames: ['code'],
+      registers,
+    }),
+    sendsShed: new Counter({
+      name: 'handover_sends_shed_total',
+      help: 'Envelopes refused unread because the process had too many sends under way (backpressure)',
       registers,
     }),
     envelopeBytes: new Histogram({

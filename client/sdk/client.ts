@@ -398,6 +398,12 @@ export class HandoverClient {
         // attempt was stored and its ack was lost, so the send did succeed.
         if (res.error.code === 'REPLAY' && res.error.details?.alreadyAccepted === true) return;
         if (res.error.code !== 'UNAVAILABLE') throw wireError(res.error);
+        // A busy relay says when to come back; otherwise back off.
+        const retryAfterMs = Number(res.error.details?.retryAfterMs);
+        if (Number.isFinite(retryAfterMs) && retryAfterMs > 0) {
+          await new Promise((r) => setTimeout(r, Math.min(retryAfterMs, 30_000) * (1 + Math.random() / 2)));
+          continue;
+        }
       } catch (err) {
         if (isHandoverError(err)) throw err;
         // No ack in time: the same envelope again is safe (idempotent by message id).

@@ -19,6 +19,8 @@ export interface AcceptedEnvelope {
   senderDeviceId: string;
   recipientDeviceIds: string[];
   blob: Uint8Array;
+  /** What recipients are sent: the same as `decodeStored(blob)`, without decoding it again. */
+  delivery: Delivery;
 }
 
 export class EnvelopeService {
@@ -77,7 +79,8 @@ export class EnvelopeService {
     if (result.status === 'inbox_full') {
       throw new HandoverError('UNAVAILABLE', 'a recipient inbox is full; nothing was stored, try later', { deviceIds: result.deviceIds });
     }
-    return { messageId: header.messageId, storedAt, senderDeviceId: header.senderDeviceId, recipientDeviceIds, blob };
+    const delivery: Delivery = { envelope: { header, signature: envelope.signature, ciphertext: envelope.ciphertext }, storedAt };
+    return { messageId: header.messageId, storedAt, senderDeviceId: header.senderDeviceId, recipientDeviceIds, blob, delivery };
   }
 
   /**
@@ -87,16 +90,11 @@ export class EnvelopeService {
    */
   private async checkDeviceSet(header: EnvelopeHeader, senderOrgId: string): Promise<void> {
     const listed = header.recipients.map((r) => r.deviceId);
-    const orgs = new Set<string>([senderOrgId]);
-    const orgOf = await Promise.all(listed.map((id) => this.trust.deviceOrg(id)));
-    for (const orgId of orgOf) if (orgId) orgs.add(orgId);
-    const expected = new Set<string>();
-    const perOrg = await Promise.all([...orgs].map((orgId) => this.trust.activeOrgDevices(orgId)));
-    for (const devices of perOrg) for (const d of devices) expected.add(d.deviceId);
-    expected.delete(header.senderDeviceId);
-    const listedSet = new Set(listed);
-    const missing = [...expected].filter((id) => !listedSet.has(id)).sort();
-    const stale = listed.filter((id) => !expected.has(id)).sort();
+    // The cached device lists decide quickly when they match; a mismatch is
+    // confirmed against the store first (the cache may predate a registration).
+    let result = await this.compareDeviceSet(listed, header.senderDeviceId, senderOrgId, false);
+    if (result.missing.length > 0 || result.stale.length > 0) result = await this.compareDeviceSet(listed, header.senderDeviceId, senderOrgId, true);
+    const { missing, stale } = result;
     if (missing.length > 0 || stale.length > 0) {
       throw new HandoverError(
         'DEVICE_SET_MISMATCH',
@@ -104,6 +102,21 @@ export class EnvelopeService {
         { missing, stale },
       );
     }
+  }
+
+  private async compareDeviceSet(listed: string[], senderDeviceId: string, senderOrgId: string, fresh: boolean): Promise<{ missing: string[]; stale: string[] }> {
+    const orgs = new Set<string>([senderOrgId]);
+    const orgOf = await Promise.all(listed.map((id) => this.trust.deviceOrg(id)));
+    for (const orgId of orgOf) if (orgId) orgs.add(orgId);
+    const expected = new Set<string>();
+    const perOrg = await Promise.all([...orgs].map((orgId) => this.trust.activeOrgDevices(orgId, { fresh })));
+    for (const devices of perOrg) for (const d of devices) expected.add(d.deviceId);
+    expected.delete(senderDeviceId);
+    const listedSet = new Set(listed);
+    return {
+      missing: [...expected].filter((id) => !listedSet.has(id)).sort(),
+      stale: listed.filter((id) => !expected.has(id)).sort(),
+    };
   }
 }
 

@@ -66,7 +66,7 @@ export class Registry {
 
   async orgEntry(orgId: string): Promise<OrgDirectory['orgs'][number]> {
     const org = await this.trust.activeOrg(orgId);
-    return { certificate: org, devices: await this.trust.activeOrgDevices(orgId) };
+    return { certificate: org, devices: await this.trust.activeOrgDevices(orgId, { fresh: true }) };
   }
 
   async directory(): Promise<OrgDirectory> {
@@ -75,7 +75,7 @@ export class Registry {
       const org = JSON.parse(json) as OrgCertificate;
       if (await this.trust.isOrgRevoked(org.orgId)) continue;
       if (this.now() >= org.expiresAt) continue;
-      orgs.push({ certificate: org, devices: await this.trust.activeOrgDevices(org.orgId) });
+      orgs.push({ certificate: org, devices: await this.trust.activeOrgDevices(org.orgId, { fresh: true }) });
     }
     return { orgs };
   }
@@ -191,7 +191,7 @@ export class Registry {
   async bundles(orgId: string): Promise<z.infer<typeof BundlesResponse>> {
     const org = await this.trust.activeOrg(orgId);
     const bundles: DeviceBundle[] = [];
-    for (const device of await this.trust.activeOrgDevices(orgId)) {
+    for (const device of await this.trust.activeOrgDevices(orgId, { fresh: true })) {
       const signed = await this.currentSignedPrekeys(device.deviceId);
       if (!signed) continue; // certified but never registered its prekeys
       const popped = await this.store.popOneTimePrekey(device.deviceId);

@@ -9,6 +9,11 @@
  * dropped at once when this process appends one; another relay process may
  * see a new revocation up to that long later — and revocation also ends the
  * device's sessions and sockets in every process right away.
+ *
+ * Each org's active device list is cached for as long (it is read on every
+ * send by the device-set check); a send that does not match the cached list
+ * is checked again against the store before it is refused, so a device
+ * registered through another process is never refused for being unknown.
  */
 import type { TrustAnchor } from '../../shared/certificates';
 import { HandoverError } from '../../shared/errors';
@@ -30,6 +35,11 @@ interface Revoked {
 
 export class RelayTrust {
   private revoked: { value: Revoked; at: number } | undefined;
+  /** The reload in progress, shared by every caller that arrives meanwhile (no stampede under load). */
+  private revocationReload: Promise<Revoked> | undefined;
+  private readonly orgDevicesCache = new Map<string, { devices: DeviceCertificate[]; at: number }>();
+  /** Bumped by invalidate(): loads that started before it are not cached. */
+  private generation = 0;
   /** Parsed certificates by id; certificates never change without a new registration (which clears the entry). */
   private readonly deviceCache = new Map<string, { device: DeviceCertificate; signPublicKey: Uint8Array; at: number }>();
   private readonly orgCache = new Map<string, { org: OrgCertificate; at: number }>();
@@ -43,7 +53,10 @@ export class RelayTrust {
 
   /** Forget cached state after this process changed it. */
   invalidate(ids: { orgId?: string; deviceId?: string } = {}): void {
+    this.generation++;
     this.revoked = undefined;
+    this.revocationReload = undefined;
+    this.orgDevicesCache.clear();
     if (ids.orgId) this.orgCache.delete(ids.orgId);
     if (ids.deviceId) this.deviceCache.delete(ids.deviceId);
   }
@@ -51,13 +64,28 @@ export class RelayTrust {
   private async revocations(): Promise<Revoked> {
     const cached = this.revoked;
     if (cached && this.now() - cached.at < this.cacheMs) return cached.value;
+    if (this.revocationReload) return this.revocationReload;
+    const generation = this.generation;
+    const reload = this.loadRevocations()
+      .then((value) => {
+        // A result read before an invalidate() may miss what changed: use it, do not cache it.
+        if (generation === this.generation) this.revoked = { value, at: this.now() };
+        return value;
+      })
+      .finally(() => {
+        if (this.revocationReload === reload) this.revocationReload = undefined;
+      });
+    this.revocationReload = reload;
+    return reload;
+  }
+
+  private async loadRevocations(): Promise<Revoked> {
     const value: Revoked = { orgs: new Set(), devices: new Set() };
     for (const record of await this.store.listRevocations()) {
       const rev = JSON.parse(record.json) as Revocation;
       if (rev.subject.type === 'org') value.orgs.add(rev.subject.orgId);
       else value.devices.add(`${rev.subject.orgId}/${rev.subject.deviceId}`);
     }
-    this.revoked = { value, at: this.now() };
     return value;
   }
 
@@ -123,8 +151,20 @@ export class RelayTrust {
     }
   }
 
-  /** Every active device of an org, sorted by id. Empty for a revoked or expired org. */
-  async activeOrgDevices(orgId: string): Promise<DeviceCertificate[]> {
+  /**
+   * Every active device of an org, sorted by id. Empty for a revoked or
+   * expired org. Cached for `cacheMs`; `fresh` reads the store.
+   */
+  async activeOrgDevices(orgId: string, options: { fresh?: boolean } = {}): Promise<DeviceCertificate[]> {
+    const cached = this.orgDevicesCache.get(orgId);
+    if (!options.fresh && cached && this.now() - cached.at < this.cacheMs) return cached.devices;
+    const generation = this.generation;
+    const devices = await this.loadActiveOrgDevices(orgId);
+    if (generation === this.generation) this.orgDevicesCache.set(orgId, { devices, at: this.now() });
+    return devices;
+  }
+
+  private async loadActiveOrgDevices(orgId: string): Promise<DeviceCertificate[]> {
     try {
       await this.activeOrg(orgId);
     } catch (err) {

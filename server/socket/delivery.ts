@@ -8,12 +8,15 @@
  * waiting; otherwise the pump notes that the inbox is "dirty" and reads it
  * again from the store, so per-sender order holds across reconnects.
  */
+import type { Delivery } from '../../shared/socket-events';
 import type { RelayStore } from '../store';
 
 export interface PendingItem {
   messageId: string;
   senderDeviceId: string;
   blob: Uint8Array;
+  /** The decoded envelope when the caller has it (a live send): saves decoding the blob once per recipient. */
+  delivery?: Delivery;
 }
 
 export interface DeliveryTarget {
@@ -31,6 +34,8 @@ export class DeliveryPump {
   /** True when the inbox may hold envelopes this socket has not been sent yet. */
   private dirty = true;
   private draining: Promise<number> | undefined;
+  /** While an inbox read is under way: ids acked meanwhile, which that read may still return. */
+  private ackedDuringRead: Set<string> | undefined;
   private closed = false;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -68,6 +73,7 @@ export class DeliveryPump {
     if (!entry) return undefined;
     this.inflight.delete(messageId);
     this.inflightBytes -= entry.bytes;
+    this.ackedDuringRead?.add(messageId);
     if (this.dirty && !this.draining && this.inflight.size <= this.window.count / 2) void this.replay().catch(() => undefined);
     return entry.senderDeviceId;
   }
@@ -104,10 +110,13 @@ export class DeliveryPump {
     let emitted = 0;
     while (this.dirty && !this.closed && !this.full) {
       this.dirty = false;
-      const limit = Math.min(MAX_READ, this.inflight.size + this.window.count);
+      const room = Math.min(MAX_READ, this.window.count - this.inflight.size);
       let items;
+      const ackedDuringRead = new Set<string>();
+      this.ackedDuringRead = ackedDuringRead;
       try {
-        items = await this.store.readInbox(this.deviceId, limit);
+        // Envelopes in flight to this socket are skipped by id, their bodies not read again.
+        items = await this.store.readInbox(this.deviceId, room, this.inflight);
       } catch (err) {
         // The inbox may still hold envelopes this socket was never sent: stay
         // dirty so that no newer envelope is emitted ahead of them, and read
@@ -115,10 +124,13 @@ export class DeliveryPump {
         this.dirty = true;
         this.retryLater();
         throw err;
+      } finally {
+        this.ackedDuringRead = undefined;
       }
       if (this.closed) break;
       for (const item of items) {
-        if (this.inflight.has(item.messageId)) continue;
+        // An envelope acked while the read ran may be in its answer: it was delivered.
+        if (this.inflight.has(item.messageId) || ackedDuringRead.has(item.messageId)) continue;
         if (this.full) {
           this.dirty = true;
           break;
@@ -126,7 +138,7 @@ export class DeliveryPump {
         this.send(item);
         emitted++;
       }
-      if (items.length >= limit) this.dirty = true;
+      if (items.length >= room) this.dirty = true;
       if (this.full) break;
     }
     return emitted;

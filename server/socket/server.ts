@@ -40,6 +40,8 @@ const AckPayload = z.strictObject({ messageId: MessageId });
 
 /** Refusals per socket per minute before the relay hangs up on it. */
 const ABUSE_LIMIT = 200;
+/** What a sender refused for backpressure is told to wait before sending again. */
+const BUSY_RETRY_MS = 250;
 
 export interface SocketLayer {
   io: RelayServer;
@@ -64,6 +66,7 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
   });
   const pumps = new Map<string, Set<DeliveryPump>>();
   let inFlight = 0;
+  let inFlightBytes = 0;
   let crossProcess = false;
 
   const deliverLocal = (recipientDeviceIds: readonly string[], item: PendingItem) => {
@@ -113,7 +116,7 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
       {
         emit: (item) => {
           metrics.deliveries.inc();
-          socket.emit('envelope:deliver', decodeStored(item.blob));
+          socket.emit('envelope:deliver', item.delivery ?? decodeStored(item.blob));
         },
       },
       { count: config.deliveryWindow, bytes: config.deliveryWindowBytes },
@@ -129,7 +132,8 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
       const wire = toWireError(err);
       metrics.socketRefusals.inc({ code: wire.code });
       if (wire.code === 'INTERNAL') logger.error({ err: errorSummary(err), event, deviceId }, 'socket handler failed');
-      if (++refusals > ABUSE_LIMIT) {
+      // The relay's own conditions (busy, storage down) are not the client's fault.
+      if (wire.code !== 'UNAVAILABLE' && ++refusals > ABUSE_LIMIT) {
         logger.warn({ deviceId, event }, 'too many refused events; disconnecting');
         socket.disconnect(true);
       }
@@ -153,7 +157,16 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
 
     on('envelope:send', async (envelope) => {
       if (!deps.isAccepting()) throw new HandoverError('UNAVAILABLE', 'the relay is shutting down; send again after reconnecting');
+      // Backpressure: above capacity, accepting more only starves delivery of
+      // what was already accepted. Refuse early (before any parsing or
+      // storage); the SDK waits retryAfterMs and sends the same envelope again.
+      const bytes = ciphertextLength(envelope);
+      if (inFlight >= config.maxConcurrentSends || (inFlight > 0 && inFlightBytes + bytes > config.maxSendBufferBytes)) {
+        metrics.sendsShed.inc();
+        throw new HandoverError('UNAVAILABLE', 'the relay is busy; send again shortly', { retryAfterMs: BUSY_RETRY_MS });
+      }
       inFlight++;
+      inFlightBytes += bytes;
       const started = process.hrtime.bigint();
       try {
         const limit = await store.hitRateLimit(`send:${deviceId}`, 60_000, config.rateLimits.sendPerMinute);
@@ -178,6 +191,7 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
         throw err;
       } finally {
         inFlight--;
+        inFlightBytes -= bytes;
       }
     });
 
@@ -221,7 +235,7 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
   const layer: SocketLayer = {
     io,
     fanOut(accepted) {
-      const item = { messageId: accepted.messageId, senderDeviceId: accepted.senderDeviceId, blob: accepted.blob };
+      const item: PendingItem = { messageId: accepted.messageId, senderDeviceId: accepted.senderDeviceId, blob: accepted.blob, delivery: accepted.delivery };
       deliverLocal(accepted.recipientDeviceIds, item);
       if (crossProcess) io.serverSideEmit('inbox:new', { recipientDeviceIds: accepted.recipientDeviceIds, messageId: accepted.messageId });
     },
@@ -235,6 +249,12 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
     },
   };
   return layer;
+}
+
+/** The size of an envelope's ciphertext, before any validation (0 when it is not binary). */
+function ciphertextLength(value: unknown): number {
+  const ciphertext = typeof value === 'object' && value !== null ? (value as { ciphertext?: unknown }).ciphertext : undefined;
+  return ciphertext instanceof Uint8Array ? ciphertext.byteLength : 0;
 }
 
 /** The recipient ids of a well-formed envelope sent by this device; none for anything else. */

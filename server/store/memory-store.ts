@@ -12,6 +12,7 @@ import {
   type EnqueueResult,
   type ExpiredItem,
   type InboxItem,
+  type InboxSkip,
   type OneTimePrekeyItem,
   type RateLimitResult,
   type RelayStore,
@@ -259,13 +260,14 @@ export class MemoryStore implements RelayStore {
     return { status: 'stored' };
   }
 
-  async readInbox(deviceId: string, limit: number): Promise<InboxItem[]> {
+  async readInbox(deviceId: string, limit: number, skip?: InboxSkip): Promise<InboxItem[]> {
     checkId(deviceId, 'deviceId');
     checkBatchLimit(limit);
     const now = this.now();
     const items: InboxItem[] = [];
     for (const messageId of this.inboxes.get(deviceId)?.keys() ?? []) {
       if (items.length >= limit) break;
+      if (skip?.has(messageId)) continue;
       const envelope = this.envelopes.get(messageId);
       if (!envelope || envelope.expiresAt <= now) continue;
       items.push({ messageId, senderDeviceId: envelope.senderDeviceId, blob: envelope.blob.slice(), expiresAt: envelope.expiresAt });

@@ -25,6 +25,7 @@ import {
   type EnqueueResult,
   type ExpiredItem,
   type InboxItem,
+  type InboxSkip,
   type OneTimePrekeyItem,
   type RateLimitResult,
   type RelayStore,
@@ -312,13 +313,15 @@ export class RedisStore implements RelayStore {
     const messageKeys = [k.seen(messageId), k.envelope(messageId), k.pending(messageId)];
     const now = this.now();
 
-    const state = await this.run(scripts.PEEK_MESSAGE, messageKeys, [now]);
+    // Both reads are side-effect free: one round trip. The inbox cap is
+    // checked before anything is written; concurrent senders can overshoot
+    // it by a few (it bounds memory, it is not a quota).
+    const [state, lengths] = await Promise.all([
+      this.run(scripts.PEEK_MESSAGE, messageKeys, [now]),
+      this.guard(() => Promise.all(recipients.map((id) => this.redis.xlen(k.inbox(id))))),
+    ]);
     if (state === 'duplicate') return { status: 'duplicate' };
     if (state === 'resume') return this.resumeEnqueue(messageId);
-
-    // The inbox cap is checked before anything is written. Concurrent senders
-    // can overshoot it by a few; it bounds memory, it is not a quota.
-    const lengths = await this.guard(() => Promise.all(recipients.map((id) => this.redis.xlen(k.inbox(id)))));
     const full = recipients.filter((_, i) => (lengths[i] ?? 0) >= this.maxInboxLength);
     if (full.length > 0) return { status: 'inbox_full', deviceIds: full };
 
@@ -340,7 +343,7 @@ export class RedisStore implements RelayStore {
     return { status: 'stored' };
   }
 
-  async readInbox(deviceId: string, limit: number): Promise<InboxItem[]> {
+  async readInbox(deviceId: string, limit: number, skip?: InboxSkip): Promise<InboxItem[]> {
     checkId(deviceId, 'deviceId');
     checkBatchLimit(limit);
     const inbox = this.keys.inbox(deviceId);
@@ -348,9 +351,10 @@ export class RedisStore implements RelayStore {
     const items: InboxItem[] = [];
     let start = '-';
     while (items.length < limit) {
-      const want = limit - items.length;
+      // Skipped ids are usually the oldest entries: ask for enough to pass them in one read.
+      const want = Math.min(limit - items.length + (skip?.size ?? 0), 1000);
       const entries = await this.guard(() => this.redis.xrange(inbox, start, '+', 'COUNT', want));
-      const messageIds = entries.map(([, fields]) => fields[1] ?? '');
+      const messageIds = entries.map(([, fields]) => fields[1] ?? '').filter((id) => !skip?.has(id));
       const envelopes = await this.guard(() =>
         Promise.all(messageIds.map((id) => this.redis.hmgetBuffer(this.keys.envelope(id), 'sender', 'exp', 'blob'))),
       );
@@ -363,7 +367,7 @@ export class RedisStore implements RelayStore {
         }
         const expiresAt = Number(exp.toString());
         if (expiresAt <= now) continue; // takeExpired reports it to the sender
-        items.push({ messageId, senderDeviceId: sender.toString(), blob: new Uint8Array(blob), expiresAt });
+        if (items.length < limit) items.push({ messageId, senderDeviceId: sender.toString(), blob: new Uint8Array(blob), expiresAt });
       }
       const last = entries.at(-1);
       if (!last || entries.length < want) break;
@@ -376,8 +380,9 @@ export class RedisStore implements RelayStore {
     checkId(deviceId, 'deviceId');
     checkId(messageId, 'messageId');
     // Release first: it decides between ack and expiry. The inbox entry goes after.
-    const released = await this.releaseRecipient(messageId, deviceId);
-    await this.run(scripts.INBOX_REMOVE, [this.keys.inbox(deviceId), this.keys.inboxIndex(deviceId)], [messageId]);
+    const released = await this.releaseRecipient(messageId, deviceId, () =>
+      this.run(scripts.INBOX_REMOVE, [this.keys.inbox(deviceId), this.keys.inboxIndex(deviceId)], [messageId]),
+    );
     return released;
   }
 
@@ -420,18 +425,25 @@ export class RedisStore implements RelayStore {
     return { status: 'stored' };
   }
 
-  /** Registers the expiry, then adds the message id to every inbox (idempotently), then marks it done. */
+  /**
+   * Registers the expiry and adds the message id to every inbox (both
+   * idempotent, in one round trip), then marks it done. Until then the
+   * message is "resume": a retry after a crash repeats both writes.
+   */
   private async writeInboxes(messageId: string, expiresAt: number, recipients: readonly string[]): Promise<void> {
     const k = this.keys;
-    await this.guard(() => this.redis.zadd(k.expiries, expiresAt, messageId));
-    await Promise.all(recipients.map((id) => this.run(scripts.INBOX_ADD, [k.inbox(id), k.inboxIndex(id)], [messageId])));
+    await Promise.all([
+      this.guard(() => this.redis.zadd(k.expiries, expiresAt, messageId)),
+      ...recipients.map((id) => this.run(scripts.INBOX_ADD, [k.inbox(id), k.inboxIndex(id)], [messageId])),
+    ]);
     await this.run(scripts.MARK_MESSAGE_DONE, [k.envelope(messageId)], []);
   }
 
-  private async releaseRecipient(messageId: string, deviceId: string): Promise<boolean> {
+  /** Releases one recipient of a message; `then` (e.g. the inbox entry's removal) runs alongside the follow-up write. */
+  private async releaseRecipient(messageId: string, deviceId: string, then?: () => Promise<unknown>): Promise<boolean> {
     const reply = await this.run(scripts.RELEASE_RECIPIENT, [this.keys.pending(messageId), this.keys.envelope(messageId)], [deviceId]);
     const [released, freed] = integers(reply, 2);
-    if (freed === 1) await this.guard(() => this.redis.zrem(this.keys.expiries, messageId));
+    await Promise.all([freed === 1 ? this.guard(() => this.redis.zrem(this.keys.expiries, messageId)) : undefined, then?.()]);
     return released === 1;
   }
 

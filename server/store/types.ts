@@ -62,6 +62,9 @@ export interface RateLimitResult {
   retryAfterMs: number;
 }
 
+/** Message ids a reader already holds (a Set, or the keys of a Map). */
+export type InboxSkip = Pick<ReadonlySet<string>, 'has' | 'size'>;
+
 export interface EnqueueRequest {
   messageId: string;
   senderDeviceId: string;
@@ -158,8 +161,12 @@ export interface RelayStore {
    * call for the same id died half-way, this call completes it ('stored').
    */
   enqueue(request: EnqueueRequest): Promise<EnqueueResult>;
-  /** Pending, unexpired envelopes, oldest first; they stay until acked. */
-  readInbox(deviceId: string, limit: number): Promise<InboxItem[]>;
+  /**
+   * Pending, unexpired envelopes, oldest first; they stay until acked.
+   * Ids in `skip` (envelopes already in flight to the reader) are passed
+   * over without reading their bodies and do not count towards `limit`.
+   */
+  readInbox(deviceId: string, limit: number, skip?: InboxSkip): Promise<InboxItem[]>;
   /** True if the envelope was pending for this device; frees it after the last recipient. */
   ackDelivery(deviceId: string, messageId: string): Promise<boolean>;
   inboxLength(deviceId: string): Promise<number>;

@@ -66,6 +66,8 @@ describe('loadConfig', () => {
       shutdownGraceMs: 10_000,
       deliveryWindow: 256,
       deliveryWindowBytes: 32 * 1024 * 1024,
+      maxConcurrentSends: 512,
+      maxSendBufferBytes: 256 * 1024 * 1024,
     };
     expect(loadConfig({})).toEqual(expected);
     // Optional settings are absent, not present as undefined.
@@ -97,6 +99,8 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'warn',
       EXPIRY_SWEEP_SECONDS: '5',
       SHUTDOWN_GRACE_SECONDS: '30',
+      MAX_CONCURRENT_SENDS: '64',
+      MAX_SEND_BUFFER_MB: '32',
     });
     expect(config).toMatchObject({
       production: true,
@@ -118,6 +122,8 @@ describe('loadConfig', () => {
       logLevel: 'warn',
       expirySweepMs: 5000,
       shutdownGraceMs: 30_000,
+      maxConcurrentSends: 64,
+      maxSendBufferBytes: 32 * 1024 * 1024,
     });
   });
 

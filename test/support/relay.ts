@@ -8,7 +8,8 @@ import { Writable } from 'node:stream';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import { authSigningInput, ROUTES } from '../../shared/api';
 import { issueDeviceCertificate } from '../../shared/certificates';
-import { type Crypto, PWHASH_TEST_ONLY, loadCrypto } from '../../shared/crypto/sodium';
+import { type Crypto, PWHASH_TEST_ONLY } from '../../shared/crypto/sodium';
+import { loadNodeCrypto } from '../../shared/crypto/node';
 import { toB64u } from '../../shared/encoding';
 import type { ClientToServerEvents, ServerToClientEvents } from '../../shared/socket-events';
 import { HandoverClient } from '../../client/sdk/client';
@@ -32,7 +33,8 @@ export async function startTestRelay(
   network: TestNetwork,
   opts: { redisUrl?: string; keyPrefix?: string; config?: Partial<RelayConfig>; logLevel?: RelayConfig['logLevel'] } = {},
 ): Promise<RelayFixture> {
-  const crypto = await loadCrypto();
+  // What the relay runs in production: libsodium with OpenSSL's Ed25519 verification.
+  const crypto = await loadNodeCrypto();
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {

@@ -80,6 +80,7 @@ describe('metrics, headers and CORS', () => {
       handover_http_requests_total: 'counter',
       handover_envelopes_accepted_total: 'counter',
       handover_envelopes_refused_total: 'counter',
+      handover_sends_shed_total: 'counter',
       handover_envelope_ciphertext_bytes: 'histogram',
       handover_envelope_accept_seconds: 'histogram',
       handover_deliveries_total: 'counter',

@@ -360,3 +360,64 @@ describe('hygiene', () => {
   });
 });
 
+
+describe('backpressure and caches', () => {
+  it('sheds sends above the concurrency limit with UNAVAILABLE + retryAfterMs, without hanging up, and takes them when resent', async () => {
+    const busy = await startTestRelay(network, { redisUrl: redis.url, keyPrefix: 'busy:', config: { maxConcurrentSends: 2 } });
+    try {
+      const n = ++counter;
+      const ngo = network.addOrg(`busy-ngo-${n}`, 'ngo');
+      const shelter = network.addOrg(`busy-shelter-${n}`, 'shelter');
+      const sender = network.addDevice(ngo, `busy-${n}-alice`, { oneTimePrekeys: 5 });
+      const receiver = network.addDevice(shelter, `busy-${n}-bob`, { oneTimePrekeys: 5 });
+      for (const d of [sender, receiver]) expect((await registerTestDevice(busy.url, d)).status).toBe(201);
+      const a = await rawSocket(busy.url, await signInTestDevice(busy, sender));
+      const b = await rawSocket(busy.url, await signInTestDevice(busy, receiver));
+      sockets.push(a, b);
+      const got = collect(b);
+      b.on('envelope:deliver', (d) => void b.emitWithAck('envelope:ack', { messageId: d.envelope.header.messageId }));
+
+      // More refusals than the abuse limit (200 a minute): shedding is not the client's fault.
+      const envelopes = Array.from({ length: 240 }, (_, i) => seal(sender, [receiver], `busy ${i}`));
+      let pending = envelopes;
+      const shed: SendResult[] = [];
+      for (let round = 0; pending.length > 0 && round < 1000; round++) {
+        const results = await Promise.all(pending.map((e) => send(a, e)));
+        for (const r of results) if (!r.ok) shed.push(r);
+        expect(results.flatMap((r) => (!r.ok && r.error.code !== 'UNAVAILABLE' ? [`${r.error.code}: ${r.error.message}`] : []))).toEqual([]);
+        pending = pending.filter((_, i) => !results[i]!.ok);
+      }
+      expect(pending).toEqual([]);
+      expect(shed.length).toBeGreaterThan(200);
+      expect(shed[0]).toMatchObject({ ok: false, error: { code: 'UNAVAILABLE', details: { retryAfterMs: 250 } } });
+      expect(a.connected).toBe(true);
+      await eventually(() => got.length >= 240);
+      expect(new Set(got.map((d) => d.envelope.header.messageId)).size).toBe(240);
+      const metrics = await fetch(`${busy.url}/metrics`).then((r) => r.text());
+      expect(metrics).toMatch(new RegExp(`handover_sends_shed_total ${shed.length}\\b`));
+    } finally {
+      await busy.close();
+    }
+  });
+
+  it('accepts a device registered through another relay process at once, although its org device list is cached', async () => {
+    const other = await startTestRelay(network, { redisUrl: redis.url });
+    try {
+      const s = await scenario();
+      const a = await s.connect(s.sender);
+      // Warm this relay's cache of the shelter's devices.
+      expect((await send(a.socket, seal(s.sender, s.receivers))).ok).toBe(true);
+      const late = network.addDevice(s.shelter, `${s.receivers[0]!.keys.deviceId}-late`, { oneTimePrekeys: 2 });
+      expect((await registerTestDevice(other.url, late)).status).toBe(201);
+      // The cached list says "stale"; the relay checks the store before refusing.
+      expect((await send(a.socket, seal(s.sender, [...s.receivers, late]))).ok).toBe(true);
+      // And the cached list is not trusted for a refusal either: the old set now misses the new device.
+      expect(await send(a.socket, seal(s.sender, s.receivers))).toMatchObject({
+        ok: false,
+        error: { code: 'DEVICE_SET_MISMATCH', details: { missing: [late.keys.deviceId], stale: [] } },
+      });
+    } finally {
+      await other.close();
+    }
+  });
+});

@@ -311,6 +311,18 @@ export function describeStoreContract(name: string, backend: () => StoreBackend)
         expect(await store.readInbox('dev-c', 10)).toEqual([]);
       });
 
+      it('passes over skipped ids (in flight to the reader) without counting them towards the limit', async () => {
+        for (const id of ['msg-1', 'msg-2', 'msg-3', 'msg-4', 'msg-5']) await store.enqueue(envelope(id, ['dev-a']));
+        const ids = async (limit: number, skip: string[]) => (await store.readInbox('dev-a', limit, new Set(skip))).map((i) => i.messageId);
+        expect(await ids(2, ['msg-1', 'msg-2'])).toEqual(['msg-3', 'msg-4']);
+        expect(await ids(10, ['msg-1', 'msg-3', 'msg-5'])).toEqual(['msg-2', 'msg-4']);
+        expect(await ids(10, ['msg-1', 'msg-2', 'msg-3', 'msg-4', 'msg-5'])).toEqual([]);
+        expect(await ids(1, ['unknown-id'])).toEqual(['msg-1']);
+        // A Map's keys work as the skip set (the delivery pump passes its in-flight map).
+        const inflight = new Map([['msg-1', 1], ['msg-2', 2], ['msg-3', 3]]);
+        expect((await store.readInbox('dev-a', 10, inflight)).map((i) => i.messageId)).toEqual(['msg-4', 'msg-5']);
+      });
+
       it('keeps arrival order and leaves items until acked', async () => {
         for (const id of ['msg-c', 'msg-a', 'msg-b']) await store.enqueue(envelope(id, ['dev-a']));
         const ids = async (limit: number) => (await store.readInbox('dev-a', limit)).map((i) => i.messageId);
