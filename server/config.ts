@@ -3,6 +3,7 @@
  * A bad value stops the relay with a message naming the variable, instead of
  * a surprise later.
  */
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -49,6 +50,8 @@ const EnvSchema = z.object({
   MAX_CONCURRENT_SENDS: intFrom(1, 100_000).default(512),
   /** Ciphertext bytes (MiB) one relay process holds in sends under way; more are refused the same way. */
   MAX_SEND_BUFFER_MB: intFrom(16, 65_536).default(256),
+  /** Threads verifying envelope signatures; 0 verifies on the event loop. Default: one per core but one, at most 4. */
+  VERIFY_THREADS: intFrom(0, 64).optional(),
   SHUTDOWN_GRACE_SECONDS: intFrom(0, 600).default(10),
 });
 
@@ -87,6 +90,12 @@ export interface RelayConfig {
   /** Backpressure: sends under way per process (count and ciphertext bytes) before new ones are refused. */
   maxConcurrentSends: number;
   maxSendBufferBytes: number;
+  verifyThreads: number;
+}
+
+/** One verification thread per core beyond the first (the event loop's), at most 4. */
+export function defaultVerifyThreads(cores = availableParallelism()): number {
+  return Math.min(4, Math.max(0, cores - 1));
 }
 
 export class ConfigError extends Error {
@@ -141,6 +150,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     deliveryWindowBytes: 32 * 1024 * 1024,
     maxConcurrentSends: e.MAX_CONCURRENT_SENDS,
     maxSendBufferBytes: e.MAX_SEND_BUFFER_MB * 1024 * 1024,
+    verifyThreads: e.VERIFY_THREADS ?? defaultVerifyThreads(),
   };
 }
 

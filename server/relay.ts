@@ -19,6 +19,7 @@ import { createLogger, type Logger } from './logger';
 import { createMetrics, type RelayMetrics } from './metrics';
 import { AuthService } from './services/auth';
 import { EnvelopeService } from './services/envelopes';
+import { inlineVerifier, startVerifierPool } from './verify/pool';
 import { Registry } from './services/registry';
 import { RelayTrust } from './services/trust';
 import { attachSocketServer, deviceRoom, type RelayServer } from './socket/server';
@@ -86,7 +87,11 @@ export async function startRelay(config: RelayConfig, options: RelayOptions = {}
 
   const trust = new RelayTrust(anchor, store, now);
   const auth = new AuthService(crypto, trust, store, config, now);
-  const envelopes = new EnvelopeService(crypto, trust, store, config, now);
+  const verifier =
+    config.verifyThreads > 0
+      ? await startVerifierPool(config.verifyThreads, { onThreadFailure: (err) => logger.error({ err: errorSummary(err) }, 'verification thread failed; replacing it') })
+      : inlineVerifier(crypto);
+  const envelopes = new EnvelopeService(verifier, trust, store, config, now);
   // The socket layer is created after the registry; events reach it through this indirection.
   let io: RelayServer | undefined;
   const registry = new Registry(
@@ -180,6 +185,7 @@ export async function startRelay(config: RelayConfig, options: RelayOptions = {}
       httpServer.closeAllConnections();
       await httpClosed;
       trace('http closed');
+      await verifier.close();
       if (!options.store) await store.close();
       trace('store closed');
       // io.close() makes the adapter unsubscribe without awaiting it; a PING answered means

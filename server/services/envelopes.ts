@@ -3,14 +3,14 @@
  * then one idempotent write to every recipient inbox. The send is
  * acknowledged only after that write.
  */
-import { checkEnvelopeIntegrity, MAX_CLOCK_SKEW_MS, parseEnvelope, verifyEnvelopeSignature } from '../../shared/envelope';
-import type { Crypto } from '../../shared/crypto/sodium';
+import { MAX_CLOCK_SKEW_MS, parseEnvelope } from '../../shared/envelope';
 import { fromUtf8, utf8 } from '../../shared/encoding';
 import { HandoverError } from '../../shared/errors';
 import type { EnvelopeHeader, SealedEnvelope } from '../../shared/schemas';
 import type { Delivery } from '../../shared/socket-events';
 import type { RelayConfig } from '../config';
 import type { RelayStore } from '../store';
+import type { EnvelopeVerifier } from '../verify/pool';
 import type { RelayTrust } from './trust';
 
 export interface AcceptedEnvelope {
@@ -25,7 +25,7 @@ export interface AcceptedEnvelope {
 
 export class EnvelopeService {
   constructor(
-    private readonly crypto: Crypto,
+    private readonly verifier: EnvelopeVerifier,
     private readonly trust: RelayTrust,
     private readonly store: RelayStore,
     private readonly config: RelayConfig,
@@ -57,9 +57,15 @@ export class EnvelopeService {
     if (header.sentAt < now - this.config.retentionMs) throw new HandoverError('BAD_REQUEST', 'sentAt is older than the retention window');
 
     const sender = await this.trust.activeDevice(header.senderDeviceId);
-    verifyEnvelopeSignature(this.crypto, envelope, sender.signPublicKey);
-    checkEnvelopeIntegrity(this.crypto, envelope);
-    await this.checkDeviceSet(header, sender.device.orgId);
+    // The signature and hash checks (on a verification thread) and the
+    // device-set check (Redis) run side by side; a bad signature is reported
+    // first whatever else is wrong, so the answer does not depend on timing.
+    const [verified, deviceSet] = await Promise.allSettled([
+      this.verifier.verify(envelope, sender.signPublicKey),
+      this.checkDeviceSet(header, sender.device.orgId),
+    ]);
+    if (verified.status === 'rejected') throw verified.reason;
+    if (deviceSet.status === 'rejected') throw deviceSet.reason;
 
     const storedAt = now;
     const recipientDeviceIds = header.recipients.map((r) => r.deviceId);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Crypto, loadCrypto } from '../../shared/crypto/sodium';
 import { fromB64u, toB64u } from '../../shared/encoding';
-import { ConfigError, loadConfig, type RelayConfig, testConfig } from '../../server/config';
+import { ConfigError, defaultVerifyThreads, loadConfig, type RelayConfig, testConfig } from '../../server/config';
 import { DEV_ROOT_FILE, resolveNetworkRoot } from '../../server/dev-network';
 import { startRelay } from '../../server/relay';
 import { createLogger } from '../../server/logger';
@@ -42,6 +42,12 @@ function configError(env: Record<string, string>): string {
   throw new Error(`no ConfigError for ${JSON.stringify(env)}`);
 }
 
+describe('defaultVerifyThreads', () => {
+  it('leaves one core to the event loop, verifies inline on one core, and stops at 4 threads', () => {
+    expect([1, 2, 3, 4, 5, 16].map((cores) => defaultVerifyThreads(cores))).toEqual([0, 1, 2, 3, 4, 4]);
+  });
+});
+
 describe('loadConfig', () => {
   it('defaults', () => {
     const expected: RelayConfig = {
@@ -68,6 +74,7 @@ describe('loadConfig', () => {
       deliveryWindowBytes: 32 * 1024 * 1024,
       maxConcurrentSends: 512,
       maxSendBufferBytes: 256 * 1024 * 1024,
+      verifyThreads: defaultVerifyThreads(),
     };
     expect(loadConfig({})).toEqual(expected);
     // Optional settings are absent, not present as undefined.
@@ -101,6 +108,7 @@ describe('loadConfig', () => {
       SHUTDOWN_GRACE_SECONDS: '30',
       MAX_CONCURRENT_SENDS: '64',
       MAX_SEND_BUFFER_MB: '32',
+      VERIFY_THREADS: '3',
     });
     expect(config).toMatchObject({
       production: true,
@@ -124,6 +132,7 @@ describe('loadConfig', () => {
       shutdownGraceMs: 30_000,
       maxConcurrentSends: 64,
       maxSendBufferBytes: 32 * 1024 * 1024,
+      verifyThreads: 3,
     });
   });
 

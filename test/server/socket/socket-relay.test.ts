@@ -375,7 +375,7 @@ describe('backpressure and caches', () => {
       const b = await rawSocket(busy.url, await signInTestDevice(busy, receiver));
       sockets.push(a, b);
       const got = collect(b);
-      b.on('envelope:deliver', (d) => void b.emitWithAck('envelope:ack', { messageId: d.envelope.header.messageId }));
+      b.on('envelope:deliver', (d) => void b.emitWithAck('envelope:ack', { messageId: d.envelope.header.messageId }).catch(() => undefined));
 
       // More refusals than the abuse limit (200 a minute): shedding is not the client's fault.
       const envelopes = Array.from({ length: 240 }, (_, i) => seal(sender, [receiver], `busy ${i}`));
@@ -395,6 +395,8 @@ describe('backpressure and caches', () => {
       expect(new Set(got.map((d) => d.envelope.header.messageId)).size).toBe(240);
       const metrics = await fetch(`${busy.url}/metrics`).then((r) => r.text());
       expect(metrics).toMatch(new RegExp(`handover_sends_shed_total ${shed.length}\\b`));
+      a.close();
+      b.close();
     } finally {
       await busy.close();
     }

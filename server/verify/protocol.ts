@@ -1,0 +1,13 @@
+/** Messages between the relay and its verification threads. */
+import type { ErrorCode } from '../../shared/errors';
+import type { EnvelopeHeader } from '../../shared/schemas';
+
+export interface VerifyRequest {
+  id: number;
+  header: EnvelopeHeader;
+  signature: string;
+  ciphertext: Uint8Array;
+  signPublicKey: Uint8Array;
+}
+
+export type VerifyReply = { id: number; ok: true } | { id: number; ok: false; code: ErrorCode; message: string };

@@ -1,0 +1,91 @@
+/**
+ * The relay's verification threads give exactly the answers the inline
+ * checks give, for good envelopes and for every kind of tampering, under
+ * concurrency, and refuse work once closed.
+ */
+import { loadNodeCrypto } from '../../shared/crypto/node';
+import type { Crypto } from '../../shared/crypto/sodium';
+import { toB64u, utf8 } from '../../shared/encoding';
+import { sealEnvelope } from '../../shared/envelope';
+import { isHandoverError } from '../../shared/errors';
+import type { SealedEnvelope } from '../../shared/schemas';
+import { type EnvelopeVerifier, inlineVerifier, startVerifierPool } from '../../server/verify/pool';
+import { TestNetwork } from '../support/network';
+
+let crypto: Crypto;
+let network: TestNetwork;
+let pool: EnvelopeVerifier;
+let inline: EnvelopeVerifier;
+
+beforeAll(async () => {
+  crypto = await loadNodeCrypto();
+  network = new TestNetwork(crypto, Date.now());
+  pool = await startVerifierPool(2);
+  inline = inlineVerifier(crypto);
+});
+afterAll(async () => {
+  await pool.close();
+});
+
+function fixture() {
+  const org = network.addOrg(`pool-org-${Math.random().toString(36).slice(2, 8)}`, 'ngo');
+  const sender = network.addDevice(org, `${org.orgId}-a`);
+  const recipient = network.addDevice(org, `${org.orgId}-b`);
+  const seal = (body: string): SealedEnvelope =>
+    sealEnvelope(crypto, {
+      sender: network.senderKeys(sender),
+      recipients: [network.recipientKeys(recipient, false)],
+      threadId: 'AAAAAAAAAAAAAAAAAAAAAA',
+      sentAt: Date.now(),
+      body: utf8(body),
+    });
+  return { seal, key: sender.keys.sign.publicKey, otherKey: recipient.keys.sign.publicKey };
+}
+
+async function outcome(verifier: EnvelopeVerifier, envelope: SealedEnvelope, key: Uint8Array): Promise<string> {
+  try {
+    await verifier.verify(envelope, key);
+    return 'ok';
+  } catch (err) {
+    return isHandoverError(err) ? err.code : `untyped: ${String(err)}`;
+  }
+}
+
+test('threads and inline checks agree on good and tampered envelopes', async () => {
+  const { seal, key, otherKey } = fixture();
+  const good = seal('a referral');
+  const flip = (bytes: Uint8Array, at: number) => {
+    const copy = bytes.slice();
+    copy[at]! ^= 1;
+    return copy;
+  };
+  const cases: Array<[string, SealedEnvelope, Uint8Array, string]> = [
+    ['good', good, key, 'ok'],
+    ['another device key', good, otherKey, 'BAD_SIGNATURE'],
+    ['ciphertext bit flipped', { ...good, ciphertext: flip(good.ciphertext, 100) }, key, 'BAD_SIGNATURE'],
+    ['ciphertext truncated', { ...good, ciphertext: good.ciphertext.subarray(1) }, key, 'BAD_REQUEST'],
+    ['signature bit flipped', { ...good, signature: toB64u(flip(new Uint8Array(Buffer.from(good.signature, 'base64url')), 3)) }, key, 'BAD_SIGNATURE'],
+    ['signature not base64url', { ...good, signature: '!!!' }, key, 'BAD_SIGNATURE'],
+    ['header field changed', { ...good, header: { ...good.header, sentAt: good.header.sentAt + 1 } }, key, 'BAD_SIGNATURE'],
+  ];
+  for (const [what, envelope, k, expected] of cases) {
+    expect([what, await outcome(pool, envelope, k)]).toEqual([what, expected]);
+    expect([what, await outcome(inline, envelope, k)]).toEqual([what, expected]);
+  }
+});
+
+test('answers each of many concurrent requests with its own result', async () => {
+  const { seal, key } = fixture();
+  const envelopes = Array.from({ length: 200 }, (_, i) => seal(`m${i}`));
+  const tampered = envelopes.map((e, i) => (i % 3 === 0 ? { ...e, header: { ...e.header, sentAt: e.header.sentAt + 1 } } : e));
+  const results = await Promise.all(tampered.map((e) => outcome(pool, e, key)));
+  expect(results).toEqual(tampered.map((_, i) => (i % 3 === 0 ? 'BAD_SIGNATURE' : 'ok')));
+});
+
+test('a closed pool refuses with UNAVAILABLE', async () => {
+  const { seal, key } = fixture();
+  const spare = await startVerifierPool(1);
+  expect(await outcome(spare, seal('x'), key)).toBe('ok');
+  await spare.close();
+  expect(await outcome(spare, seal('y'), key)).toBe('UNAVAILABLE');
+});
