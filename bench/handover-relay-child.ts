@@ -38,6 +38,8 @@ export async function start(options: HandoverRelayOptions): Promise<{ url: strin
     maxInboxLength: 100_000,
     shutdownGraceMs: 2_000,
     ...(options.deliveryWindow ? { deliveryWindow: options.deliveryWindow } : {}),
+    // BENCH_VERIFY_THREADS compares verification threads with inline checks (default: the relay's default).
+    ...(process.env.BENCH_VERIFY_THREADS ? { verifyThreads: Number(process.env.BENCH_VERIFY_THREADS) } : {}),
   });
   const relay = await startRelay(config, { logger: createLogger('silent') });
   return { url: relay.url, close: () => relay.close() };

@@ -50,7 +50,7 @@ const EnvSchema = z.object({
   MAX_CONCURRENT_SENDS: intFrom(1, 100_000).default(512),
   /** Ciphertext bytes (MiB) one relay process holds in sends under way; more are refused the same way. */
   MAX_SEND_BUFFER_MB: intFrom(16, 65_536).default(256),
-  /** Threads verifying envelope signatures; 0 verifies on the event loop. Default: one per core but one, at most 4. */
+  /** Threads verifying envelope signatures; 0 verifies on the event loop. Default: cores − 2 (none below 3 cores), at most 4. */
   VERIFY_THREADS: intFrom(0, 64).optional(),
   SHUTDOWN_GRACE_SECONDS: intFrom(0, 600).default(10),
 });
@@ -93,9 +93,14 @@ export interface RelayConfig {
   verifyThreads: number;
 }
 
-/** One verification thread per core beyond the first (the event loop's), at most 4. */
+/**
+ * Verification threads only pay when there are cores to spare: measured on
+ * a 2-core machine also running Redis, one thread cost 9% of throughput
+ * (docs/PERFORMANCE.md). So: none below 3 cores, then one per core beyond
+ * two (the event loop's and Redis's / the OS's), at most 4.
+ */
 export function defaultVerifyThreads(cores = availableParallelism()): number {
-  return Math.min(4, Math.max(0, cores - 1));
+  return Math.min(4, Math.max(0, cores - 2));
 }
 
 export class ConfigError extends Error {

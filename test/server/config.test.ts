@@ -43,8 +43,8 @@ function configError(env: Record<string, string>): string {
 }
 
 describe('defaultVerifyThreads', () => {
-  it('leaves one core to the event loop, verifies inline on one core, and stops at 4 threads', () => {
-    expect([1, 2, 3, 4, 5, 16].map((cores) => defaultVerifyThreads(cores))).toEqual([0, 1, 2, 3, 4, 4]);
+  it('verifies inline on 1-2 cores, then leaves two cores to the event loop and Redis, and stops at 4 threads', () => {
+    expect([1, 2, 3, 4, 6, 16].map((cores) => defaultVerifyThreads(cores))).toEqual([0, 0, 1, 2, 4, 4]);
   });
 });
 

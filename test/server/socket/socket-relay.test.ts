@@ -37,7 +37,8 @@ beforeAll(async () => {
   redis = await startRedis({ appendfsync: 'everysec' });
   fx = await startTestRelay(network, {
     redisUrl: redis.url,
-    config: { retentionMs: 60 * 60_000, maxInboxLength: 10, maxEnvelopeBytes: 64 * 1024 + 64, expirySweepMs: 100, oneTimePrekeyLowWater: 2 },
+    // verifyThreads: the send path runs through a verification thread here, whatever the machine's default.
+    config: { verifyThreads: 1, retentionMs: 60 * 60_000, maxInboxLength: 10, maxEnvelopeBytes: 64 * 1024 + 64, expirySweepMs: 100, oneTimePrekeyLowWater: 2 },
   });
 });
 afterAll(async () => {
