@@ -104,6 +104,9 @@ export function issueDeviceCertificate(
   if (request.orgId !== input.orgCertificate.orgId) {
     throw new HandoverError('FORBIDDEN', `enrolment request is for org ${request.orgId}, not ${input.orgCertificate.orgId}`);
   }
+  if (!crypto.isValidSignPublicKey(fromB64u(request.signPublicKey))) {
+    throw new HandoverError('UNTRUSTED_KEY', 'enrolment request names a weak or malformed signing key');
+  }
   if (!verifyObject(crypto, DOMAIN.enrolmentRequest, request, fromB64u(request.signPublicKey))) {
     throw new HandoverError('BAD_SIGNATURE', 'enrolment request is not signed by the device key it names');
   }
@@ -179,6 +182,9 @@ export function verifyOrgCertificate(
     throw new HandoverError('BAD_SIGNATURE', `org certificate for ${cert.orgId} is not signed by the network root`);
   }
   checkValidity(`org certificate ${cert.orgId}`, cert, opts.now);
+  if (!anchor.crypto.isValidSignPublicKey(fromB64u(cert.publicKey))) {
+    throw new HandoverError('UNTRUSTED_KEY', `org certificate ${cert.orgId} carries a weak or malformed public key`);
+  }
   if (opts.revocations?.isOrgRevoked(cert.orgId)) {
     throw new HandoverError('REVOKED', `org ${cert.orgId} has been revoked`);
   }
@@ -204,6 +210,9 @@ export function verifyDeviceChain(
     throw new HandoverError('BAD_SIGNATURE', `device certificate ${device.deviceId} is not signed by org ${org.orgId}`);
   }
   checkValidity(`device certificate ${device.deviceId}`, device, opts.now);
+  if (!anchor.crypto.isValidSignPublicKey(fromB64u(device.signPublicKey))) {
+    throw new HandoverError('UNTRUSTED_KEY', `device certificate ${device.deviceId} carries a weak or malformed signing key`);
+  }
   if (opts.revocations?.isDeviceRevoked(device.deviceId, device.orgId)) {
     throw new HandoverError('REVOKED', `device ${device.deviceId} has been revoked`);
   }

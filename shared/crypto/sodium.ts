@@ -56,6 +56,12 @@ export interface Crypto {
   sign(message: Uint8Array, privateKey: Uint8Array): Uint8Array;
   /** False for any bad signature, key or length; never throws. */
   verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
+  /**
+   * True for a canonical Ed25519 public key of prime order. Certificates
+   * refuse any other (a small-order key would let anyone forge its signatures
+   * under a verifier less strict than libsodium's).
+   */
+  isValidSignPublicKey(publicKey: Uint8Array): boolean;
 
   /** X25519 key pair (private key is a random 32-byte scalar, clamped by X25519). */
   dhKeyPair(privateKey?: Uint8Array): KeyPair;
@@ -132,6 +138,15 @@ export function createCrypto(options: CryptoOptions = {}): Crypto {
       if (verifyWith) return verifyWith(signature, message, publicKey);
       try {
         return sodium.crypto_sign_verify_detached(signature, message, publicKey);
+      } catch {
+        return false;
+      }
+    },
+
+    isValidSignPublicKey(publicKey) {
+      if (!(publicKey instanceof Uint8Array) || publicKey.length !== SIZES.signPublicKey) return false;
+      try {
+        return sodium.crypto_core_ed25519_is_valid_point(publicKey);
       } catch {
         return false;
       }

@@ -176,6 +176,22 @@ describe('broken, foreign and misissued chains', () => {
     expect(thrownCode(() => verifyDeviceChain(net.anchor, ngo.certificate, selfSigned, opts()))).toBe('BAD_SIGNATURE');
   });
 
+  test('a certified small-order signing key (anyone could forge its signatures) -> UNTRUSTED_KEY, for device and org keys', () => {
+    const identityPoint = new Uint8Array(32);
+    identityPoint[0] = 1;
+    const { signature: _s, ...deviceBody } = caseworker.certificate;
+    const weakDevice = signObject(crypto, DOMAIN.deviceCertificate, { ...deviceBody, signPublicKey: toB64u(identityPoint) }, ngo.keys.privateKey);
+    expect(thrownCode(() => verifyDeviceChain(net.anchor, ngo.certificate, weakDevice, opts()))).toBe('UNTRUSTED_KEY');
+    const { signature: _o, ...orgBody } = ngo.certificate;
+    const weakOrg = signObject(crypto, DOMAIN.orgCertificate, { ...orgBody, publicKey: toB64u(identityPoint) }, net.root.privateKey);
+    expect(thrownCode(() => verifyOrgCertificate(net.anchor, weakOrg, opts()))).toBe('UNTRUSTED_KEY');
+    // An org admin is not tricked into certifying one either.
+    const request = createEnrolmentRequest(crypto, { orgId: ngo.orgId, deviceId: 'ngo-dev-weak', label: 'Weak', signKeyPair: { publicKey: identityPoint, privateKey: caseworker.keys.sign.privateKey }, dhPublicKey: caseworker.keys.identity.publicKey, createdAt: T0 });
+    expect(thrownCode(() => issueDeviceCertificate(crypto, { request, orgCertificate: ngo.certificate, orgPrivateKey: ngo.keys.privateKey, role: 'caseworker', issuedAt: T0, expiresAt: T0 + DAY }))).toBe('UNTRUSTED_KEY');
+    expect(crypto.isValidSignPublicKey(caseworker.keys.sign.publicKey)).toBe(true);
+    expect(crypto.isValidSignPublicKey(identityPoint.subarray(1))).toBe(false);
+  });
+
   test('an org certificate signed by an org key instead of the root -> BAD_SIGNATURE', () => {
     const { signature: _s, ...body } = ngo.certificate;
     const byOrg = signObject(crypto, DOMAIN.orgCertificate, body, shelter.keys.privateKey);
