@@ -97,3 +97,29 @@ describe.each(['memory', 'redis'] as const)('SDK against the relay (%s store)', 
     await eventually(() => got.includes(sent.messageId), 10_000, 'delivery to the new device');
   });
 });
+
+describe('SDK against a busy relay', () => {
+  it('sends again when a busy relay sheds its sends (UNAVAILABLE + retryAfterMs) until every message is accepted, each delivered once', async () => {
+    const crypto = await loadCrypto();
+    const network = new TestNetwork(crypto, Date.now());
+    const fx = await startTestRelay(network, { config: { maxConcurrentSends: 1 } });
+    const clients: HandoverClient[] = [];
+    try {
+      const sender = await enrolClient(fx, network.addOrg('busy-ngo', 'ngo'), 'busy-sender');
+      const receiver = await enrolClient(fx, network.addOrg('busy-shelter', 'shelter'), 'busy-receiver');
+      clients.push(sender, receiver);
+      const got: number[] = [];
+      receiver.on('message', (m) => got.push((m.payload as { i: number }).i));
+      const sends = await Promise.all(Array.from({ length: 6 }, (_, i) => sender.send({ threadId: THREAD, orgIds: ['busy-shelter'], payload: { i } })));
+      expect(new Set(sends.map((s) => s.messageId)).size).toBe(6);
+      await eventually(() => got.length === 6, 10_000, 'deliveries');
+      expect([...got].sort()).toEqual([0, 1, 2, 3, 4, 5]);
+      const metrics = await fetch(`${fx.url}/metrics`).then((r) => r.text());
+      const shed = Number(/handover_sends_shed_total (\d+)/.exec(metrics)?.[1]);
+      expect(shed).toBeGreaterThan(0);
+    } finally {
+      for (const c of clients) await c.close();
+      await fx.close();
+    }
+  });
+});
