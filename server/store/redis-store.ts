@@ -351,14 +351,22 @@ export class RedisStore implements RelayStore {
     const items: InboxItem[] = [];
     let start = '-';
     while (items.length < limit) {
+      const need = limit - items.length;
       // Skipped ids are usually the oldest entries: ask for enough to pass them in one read.
-      const want = Math.min(limit - items.length + (skip?.size ?? 0), 1000);
+      const want = Math.min(need + (skip?.size ?? 0), 1000);
       const entries = await this.guard(() => this.redis.xrange(inbox, start, '+', 'COUNT', want));
-      const messageIds = entries.map(([, fields]) => fields[1] ?? '').filter((id) => !skip?.has(id));
+      // Bodies are fetched only for the entries this call can return.
+      const picked: Array<{ streamId: string; messageId: string }> = [];
+      for (const [streamId, fields] of entries) {
+        const messageId = fields[1] ?? '';
+        if (skip?.has(messageId)) continue;
+        picked.push({ streamId, messageId });
+        if (picked.length >= need) break;
+      }
       const envelopes = await this.guard(() =>
-        Promise.all(messageIds.map((id) => this.redis.hmgetBuffer(this.keys.envelope(id), 'sender', 'exp', 'blob'))),
+        Promise.all(picked.map(({ messageId }) => this.redis.hmgetBuffer(this.keys.envelope(messageId), 'sender', 'exp', 'blob'))),
       );
-      for (const [i, messageId] of messageIds.entries()) {
+      for (const [i, { messageId }] of picked.entries()) {
         const [sender, exp, blob] = envelopes[i] ?? [];
         if (!sender || !exp || !blob) {
           // The envelope outlived its grace period unclaimed: drop the dangling entry.
@@ -367,11 +375,13 @@ export class RedisStore implements RelayStore {
         }
         const expiresAt = Number(exp.toString());
         if (expiresAt <= now) continue; // takeExpired reports it to the sender
-        if (items.length < limit) items.push({ messageId, senderDeviceId: sender.toString(), blob: new Uint8Array(blob), expiresAt });
+        items.push({ messageId, senderDeviceId: sender.toString(), blob: new Uint8Array(blob), expiresAt });
       }
-      const last = entries.at(-1);
-      if (!last || entries.length < want) break;
-      start = `(${last[0]}`;
+      // Go on after the last entry looked at: the last picked one if the batch filled up, else the last read.
+      const filled = picked.length >= need;
+      const last = filled ? picked.at(-1)?.streamId : entries.at(-1)?.[0];
+      if (!last || (!filled && entries.length < want)) break;
+      start = `(${last}`;
     }
     return items;
   }
