@@ -144,9 +144,19 @@ export async function startRelay(config: RelayConfig, options: RelayOptions = {}
         entry.recipients.push(item.recipientDeviceId);
         byMessage.set(item.messageId, entry);
       }
-      for (const [messageId, { sender, recipients }] of byMessage) {
-        io.to(deviceRoom(sender)).emit('envelope:expired', { messageId, recipientDeviceIds: recipients, at: now() });
-      }
+      await Promise.all(
+        [...byMessage].map(async ([messageId, { sender, recipients }]) => {
+          const notice = { messageId, recipientDeviceIds: recipients, at: now() };
+          // Kept until the sender's device acks it, so a sender offline now hears of it on its next connect.
+          let noticeId: string | undefined;
+          try {
+            noticeId = await store.putNotice(sender, JSON.stringify(notice));
+          } catch (err) {
+            logger.warn({ err: errorSummary(err) }, 'could not keep an expiry notice; sending it live only');
+          }
+          io.to(deviceRoom(sender)).emit('envelope:expired', noticeId ? { ...notice, noticeId } : notice);
+        }),
+      );
       logger.info({ expired: items.length }, 'expired undelivered envelopes; senders notified');
     }
   };

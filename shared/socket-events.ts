@@ -40,14 +40,20 @@ export interface ClientToServerEvents {
   'envelope:ack': (payload: { messageId: string }, ack: Ack<Record<string, never>>) => void;
   /** Ask for the pending inbox again (also replayed automatically on connect). */
   'inbox:sync': (ack: Ack<{ pending: number }>) => void;
+  /** The client handled a kept notice (e.g. an expiry): the relay may forget it. */
+  'notice:ack': (payload: { noticeId: string }, ack: Ack<Record<string, never>>) => void;
 }
 
 export interface ServerToClientEvents {
   'envelope:deliver': (delivery: Delivery) => void;
   /** To the sender's devices: a recipient device stored the envelope. */
   'envelope:delivered': (notice: { messageId: string; recipientDeviceId: string; at: number }) => void;
-  /** To the sender's devices: an envelope expired undelivered in these inboxes. */
-  'envelope:expired': (notice: { messageId: string; recipientDeviceIds: string[]; at: number }) => void;
+  /**
+   * To the sender's device: an envelope expired undelivered in these inboxes.
+   * Kept by the relay until acked with `notice:ack` (noticeId), and sent again
+   * on every connect until then; absent only if the relay could not keep it.
+   */
+  'envelope:expired': (notice: { messageId: string; recipientDeviceIds: string[]; at: number; noticeId?: string }) => void;
   /** The relay holds few one-time prekeys for this device: upload more. */
   'prekeys:low': (notice: { remaining: number }) => void;
   /** A revocation was published: clients resync their revocation list. */

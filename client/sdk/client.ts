@@ -248,7 +248,12 @@ export class HandoverClient {
       this.inbound = this.inbound.then(() => this.receive(delivery)).catch(() => undefined);
     });
     socket.on('envelope:delivered', (n) => this.emit('delivered', n));
-    socket.on('envelope:expired', (n) => this.emit('expired', n));
+    socket.on('envelope:expired', (n) => {
+      const { noticeId, ...notice } = n;
+      this.emit('expired', notice);
+      // Handled: the relay may forget it (otherwise it comes again on the next connect; listeners see it again).
+      if (typeof noticeId === 'string') void socket.timeout(10_000).emitWithAck('notice:ack', { noticeId }).catch(() => undefined);
+    });
     socket.on('prekeys:low', () => {
       void this.refillOneTimePrekeys().catch(() => undefined);
     });

@@ -37,6 +37,11 @@ export interface SocketDeps {
 export const deviceRoom = (deviceId: string): string => `dev:${deviceId}`;
 
 const AckPayload = z.strictObject({ messageId: MessageId });
+const NoticeAckPayload = z.strictObject({ noticeId: z.string().regex(/^\d{1,20}-\d{1,20}$/) });
+/** What the relay keeps as an expiry notice (it wrote it itself; checked anyway before it is sent on). */
+const KeptExpiryNotice = z.strictObject({ messageId: MessageId, recipientDeviceIds: z.array(z.string()).max(10_000), at: z.number().int() });
+/** Kept notices sent on connect; more wait for the next connect. */
+const NOTICES_PER_CONNECT = 1000;
 
 /** Refusals per socket per minute before the relay hangs up on it. */
 const ABUSE_LIMIT = 200;
@@ -214,6 +219,12 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
 
     on('inbox:sync', async () => ({ pending: await pump.replay() }));
 
+    on('notice:ack', async (payload) => {
+      const { noticeId } = parseInput(NoticeAckPayload, payload, 'notice ack');
+      await store.ackNotice(deviceId, noticeId);
+      return {};
+    });
+
     socket.on('disconnect', () => {
       metrics.socketsConnected.dec();
       clearInterval(refusalReset);
@@ -222,8 +233,18 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
       if (mine.size === 0) pumps.delete(deviceId);
     });
 
-    // Replay what waited while the device was away.
+    // Replay what waited while the device was away: envelopes, then kept expiry notices.
     void pump.replay().catch((err: unknown) => logger.warn({ deviceId, err: errorSummary(err) }, 'inbox replay failed'));
+    void store
+      .readNotices(deviceId, NOTICES_PER_CONNECT)
+      .then(async (notices) => {
+        for (const { noticeId, json } of notices) {
+          const parsed = KeptExpiryNotice.safeParse(safeJson(json));
+          if (parsed.success) socket.emit('envelope:expired', { ...parsed.data, noticeId });
+          else await store.ackNotice(deviceId, noticeId); // not one of ours: drop it
+        }
+      })
+      .catch((err: unknown) => logger.warn({ deviceId, err: errorSummary(err) }, 'notice replay failed'));
     void store
       .countOneTimePrekeys(deviceId)
       .then((remaining) => {
@@ -249,6 +270,14 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
     },
   };
   return layer;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The size of an envelope's ciphertext, before any validation (0 when it is not binary). */

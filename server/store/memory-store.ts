@@ -13,6 +13,9 @@ import {
   type ExpiredItem,
   type InboxItem,
   type InboxSkip,
+  type NoticeItem,
+  MAX_NOTICE_BYTES,
+  MAX_NOTICES_PER_DEVICE,
   type OneTimePrekeyItem,
   type RateLimitResult,
   type RelayStore,
@@ -28,6 +31,8 @@ import {
   checkDuration,
   checkEnqueue,
   checkId,
+  checkNoticeId,
+  checkNoticeJson,
   checkPositiveInt,
   checkPrekeyItems,
   checkRateKey,
@@ -69,6 +74,8 @@ export class MemoryStore implements RelayStore {
   private readonly envelopes = new Map<string, StoredEnvelope>();
   /** Per device: message ids in arrival order (a Map keeps insertion order). */
   private readonly inboxes = new Map<string, Map<string, true>>();
+  private readonly notices = new Map<string, Array<NoticeItem & { expiresAt: number }>>();
+  private noticeSeq = 0;
 
   constructor(options: StoreOptions = {}) {
     this.now = options.now ?? Date.now;
@@ -312,6 +319,42 @@ export class MemoryStore implements RelayStore {
       this.envelopes.delete(messageId);
     }
     return items;
+  }
+
+  async putNotice(deviceId: string, json: string): Promise<string> {
+    checkId(deviceId, 'deviceId');
+    checkNoticeJson(json, MAX_NOTICE_BYTES);
+    const list = this.liveNotices(deviceId);
+    const noticeId = `${this.now()}-${++this.noticeSeq}`;
+    list.push({ noticeId, json, expiresAt: this.now() + this.retentionMs });
+    if (list.length > MAX_NOTICES_PER_DEVICE) list.splice(0, list.length - MAX_NOTICES_PER_DEVICE);
+    this.notices.set(deviceId, list);
+    return noticeId;
+  }
+
+  async readNotices(deviceId: string, limit: number): Promise<NoticeItem[]> {
+    checkId(deviceId, 'deviceId');
+    checkBatchLimit(limit);
+    return this.liveNotices(deviceId)
+      .slice(0, limit)
+      .map(({ noticeId, json }) => ({ noticeId, json }));
+  }
+
+  async ackNotice(deviceId: string, noticeId: string): Promise<boolean> {
+    checkId(deviceId, 'deviceId');
+    checkNoticeId(noticeId);
+    const list = this.liveNotices(deviceId);
+    const at = list.findIndex((n) => n.noticeId === noticeId);
+    if (at < 0) return false;
+    list.splice(at, 1);
+    if (list.length === 0) this.notices.delete(deviceId);
+    else this.notices.set(deviceId, list);
+    return true;
+  }
+
+  private liveNotices(deviceId: string): Array<NoticeItem & { expiresAt: number }> {
+    const now = this.now();
+    return (this.notices.get(deviceId) ?? []).filter((n) => n.expiresAt > now);
   }
 
   /** Marks one recipient done with an envelope; frees the envelope after the last. */

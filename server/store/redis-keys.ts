@@ -47,6 +47,8 @@ export function redisKeys(prefix: string) {
     pending: (messageId: string) => `${p}pending:{${messageId}}`,
     inbox: (deviceId: string) => `${p}inbox:{${deviceId}}`,
     inboxIndex: (deviceId: string) => `${p}inbox-index:{${deviceId}}`,
+    /** Stream of notices kept for a device until it acks them (expiry notices). */
+    notices: (deviceId: string) => `${p}notices:{${deviceId}}`,
 
     expiries: `${p}{expiry}:due`,
   };

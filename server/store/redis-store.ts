@@ -26,6 +26,9 @@ import {
   type ExpiredItem,
   type InboxItem,
   type InboxSkip,
+  type NoticeItem,
+  MAX_NOTICE_BYTES,
+  MAX_NOTICES_PER_DEVICE,
   type OneTimePrekeyItem,
   type RateLimitResult,
   type RelayStore,
@@ -41,6 +44,8 @@ import {
   checkDuration,
   checkEnqueue,
   checkId,
+  checkNoticeId,
+  checkNoticeJson,
   checkPositiveInt,
   checkPrekeyItems,
   checkRateKey,
@@ -420,6 +425,34 @@ export class RedisStore implements RelayStore {
       // that an empty answer always means nothing more is due.
       if (items.length > 0 || messageIds.length < limit) return items;
     }
+  }
+
+  // --- kept notices -------------------------------------------------------------
+
+  async putNotice(deviceId: string, json: string): Promise<string> {
+    checkId(deviceId, 'deviceId');
+    checkNoticeJson(json, MAX_NOTICE_BYTES);
+    const key = this.keys.notices(deviceId);
+    // One transaction: the stream never outlives the retention window without its TTL.
+    const replies = await this.guard(() =>
+      this.redis.multi().xadd(key, 'MAXLEN', MAX_NOTICES_PER_DEVICE, '*', 'n', json).pexpire(key, this.retentionMs).exec(),
+    );
+    const [error, id] = replies?.[0] ?? [new Error('no reply'), null];
+    if (error || typeof id !== 'string') throw unavailable(error ?? new Error('no notice id'));
+    return id;
+  }
+
+  async readNotices(deviceId: string, limit: number): Promise<NoticeItem[]> {
+    checkId(deviceId, 'deviceId');
+    checkBatchLimit(limit);
+    const entries = await this.guard(() => this.redis.xrange(this.keys.notices(deviceId), '-', '+', 'COUNT', limit));
+    return entries.map(([noticeId, fields]) => ({ noticeId, json: fields[1] ?? '' }));
+  }
+
+  async ackNotice(deviceId: string, noticeId: string): Promise<boolean> {
+    checkId(deviceId, 'deviceId');
+    checkNoticeId(noticeId);
+    return (await this.guard(() => this.redis.xdel(this.keys.notices(deviceId), noticeId))) > 0;
   }
 
   // --- internals -------------------------------------------------------------

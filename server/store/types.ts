@@ -179,7 +179,27 @@ export interface RelayStore {
    * Call again until it returns an empty list.
    */
   takeExpired(now: number, limit: number): Promise<ExpiredItem[]>;
+
+  // --- kept notices ---------------------------------------------------------------
+  /**
+   * Keeps a notice (JSON the relay wrote, e.g. an expiry) for a device until
+   * it acks it, for the retention window; at most MAX_NOTICES_PER_DEVICE per
+   * device (the oldest go first). Returns the notice id.
+   */
+  putNotice(deviceId: string, json: string): Promise<string>;
+  /** The device's kept notices, oldest first. */
+  readNotices(deviceId: string, limit: number): Promise<NoticeItem[]>;
+  /** True if the notice was kept for this device and is now gone. */
+  ackNotice(deviceId: string, noticeId: string): Promise<boolean>;
 }
+
+export interface NoticeItem {
+  noticeId: string;
+  json: string;
+}
+
+export const MAX_NOTICES_PER_DEVICE = 1000;
+export const MAX_NOTICE_BYTES = 64 * 1024;
 
 export const DEFAULT_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 export const DEFAULT_MAX_INBOX_LENGTH = 10_000;

@@ -65,3 +65,16 @@ export function checkEnqueue(request: EnqueueRequest): string[] {
   for (const id of recipients) checkId(id, 'recipientDeviceId');
   return recipients;
 }
+
+const NOTICE_ID = /^\d{1,20}-\d{1,20}$/;
+
+/** Notice ids are Redis stream ids ("<ms>-<seq>"); the embedded store uses the same form. */
+export function checkNoticeId(noticeId: unknown): void {
+  if (typeof noticeId !== 'string' || !NOTICE_ID.test(noticeId)) throw new HandoverError('BAD_REQUEST', 'noticeId is malformed');
+}
+
+export function checkNoticeJson(json: unknown, maxBytes: number): void {
+  if (typeof json !== 'string' || json.length === 0 || Buffer.byteLength(json) > maxBytes) {
+    throw new HandoverError('BAD_REQUEST', `a notice must be 1..${maxBytes} bytes of JSON`);
+  }
+}

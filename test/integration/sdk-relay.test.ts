@@ -123,3 +123,35 @@ describe('SDK against a busy relay', () => {
     }
   });
 });
+
+describe('SDK and kept expiry notices', () => {
+  it('tells a sender that was offline when its message expired, once: the SDK acks the notice', async () => {
+    const crypto = await loadCrypto();
+    const network = new TestNetwork(crypto, Date.now());
+    const fx = await startTestRelay(network, { config: { retentionMs: 1500, expirySweepMs: 100 } });
+    const clients: HandoverClient[] = [];
+    try {
+      const sender = await enrolClient(fx, network.addOrg('exp-ngo', 'ngo'), 'exp-sender');
+      const receiver = await enrolClient(fx, network.addOrg('exp-shelter', 'shelter'), 'exp-receiver');
+      clients.push(sender, receiver);
+      await receiver.close();
+      const sent = await sender.send({ threadId: THREAD, orgIds: ['exp-shelter'], payload: 'never read' });
+      await sender.close();
+      await new Promise((r) => setTimeout(r, 2500)); // expired and swept while both are away
+
+      const expired: Array<{ messageId: string; recipientDeviceIds: string[] }> = [];
+      sender.on('expired', (n) => expired.push(n));
+      await sender.connect();
+      await eventually(() => expired.length === 1, 5000, 'expiry notice');
+      expect(expired[0]).toMatchObject({ messageId: sent.messageId, recipientDeviceIds: ['exp-receiver'] });
+      await eventually(async () => (await fx.relay.store.readNotices('exp-sender', 10)).length === 0, 5000, 'notice acked');
+      await sender.close();
+      await sender.connect();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(expired).toHaveLength(1);
+    } finally {
+      for (const c of clients) await c.close();
+      await fx.close();
+    }
+  });
+});

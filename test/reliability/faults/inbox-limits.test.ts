@@ -180,15 +180,14 @@ it('an envelope that expires undelivered is reported to the sender, per device, 
 });
 
 /*
- * KNOWN GAP, kept visible as a failing expectation (docs/RELIABILITY.md):
- * the expiry notice is a live Socket.IO emit. A sender with no open socket
- * when the sweep runs never learns that its envelope expired undelivered.
- * When the relay keeps notices for offline senders, this test starts to
- * pass and jest reports it: drop `.failing` then.
+ * Once a known gap (docs/RELIABILITY.md): the expiry notice was only a live
+ * Socket.IO emit, so a sender with no open socket when the sweep ran never
+ * learned that its envelope expired undelivered. The relay now keeps the
+ * notice until the sender's device acks it.
  */
 let offlineSender: { sender: TestDevice; messageId: string } | undefined;
 
-it('(precondition for the known gap) an envelope is accepted, then its sender goes offline until after the expiry', async () => {
+it('(precondition) an envelope is accepted, then its sender goes offline until after the expiry', async () => {
   const { sender, receivers } = await devices(shortLived, 1);
   const s = await connect(shortLived, sender, false);
   const env = seal(sender, receivers);
@@ -198,7 +197,7 @@ it('(precondition for the known gap) an envelope is accepted, then its sender go
   await sleep(RETENTION_MS + 1000);
 });
 
-it.failing('KNOWN GAP: a sender offline when its envelope expires still gets the expiry notice when it reconnects', async () => {
+it('a sender offline when its envelope expires still gets the expiry notice when it reconnects', async () => {
   const again = await connect(shortLived, offlineSender!.sender, false);
   const expired: string[] = [];
   again.socket.on('envelope:expired', (notice) => expired.push(notice.messageId));

@@ -267,7 +267,28 @@ describe('delivery', () => {
       const expired = new Promise((resolve) => socket.once('envelope:expired', resolve));
       const env = seal(sender, [receiver]);
       expect((await send(socket, env)).ok).toBe(true);
-      expect(await expired).toMatchObject({ messageId: env.header.messageId, recipientDeviceIds: [receiver.keys.deviceId] });
+      const notice = (await expired) as { messageId: string; recipientDeviceIds: string[]; noticeId?: string };
+      expect(notice).toMatchObject({ messageId: env.header.messageId, recipientDeviceIds: [receiver.keys.deviceId] });
+      expect(notice.noticeId).toMatch(/^\d+-\d+$/);
+      socket.close();
+
+      // Not acked: it comes again on every connect, until the device acks it.
+      const again = async () => {
+        const s = await rawSocket(short.url, token);
+        sockets.push(s);
+        const got: Array<{ messageId: string; noticeId?: string }> = [];
+        s.on('envelope:expired', (n) => got.push(n));
+        await new Promise((r) => setTimeout(r, 300));
+        return { s, got };
+      };
+      const second = await again();
+      expect(second.got).toEqual([{ ...notice }]);
+      expect(await second.s.timeout(5000).emitWithAck('notice:ack', { noticeId: 'nonsense' })).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+      expect(await second.s.timeout(5000).emitWithAck('notice:ack', { noticeId: notice.noticeId! })).toEqual({ ok: true });
+      second.s.close();
+      const third = await again();
+      expect(third.got).toEqual([]);
+      third.s.close();
     } finally {
       await short.close();
     }

@@ -295,6 +295,39 @@ export function describeStoreContract(name: string, backend: () => StoreBackend)
       });
     });
 
+    describe('kept notices', () => {
+      it('keeps notices per device in order until each is acked, once', async () => {
+        const a = [await store.putNotice('dev-a', '{"n":1}'), await store.putNotice('dev-a', '{"n":2}'), await store.putNotice('dev-a', '{"n":3}')];
+        const b = await store.putNotice('dev-b', '{"n":"b"}');
+        // Ids are unique per device (Redis stream ids: another device's may be equal).
+        expect(new Set(a).size).toBe(3);
+        expect((await store.readNotices('dev-a', 10)).map((n) => n.json)).toEqual(['{"n":1}', '{"n":2}', '{"n":3}']);
+        expect((await store.readNotices('dev-a', 2)).map((n) => n.noticeId)).toEqual(a.slice(0, 2));
+        expect(await store.ackNotice('dev-a', a[1]!)).toBe(true);
+        expect(await store.ackNotice('dev-a', a[1]!)).toBe(false);
+        expect((await store.readNotices('dev-a', 10)).map((n) => n.json)).toEqual(['{"n":1}', '{"n":3}']);
+        // Acks on one device leave the others' notices alone.
+        expect((await store.readNotices('dev-b', 10)).map((n) => n.noticeId)).toEqual([b]);
+        expect(await store.readNotices('dev-c', 10)).toEqual([]);
+      });
+
+      it('keeps at most MAX_NOTICES_PER_DEVICE, dropping the oldest', async () => {
+        for (let i = 0; i < 1005; i++) await store.putNotice('dev-a', `{"i":${i}}`);
+        const kept = await store.readNotices('dev-a', 1000);
+        expect(kept).toHaveLength(1000);
+        expect(kept[0]?.json).toBe('{"i":5}');
+      });
+
+      it('refuses malformed ids and notices', async () => {
+        await expectCode(store.ackNotice('dev-a', 'not-an-id'), 'BAD_REQUEST');
+        await expectCode(store.ackNotice('dev-a', '1-2-3'), 'BAD_REQUEST');
+        await expectCode(store.putNotice('dev-a', ''), 'BAD_REQUEST');
+        await expectCode(store.putNotice('dev-a', 'x'.repeat(64 * 1024 + 1)), 'BAD_REQUEST');
+        await expectCode(store.putNotice('bad id', '{}'), 'BAD_REQUEST');
+        await expectCode(store.readNotices('dev-a', 0), 'BAD_REQUEST');
+      });
+    });
+
     describe('store-and-forward', () => {
       it('stores an envelope for every recipient and returns its exact bytes', async () => {
         expect(await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b'], { blob: ALL_BYTES }))).toEqual({ status: 'stored' });
