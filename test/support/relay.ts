@@ -131,8 +131,10 @@ export async function signInTestDevice(fx: { url: string; crypto: Crypto; networ
 export type RawSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 /** A bare Socket.IO client (no SDK), for hostile-client tests. Resolves once connected or rejects with the refusal. */
-export function rawSocket(url: string, token: unknown): Promise<RawSocket> {
+/** `listen` registers handlers before the handshake, for events the relay sends as soon as the socket connects. */
+export function rawSocket(url: string, token: unknown, listen?: (socket: RawSocket) => void): Promise<RawSocket> {
   const socket: RawSocket = ioClient(url, { transports: ['websocket'], auth: { token }, reconnection: false, forceNew: true });
+  listen?.(socket);
   return new Promise((resolve, reject) => {
     socket.once('connect', () => resolve(socket));
     socket.once('connect_error', (err: Error & { data?: unknown }) => {

@@ -72,15 +72,23 @@ async function devices(fx: RelayFixture, receivers: number): Promise<{ sender: T
   return { sender, receivers: list };
 }
 
-async function connect(fx: RelayFixture, device: TestDevice, autoAck: boolean): Promise<{ socket: RawSocket; got: string[] }> {
-  const socket = await rawSocket(fx.url, await signInTestDevice(fx, device));
-  sockets.push(socket);
+/** Handlers go on before the handshake: the relay replays deliveries and kept notices as soon as a socket connects. */
+async function connect(
+  fx: RelayFixture,
+  device: TestDevice,
+  autoAck: boolean,
+  listen?: (socket: RawSocket) => void,
+): Promise<{ socket: RawSocket; got: string[] }> {
   const got: string[] = [];
-  socket.on('envelope:deliver', (d: Delivery) => {
-    const id = d.envelope.header.messageId;
-    got.push(id);
-    if (autoAck) void socket.emitWithAck('envelope:ack', { messageId: id });
+  const socket = await rawSocket(fx.url, await signInTestDevice(fx, device), (early) => {
+    early.on('envelope:deliver', (d: Delivery) => {
+      const id = d.envelope.header.messageId;
+      got.push(id);
+      if (autoAck) void early.emitWithAck('envelope:ack', { messageId: id });
+    });
+    listen?.(early);
   });
+  sockets.push(socket);
   return { socket, got };
 }
 
@@ -198,9 +206,9 @@ it('(precondition) an envelope is accepted, then its sender goes offline until a
 });
 
 it('a sender offline when its envelope expires still gets the expiry notice when it reconnects', async () => {
-  const again = await connect(shortLived, offlineSender!.sender, false);
   const expired: string[] = [];
-  again.socket.on('envelope:expired', (notice) => expired.push(notice.messageId));
-  await sleep(1000);
+  await connect(shortLived, offlineSender!.sender, false, (early) => early.on('envelope:expired', (notice) => expired.push(notice.messageId)));
+  await waitFor(() => expired.length > 0, 5000);
+  await sleep(300);
   expect(expired).toEqual([offlineSender!.messageId]);
 });

@@ -274,19 +274,21 @@ describe('delivery', () => {
 
       // Not acked: it comes again on every connect, until the device acks it.
       const again = async () => {
-        const s = await rawSocket(short.url, token);
-        sockets.push(s);
         const got: Array<{ messageId: string; noticeId?: string }> = [];
-        s.on('envelope:expired', (n) => got.push(n));
-        await new Promise((r) => setTimeout(r, 300));
+        const s = await rawSocket(short.url, token, (early) => early.on('envelope:expired', (n) => got.push(n)));
+        sockets.push(s);
         return { s, got };
       };
       const second = await again();
+      await eventually(() => second.got.length > 0, 5000, 'kept notice');
       expect(second.got).toEqual([{ ...notice }]);
       expect(await second.s.timeout(5000).emitWithAck('notice:ack', { noticeId: 'nonsense' })).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
       expect(await second.s.timeout(5000).emitWithAck('notice:ack', { noticeId: notice.noticeId! })).toEqual({ ok: true });
       second.s.close();
       const third = await again();
+      // A negative check: give the relay time to replay what it kept.
+      expect(await third.s.timeout(5000).emitWithAck('inbox:sync')).toMatchObject({ ok: true });
+      await new Promise((r) => setTimeout(r, 500));
       expect(third.got).toEqual([]);
       third.s.close();
     } finally {
