@@ -19,6 +19,7 @@ import type { RelayMetrics } from '../metrics';
 import type { AuthService } from '../services/auth';
 import { type AcceptedEnvelope, decodeStored, type EnvelopeService } from '../services/envelopes';
 import type { RelayStore } from '../store';
+import { NOTICE_ID } from '../store/validate';
 import { DeliveryPump, type PendingItem } from './delivery';
 
 export type RelayServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
@@ -37,7 +38,7 @@ export interface SocketDeps {
 export const deviceRoom = (deviceId: string): string => `dev:${deviceId}`;
 
 const AckPayload = z.strictObject({ messageId: MessageId });
-const NoticeAckPayload = z.strictObject({ noticeId: z.string().regex(/^\d{1,20}-\d{1,20}$/) });
+const NoticeAckPayload = z.strictObject({ noticeId: z.string().regex(NOTICE_ID) });
 /** What the relay keeps as an expiry notice (it wrote it itself; checked anyway before it is sent on). */
 const KeptExpiryNotice = z.strictObject({ messageId: MessageId, recipientDeviceIds: z.array(z.string()).max(10_000), at: z.number().int() });
 /** Kept notices sent on connect; more wait for the next connect. */

@@ -348,13 +348,16 @@ export class MemoryStore implements RelayStore {
     if (at < 0) return false;
     list.splice(at, 1);
     if (list.length === 0) this.notices.delete(deviceId);
-    else this.notices.set(deviceId, list);
     return true;
   }
 
+  /** The device's notice list with expired ones pruned; held by the store only while it is not empty. */
   private liveNotices(deviceId: string): Array<NoticeItem & { expiresAt: number }> {
     const now = this.now();
-    return (this.notices.get(deviceId) ?? []).filter((n) => n.expiresAt > now);
+    const list = (this.notices.get(deviceId) ?? []).filter((n) => n.expiresAt > now);
+    if (list.length > 0) this.notices.set(deviceId, list);
+    else this.notices.delete(deviceId);
+    return list;
   }
 
   /** Marks one recipient done with an envelope; frees the envelope after the last. */

@@ -394,10 +394,13 @@ export class RedisStore implements RelayStore {
   async ackDelivery(deviceId: string, messageId: string): Promise<boolean> {
     checkId(deviceId, 'deviceId');
     checkId(messageId, 'messageId');
-    // Release first: it decides between ack and expiry. The inbox entry goes after.
-    const released = await this.releaseRecipient(messageId, deviceId, () =>
+    // Release first: it decides between ack and expiry. The inbox entry goes
+    // after, in the same round trip as dropping a freed message's expiry.
+    const { released, freed } = await this.release(messageId, deviceId);
+    await Promise.all([
+      freed ? this.forgetExpiry(messageId) : undefined,
       this.run(scripts.INBOX_REMOVE, [this.keys.inbox(deviceId), this.keys.inboxIndex(deviceId)], [messageId]),
-    );
+    ]);
     return released;
   }
 
@@ -482,12 +485,21 @@ export class RedisStore implements RelayStore {
     await this.run(scripts.MARK_MESSAGE_DONE, [k.envelope(messageId)], []);
   }
 
-  /** Releases one recipient of a message; `then` (e.g. the inbox entry's removal) runs alongside the follow-up write. */
-  private async releaseRecipient(messageId: string, deviceId: string, then?: () => Promise<unknown>): Promise<boolean> {
+  /** Releases one recipient of a message; `freed` after the last one (the envelope is gone). */
+  private async release(messageId: string, deviceId: string): Promise<{ released: boolean; freed: boolean }> {
     const reply = await this.run(scripts.RELEASE_RECIPIENT, [this.keys.pending(messageId), this.keys.envelope(messageId)], [deviceId]);
     const [released, freed] = integers(reply, 2);
-    await Promise.all([freed === 1 ? this.guard(() => this.redis.zrem(this.keys.expiries, messageId)) : undefined, then?.()]);
-    return released === 1;
+    return { released: released === 1, freed: freed === 1 };
+  }
+
+  private async forgetExpiry(messageId: string): Promise<void> {
+    await this.guard(() => this.redis.zrem(this.keys.expiries, messageId));
+  }
+
+  private async releaseRecipient(messageId: string, deviceId: string): Promise<boolean> {
+    const { released, freed } = await this.release(messageId, deviceId);
+    if (freed) await this.forgetExpiry(messageId);
+    return released;
   }
 
   private async expireMessage(messageId: string): Promise<ExpiredItem[]> {

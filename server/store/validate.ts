@@ -66,9 +66,9 @@ export function checkEnqueue(request: EnqueueRequest): string[] {
   return recipients;
 }
 
-const NOTICE_ID = /^\d{1,20}-\d{1,20}$/;
-
 /** Notice ids are Redis stream ids ("<ms>-<seq>"); the embedded store uses the same form. */
+export const NOTICE_ID = /^\d{1,20}-\d{1,20}$/;
+
 export function checkNoticeId(noticeId: unknown): void {
   if (typeof noticeId !== 'string' || !NOTICE_ID.test(noticeId)) throw new HandoverError('BAD_REQUEST', 'noticeId is malformed');
 }

@@ -1,12 +1,10 @@
 /**
- * KNOWN GAP in the SDK, kept visible as a failing expectation
- * (docs/RELIABILITY.md, "Findings"): when the relay refuses a reconnect with
- * a typed error other than UNAUTHENTICATED — UNAVAILABLE while Redis
- * restarts, RATE_LIMITED under a connection limit — socket.io-client
- * destroys the socket (a middleware refusal is final for it) and
- * HandoverClient never tries again. The client stays offline after the
- * relay has recovered. When the SDK retries such refusals, this test
- * passes and jest reports it: drop `.failing` then.
+ * Once a known gap in the SDK (docs/RELIABILITY.md, "Findings"): when the
+ * relay refuses a reconnect with a typed error other than UNAUTHENTICATED —
+ * UNAVAILABLE while Redis restarts, RATE_LIMITED under a connection limit —
+ * socket.io-client destroys the socket (a middleware refusal is final for
+ * it). HandoverClient now keeps reconnecting with backoff, honouring
+ * retryAfterMs, so it is back online once the relay has recovered.
  */
 import type { HandoverClient } from '../../../client/sdk/client';
 import { loadCrypto } from '../../../shared/crypto/sodium';
@@ -14,7 +12,7 @@ import { toB64u } from '../../../shared/encoding';
 import { TestNetwork } from '../../support/network';
 import { startRedis, type TestRedis } from '../../support/redis';
 import { enrolClient } from '../../support/relay';
-import { recordFigures } from '../support/figures';
+import { noDeliveries, recordFigures } from '../support/figures';
 import { cutConnection, type PeerSocket } from '../support/peers';
 import { OPEN_LIMITS, type RelayProc, sleep, startRelayProcess, waitFor } from '../support/relay-proc';
 
@@ -28,16 +26,7 @@ afterAll(async () => {
   await relay?.kill();
   await redis?.destroy();
   recordFigures('faults', 'sdkReconnectAfterRefusal', {
-    envelopesSent: 0,
-    envelopesAcknowledged: 0,
-    recipientDeliveriesExpected: 0,
-    recipientDeliveriesDelivered: 0,
-    lost: 0,
-    duplicatesAfterDedupe: 0,
-    redeliveriesBeforeDedupe: 0,
-    orderViolations: 0,
-    corruptDeliveries: 0,
-    knownGap: 'SDK does not reconnect after a typed refusal other than UNAUTHENTICATED (test marked .failing)',
+    ...noDeliveries(),
     sdkReconnectedWithin10sAfterRecovery: reconnected ?? null,
   });
 });

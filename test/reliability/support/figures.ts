@@ -22,6 +22,21 @@ export interface DeliveryFigures {
   [extra: string]: unknown;
 }
 
+/** All delivery counts at zero, to count up from (or to report for a scenario that sends nothing). */
+export function noDeliveries(): DeliveryFigures {
+  return {
+    envelopesSent: 0,
+    envelopesAcknowledged: 0,
+    recipientDeliveriesExpected: 0,
+    recipientDeliveriesDelivered: 0,
+    lost: 0,
+    duplicatesAfterDedupe: 0,
+    redeliveriesBeforeDedupe: 0,
+    orderViolations: 0,
+    corruptDeliveries: 0,
+  };
+}
+
 type Json = Record<string, unknown>;
 
 function read(): Json {
