@@ -144,9 +144,9 @@ async function main(): Promise<void> {
     say(`  ${name}: device ${deviceId} (${label}) registered and connected`);
     return { name, client, cases };
   };
-  const ngo = await party('NGO Taraz', orgs.ngo, 'ngo-taraz-dana', 'Dana, caseworker');
-  const iom = await party('IOM Istanbul', orgs.iom, 'iom-ist-emre', 'Emre, return officer');
-  const shelter = await party('Shelter Istanbul', orgs.shelter, 'shelter-ist-amina', 'Amina, intake officer');
+  const ngo = await party('NGO Taraz', orgs.ngo, 'ngo-taraz:dana', 'Dana, caseworker');
+  const iom = await party('IOM Istanbul', orgs.iom, 'iom-ist:emre', 'Emre, return officer');
+  const shelter = await party('Shelter Istanbul', orgs.shelter, 'shelter-ist:amina', 'Amina, intake officer');
   const everyone = [ngo, iom, shelter];
   const settle = async () => {
     // Deliveries are asynchronous: give the sockets a moment, then wait for every client and case layer.

@@ -8,6 +8,7 @@ import { DOMAIN, signingInput } from './canonical';
 import {
   DeviceBundle,
   DeviceCertificate,
+  DeviceId,
   Ed25519PublicKey,
   Hash32,
   Id,
@@ -57,7 +58,7 @@ export const RegisterDeviceRequest = z.strictObject({
 export type RegisterDeviceRequest = z.infer<typeof RegisterDeviceRequest>;
 
 /** POST /v1/auth/challenge */
-export const ChallengeRequest = z.strictObject({ deviceId: Id });
+export const ChallengeRequest = z.strictObject({ deviceId: DeviceId });
 export const ChallengeResponse = z.strictObject({
   challengeId: b64uBytes(16),
   challenge: b64uBytes(32),
@@ -67,7 +68,7 @@ export type ChallengeResponse = z.infer<typeof ChallengeResponse>;
 
 /** POST /v1/auth/session — the device signs `authSigningInput(...)` with its device key. */
 export const SessionRequest = z.strictObject({
-  deviceId: Id,
+  deviceId: DeviceId,
   challengeId: b64uBytes(16),
   signature: Signature,
 });

@@ -18,6 +18,7 @@ import {
   PROTOCOL_VERSION,
   Revocation,
   type RevocationBody,
+  orgOfDeviceId,
 } from './schemas';
 
 /** A network is named by the hash of its root public key. */
@@ -103,6 +104,9 @@ export function issueDeviceCertificate(
   const request = parseOrThrow(EnrolmentRequest, input.request, 'enrolment request');
   if (request.orgId !== input.orgCertificate.orgId) {
     throw new HandoverError('FORBIDDEN', `enrolment request is for org ${request.orgId}, not ${input.orgCertificate.orgId}`);
+  }
+  if (orgOfDeviceId(request.deviceId) !== request.orgId) {
+    throw new HandoverError('FORBIDDEN', `device id ${request.deviceId} is not in org ${request.orgId} (device ids are ${request.orgId}:<name>)`);
   }
   if (!crypto.isValidSignPublicKey(fromB64u(request.signPublicKey))) {
     throw new HandoverError('UNTRUSTED_KEY', 'enrolment request names a weak or malformed signing key');
@@ -203,7 +207,7 @@ export function verifyDeviceChain(
   if (device.networkId !== anchor.networkId) {
     throw new HandoverError('UNTRUSTED_KEY', `device ${device.deviceId} belongs to another network`);
   }
-  if (device.orgId !== org.orgId) {
+  if (device.orgId !== org.orgId || orgOfDeviceId(device.deviceId) !== org.orgId) {
     throw new HandoverError('UNTRUSTED_KEY', `device ${device.deviceId} claims org ${device.orgId}, chain is for ${org.orgId}`);
   }
   if (!verifyObject(anchor.crypto, DOMAIN.deviceCertificate, device, fromB64u(org.publicKey))) {
@@ -247,7 +251,7 @@ export function verifyRevocationList(
       if (rev.subject.type !== 'org') throw new HandoverError('UNTRUSTED_KEY', 'the root revokes orgs only');
       key = anchor.rootPublicKey;
     } else {
-      if (rev.subject.type !== 'device' || rev.subject.orgId !== rev.issuer) {
+      if (rev.subject.type !== 'device' || rev.subject.orgId !== rev.issuer || orgOfDeviceId(rev.subject.deviceId) !== rev.issuer) {
         throw new HandoverError('UNTRUSTED_KEY', `org ${rev.issuer} may revoke only its own devices`);
       }
       key = opts.orgPublicKey(rev.issuer);

@@ -18,10 +18,17 @@ export const LIMITS = {
   maxRevocationsPerList: 10_000,
 } as const;
 
-/** Unpadded base64url of exactly `bytes` bytes. */
+/**
+ * Unpadded, canonical base64url of exactly `bytes` bytes. Canonical: the
+ * unused low bits of the last character are zero, so one value has exactly
+ * one spelling and ids can be compared as text (PROTOCOL.md "Encoding").
+ */
 export function b64uBytes(bytes: number) {
   const len = Math.ceil((bytes * 4) / 3);
-  return z.string().length(len).regex(/^[A-Za-z0-9_-]*$/, 'must be base64url');
+  // 1 byte left over -> the last character carries 2 bits (4 unused); 2 bytes -> 4 bits (2 unused).
+  const last = bytes % 3 === 1 ? '[AQgw]' : bytes % 3 === 2 ? '[AEIMQUYcgkosw048]' : '[A-Za-z0-9_-]';
+  const body = len > 0 ? `^[A-Za-z0-9_-]{${len - 1}}${last}$` : '^$';
+  return z.string().length(len).regex(new RegExp(body), 'must be canonical unpadded base64url');
 }
 
 export const Id = z
@@ -29,6 +36,23 @@ export const Id = z
   .min(3)
   .max(LIMITS.idLength)
   .regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, 'ids use letters, digits, - and _');
+/**
+ * A device id is scoped by its org: `<orgId>:<name>` (the name follows the
+ * id rules, 1 to 64 characters). Org ids cannot hold ':', so the org part is
+ * unambiguous, and a device certificate is valid only when its id's org
+ * part is the org that signed it: no org can register, squat or revoke a
+ * device id of another org.
+ */
+export const DEVICE_ID_SEPARATOR = ':';
+export const DeviceId = z
+  .string()
+  .max(LIMITS.idLength * 2 + 1)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{2,63}:[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'device ids are <orgId>:<name> (letters, digits, - and _)');
+/** The org part of a device id (the id must already be a valid DeviceId). */
+export function orgOfDeviceId(deviceId: string): string {
+  const at = deviceId.indexOf(DEVICE_ID_SEPARATOR);
+  return at < 0 ? '' : deviceId.slice(0, at);
+}
 export const Text = z.string().min(1).max(LIMITS.textLength);
 /** Milliseconds since the Unix epoch. */
 export const Timestamp = z.number().int().min(0).max(8_640_000_000_000_000);
@@ -70,7 +94,7 @@ export const DeviceCertificateBody = z.strictObject({
   kind: z.literal('device'),
   networkId: Hash32,
   orgId: Id,
-  deviceId: Id,
+  deviceId: DeviceId,
   label: Text,
   role: DeviceRole,
   signPublicKey: Ed25519PublicKey,
@@ -87,7 +111,7 @@ export const EnrolmentRequestBody = z.strictObject({
   v: z.literal(PROTOCOL_VERSION),
   kind: z.literal('enrolment'),
   orgId: Id,
-  deviceId: Id,
+  deviceId: DeviceId,
   label: Text,
   signPublicKey: Ed25519PublicKey,
   dhPublicKey: X25519PublicKey,
@@ -104,7 +128,7 @@ export type EnrolmentRequest = z.infer<typeof EnrolmentRequest>;
  */
 export const RevocationSubject = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('org'), orgId: Id }),
-  z.strictObject({ type: z.literal('device'), orgId: Id, deviceId: Id }),
+  z.strictObject({ type: z.literal('device'), orgId: Id, deviceId: DeviceId }),
 ]);
 export const RevocationBody = z.strictObject({
   v: z.literal(PROTOCOL_VERSION),
@@ -123,7 +147,7 @@ export type Revocation = z.infer<typeof Revocation>;
 export const SignedPrekeyBody = z.strictObject({
   v: z.literal(PROTOCOL_VERSION),
   kind: z.literal('signed-prekey'),
-  deviceId: Id,
+  deviceId: DeviceId,
   id: PrekeyId,
   publicKey: X25519PublicKey,
   createdAt: Timestamp,
@@ -134,7 +158,7 @@ export type SignedPrekey = z.infer<typeof SignedPrekey>;
 export const OneTimePrekeyBody = z.strictObject({
   v: z.literal(PROTOCOL_VERSION),
   kind: z.literal('one-time-prekey'),
-  deviceId: Id,
+  deviceId: DeviceId,
   id: PrekeyId,
   publicKey: X25519PublicKey,
 });
@@ -144,7 +168,7 @@ export type OneTimePrekey = z.infer<typeof OneTimePrekey>;
 export const PqPrekeyBody = z.strictObject({
   v: z.literal(PROTOCOL_VERSION),
   kind: z.literal('pq-prekey'),
-  deviceId: Id,
+  deviceId: DeviceId,
   id: PrekeyId,
   publicKey: XWingPublicKey,
   createdAt: Timestamp,
@@ -162,7 +186,7 @@ export const DeviceBundle = z.strictObject({
 export type DeviceBundle = z.infer<typeof DeviceBundle>;
 
 export const RecipientEntry = z.strictObject({
-  deviceId: Id,
+  deviceId: DeviceId,
   signedPrekeyId: PrekeyId,
   pqPrekeyId: PrekeyId,
   oneTimePrekeyId: PrekeyId.optional(),
@@ -176,7 +200,7 @@ export type RecipientEntry = z.infer<typeof RecipientEntry>;
 export const EnvelopeHeader = z.strictObject({
   v: z.literal(PROTOCOL_VERSION),
   messageId: MessageId,
-  senderDeviceId: Id,
+  senderDeviceId: DeviceId,
   threadId: MessageId,
   sentAt: Timestamp,
   ephemeralKey: X25519PublicKey,

@@ -33,7 +33,7 @@ export function registerDeviceCommands(program: Command): void {
     .command('init')
     .description('create this device\'s keys and write an enrolment request for the org admin')
     .requiredOption('--org-id <id>', 'your organisation id')
-    .requiredOption('--device-id <id>', 'a name for this device, unique in the network (e.g. shelter-ist-amina-laptop)')
+    .requiredOption('--device-id <id>', 'a name for this device, unique in your org (e.g. amina-laptop; its full id becomes <org-id>:amina-laptop)')
     .requiredOption('--label <text>', 'who uses it (e.g. "Amina, intake officer")')
     .requiredOption('--root-key <key>', 'the network root public key, confirmed with the coordinator')
     .option('--out <file>', 'write the enrolment request to this file')
@@ -47,7 +47,7 @@ export function registerDeviceCommands(program: Command): void {
           passphrase: await passphrase(true),
           pwhashLimits: kdfLimits(),
           orgId: o.orgId,
-          deviceId: o.deviceId,
+          deviceId: o.deviceId.includes(':') ? o.deviceId : `${o.orgId}:${o.deviceId}`,
           label: o.label,
           rootPublicKey: o.rootKey,
           serverUrl: serverUrl(g()),

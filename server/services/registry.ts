@@ -18,6 +18,7 @@ import type {
   Revocation,
   SignedPrekey,
 } from '../../shared/schemas';
+import { orgOfDeviceId } from '../../shared/schemas';
 import type { RelayConfig } from '../config';
 import type { RelayStore } from '../store';
 import type { RelayTrust } from './trust';
@@ -227,7 +228,7 @@ export class Registry {
       if (rev.subject.type !== 'org') throw new HandoverError('BAD_REQUEST', 'the root revokes orgs only');
       key = anchor.rootPublicKey;
     } else {
-      if (rev.subject.type !== 'device' || rev.subject.orgId !== rev.issuer) {
+      if (rev.subject.type !== 'device' || rev.subject.orgId !== rev.issuer || orgOfDeviceId(rev.subject.deviceId) !== rev.issuer) {
         throw new HandoverError('FORBIDDEN', `org ${rev.issuer} may revoke only its own devices`);
       }
       const issuer = await this.trust.org(rev.issuer);

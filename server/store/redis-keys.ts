@@ -10,7 +10,8 @@
  *   {<token>}    one session;  {<challenge>}  one challenge
  *   {expiry}     the sorted set of message expiries
  *
- * Ids are validated (validate.ts) so they cannot contain braces or colons.
+ * Ids are validated (validate.ts) so they cannot contain braces; device ids
+ * hold one colon (`<orgId>:<name>`), which is inert inside a hash tag.
  */
 import { HandoverError } from '../../shared/errors';
 

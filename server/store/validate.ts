@@ -1,12 +1,14 @@
 /**
  * Argument checks shared by both store implementations, so they refuse the
  * same input. Ids end up inside Redis key names (and hash tags), so they are
- * held to a strict alphabet: no `{`, `}`, `:` or whitespace can reshape a key.
+ * held to a strict alphabet: no `{`, `}` or whitespace can reshape a key.
+ * Device ids hold one `:` (`<orgId>:<name>`); they only ever appear inside
+ * a hash tag or after a fixed `<orgId>:` prefix, where a colon is inert.
  */
 import { HandoverError } from '../../shared/errors';
 import type { EnqueueRequest, OneTimePrekeyItem } from './types';
 
-const ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+const ID_PATTERN = /^[A-Za-z0-9_-]{1,128}(:[A-Za-z0-9_-]{1,64})?$/;
 /** Rate-limit keys are composed by the relay (ids, IP addresses): printable ASCII without braces. */
 const RATE_KEY_PATTERN = /^[\x21-\x7a\x7c\x7e]{1,256}$/;
 /** Largest duration the store accepts (about 10 years); keeps arithmetic far from overflow. */

@@ -7,7 +7,7 @@
  * parses a decrypted body with `EventEnvelope` before anything else reads it.
  */
 import { z } from 'zod';
-import { CountryCode, Hash32, Id, MessageId, OrgType, Timestamp, b64uBytes } from '../schemas';
+import { CountryCode, DeviceId, Hash32, Id, MessageId, OrgType, Timestamp, b64uBytes } from '../schemas';
 import {
   CONSENT_GIVERS,
   CONSENT_METHODS,
@@ -355,7 +355,7 @@ export const ConsentOverrideBody = z.strictObject({
 
 // --- The event envelope ---
 
-export const EventAuthor = z.strictObject({ deviceId: Id, orgId: Id, orgType: OrgType });
+export const EventAuthor = z.strictObject({ deviceId: DeviceId, orgId: Id, orgType: OrgType });
 export type EventAuthor = z.infer<typeof EventAuthor>;
 
 const EnvelopeFields = {

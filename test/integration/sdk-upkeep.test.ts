@@ -31,22 +31,22 @@ afterAll(async () => {
 
 it('uploads more one-time prekeys when the relay says they run low', async () => {
   const shelter = network.addOrg('shelter-refill', 'shelter');
-  const client = await enrolClient(fx, shelter, 'refill-dev');
+  const client = await enrolClient(fx, shelter, 'shelter-refill:refill-dev');
   clients.push(client);
-  const before = await fx.relay.store.countOneTimePrekeys('refill-dev');
+  const before = await fx.relay.store.countOneTimePrekeys('shelter-refill:refill-dev');
   // Someone fetches bundles until the relay is below its low-water mark (95 here).
   const fetcher = network.addDevice(network.addOrg('ngo-refill', 'ngo'), 'refill-fetcher');
   await postJson(fx.url, ROUTES.orgs, { certificate: fetcher.org.certificate });
   await postJson(fx.url, ROUTES.devices, { certificate: fetcher.certificate, signedPrekey: fetcher.signedPrekey, pqPrekey: fetcher.pqPrekey, oneTimePrekeys: [] });
   const token = await signInTestDevice(fx, fetcher);
   for (let i = 0; i < 10; i++) await fetch(new URL(ROUTES.bundles('shelter-refill'), fx.url), { headers: { authorization: `Bearer ${token}` } });
-  await eventually(async () => (await fx.relay.store.countOneTimePrekeys('refill-dev')) > before, 10_000, 'refill');
+  await eventually(async () => (await fx.relay.store.countOneTimePrekeys('shelter-refill:refill-dev')) > before, 10_000, 'refill');
 });
 
 it('rotates its signed prekeys after a week', async () => {
   let clock = Date.now();
   const ngo = network.addOrg('ngo-rotate', 'ngo');
-  const client = await enrolClient(fx, ngo, 'rotate-dev', { connect: false, now: () => clock });
+  const client = await enrolClient(fx, ngo, 'ngo-rotate:rotate-dev', { connect: false, now: () => clock });
   clients.push(client);
   await client.signIn();
   const first = (await client.api.prekeyStatus()).signedPrekeyId;
@@ -60,13 +60,13 @@ it('rotates its signed prekeys after a week', async () => {
 it('refuses a revocation list that a relay rolled back (ROLLBACK)', async () => {
   const ngo = network.addOrg('ngo-rollback', 'ngo');
   const storage = new MemoryStorage();
-  const client = await enrolClient(fx, ngo, 'rollback-dev', { connect: false, storage });
+  const client = await enrolClient(fx, ngo, 'ngo-rollback:rollback-dev', { connect: false, storage });
   clients.push(client);
-  const victim = network.addDevice(ngo, 'rollback-lost-phone');
+  const victim = network.addDevice(ngo, 'ngo-rollback:rollback-lost-phone');
   await postJson(fx.url, ROUTES.devices, { certificate: victim.certificate, signedPrekey: victim.signedPrekey, pqPrekey: victim.pqPrekey, oneTimePrekeys: [] });
   expect((await postJson(fx.url, ROUTES.revocations, { revocation: network.revokeDevice(victim) })).status).toBe(201);
   await client.signIn(); // syncs: the client now knows revocation #1 of ngo-rollback
-  await expect(client.trust.device('rollback-lost-phone')).rejects.toMatchObject({ code: expect.stringMatching(/REVOKED|UNTRUSTED_KEY/) });
+  await expect(client.trust.device('ngo-rollback:rollback-lost-phone')).rejects.toMatchObject({ code: expect.stringMatching(/REVOKED|UNTRUSTED_KEY/) });
 
   // A hostile operator deletes the revocation log in Redis to bring the lost phone back.
   const admin = redis.client();

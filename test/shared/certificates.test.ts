@@ -42,11 +42,11 @@ beforeAll(async () => {
   net = new TestNetwork(crypto);
   ngo = net.addOrg('ngo-taraz', 'ngo', { region: 'Zhambyl', services: ['outreach', 'legal-aid'] });
   shelter = net.addOrg('shelter-ist', 'shelter');
-  caseworker = net.addDevice(ngo, 'ngo-dev-1');
-  intake = net.addDevice(shelter, 'sh-dev-1');
+  caseworker = net.addDevice(ngo, 'ngo-taraz:ngo-dev-1');
+  intake = net.addDevice(shelter, 'shelter-ist:sh-dev-1');
   other = new TestNetwork(crypto);
   otherOrg = other.addOrg('ngo-taraz'); // same org id, other network
-  otherDevice = other.addDevice(otherOrg, 'ngo-dev-1');
+  otherDevice = other.addDevice(otherOrg, 'ngo-taraz:ngo-dev-1');
 });
 
 /** The error code `fn` throws, or a marker that makes a failing expectation readable. */
@@ -79,7 +79,7 @@ describe('certificate chain: the fixture verifies', () => {
     expect(verifyOrgCertificate(net.anchor, ngo.certificate, opts()).orgId).toBe('ngo-taraz');
     const { org, device } = verifyDeviceChain(net.anchor, ngo.certificate, caseworker.certificate, opts());
     expect(org.orgId).toBe('ngo-taraz');
-    expect(device.deviceId).toBe('ngo-dev-1');
+    expect(device.deviceId).toBe('ngo-taraz:ngo-dev-1');
     expect(device.signPublicKey).toBe(toB64u(caseworker.keys.sign.publicKey));
     expect(device.dhPublicKey).toBe(toB64u(caseworker.keys.identity.publicKey));
   });
@@ -130,7 +130,7 @@ const DEVICE_CERT_MUTATIONS: Array<[string, ErrorCode, (c: Json) => void]> = [
   ['kind', 'BAD_REQUEST', (c) => (c.kind = 'org')],
   ['networkId', 'UNTRUSTED_KEY', (c) => (c.networkId = flipB64u(c.networkId as string))],
   ['orgId', 'UNTRUSTED_KEY', (c) => (c.orgId = 'shelter-ist')],
-  ['deviceId', 'BAD_SIGNATURE', (c) => (c.deviceId = 'ngo-dev-2')],
+  ['deviceId', 'BAD_SIGNATURE', (c) => (c.deviceId = 'ngo-taraz:ngo-dev-2')],
   ['label', 'BAD_SIGNATURE', (c) => (c.label = 'Director')],
   ['role', 'BAD_SIGNATURE', (c) => (c.role = 'admin')],
   ['signPublicKey', 'BAD_SIGNATURE', (c) => (c.signPublicKey = toB64u(intake.keys.sign.publicKey))],
@@ -158,8 +158,8 @@ describe('broken, foreign and misissued chains', () => {
   });
 
   test("org B's key signs a device certificate naming org A -> BAD_SIGNATURE", () => {
-    const keys = createDeviceKeys(crypto, { deviceId: 'ngo-dev-rogue', orgId: ngo.orgId });
-    const request = createEnrolmentRequest(crypto, { orgId: ngo.orgId, deviceId: 'ngo-dev-rogue', label: 'Rogue', signKeyPair: keys.sign, dhPublicKey: keys.identity.publicKey, createdAt: T0 });
+    const keys = createDeviceKeys(crypto, { deviceId: 'ngo-taraz:dev-rogue', orgId: ngo.orgId });
+    const request = createEnrolmentRequest(crypto, { orgId: ngo.orgId, deviceId: 'ngo-taraz:dev-rogue', label: 'Rogue', signKeyPair: keys.sign, dhPublicKey: keys.identity.publicKey, createdAt: T0 });
     const forged = issueDeviceCertificate(crypto, { request, orgCertificate: ngo.certificate, orgPrivateKey: shelter.keys.privateKey, role: 'admin', issuedAt: T0, expiresAt: T0 + DAY });
     expect(thrownCode(() => verifyDeviceChain(net.anchor, ngo.certificate, forged, opts()))).toBe('BAD_SIGNATURE');
   });
@@ -186,7 +186,7 @@ describe('broken, foreign and misissued chains', () => {
     const weakOrg = signObject(crypto, DOMAIN.orgCertificate, { ...orgBody, publicKey: toB64u(identityPoint) }, net.root.privateKey);
     expect(thrownCode(() => verifyOrgCertificate(net.anchor, weakOrg, opts()))).toBe('UNTRUSTED_KEY');
     // An org admin is not tricked into certifying one either.
-    const request = createEnrolmentRequest(crypto, { orgId: ngo.orgId, deviceId: 'ngo-dev-weak', label: 'Weak', signKeyPair: { publicKey: identityPoint, privateKey: caseworker.keys.sign.privateKey }, dhPublicKey: caseworker.keys.identity.publicKey, createdAt: T0 });
+    const request = createEnrolmentRequest(crypto, { orgId: ngo.orgId, deviceId: 'ngo-taraz:dev-weak', label: 'Weak', signKeyPair: { publicKey: identityPoint, privateKey: caseworker.keys.sign.privateKey }, dhPublicKey: caseworker.keys.identity.publicKey, createdAt: T0 });
     expect(thrownCode(() => issueDeviceCertificate(crypto, { request, orgCertificate: ngo.certificate, orgPrivateKey: ngo.keys.privateKey, role: 'caseworker', issuedAt: T0, expiresAt: T0 + DAY }))).toBe('UNTRUSTED_KEY');
     expect(crypto.isValidSignPublicKey(caseworker.keys.sign.publicKey)).toBe(true);
     expect(crypto.isValidSignPublicKey(identityPoint.subarray(1))).toBe(false);
@@ -251,14 +251,14 @@ describe('validity periods', () => {
   });
 
   test('an expired device certificate -> EXPIRED', () => {
-    const device = net.addDevice(ngo, 'ngo-dev-short', { expiresAt: T0 + DAY });
+    const device = net.addDevice(ngo, 'ngo-taraz:ngo-dev-short', { expiresAt: T0 + DAY });
     expect(thrownCode(() => verifyDeviceChain(net.anchor, ngo.certificate, device.certificate, { now: T0 + DAY - 1 }))).toBe('nothing thrown');
     expect(thrownCode(() => verifyDeviceChain(net.anchor, ngo.certificate, device.certificate, { now: T0 + DAY }))).toBe('EXPIRED');
   });
 
   test('an org that expired takes its devices with it -> EXPIRED', () => {
     const org = net.addOrg('ngo-closing', 'ngo', { expiresAt: T0 + DAY });
-    const device = net.addDevice(org, 'ngo-closing-dev');
+    const device = net.addDevice(org, 'ngo-closing:ngo-closing-dev');
     expect(thrownCode(() => verifyDeviceChain(net.anchor, org.certificate, device.certificate, { now: T0 + 2 * DAY }))).toBe('EXPIRED');
   });
 
@@ -270,8 +270,8 @@ describe('validity periods', () => {
   });
 
   test('a device certificate not yet valid -> UNTRUSTED_KEY', () => {
-    const keys = createDeviceKeys(crypto, { deviceId: 'ngo-dev-future', orgId: ngo.orgId });
-    const request = createEnrolmentRequest(crypto, { orgId: ngo.orgId, deviceId: 'ngo-dev-future', label: 'Future', signKeyPair: keys.sign, dhPublicKey: keys.identity.publicKey, createdAt: T0 });
+    const keys = createDeviceKeys(crypto, { deviceId: 'ngo-taraz:dev-future', orgId: ngo.orgId });
+    const request = createEnrolmentRequest(crypto, { orgId: ngo.orgId, deviceId: 'ngo-taraz:dev-future', label: 'Future', signKeyPair: keys.sign, dhPublicKey: keys.identity.publicKey, createdAt: T0 });
     const cert = issueDeviceCertificate(crypto, { request, orgCertificate: ngo.certificate, orgPrivateKey: ngo.keys.privateKey, role: 'caseworker', issuedAt: T0 + DAY, expiresAt: T0 + 2 * DAY });
     expect(thrownCode(() => verifyDeviceChain(net.anchor, ngo.certificate, cert, opts()))).toBe('UNTRUSTED_KEY');
     expect(thrownCode(() => verifyDeviceChain(net.anchor, ngo.certificate, cert, { now: T0 + DAY }))).toBe('nothing thrown');
@@ -285,18 +285,18 @@ describe('validity periods', () => {
 
 describe('enrolment requests', () => {
   function request(orgId = ngo.orgId) {
-    const keys = createDeviceKeys(crypto, { deviceId: 'ngo-dev-new', orgId });
-    return createEnrolmentRequest(crypto, { orgId, deviceId: 'ngo-dev-new', label: 'New laptop', signKeyPair: keys.sign, dhPublicKey: keys.identity.publicKey, createdAt: T0 });
+    const keys = createDeviceKeys(crypto, { deviceId: `${orgId}:dev-new`, orgId });
+    return createEnrolmentRequest(crypto, { orgId, deviceId: `${orgId}:dev-new`, label: 'New laptop', signKeyPair: keys.sign, dhPublicKey: keys.identity.publicKey, createdAt: T0 });
   }
   const issue = (req: unknown) =>
     issueDeviceCertificate(crypto, { request: req, orgCertificate: ngo.certificate, orgPrivateKey: ngo.keys.privateKey, role: 'caseworker', issuedAt: T0, expiresAt: T0 + DAY });
 
   test('a genuine request is certified', () => {
-    expect(verifyDeviceChain(net.anchor, ngo.certificate, issue(request()), opts()).device.deviceId).toBe('ngo-dev-new');
+    expect(verifyDeviceChain(net.anchor, ngo.certificate, issue(request()), opts()).device.deviceId).toBe('ngo-taraz:dev-new');
   });
 
   test.each([
-    ['deviceId', (r: Json) => (r.deviceId = 'ngo-dev-other')],
+    ['deviceId', (r: Json) => (r.deviceId = 'ngo-taraz:dev-other')],
     ['label', (r: Json) => (r.label = 'Someone else')],
     ['signPublicKey', (r: Json) => (r.signPublicKey = toB64u(intake.keys.sign.publicKey))],
     ['dhPublicKey', (r: Json) => (r.dhPublicKey = toB64u(intake.keys.identity.publicKey))],
@@ -339,15 +339,15 @@ describe('revocation lists', () => {
   test('an empty list revokes nothing', () => {
     const { status, heads } = verifyList([]);
     expect(status.isOrgRevoked('ngo-taraz')).toBe(false);
-    expect(status.isDeviceRevoked('ngo-dev-1')).toBe(false);
+    expect(status.isDeviceRevoked('ngo-taraz:ngo-dev-1')).toBe(false);
     expect(heads.size).toBe(0);
   });
 
   test('a revoked org and a revoked device are refused in chains -> REVOKED; others are not', () => {
     const { n, a, b, c, verify } = fresh();
-    const aDev = n.addDevice(a, 'ngo-dev-1');
-    const aDev2 = n.addDevice(a, 'ngo-dev-2');
-    const cDev = n.addDevice(c, 'ngo-closed-dev');
+    const aDev = n.addDevice(a, 'ngo-taraz:ngo-dev-1');
+    const aDev2 = n.addDevice(a, 'ngo-taraz:ngo-dev-2');
+    const cDev = n.addDevice(c, 'ngo-closed:ngo-closed-dev');
     const { status, heads } = verify([n.revokeOrg(c), n.revokeDevice(aDev), n.revokeDevice(aDev2)]);
     expect([...heads]).toEqual([
       ['root', 1],
@@ -359,42 +359,49 @@ describe('revocation lists', () => {
     expect(thrownCode(() => verifyDeviceChain(n.anchor, a.certificate, aDev.certificate, at))).toBe('REVOKED');
     expect(thrownCode(() => verifyDeviceChain(n.anchor, a.certificate, aDev2.certificate, at))).toBe('REVOKED');
     // Unrevoked neighbours are untouched.
-    const aDev3 = n.addDevice(a, 'ngo-dev-3');
+    const aDev3 = n.addDevice(a, 'ngo-taraz:ngo-dev-3');
     expect(thrownCode(() => verifyDeviceChain(n.anchor, a.certificate, aDev3.certificate, at))).toBe('nothing thrown');
     expect(thrownCode(() => verifyOrgCertificate(n.anchor, b.certificate, at))).toBe('nothing thrown');
   });
 
   test('a revoked device cannot be encrypted to: its bundle is refused -> REVOKED', () => {
     const { n, a, verify } = fresh();
-    const dev = n.addDevice(a, 'ngo-dev-1');
+    const dev = n.addDevice(a, 'ngo-taraz:ngo-dev-1');
     const { status } = verify([n.revokeDevice(dev)]);
     expect(thrownCode(() => verifyBundle(n.anchor, a.certificate, n.bundle(dev), { now: T0, revocations: status }))).toBe('REVOKED');
   });
 
   test("an org revoking another org's device -> UNTRUSTED_KEY", () => {
     const { n, a, b, verify } = fresh();
-    const bDev = n.addDevice(b, 'sh-dev-1');
+    const bDev = n.addDevice(b, 'shelter-ist:sh-dev-1');
     const rev = issueAs(n, a.orgId, a.keys.privateKey, 1, { type: 'device', orgId: b.orgId, deviceId: bDev.keys.deviceId });
     expect(thrownCode(() => verify([rev]))).toBe('UNTRUSTED_KEY');
   });
 
-  test("an org revoking a device id of its own that another org's device also uses does not revoke the other", () => {
-    // Device ids are chosen by each org admin; org A must not be able to knock out
-    // org B's device by "revoking" a device of its own with the same id.
+  test("device ids are scoped by org: an org cannot revoke, certify or enrol another org's device id", () => {
+    // Regression (device-id squatting): ids are <orgId>:<name>, so org A can neither
+    // knock out org B's device by "revoking" the same id nor certify a device under it.
     const { n, a, b, verify } = fresh();
     const bDev = n.addDevice(b, 'dev-1');
     const aDev = n.addDevice(a, 'dev-1');
+    expect(aDev.keys.deviceId).not.toBe(bDev.keys.deviceId);
     const { status } = verify([n.revokeDevice(aDev)]);
     const at = { now: T0, revocations: status };
     expect(thrownCode(() => verifyDeviceChain(n.anchor, a.certificate, aDev.certificate, at))).toBe('REVOKED');
     expect(thrownCode(() => verifyDeviceChain(n.anchor, b.certificate, bDev.certificate, at))).toBe('nothing thrown');
-    expect(status.isDeviceRevoked('dev-1', a.orgId)).toBe(true);
-    expect(status.isDeviceRevoked('dev-1', b.orgId)).toBe(false);
+    // A's key revoking B's device id: refused outright.
+    expect(thrownCode(() => verify([issueAs(n, a.orgId, a.keys.privateKey, 1, { type: 'device', orgId: a.orgId, deviceId: bDev.keys.deviceId })]))).toBe(
+      'UNTRUSTED_KEY',
+    );
+    // A's admin certifying a request for an id in B's namespace: refused.
+    const keys = createDeviceKeys(crypto, { deviceId: bDev.keys.deviceId, orgId: a.orgId });
+    const squat = createEnrolmentRequest(crypto, { orgId: a.orgId, deviceId: bDev.keys.deviceId, label: 'squatter', signKeyPair: keys.sign, dhPublicKey: keys.identity.publicKey, createdAt: T0 });
+    expect(thrownCode(() => issueDeviceCertificate(crypto, { request: squat, orgCertificate: a.certificate, orgPrivateKey: a.keys.privateKey, role: 'caseworker', issuedAt: T0, expiresAt: T0 + DAY }))).toBe('FORBIDDEN');
   });
 
   test('the root revoking a device, or an org revoking an org -> UNTRUSTED_KEY', () => {
     const { n, a, b, verify } = fresh();
-    const dev = n.addDevice(a, 'ngo-dev-1');
+    const dev = n.addDevice(a, 'ngo-taraz:ngo-dev-1');
     expect(thrownCode(() => verify([issueAs(n, 'root', n.root.privateKey, 1, { type: 'device', orgId: a.orgId, deviceId: dev.keys.deviceId })]))).toBe(
       'UNTRUSTED_KEY',
     );
@@ -404,17 +411,17 @@ describe('revocation lists', () => {
 
   test('bad signatures -> BAD_SIGNATURE', () => {
     const { n, a, b, c, verify } = fresh();
-    const dev = n.addDevice(a, 'ngo-dev-1');
+    const dev = n.addDevice(a, 'ngo-taraz:ngo-dev-1');
     const genuine = n.revokeDevice(dev);
     expect(thrownCode(() => verify([{ ...genuine, signature: flipB64u(genuine.signature) }]))).toBe('BAD_SIGNATURE');
     // Signed by another org's key while claiming to be from org A.
-    expect(thrownCode(() => verify([issueAs(n, a.orgId, b.keys.privateKey, 1, { type: 'device', orgId: a.orgId, deviceId: 'ngo-dev-1' })]))).toBe(
+    expect(thrownCode(() => verify([issueAs(n, a.orgId, b.keys.privateKey, 1, { type: 'device', orgId: a.orgId, deviceId: dev.keys.deviceId })]))).toBe(
       'BAD_SIGNATURE',
     );
     // An org revocation signed by an org key instead of the root.
     expect(thrownCode(() => verify([issueAs(n, 'root', a.keys.privateKey, 1, { type: 'org', orgId: c.orgId })]))).toBe('BAD_SIGNATURE');
     // Signed by the device itself.
-    expect(thrownCode(() => verify([issueAs(n, a.orgId, dev.keys.sign.privateKey, 1, { type: 'device', orgId: a.orgId, deviceId: 'ngo-dev-1' })]))).toBe(
+    expect(thrownCode(() => verify([issueAs(n, a.orgId, dev.keys.sign.privateKey, 1, { type: 'device', orgId: a.orgId, deviceId: dev.keys.deviceId })]))).toBe(
       'BAD_SIGNATURE',
     );
   });
@@ -422,7 +429,7 @@ describe('revocation lists', () => {
   test('an unknown issuer -> UNKNOWN_ORG; a revocation from another network -> UNTRUSTED_KEY', () => {
     const { n, verify } = fresh();
     const ghost = crypto.signKeyPair();
-    expect(thrownCode(() => verify([issueAs(n, 'ngo-ghost', ghost.privateKey, 1, { type: 'device', orgId: 'ngo-ghost', deviceId: 'd-1' })]))).toBe(
+    expect(thrownCode(() => verify([issueAs(n, 'ngo-ghost', ghost.privateKey, 1, { type: 'device', orgId: 'ngo-ghost', deviceId: 'ngo-ghost:d-1' })]))).toBe(
       'UNKNOWN_ORG',
     );
     const foreign = issueRevocation(
@@ -436,17 +443,17 @@ describe('revocation lists', () => {
   describe('gaps and rollback -> ROLLBACK', () => {
     test('a gap in one issuer’s sequence (an entry dropped from the middle)', () => {
       const { n, a, c, verify } = fresh();
-      const r1 = n.revokeDevice(n.addDevice(a, 'ngo-dev-1'));
-      n.revokeDevice(n.addDevice(a, 'ngo-dev-2')); // seq 2, withheld
-      const r3 = n.revokeDevice(n.addDevice(a, 'ngo-dev-3'));
+      const r1 = n.revokeDevice(n.addDevice(a, 'ngo-taraz:ngo-dev-1'));
+      n.revokeDevice(n.addDevice(a, 'ngo-taraz:ngo-dev-2')); // seq 2, withheld
+      const r3 = n.revokeDevice(n.addDevice(a, 'ngo-taraz:ngo-dev-3'));
       expect(thrownCode(() => verify([r1, r3]))).toBe('ROLLBACK');
       expect(thrownCode(() => verify([n.revokeOrg(c), r3]))).toBe('ROLLBACK');
     });
 
     test('a list that does not start at 1, repeats or reorders a seq', () => {
       const { n, a, verify } = fresh();
-      const r1 = n.revokeDevice(n.addDevice(a, 'ngo-dev-1'));
-      const r2 = n.revokeDevice(n.addDevice(a, 'ngo-dev-2'));
+      const r1 = n.revokeDevice(n.addDevice(a, 'ngo-taraz:ngo-dev-1'));
+      const r2 = n.revokeDevice(n.addDevice(a, 'ngo-taraz:ngo-dev-2'));
       expect(thrownCode(() => verify([r2]))).toBe('ROLLBACK');
       expect(thrownCode(() => verify([r1, r1]))).toBe('ROLLBACK');
       expect(thrownCode(() => verify([r2, r1]))).toBe('ROLLBACK');
@@ -456,14 +463,14 @@ describe('revocation lists', () => {
     test('a list older than one already seen (per issuer)', () => {
       const { n, a, c, verify } = fresh();
       const orgRev = n.revokeOrg(c);
-      const r1 = n.revokeDevice(n.addDevice(a, 'ngo-dev-1'));
-      const r2 = n.revokeDevice(n.addDevice(a, 'ngo-dev-2'));
+      const r1 = n.revokeDevice(n.addDevice(a, 'ngo-taraz:ngo-dev-1'));
+      const r2 = n.revokeDevice(n.addDevice(a, 'ngo-taraz:ngo-dev-2'));
       const { heads } = verify([orgRev, r1, r2]);
       expect(thrownCode(() => verify([orgRev, r1], heads))).toBe('ROLLBACK'); // org's head went 2 -> 1
       expect(thrownCode(() => verify([r1, r2], heads))).toBe('ROLLBACK'); // root's entries vanished
       expect(thrownCode(() => verify([], heads))).toBe('ROLLBACK');
       expect(thrownCode(() => verify([orgRev, r1, r2], heads))).toBe('nothing thrown');
-      const r3 = n.revokeDevice(n.addDevice(a, 'ngo-dev-3'));
+      const r3 = n.revokeDevice(n.addDevice(a, 'ngo-taraz:ngo-dev-3'));
       expect(verify([orgRev, r1, r2, r3], heads).heads.get('ngo-taraz')).toBe(3);
     });
   });
@@ -477,7 +484,7 @@ describe('revocation lists', () => {
     ['seq', 'ROLLBACK', (r) => (r.seq = 2)],
     ['subject.type', 'UNTRUSTED_KEY', (r) => (r.subject = { type: 'org', orgId: 'ngo-taraz' })],
     ['subject.orgId', 'UNTRUSTED_KEY', (r) => ((r.subject as Json).orgId = 'shelter-ist')],
-    ['subject.deviceId', 'BAD_SIGNATURE', (r) => ((r.subject as Json).deviceId = 'ngo-dev-9')],
+    ['subject.deviceId', 'BAD_SIGNATURE', (r) => ((r.subject as Json).deviceId = 'ngo-taraz:ngo-dev-9')],
     ['reason', 'BAD_SIGNATURE', (r) => (r.reason = 'mistake')],
     ['revokedAt', 'BAD_SIGNATURE', (r) => (r.revokedAt = (r.revokedAt as number) + 1)],
     ['signature', 'BAD_SIGNATURE', (r) => (r.signature = flipB64u(r.signature as string))],
@@ -486,7 +493,7 @@ describe('revocation lists', () => {
   ];
 
   test.each(REVOCATION_MUTATIONS)('device revocation field %s tampered -> %s', (_f, code, mutate) => {
-    const genuine = issueAs(net, ngo.orgId, ngo.keys.privateKey, 1, { type: 'device', orgId: ngo.orgId, deviceId: 'ngo-dev-1' });
+    const genuine = issueAs(net, ngo.orgId, ngo.keys.privateKey, 1, { type: 'device', orgId: ngo.orgId, deviceId: 'ngo-taraz:ngo-dev-1' });
     expect(thrownCode(() => verifyList([genuine]))).toBe('nothing thrown');
     const rev = mutable(genuine);
     mutate(rev);
@@ -517,7 +524,7 @@ describe('signed prekeys in a bundle', () => {
   let dev: TestDevice;
   let bundle: DeviceBundle;
   beforeAll(() => {
-    dev = net.addDevice(shelter, 'sh-dev-bundle', { oneTimePrekeys: 3 });
+    dev = net.addDevice(shelter, 'shelter-ist:sh-dev-bundle', { oneTimePrekeys: 3 });
     bundle = net.bundle(dev);
   });
   const verify = (b: unknown, extra: { revocations?: RevocationStatus; maxPrekeyAgeMs?: number; now?: number } = {}) =>
@@ -525,7 +532,7 @@ describe('signed prekeys in a bundle', () => {
 
   test('the genuine bundle gives the keys to encrypt to', () => {
     const keys = verify(bundle, { revocations: NOTHING_REVOKED });
-    expect(keys.deviceId).toBe('sh-dev-bundle');
+    expect(keys.deviceId).toBe('shelter-ist:sh-dev-bundle');
     expect(keys.identityKey).toEqual(dev.keys.identity.publicKey);
     expect(keys.signedPrekey.id).toBe(bundle.signedPrekey.id);
     expect(keys.pqPrekey.publicKey).toEqual(fromB64u(bundle.pqPrekey.publicKey));
@@ -540,7 +547,7 @@ describe('signed prekeys in a bundle', () => {
     PREKEY_MUTATIONS.push(
       [part, 'v', 'UNTRUSTED_KEY', (p) => (p.v = 2)],
       [part, 'kind', 'UNTRUSTED_KEY', (p) => (p.kind = part === 'signedPrekey' ? 'one-time-prekey' : 'signed-prekey')],
-      [part, 'deviceId', 'UNTRUSTED_KEY', (p) => (p.deviceId = 'sh-dev-1')],
+      [part, 'deviceId', 'UNTRUSTED_KEY', (p) => (p.deviceId = 'shelter-ist:sh-dev-1')],
       [part, 'id', 'BAD_SIGNATURE', (p) => (p.id = (p.id as number) + 100)],
       [part, 'publicKey', 'BAD_SIGNATURE', (p) => (p.publicKey = flipB64u(p.publicKey as string))],
       [part, 'signature', 'BAD_SIGNATURE', (p) => (p.signature = flipB64u(p.signature as string))],
@@ -573,7 +580,7 @@ describe('signed prekeys in a bundle', () => {
   });
 
   test('a one-time prekey of another device of the same org -> UNTRUSTED_KEY', () => {
-    const otherBundle = net.bundle(net.addDevice(shelter, 'sh-dev-spare', { oneTimePrekeys: 1 }));
+    const otherBundle = net.bundle(net.addDevice(shelter, 'shelter-ist:sh-dev-spare', { oneTimePrekeys: 1 }));
     expect(thrownCode(() => verify({ ...bundle, oneTimePrekey: otherBundle.oneTimePrekey }))).toBe('UNTRUSTED_KEY');
   });
 

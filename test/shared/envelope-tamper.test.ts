@@ -105,7 +105,7 @@ const MUTATIONS: Mutation[] = [
   // Header fields.
   { name: 'header.v', apply: (e) => Object.assign(e.header, { v: 2 }), wellFormed: false, withoutKey: 'BAD_SIGNATURE', resigned: 'DECRYPT_FAILED' },
   { name: 'header.messageId', apply: (e) => (e.header.messageId = flipB64u(e.header.messageId)), wellFormed: true, withoutKey: 'BAD_SIGNATURE', resigned: 'DECRYPT_FAILED' },
-  { name: 'header.senderDeviceId', apply: (e) => (e.header.senderDeviceId = 'ngo-dev-2'), wellFormed: true, withoutKey: 'BAD_SIGNATURE', resigned: 'DECRYPT_FAILED' },
+  { name: 'header.senderDeviceId', apply: (e) => (e.header.senderDeviceId = 'ngo-taraz:ngo-dev-2'), wellFormed: true, withoutKey: 'BAD_SIGNATURE', resigned: 'DECRYPT_FAILED' },
   { name: 'header.threadId', apply: (e) => (e.header.threadId = flipB64u(e.header.threadId)), wellFormed: true, withoutKey: 'BAD_SIGNATURE', resigned: 'DECRYPT_FAILED' },
   { name: 'header.sentAt', apply: (e) => (e.header.sentAt -= 1), wellFormed: true, withoutKey: 'BAD_SIGNATURE', resigned: 'DECRYPT_FAILED' },
   { name: 'header.ephemeralKey', apply: (e) => (e.header.ephemeralKey = flipB64u(e.header.ephemeralKey)), wellFormed: true, withoutKey: 'BAD_SIGNATURE', resigned: 'DECRYPT_FAILED' },
@@ -115,7 +115,7 @@ const MUTATIONS: Mutation[] = [
   { name: 'header.ciphertextHash', apply: (e) => (e.header.ciphertextHash = flipB64u(e.header.ciphertextHash)), wellFormed: true, withoutKey: 'BAD_SIGNATURE', resigned: 'BAD_SIGNATURE' },
 
   // The opener's own recipient entry.
-  { name: 'own entry.deviceId', apply: (e) => (entryOf(e, r1).deviceId = 'sh-dev-9'), wellFormed: true, withoutKey: 'BAD_SIGNATURE', resigned: 'NOT_RECIPIENT' },
+  { name: 'own entry.deviceId', apply: (e) => (entryOf(e, r1).deviceId = 'shelter-ist:sh-dev-9'), wellFormed: true, withoutKey: 'BAD_SIGNATURE', resigned: 'NOT_RECIPIENT' },
   { name: 'own entry.signedPrekeyId (unknown id)', apply: (e) => (entryOf(e, r1).signedPrekeyId = 999), wellFormed: true, withoutKey: 'BAD_SIGNATURE', resigned: 'DECRYPT_FAILED' },
   // r1 holds prekeys 5 (signed) and 6 (X-Wing) from a later rotation: real keys, but not the ones used.
   { name: 'own entry.signedPrekeyId (another held prekey)', apply: (e) => (entryOf(e, r1).signedPrekeyId = 5), wellFormed: true, withoutKey: 'BAD_SIGNATURE', resigned: 'DECRYPT_FAILED' },
@@ -150,11 +150,11 @@ const MUTATIONS: Mutation[] = [
     withoutKey: 'BAD_SIGNATURE',
     resigned: 'DECRYPT_FAILED',
   },
-  { name: "other entry.deviceId", apply: (e) => (entryOf(e, r2).deviceId = 'sh-dev-9'), wellFormed: true, withoutKey: 'BAD_SIGNATURE', resigned: 'DECRYPT_FAILED' },
+  { name: "other entry.deviceId", apply: (e) => (entryOf(e, r2).deviceId = 'shelter-ist:sh-dev-9'), wellFormed: true, withoutKey: 'BAD_SIGNATURE', resigned: 'DECRYPT_FAILED' },
   { name: "other entry.wrappedKey", apply: (e) => (entryOf(e, r2).wrappedKey = flipB64u(entryOf(e, r2).wrappedKey)), wellFormed: true, withoutKey: 'BAD_SIGNATURE', resigned: 'DECRYPT_FAILED' },
   {
     name: 'recipient added',
-    apply: (e) => e.header.recipients.push({ ...entryOf(e, r2), deviceId: 'sh-dev-extra' }),
+    apply: (e) => e.header.recipients.push({ ...entryOf(e, r2), deviceId: 'shelter-ist:sh-dev-extra' }),
     wellFormed: true,
     withoutKey: 'BAD_SIGNATURE',
     resigned: 'DECRYPT_FAILED',
@@ -228,11 +228,11 @@ beforeAll(async () => {
   net = new TestNetwork(crypto);
   const ngo = net.addOrg('ngo-taraz');
   const shelter = net.addOrg('shelter-ist', 'shelter');
-  sender = net.addDevice(ngo, 'ngo-dev-1', { oneTimePrekeys: 0 });
-  otherSender = net.addDevice(ngo, 'ngo-dev-2', { oneTimePrekeys: 0 });
+  sender = net.addDevice(ngo, 'ngo-taraz:ngo-dev-1', { oneTimePrekeys: 0 });
+  otherSender = net.addDevice(ngo, 'ngo-taraz:ngo-dev-2', { oneTimePrekeys: 0 });
   // Prekey ids: signed 1, X-Wing 2, one-time 3 and 4.
-  r1 = net.addDevice(shelter, 'sh-dev-1', { oneTimePrekeys: 2 });
-  r2 = net.addDevice(shelter, 'sh-dev-2', { oneTimePrekeys: 1 });
+  r1 = net.addDevice(shelter, 'shelter-ist:sh-dev-1', { oneTimePrekeys: 2 });
+  r2 = net.addDevice(shelter, 'shelter-ist:sh-dev-2', { oneTimePrekeys: 1 });
   const recipients = [net.recipientKeys(r1), net.recipientKeys(r2, false)];
   // r1 rotates after its bundle went out: it now also holds signed prekey 5 and X-Wing prekey 6.
   rotateSignedPrekeys(crypto, r1.keys, T0);

@@ -28,9 +28,9 @@ describe('envelope round trip', () => {
     const net = new TestNetwork(crypto);
     const ngo = net.addOrg('ngo-taraz');
     const shelter = net.addOrg('shelter-ist', 'shelter');
-    const sender = net.addDevice(ngo, 'ngo-dev-1');
+    const sender = net.addDevice(ngo, 'ngo-taraz:ngo-dev-1');
     const recipients = Array.from({ length: n }, (_, i) => net.addDevice(shelter, `sh-dev-${i}`, { oneTimePrekeys: i % 2 }));
-    const outsider = net.addDevice(shelter, 'sh-outsider');
+    const outsider = net.addDevice(shelter, 'shelter-ist:sh-outsider');
     const body = utf8(JSON.stringify({ hello: 'world', n }));
     const envelope = sealEnvelope(crypto, {
       sender: net.senderKeys(sender),
@@ -63,7 +63,7 @@ function thrownCode(fn: () => unknown): string {
 /** A sender and one recipient device; `oneTimePrekeys` decides whether the bundle carries one. */
 function pair(oneTimePrekeys: number) {
   const net = new TestNetwork(crypto);
-  const sender = net.addDevice(net.addOrg('ngo-taraz'), 'ngo-dev-1', { oneTimePrekeys: 0 });
+  const sender = net.addDevice(net.addOrg('ngo-taraz'), 'ngo-taraz:ngo-dev-1', { oneTimePrekeys: 0 });
   const recipient = net.addDevice(net.addOrg('shelter-ist', 'shelter'), 'sh-dev-1', { oneTimePrekeys });
   const seal = (body: Uint8Array, sentAt = T0): SealedEnvelope =>
     sealEnvelope(crypto, { sender: net.senderKeys(sender), recipients: [net.recipientKeys(recipient)], threadId: THREAD, sentAt, body });
@@ -116,7 +116,7 @@ describe('sealing', () => {
     });
     expect(envelope.header.messageId).toBe(messageId);
     expect(envelope.header.recipients).toEqual([
-      expect.objectContaining({ deviceId: 'sh-dev-1', signedPrekeyId: 1, pqPrekeyId: 2, oneTimePrekeyId: 3 }),
+      expect.objectContaining({ deviceId: recipient.keys.deviceId, signedPrekeyId: 1, pqPrekeyId: 2, oneTimePrekeyId: 3 }),
     ]);
   });
 

@@ -95,9 +95,9 @@ describe('the committed vectors, checked without the seeds', () => {
     });
     expect(Object.fromEntries(heads)).toEqual({ root: 1, 'shelter-ist': 1 });
     expect(status.isOrgRevoked('ngo-closed')).toBe(true);
-    expect(status.isDeviceRevoked('sh-dev-lost', 'shelter-ist')).toBe(true);
+    expect(status.isDeviceRevoked('shelter-ist:sh-dev-lost', 'shelter-ist')).toBe(true);
     expect(status.isOrgRevoked('shelter-ist')).toBe(false);
-    expect(status.isDeviceRevoked('sh-dev-1', 'shelter-ist')).toBe(false);
+    expect(status.isDeviceRevoked('shelter-ist:sh-dev-1', 'shelter-ist')).toBe(false);
   });
 
   test('every signed prekey verifies in a bundle', () => {
@@ -119,7 +119,7 @@ describe('the committed vectors, checked without the seeds', () => {
     expect(envelope.header.recipients.map((r) => r.deviceId)).toEqual(v.envelope.recipients.map((r) => r.deviceId));
   });
 
-  test.each(['sh-dev-1', 'sh-dev-2'])('recipient %s opens the envelope with its committed private keys', (recipientId) => {
+  test.each(['shelter-ist:sh-dev-1', 'shelter-ist:sh-dev-2'])('recipient %s opens the envelope with its committed private keys', (recipientId) => {
     const envelope = parseEnvelope({ ...v.envelope.sealed, ciphertext: fromB64u(v.envelope.sealed.ciphertext) });
     const senderCert = v.deviceCertificates.find((c) => c.deviceId === v.envelope.senderDeviceId)!;
     const { device: sender } = verifyDeviceChain(anchor(), orgCert(senderCert.orgId), senderCert, at());

@@ -23,6 +23,11 @@ import { toB64u } from '../../shared/encoding';
 import type { SenderKeys } from '../../shared/envelope';
 import type { DeviceBundle, DeviceCertificate, OneTimePrekey, OrgCertificate, PqPrekey, Revocation, SignedPrekey } from '../../shared/schemas';
 
+/** `<orgId>:<name>`, unless `name` is already a full device id. */
+export function scopedDeviceId(orgId: string, name: string): string {
+  return name.includes(':') ? name : `${orgId}:${name}`;
+}
+
 export const DAY = 24 * 60 * 60 * 1000;
 export const T0 = Date.UTC(2026, 10, 28, 12, 0, 0);
 
@@ -74,7 +79,9 @@ export class TestNetwork {
     return { orgId, keys, certificate };
   }
 
-  addDevice(org: TestOrg, deviceId: string, opts: { oneTimePrekeys?: number; expiresAt?: number } = {}): TestDevice {
+  /** `name` becomes the device id `<orgId>:<name>` (device ids are scoped by org); a full id is kept as it is. */
+  addDevice(org: TestOrg, name: string, opts: { oneTimePrekeys?: number; expiresAt?: number } = {}): TestDevice {
+    const deviceId = scopedDeviceId(org.orgId, name);
     const keys = createDeviceKeys(this.crypto, { deviceId, orgId: org.orgId });
     const request = createEnrolmentRequest(this.crypto, {
       orgId: org.orgId,

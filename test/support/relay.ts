@@ -17,7 +17,7 @@ import { MemoryStorage } from '../../client/sdk/storage';
 import { type RelayConfig, testConfig } from '../../server/config';
 import { createLogger } from '../../server/logger';
 import { type Relay, startRelay } from '../../server/relay';
-import { type TestDevice, type TestNetwork, type TestOrg } from './network';
+import { type TestDevice, type TestNetwork, type TestOrg, scopedDeviceId } from './network';
 
 export interface RelayFixture {
   relay: Relay;
@@ -58,10 +58,11 @@ export async function startTestRelay(
 export async function enrolClient(
   fx: { url: string; crypto: Crypto; network: TestNetwork },
   org: TestOrg,
-  deviceId: string,
+  name: string,
   opts: { connect?: boolean; storage?: MemoryStorage; now?: () => number } = {},
 ): Promise<HandoverClient> {
   const { crypto, network } = fx;
+  const deviceId = scopedDeviceId(org.orgId, name);
   await postJson(fx.url, ROUTES.orgs, { certificate: org.certificate });
   const storage = opts.storage ?? new MemoryStorage();
   const { client, enrolmentRequest } = await HandoverClient.createProfile({

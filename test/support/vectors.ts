@@ -187,9 +187,9 @@ export async function buildVectors(): Promise<HandoverVectors> {
   const [ngo, shelter] = orgs as [(typeof orgs)[0], (typeof orgs)[0]];
 
   const deviceSpecs = [
-    { deviceId: 'ngo-dev-1', org: ngo, oneTimePrekeys: 0 },
-    { deviceId: 'sh-dev-1', org: shelter, oneTimePrekeys: 1 },
-    { deviceId: 'sh-dev-2', org: shelter, oneTimePrekeys: 1 },
+    { deviceId: 'ngo-taraz:ngo-dev-1', org: ngo, oneTimePrekeys: 0 },
+    { deviceId: 'shelter-ist:sh-dev-1', org: shelter, oneTimePrekeys: 1 },
+    { deviceId: 'shelter-ist:sh-dev-2', org: shelter, oneTimePrekeys: 1 },
   ];
   const devices = deviceSpecs.map(({ deviceId, org, oneTimePrekeys }) => {
     const keys = createDeviceKeys(c, { deviceId, orgId: org.spec.orgId });
@@ -227,7 +227,7 @@ export async function buildVectors(): Promise<HandoverVectors> {
         networkId: anchor.networkId,
         issuer: shelter.spec.orgId,
         seq: 1,
-        subject: { type: 'device', orgId: shelter.spec.orgId, deviceId: 'sh-dev-lost' },
+        subject: { type: 'device', orgId: shelter.spec.orgId, deviceId: 'shelter-ist:sh-dev-lost' },
         reason: 'device lost',
         revokedAt: T0 - 60_000,
       },

@@ -64,7 +64,7 @@ describe('consent scope', () => {
 
   test('adding an org outside the consent is refused, and allowed with an override reason', async () => {
     const s = await Scenario.create();
-    const police = s.add('police-ist', 'authority', 'pol-dev-1');
+    const police = s.add('police-ist', 'authority', 'police-ist:pol-dev-1');
     const { threadId } = await s.ngo.cases.refer(exampleReferral());
     await s.settle();
     s.tick();
@@ -123,7 +123,7 @@ describe('consent withdrawal', () => {
       expect(t.purged).toMatchObject({ receiptPending: false });
       expect(t.consentWithdrawal).toMatchObject({ withdrawalId: withdrawal.id, byOrgId: 'shelter-ist', pending: [], complete: true });
       const confirmed = Object.fromEntries((t.consentWithdrawal?.confirmed ?? []).map((c) => [c.orgId, [...c.deviceIds].sort()]));
-      expect(confirmed).toEqual({ 'ngo-taraz': ['ngo-dev-1'], 'shelter-ist': ['sh-dev-a', 'sh-dev-b'], 'iom-ist': ['iom-dev-1'] });
+      expect(confirmed).toEqual({ 'ngo-taraz': ['ngo-taraz:ngo-dev-1'], 'shelter-ist': ['shelter-ist:sh-dev-a', 'shelter-ist:sh-dev-b'], 'iom-ist': ['iom-ist:iom-dev-1'] });
       expect(t.timeline[0]).toMatchObject({ id: withdrawal.id, type: 'consent.withdraw' });
       expect(t.timeline.slice(1).map((e) => e.type)).toEqual(['purge.receipt', 'purge.receipt', 'purge.receipt', 'purge.receipt']);
     }

@@ -33,10 +33,10 @@ export class Scenario {
   static async create(): Promise<Scenario & { ngo: Party; shelterA: Party; shelterB: Party; iom: Party }> {
     const s = new Scenario(await loadCrypto());
     return Object.assign(s, {
-      ngo: s.add('ngo-taraz', 'ngo', 'ngo-dev-1'),
-      shelterA: s.add('shelter-ist', 'shelter', 'sh-dev-a'),
-      shelterB: s.add('shelter-ist', 'shelter', 'sh-dev-b'),
-      iom: s.add('iom-ist', 'iom', 'iom-dev-1'),
+      ngo: s.add('ngo-taraz', 'ngo', 'ngo-taraz:ngo-dev-1'),
+      shelterA: s.add('shelter-ist', 'shelter', 'shelter-ist:sh-dev-a'),
+      shelterB: s.add('shelter-ist', 'shelter', 'shelter-ist:sh-dev-b'),
+      iom: s.add('iom-ist', 'iom', 'iom-ist:iom-dev-1'),
     });
   }
 

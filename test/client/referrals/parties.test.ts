@@ -30,7 +30,7 @@ describe('wrong-party actions are refused before anything is sent', () => {
 
   test('an org outside the thread cannot act on it', async () => {
     const { s, threadId } = await referred();
-    const police = s.add('police-ist', 'authority', 'pol-dev-1');
+    const police = s.add('police-ist', 'authority', 'police-ist:pol-dev-1');
     // It holds nothing of the thread, so it cannot even build on it.
     await expect(police.cases.note(threadId, 'hello')).rejects.toMatchObject({ code: 'INVALID_EVENT', details: { reason: 'no-referral' } });
     expect(s.network.pending()).toBe(0);
@@ -53,7 +53,7 @@ describe('a forged author is dropped', () => {
       eventId: 'Zm9yZ2VkLWV2ZW50LWlkMQ',
       threadId,
       prev: state.heads,
-      author: { deviceId: 'sh-dev-a', orgId: 'shelter-ist', orgType: 'shelter' },
+      author: { deviceId: 'shelter-ist:sh-dev-a', orgId: 'shelter-ist', orgType: 'shelter' },
       at: s.clock,
       body: { bedReserved: true },
     });
@@ -65,7 +65,7 @@ describe('a forged author is dropped', () => {
       expect(t.status).toBe('sent');
       expect(t.decision).toBeNull();
       expect(t.dropped).toEqual([
-        expect.objectContaining({ senderDeviceId: 'iom-dev-1', senderOrgId: 'iom-ist', reason: 'forged-author', type: 'referral.accept' }),
+        expect.objectContaining({ senderDeviceId: 'iom-ist:iom-dev-1', senderOrgId: 'iom-ist', reason: 'forged-author', type: 'referral.accept' }),
       ]);
     }
     // The real shelter can still accept.
@@ -82,7 +82,7 @@ describe('a forged author is dropped', () => {
       eventId: 'Zm9yZ2VkLWV2ZW50LWlkMg',
       threadId,
       prev: state.heads,
-      author: { deviceId: 'iom-dev-1', orgId: 'iom-ist', orgType: 'shelter' },
+      author: { deviceId: 'iom-ist:iom-dev-1', orgId: 'iom-ist', orgType: 'shelter' },
       at: s.clock,
       body: { text: 'pretending to be a shelter' },
     });

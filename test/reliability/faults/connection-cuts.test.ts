@@ -59,7 +59,7 @@ it('loses and duplicates nothing while connections are cut before acks, over and
   const sdk = await enrolClient(fx, net.shelter, 'cut-sdk');
   sdkClient = sdk;
   const bundles = (await getJson(url, ROUTES.bundles(net.shelter.orgId), tokens.get(net.senders[0]!.keys.deviceId))).json as { bundles: DeviceBundle[] };
-  const sdkBundle = bundles.bundles.find((b) => b.certificate.deviceId === 'cut-sdk')!;
+  const sdkBundle = bundles.bundles.find((b) => b.certificate.deviceId === sdk.deviceId)!;
   const { oneTimePrekey: _unused, ...lastResort } = sdkBundle;
   const sdkKeys = verifyBundle(network.anchor, net.shelter.certificate, lastResort, { now: Date.now() });
 
@@ -104,7 +104,7 @@ it('loses and duplicates nothing while connections are cut before acks, over and
 
   const started = Date.now();
   await Promise.all(senders.map((s) => s.start().run(sealed.get(s.deviceId)!, (id) => ledger.ack(id))));
-  const sdkView = { deviceId: 'cut-sdk', processed: sdkProcessed, rawDeliveries: 0, corrupt: 0 };
+  const sdkView = { deviceId: sdk.deviceId, processed: sdkProcessed, rawDeliveries: 0, corrupt: 0 };
   const all = [...receivers, sdkView];
   // Keep cutting the SDK until it has worked through at least half of the burst.
   await waitFor(() => new Set(sdkProcessed).size >= total / 2, 60_000, 50);
@@ -113,7 +113,7 @@ it('loses and duplicates nothing while connections are cut before acks, over and
   await waitFor(() => ledger.deliveredFor(all) === ledger.expectedFor(all), 90_000, 100);
   await sleep(500);
   const client = redis.client();
-  const inboxIds = [...net.receivers.map((d) => d.keys.deviceId), 'cut-sdk'];
+  const inboxIds = [...net.receivers.map((d) => d.keys.deviceId), sdk.deviceId];
   const inboxesEmpty = await waitFor(async () => (await Promise.all(inboxIds.map((id) => client.xlen(`ho:inbox:{${id}}`)))).every((n) => n === 0), 20_000, 100);
 
   sdkView.rawDeliveries = sdkProcessed.length;

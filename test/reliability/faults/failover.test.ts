@@ -93,9 +93,9 @@ it('delivers everything through relay B after relay A is killed mid-burst', asyn
   const sdkNgo = network.addOrg('fo-sdk-ngo', 'ngo');
   const sdkShelter = network.addOrg('fo-sdk-shelter', 'shelter');
   const sdk = {
-    sender: new SdkDevice('fo-sdk-sender', new MemoryStorage(), crypto),
-    onA: new SdkDevice('fo-sdk-r-a', new MemoryStorage(), crypto),
-    onB: new SdkDevice('fo-sdk-r-b', new MemoryStorage(), crypto),
+    sender: new SdkDevice('fo-sdk-ngo:fo-sdk-sender', new MemoryStorage(), crypto),
+    onA: new SdkDevice('fo-sdk-shelter:fo-sdk-r-a', new MemoryStorage(), crypto),
+    onB: new SdkDevice('fo-sdk-shelter:fo-sdk-r-b', new MemoryStorage(), crypto),
   };
   sdk.sender.adopt(await enrolClient({ url: a.url, crypto, network }, sdkNgo, sdk.sender.deviceId, { storage: sdk.sender.storage }));
   sdk.onA.adopt(await enrolClient({ url: a.url, crypto, network }, sdkShelter, sdk.onA.deviceId, { storage: sdk.onA.storage }));

@@ -124,7 +124,7 @@ describe('sign-in over HTTP (redis store)', () => {
       const made = { challengeId: toB64u(fx.crypto.random(16)), challenge: toB64u(fx.crypto.random(32)) };
       const signature = signChallenge(fx, device, { deviceId, ...made });
       expectError(await session({ deviceId, challengeId: made.challengeId, signature }), 401, 'UNAUTHENTICATED');
-      expectError(await api(fx).post(ROUTES.challenge).send({ deviceId: 'nobody-here' }), 404, 'UNKNOWN_DEVICE');
+      expectError(await api(fx).post(ROUTES.challenge).send({ deviceId: 'nobody:here' }), 404, 'UNKNOWN_DEVICE');
     });
   });
 
@@ -183,8 +183,8 @@ describe('sign-in over HTTP (redis store)', () => {
 
     it('revoking an org ends the sign-in of all its devices', async () => {
       const org = network.addOrg('auth-revoked-org');
-      const d1 = network.addDevice(org, 'auth-revoked-1');
-      const d2 = network.addDevice(org, 'auth-revoked-2');
+      const d1 = network.addDevice(org, 'auth-revoked-org:auth-revoked-1');
+      const d2 = network.addDevice(org, 'auth-revoked-org:auth-revoked-2');
       await enrol(fx, d1);
       await enrol(fx, d2);
       const t1 = await signIn(fx, d1);
@@ -202,7 +202,7 @@ describe('sign-in over HTTP (redis store)', () => {
       const token = await signIn(fx, mortal);
       expectOk(await status(token));
       await new Promise((r) => setTimeout(r, Math.max(0, mortal.certificate.expiresAt - Date.now() + 50)));
-      expect(expectError(await api(fx).post(ROUTES.challenge).send({ deviceId: 'auth-mortal-1' }), 403, 'FORBIDDEN').message).toMatch(/expired/);
+      expect(expectError(await api(fx).post(ROUTES.challenge).send({ deviceId: 'auth-mortal-org:auth-mortal-1' }), 403, 'FORBIDDEN').message).toMatch(/expired/);
       expectError(await status(token), 403, 'FORBIDDEN');
     });
   });

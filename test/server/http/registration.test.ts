@@ -12,7 +12,7 @@ import { loadCrypto } from '../../../shared/crypto/sodium';
 import { createDeviceKeys, generateOneTimePrekeys, rotateSignedPrekeys } from '../../../shared/device-keys';
 import { toB64u } from '../../../shared/encoding';
 import { type DeviceCertificateBody, PROTOCOL_VERSION } from '../../../shared/schemas';
-import { DAY, type TestDevice, TestNetwork, type TestOrg } from '../../support/network';
+import { DAY, type TestDevice, TestNetwork, type TestOrg, scopedDeviceId } from '../../support/network';
 import { type RelayFixture, startTestRelay } from '../../support/relay';
 import { api, bearer, enrol, expectError, expectOk, registerDevice, registerOrg, signIn } from './helpers';
 
@@ -36,8 +36,9 @@ afterAll(async () => {
  * A device certified with any key and any fields, with prekeys signed by
  * its own device key (so only the certificate is at fault).
  */
-function certify(org: TestOrg, deviceId: string, opts: { signer?: Uint8Array; overrides?: Partial<DeviceCertificateBody> } = {}): TestDevice {
+function certify(org: TestOrg, name: string, opts: { signer?: Uint8Array; overrides?: Partial<DeviceCertificateBody> } = {}): TestDevice {
   const crypto = fx.crypto;
+  const deviceId = scopedDeviceId(org.orgId, name);
   const keys = createDeviceKeys(crypto, { deviceId, orgId: org.orgId });
   const now = Date.now();
   const body: DeviceCertificateBody = {
@@ -145,9 +146,9 @@ describe('org certificates', () => {
 describe('device certificates', () => {
   it('refuses a device of an org the relay does not know (UNKNOWN_ORG)', async () => {
     const org = network.addOrg('ngo-unregistered');
-    const device = network.addDevice(org, 'unregistered-1');
+    const device = network.addDevice(org, 'ngo-unregistered:unregistered-1');
     expectError(await registerDevice(fx, device), 404, 'UNKNOWN_ORG');
-    await expectUnknownDevice('unregistered-1');
+    await expectUnknownDevice('ngo-unregistered:unregistered-1');
   });
 
   it('refuses a device certificate signed by another org\'s key (BAD_SIGNATURE)', async () => {
@@ -156,11 +157,11 @@ describe('device certificates', () => {
     for (const org of [ngo, mallory]) expectOk(await registerOrg(fx, org.certificate), 201);
     const forged = certify(ngo, 'victim-forged', { signer: mallory.keys.privateKey });
     expectError(await registerDevice(fx, forged), 400, 'BAD_SIGNATURE');
-    await expectUnknownDevice('victim-forged');
+    await expectUnknownDevice(forged.keys.deviceId);
     // And signed by the root instead of the org: refused too.
     const rootSigned = certify(ngo, 'victim-rootsigned', { signer: network.root.privateKey });
     expectError(await registerDevice(fx, rootSigned), 400, 'BAD_SIGNATURE');
-    await expectUnknownDevice('victim-rootsigned');
+    await expectUnknownDevice(rootSigned.keys.deviceId);
     expect((await directory()).orgs.find((o) => o.certificate.orgId === 'ngo-victim')?.devices).toEqual([]);
   });
 
@@ -170,7 +171,7 @@ describe('device certificates', () => {
     const other = new TestNetwork(fx.crypto, Date.now());
     const device = certify(org, 'netcheck-1', { overrides: { networkId: other.anchor.networkId } });
     expectError(await registerDevice(fx, device), 403, 'FORBIDDEN');
-    await expectUnknownDevice('netcheck-1');
+    await expectUnknownDevice(device.keys.deviceId);
   });
 
   it('refuses an expired and a not-yet-valid device certificate (FORBIDDEN)', async () => {
@@ -181,22 +182,29 @@ describe('device certificates', () => {
     expect(expectError(await registerDevice(fx, expired), 403, 'FORBIDDEN').message).toMatch(/expired/);
     const future = certify(org, 'devexpiry-new', { overrides: { issuedAt: now + DAY, expiresAt: now + 10 * DAY } });
     expectError(await registerDevice(fx, future), 403, 'FORBIDDEN');
-    await expectUnknownDevice('devexpiry-old');
-    await expectUnknownDevice('devexpiry-new');
+    await expectUnknownDevice(expired.keys.deviceId);
+    await expectUnknownDevice(future.keys.deviceId);
   });
 
-  it('refuses a device id already taken by another org, and leaves the owner untouched', async () => {
+  it('device-id squatting: an org cannot register a device id of another org, before or after the owner', async () => {
+    // Regression (review finding 11): device ids are scoped by org (<orgId>:<name>).
     const owner = network.addOrg('ngo-owner');
     const squatter = network.addOrg('ngo-squatter');
+    expectOk(await registerOrg(fx, squatter.certificate), 201);
+    // Before the owner registers: the squatter signs a certificate for an id in the owner's namespace.
+    const early = certify(squatter, 'ngo-owner:taken-id', { overrides: { orgId: 'ngo-squatter' } });
+    expectError(await registerDevice(fx, early), 403, 'FORBIDDEN');
     const original = network.addDevice(owner, 'taken-id');
     await enrol(fx, original);
-    expectOk(await registerOrg(fx, squatter.certificate), 201);
-    const copy = network.addDevice(squatter, 'taken-id');
-    expect(expectError(await registerDevice(fx, copy), 403, 'FORBIDDEN').message).toMatch(/another org/);
+    // After: the same, and the same name in the squatter's own namespace is simply another device.
+    expectError(await registerDevice(fx, early), 403, 'FORBIDDEN');
+    const own = network.addDevice(squatter, 'taken-id');
+    expectOk(await registerDevice(fx, own), 201);
+    expect(own.keys.deviceId).toBe('ngo-squatter:taken-id');
 
     const res = await bundles('ngo-owner');
     expect(res.bundles.map((b) => b.certificate)).toEqual([original.certificate]);
-    expect((await bundles('ngo-squatter')).bundles).toEqual([]);
+    expect((await bundles('ngo-squatter')).bundles.map((b) => b.certificate.deviceId)).toEqual(['ngo-squatter:taken-id']);
     // The owner can still sign in with its own key.
     await signIn(fx, original);
   });
@@ -293,22 +301,22 @@ describe('prekeys at registration', () => {
 describe('revoked orgs and devices', () => {
   it('a revoked device id cannot register again, not even with a new certificate from its org', async () => {
     const org = network.addOrg('ngo-revdev');
-    const device = network.addDevice(org, 'revdev-1');
+    const device = network.addDevice(org, 'ngo-revdev:revdev-1');
     await enrol(fx, device);
     expectOk(await api(fx).post(ROUTES.revocations).send({ revocation: network.revokeDevice(device) }), 201);
     expectError(await registerDevice(fx, device), 403, 'REVOKED');
-    const reissued = certify(org, 'revdev-1', { overrides: { issuedAt: Date.now() } });
+    const reissued = certify(org, 'ngo-revdev:revdev-1', { overrides: { issuedAt: Date.now() } });
     expectError(await registerDevice(fx, reissued), 403, 'REVOKED');
   });
 
   it('a revoked org cannot register again, nor register devices', async () => {
     const org = network.addOrg('ngo-revorg');
-    const device = network.addDevice(org, 'revorg-1');
+    const device = network.addDevice(org, 'ngo-revorg:revorg-1');
     await enrol(fx, device);
     expectOk(await api(fx).post(ROUTES.revocations).send({ revocation: network.revokeOrg(org) }), 201);
     expectError(await registerOrg(fx, org.certificate), 403, 'REVOKED');
     const reissued = network.addOrg('ngo-revorg', 'ngo', { issuedAt: Date.now() });
     expectError(await registerOrg(fx, reissued.certificate), 403, 'REVOKED');
-    expectError(await registerDevice(fx, network.addDevice(org, 'revorg-2')), 403, 'REVOKED');
+    expectError(await registerDevice(fx, network.addDevice(org, 'ngo-revorg:revorg-2')), 403, 'REVOKED');
   });
 });

@@ -131,10 +131,10 @@ describe('an org revokes its own device', () => {
     });
     expect(stored).toEqual({ status: 'stored' });
 
-    // A revokes "A/<victim id>": well-formed and signed by A, so it is recorded in A's namespace...
+    // A revokes "A/<victim id>": signed by A, but the id is in B's namespace (device ids are scoped by org): refused...
     const rev = revocation(a.org.orgId, { type: 'device', orgId: a.org.orgId, deviceId: victimId }, a.org.keys.privateKey, 1);
-    expectOk(await publish(rev), 201);
-    // ...but B's device keeps its session, its place in bundles and its waiting envelope.
+    expectError(await publish(rev), 403, 'FORBIDDEN');
+    // ...and B's device keeps its session, its place in bundles and its waiting envelope.
     expect(await works(b.tokens[0]!)).toBe(true);
     expect(await bundleIds(b.org.orgId)).toEqual([victimId]);
     expect(await fx.relay.store.inboxLength(victimId)).toBe(1);
@@ -156,7 +156,7 @@ describe('refused revocations change nothing', () => {
     // A genuine revocation altered after signing.
     const genuine = revocation(a.org.orgId, device, a.org.keys.privateKey, 1);
     expectError(await publish({ ...genuine, reason: 'something else' }), 400, 'BAD_SIGNATURE');
-    expectError(await publish({ ...genuine, subject: { ...device, deviceId: 'someone-else' } }), 400, 'BAD_SIGNATURE');
+    expectError(await publish({ ...genuine, subject: { ...device, deviceId: `${a.org.orgId}:someone-else` } }), 400, 'BAD_SIGNATURE');
 
     expect(await list()).toEqual(before);
     expect(await works(a.tokens[0]!)).toBe(true);
@@ -192,7 +192,7 @@ describe('refused revocations change nothing', () => {
     const device = { type: 'device' as const, orgId: a.org.orgId, deviceId: a.devices[0]!.keys.deviceId };
     expectError(await publish(revocation(a.org.orgId, device, a.org.keys.privateKey, 1, { networkId: elsewhere.anchor.networkId })), 403, 'FORBIDDEN');
     const stranger = network.addOrg('rev-never-registered');
-    const own = { type: 'device' as const, orgId: stranger.orgId, deviceId: 'rev-never-1' };
+    const own = { type: 'device' as const, orgId: stranger.orgId, deviceId: 'rev-never-registered:rev-never-1' };
     expectError(await publish(revocation(stranger.orgId, own, stranger.keys.privateKey, 1)), 404, 'UNKNOWN_ORG');
     expect(await works(a.tokens[0]!)).toBe(true);
   });

@@ -49,8 +49,8 @@ beforeAll(async () => {
   fx = await startTestRelay(network, { config: { rateLimits: { ipPerMinute: 100_000, sendPerMinute: 1000, bundlesPerMinute: 1000, connectPerMinute: 1000 } } });
   const ngo = network.addOrg('ngo-routes', 'ngo');
   const shelter = network.addOrg('shelter-routes', 'shelter');
-  alice = network.addDevice(ngo, 'routes-alice', { oneTimePrekeys: 3 });
-  bora = network.addDevice(shelter, 'routes-bora', { oneTimePrekeys: 3 });
+  alice = network.addDevice(ngo, 'ngo-routes:routes-alice', { oneTimePrekeys: 3 });
+  bora = network.addDevice(shelter, 'shelter-routes:routes-bora', { oneTimePrekeys: 3 });
   await enrol(fx, alice);
   await enrol(fx, bora);
   aliceToken = await signIn(fx, alice);
@@ -96,8 +96,8 @@ describe('successful requests', () => {
   it('GET /v1/orgs lists registered orgs with their active devices', async () => {
     const dir = OrgDirectory.parse(expectOk(await api(fx).get(ROUTES.orgs).set(bearer(aliceToken))));
     const byId = new Map(dir.orgs.map((o) => [o.certificate.orgId, o.devices.map((d) => d.deviceId)]));
-    expect(byId.get('ngo-routes')).toEqual(['routes-alice']);
-    expect(byId.get('shelter-routes')).toEqual(['routes-bora']);
+    expect(byId.get('ngo-routes')).toEqual(['ngo-routes:routes-alice']);
+    expect(byId.get('shelter-routes')).toEqual(['shelter-routes:routes-bora']);
   });
 
   it('GET /v1/orgs/:orgId returns one directory entry', async () => {
@@ -111,20 +111,20 @@ describe('successful requests', () => {
     const res = BundlesResponse.parse(expectOk(await api(fx).get(ROUTES.bundles('shelter-routes')).set(bearer(aliceToken))));
     expect(res.bundles).toHaveLength(1);
     const keys = verifyBundle(network.anchor, res.org, res.bundles[0], { now: Date.now() });
-    expect(keys.deviceId).toBe('routes-bora');
+    expect(keys.deviceId).toBe('shelter-routes:routes-bora');
     expect(keys.oneTimePrekey).toBeDefined();
   });
 
   it('POST /v1/devices registers a device with its prekeys (201)', async () => {
-    const carol = network.addDevice(alice.org, 'routes-carol', { oneTimePrekeys: 4 });
-    expect(expectOk(await registerDevice(fx, carol), 201)).toEqual({ deviceId: 'routes-carol', oneTimePrekeys: 4 });
+    const carol = network.addDevice(alice.org, 'ngo-routes:routes-carol', { oneTimePrekeys: 4 });
+    expect(expectOk(await registerDevice(fx, carol), 201)).toEqual({ deviceId: 'ngo-routes:routes-carol', oneTimePrekeys: 4 });
   });
 
   it('POST /v1/auth/challenge and /v1/auth/session sign a device in', async () => {
-    const ch = ChallengeResponse.parse(await challenge(fx, 'routes-bora'));
+    const ch = ChallengeResponse.parse(await challenge(fx, 'shelter-routes:routes-bora'));
     expect(ch.expiresAt).toBeGreaterThan(Date.now());
-    const signature = signChallenge(fx, bora, { deviceId: 'routes-bora', challengeId: ch.challengeId, challenge: ch.challenge });
-    const res = await api(fx).post(ROUTES.session).send({ deviceId: 'routes-bora', challengeId: ch.challengeId, signature });
+    const signature = signChallenge(fx, bora, { deviceId: 'shelter-routes:routes-bora', challengeId: ch.challengeId, challenge: ch.challenge });
+    const res = await api(fx).post(ROUTES.session).send({ deviceId: 'shelter-routes:routes-bora', challengeId: ch.challengeId, signature });
     const session = SessionResponse.parse(expectOk(res));
     expect(session.expiresAt).toBeGreaterThan(Date.now());
     expectOk(await api(fx).get(ROUTES.prekeyStatus).set(bearer(session.token)));
@@ -147,7 +147,7 @@ describe('successful requests', () => {
   });
 
   it('POST /v1/revocations publishes and GET /v1/revocations lists it', async () => {
-    const dave = network.addDevice(alice.org, 'routes-dave');
+    const dave = network.addDevice(alice.org, 'ngo-routes:routes-dave');
     expectOk(await registerDevice(fx, dave), 201);
     const revocation = network.revokeDevice(dave, 'lost phone');
     expect(expectOk(await api(fx).post(ROUTES.revocations).send({ revocation }), 201)).toEqual({ issuer: 'ngo-routes', seq: 1 });
@@ -213,8 +213,8 @@ const BODY_ROUTES: BodyRoute[] = [
     path: ROUTES.session,
     authenticated: false,
     badShapes: () => [
-      { deviceId: 'routes-alice', challengeId: 'short', signature: 'A'.repeat(86) },
-      { deviceId: 'routes-alice', challengeId: 'A'.repeat(22), signature: 'A'.repeat(85) },
+      { deviceId: 'ngo-routes:routes-alice', challengeId: 'short', signature: 'A'.repeat(86) },
+      { deviceId: 'ngo-routes:routes-alice', challengeId: 'A'.repeat(22), signature: 'A'.repeat(85) },
     ],
   },
   {

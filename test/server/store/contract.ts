@@ -80,7 +80,8 @@ export function describeStoreContract(name: string, backend: () => StoreBackend)
 
     it('refuses malformed ids with BAD_REQUEST before touching storage', async () => {
       await expectCode(store.putOrg('org}x', '{}'), 'BAD_REQUEST');
-      await expectCode(store.getDevice('dev:1'), 'BAD_REQUEST');
+      await expectCode(store.getDevice('dev:1:x'), 'BAD_REQUEST');
+      await expectCode(store.getDevice('dev 1'), 'BAD_REQUEST');
       await expectCode(store.readInbox('', 10), 'BAD_REQUEST');
       await expectCode(store.hitRateLimit('ip{1}', MINUTE, 5), 'BAD_REQUEST');
       await expectCode(store.readInbox('dev-a', 0), 'BAD_REQUEST');

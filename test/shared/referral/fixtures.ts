@@ -13,13 +13,13 @@ export const HOUR = 60 * 60 * 1000;
 export const DAY = 24 * HOUR;
 export const T0 = Date.UTC(2026, 10, 28, 12, 0, 0);
 
-export const NGO: EventAuthor = { orgId: 'ngo-taraz', orgType: 'ngo', deviceId: 'ngo-dev-1' };
-export const NGO_2: EventAuthor = { orgId: 'ngo-taraz', orgType: 'ngo', deviceId: 'ngo-dev-2' };
-export const SHELTER_A: EventAuthor = { orgId: 'shelter-ist', orgType: 'shelter', deviceId: 'sh-dev-a' };
-export const SHELTER_B: EventAuthor = { orgId: 'shelter-ist', orgType: 'shelter', deviceId: 'sh-dev-b' };
-export const IOM: EventAuthor = { orgId: 'iom-ist', orgType: 'iom', deviceId: 'iom-dev-1' };
-export const IOM_KZ: EventAuthor = { orgId: 'iom-kz', orgType: 'iom', deviceId: 'iomkz-dev-1' };
-export const POLICE: EventAuthor = { orgId: 'police-ist', orgType: 'authority', deviceId: 'pol-dev-1' };
+export const NGO: EventAuthor = { orgId: 'ngo-taraz', orgType: 'ngo', deviceId: 'ngo-taraz:ngo-dev-1' };
+export const NGO_2: EventAuthor = { orgId: 'ngo-taraz', orgType: 'ngo', deviceId: 'ngo-taraz:ngo-dev-2' };
+export const SHELTER_A: EventAuthor = { orgId: 'shelter-ist', orgType: 'shelter', deviceId: 'shelter-ist:sh-dev-a' };
+export const SHELTER_B: EventAuthor = { orgId: 'shelter-ist', orgType: 'shelter', deviceId: 'shelter-ist:sh-dev-b' };
+export const IOM: EventAuthor = { orgId: 'iom-ist', orgType: 'iom', deviceId: 'iom-ist:iom-dev-1' };
+export const IOM_KZ: EventAuthor = { orgId: 'iom-kz', orgType: 'iom', deviceId: 'iom-kz:iomkz-dev-1' };
+export const POLICE: EventAuthor = { orgId: 'police-ist', orgType: 'authority', deviceId: 'police-ist:pol-dev-1' };
 
 export function b64uDigest(text: string, bytes: number): string {
   return createHash('sha256').update(text).digest().subarray(0, bytes).toString('base64url');

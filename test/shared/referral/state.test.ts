@@ -224,7 +224,7 @@ describe('only the right party acts', () => {
 
   test('an author claiming another org type than its org joined with is WRONG_PARTY', () => {
     const b = thread();
-    const e = step(b, 'accept', { orgId: 'shelter-ist', orgType: 'iom', deviceId: 'sh-dev-a' });
+    const e = step(b, 'accept', { orgId: 'shelter-ist', orgType: 'iom', deviceId: 'shelter-ist:sh-dev-a' });
     expect(rejection(derive(b), e)?.code).toBe('WRONG_PARTY');
   });
 
@@ -425,7 +425,7 @@ describe('consent withdrawal and purge receipts', () => {
     state = derive(b);
     expect(state.consentWithdrawal).toMatchObject({ pending: [], complete: true });
     expect(state.consentWithdrawal?.confirmed.find((c) => c.orgId === 'shelter-ist')).toMatchObject({
-      deviceIds: ['sh-dev-a', 'sh-dev-b'],
+      deviceIds: ['shelter-ist:sh-dev-a', 'shelter-ist:sh-dev-b'],
       itemsDeleted: 8,
     });
     expect(state.rejected).toEqual([]);
