@@ -24,6 +24,13 @@ export interface StoredMessage {
   orgIds: string[];
   senderDeviceId: string;
   senderOrgId: string;
+  /**
+   * Every recipient device named in the signed header (device ids are
+   * `<orgId>:<name>`, so each names its org). The case layer checks them
+   * against the thread's participants: a device of any other org is a
+   * security warning (a relay or sender that copied the message elsewhere).
+   */
+  recipientDeviceIds: string[];
   sentAt: number;
   receivedAt: number;
   direction: 'in' | 'out';

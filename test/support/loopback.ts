@@ -69,8 +69,13 @@ export class LoopbackNetwork {
   }
 
   /** @internal */
+  /** The devices a message to `orgIds` goes to: every device of those orgs but the sender. */
+  recipientsOf(from: LoopbackTransport, orgIds: readonly string[]): LoopbackTransport[] {
+    return this.devices.filter((d) => d !== from && orgIds.includes(d.orgId));
+  }
+
   route(from: LoopbackTransport, message: StoredMessage): void {
-    const recipients = this.devices.filter((d) => d !== from && message.orgIds.includes(d.orgId));
+    const recipients = this.recipientsOf(from, message.orgIds);
     if (recipients.length === 0) throw new HandoverError('BAD_REQUEST', 'no recipient device is registered in these orgs');
     for (const to of recipients) this.queue.push({ to, message: { ...copy(message), direction: 'in' } });
   }
@@ -98,12 +103,14 @@ export class LoopbackTransport implements CaseTransport {
 
   async send(input: { threadId: string; orgIds: string[]; payload: unknown }): Promise<StoredMessage> {
     const now = this.network.now();
+    const orgIds = [...new Set([...input.orgIds, this.orgId])];
     const message: StoredMessage = {
       messageId: randomBytes(16).toString('base64url'),
       threadId: input.threadId,
-      orgIds: [...new Set([...input.orgIds, this.orgId])],
+      orgIds,
       senderDeviceId: this.deviceId,
       senderOrgId: this.orgId,
+      recipientDeviceIds: this.network.recipientsOf(this, orgIds).map((d) => d.deviceId),
       sentAt: now,
       receivedAt: now,
       direction: 'out',
