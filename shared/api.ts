@@ -83,6 +83,15 @@ export function authSigningInput(fields: { networkId: string; deviceId: string; 
   return signingInput(DOMAIN.authChallenge, fields);
 }
 
+/**
+ * POST /v1/auth/socket-ticket (authenticated): a single-use ticket, valid for
+ * seconds, that the socket's upgrade request carries as `?ticket=`. The relay
+ * checks it before it accepts the WebSocket upgrade, so nobody without a
+ * session can open a socket or send the relay a single frame.
+ */
+export const SocketTicketResponse = z.strictObject({ ticket: b64uBytes(32), expiresAt: Timestamp });
+export type SocketTicketResponse = z.infer<typeof SocketTicketResponse>;
+
 /** PUT /v1/devices/me/signed-prekeys (authenticated) — weekly rotation. */
 export const UploadSignedPrekeysRequest = z.strictObject({ signedPrekey: SignedPrekey, pqPrekey: PqPrekey });
 /** POST /v1/devices/me/one-time-prekeys (authenticated) — refill. */
@@ -96,8 +105,17 @@ export const PrekeyStatus = z.strictObject({ oneTimePrekeys: z.number().int(), s
 export const BundlesResponse = z.strictObject({ org: OrgCertificate, bundles: z.array(DeviceBundle) });
 export type BundlesResponse = z.infer<typeof BundlesResponse>;
 
-/** GET /v1/revocations (authenticated); POST /v1/revocations to publish one. */
-export const RevocationList = z.strictObject({ revocations: z.array(Revocation) });
+/**
+ * GET /v1/revocations (authenticated); POST /v1/revocations to publish one.
+ * `issuers` holds every org certificate the relay ever registered for an org
+ * that issued a device revocation — also revoked, expired and superseded
+ * ones — so a client can always check an old revocation's signature.
+ */
+export const RevocationList = z.strictObject({
+  revocations: z.array(Revocation).max(LIMITS.maxRevocationsPerList),
+  issuers: z.array(OrgCertificate).max(LIMITS.maxRevocationsPerList),
+});
+export type RevocationList = z.infer<typeof RevocationList>;
 export const PublishRevocationRequest = z.strictObject({ revocation: Revocation });
 
 export const ROUTES = {
@@ -108,6 +126,7 @@ export const ROUTES = {
   devices: '/v1/devices',
   challenge: '/v1/auth/challenge',
   session: '/v1/auth/session',
+  socketTicket: '/v1/auth/socket-ticket',
   signedPrekeys: '/v1/devices/me/signed-prekeys',
   oneTimePrekeys: '/v1/devices/me/one-time-prekeys',
   prekeyStatus: '/v1/devices/me/prekeys',

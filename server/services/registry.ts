@@ -4,7 +4,7 @@
  * only what chains to the pinned root.
  */
 import type { z } from 'zod';
-import type { BundlesResponse, OrgDirectory, RegisterDeviceRequest } from '../../shared/api';
+import type { BundlesResponse, OrgDirectory, RegisterDeviceRequest, RevocationList } from '../../shared/api';
 import { DOMAIN } from '../../shared/canonical';
 import { verifyDeviceChain, verifyObject, verifyOrgCertificate } from '../../shared/certificates';
 import { fromB64u } from '../../shared/encoding';
@@ -210,9 +210,16 @@ export class Registry {
 
   /* ---------------------------------------------------------- revocations -- */
 
-  async revocations(): Promise<{ revocations: Revocation[] }> {
+  async revocations(): Promise<RevocationList> {
     const records = await this.store.listRevocations();
-    return { revocations: records.map((r) => JSON.parse(r.json) as Revocation) };
+    const revocations = records.map((r) => JSON.parse(r.json) as Revocation);
+    const issuerIds = [...new Set(revocations.map((r) => r.issuer).filter((issuer) => issuer !== 'root'))];
+    const issuers: OrgCertificate[] = [];
+    for (const orgId of issuerIds) {
+      const json = await this.store.getOrg(orgId);
+      if (json) issuers.push(JSON.parse(json) as OrgCertificate);
+    }
+    return { revocations, issuers };
   }
 
   /**
