@@ -223,44 +223,51 @@ export function verifyDeviceChain(
   return { org, device };
 }
 
+/** A revocation that could not be verified: its subject counts as revoked anyway. */
+export interface UnverifiableRevocation {
+  issuer: string;
+  seq: number;
+  subject: Revocation['subject'];
+  code: 'UNTRUSTED_KEY' | 'BAD_SIGNATURE' | 'UNKNOWN_ORG';
+  reason: string;
+}
+
 /**
  * Verify a full revocation list and turn it into a status lookup.
- * `orgKeys` gives the public key of each org that issued device revocations
- * (from verified org certificates). Each issuer's entries must run 1..n with
- * no gap; `seen` is the highest seq per issuer this verifier accepted
- * before, and a list that goes back on any of them is a rollback.
+ *
+ * `orgPublicKeys` gives every key org X has ever held, from root-signed
+ * certificates (also revoked, expired and superseded ones): an old
+ * revocation stays checkable after its issuer is revoked or re-keyed.
+ *
+ * Fail safe, never fail closed on the whole network: an entry that does not
+ * verify (unknown issuer key, bad signature, another network, an issuer
+ * revoking what it may not) makes its subject count as revoked and is
+ * reported in `unverifiable`; it never aborts the list, so one bad entry
+ * cannot stop every client from signing in. Each issuer's entries must
+ * still run 1..n with no gap, and `seen` (the highest seq per issuer this
+ * verifier accepted before) must not go back: a list with an entry dropped
+ * or rolled back is refused (ROLLBACK), because that is a relay hiding a
+ * revocation.
  */
 export function verifyRevocationList(
   anchor: TrustAnchor,
   values: unknown,
-  opts: { orgPublicKey: (orgId: string) => Uint8Array | undefined; seen?: ReadonlyMap<string, number> },
-): { status: RevocationStatus; heads: Map<string, number>; revocations: Revocation[] } {
+  opts: { orgPublicKeys: (orgId: string) => readonly Uint8Array[]; seen?: ReadonlyMap<string, number> },
+): { status: RevocationStatus; heads: Map<string, number>; revocations: Revocation[]; unverifiable: UnverifiableRevocation[] } {
   const list = parseOrThrow(z.array(Revocation).max(10_000), values, 'revocation list');
   const heads = new Map<string, number>();
   const revokedOrgs = new Set<string>();
   /** deviceId -> the orgs that revoked a device of theirs with that id. */
   const revokedDevices = new Map<string, Set<string>>();
+  const unverifiable: UnverifiableRevocation[] = [];
   for (const rev of list) {
-    if (rev.networkId !== anchor.networkId) throw new HandoverError('UNTRUSTED_KEY', 'revocation from another network');
     const expected = (heads.get(rev.issuer) ?? 0) + 1;
     if (rev.seq !== expected) {
       throw new HandoverError('ROLLBACK', `revocations of ${rev.issuer} skip from ${expected - 1} to ${rev.seq}`);
     }
-    let key: Uint8Array | undefined;
-    if (rev.issuer === 'root') {
-      if (rev.subject.type !== 'org') throw new HandoverError('UNTRUSTED_KEY', 'the root revokes orgs only');
-      key = anchor.rootPublicKey;
-    } else {
-      if (rev.subject.type !== 'device' || rev.subject.orgId !== rev.issuer || orgOfDeviceId(rev.subject.deviceId) !== rev.issuer) {
-        throw new HandoverError('UNTRUSTED_KEY', `org ${rev.issuer} may revoke only its own devices`);
-      }
-      key = opts.orgPublicKey(rev.issuer);
-      if (!key) throw new HandoverError('UNKNOWN_ORG', `revocation issuer ${rev.issuer} is unknown`);
-    }
-    if (!verifyObject(anchor.crypto, DOMAIN.revocation, rev, key)) {
-      throw new HandoverError('BAD_SIGNATURE', `revocation ${rev.issuer}#${rev.seq} has a bad signature`);
-    }
     heads.set(rev.issuer, rev.seq);
+    const problem = revocationProblem(anchor, rev, opts.orgPublicKeys);
+    if (problem) unverifiable.push({ issuer: rev.issuer, seq: rev.seq, subject: rev.subject, ...problem });
     if (rev.subject.type === 'org') revokedOrgs.add(rev.subject.orgId);
     else revokedDevices.set(rev.subject.deviceId, (revokedDevices.get(rev.subject.deviceId) ?? new Set()).add(rev.subject.orgId));
   }
@@ -272,6 +279,7 @@ export function verifyRevocationList(
   return {
     heads,
     revocations: list,
+    unverifiable,
     status: {
       isOrgRevoked: (orgId) => revokedOrgs.has(orgId),
       isDeviceRevoked: (deviceId, orgId) => {
@@ -280,4 +288,40 @@ export function verifyRevocationList(
       },
     },
   };
+}
+
+/** Why one revocation does not verify, or null when it does. */
+function revocationProblem(
+  anchor: TrustAnchor,
+  rev: Revocation,
+  orgPublicKeys: (orgId: string) => readonly Uint8Array[],
+): Pick<UnverifiableRevocation, 'code' | 'reason'> | null {
+  if (rev.networkId !== anchor.networkId) return { code: 'UNTRUSTED_KEY', reason: 'revocation from another network' };
+  let keys: readonly Uint8Array[];
+  if (rev.issuer === 'root') {
+    if (rev.subject.type !== 'org') return { code: 'UNTRUSTED_KEY', reason: 'the root revokes orgs only' };
+    keys = [anchor.rootPublicKey];
+  } else {
+    if (rev.subject.type !== 'device' || rev.subject.orgId !== rev.issuer || orgOfDeviceId(rev.subject.deviceId) !== rev.issuer) {
+      return { code: 'UNTRUSTED_KEY', reason: `org ${rev.issuer} may revoke only its own devices` };
+    }
+    keys = orgPublicKeys(rev.issuer);
+    if (keys.length === 0) return { code: 'UNKNOWN_ORG', reason: `no certificate of issuer ${rev.issuer} is known` };
+  }
+  if (!keys.some((key) => verifyObject(anchor.crypto, DOMAIN.revocation, rev, key))) {
+    return { code: 'BAD_SIGNATURE', reason: `revocation ${rev.issuer}#${rev.seq} is not signed by any key ${rev.issuer} ever held` };
+  }
+  return null;
+}
+
+/**
+ * Check an org certificate's root signature and network only, whatever its
+ * validity period or revocation: enough to trust the key it names for
+ * checking that org's old revocations. Returns the parsed certificate, or
+ * null when it is not a root-signed certificate of this network.
+ */
+export function rootSignedOrgCertificate(anchor: TrustAnchor, value: unknown): OrgCertificate | null {
+  const parsed = OrgCertificate.safeParse(value);
+  if (!parsed.success || parsed.data.networkId !== anchor.networkId) return null;
+  return verifyObject(anchor.crypto, DOMAIN.orgCertificate, parsed.data, anchor.rootPublicKey) ? parsed.data : null;
 }

@@ -148,7 +148,7 @@ export function verifyBundle(
   anchor: TrustAnchor,
   orgCertificate: OrgCertificate | unknown,
   bundleValue: unknown,
-  opts: { now: number; revocations?: RevocationStatus; maxPrekeyAgeMs?: number },
+  opts: { now: number; revocations?: RevocationStatus; maxPrekeyAgeMs?: number; maxClockSkewMs?: number },
 ): RecipientKeys {
   const parsed = DeviceBundle.safeParse(bundleValue);
   if (!parsed.success) throw new HandoverError('UNTRUSTED_KEY', 'key bundle is malformed');
@@ -166,8 +166,21 @@ export function verifyBundle(
       throw new HandoverError('BAD_SIGNATURE', `${what} of device ${device.deviceId} has a bad signature`);
     }
   }
-  if (opts.maxPrekeyAgeMs !== undefined && opts.now - bundle.signedPrekey.createdAt > opts.maxPrekeyAgeMs) {
-    throw new HandoverError('UNTRUSTED_KEY', `signed prekey of device ${device.deviceId} is too old`);
+  // Signed and post-quantum prekeys are rotated weekly: a very old one means a
+  // device that stopped rotating (or a relay serving a stale key), and one
+  // dated in the future was not made by an honest clock (review finding 9).
+  for (const [what, prekey] of [['signed prekey', bundle.signedPrekey], ['post-quantum prekey', bundle.pqPrekey]] as const) {
+    if (opts.maxPrekeyAgeMs !== undefined && opts.now - prekey.createdAt > opts.maxPrekeyAgeMs) {
+      const days = Math.floor((opts.now - prekey.createdAt) / 86_400_000);
+      throw new HandoverError(
+        'UNTRUSTED_KEY',
+        `the ${what} of device ${device.deviceId} is ${days} days old (at most ${Math.floor(opts.maxPrekeyAgeMs / 86_400_000)}): the device has not been online to rotate it; its org admin should check or revoke it`,
+        { deviceId: device.deviceId },
+      );
+    }
+    if (opts.maxClockSkewMs !== undefined && prekey.createdAt > opts.now + opts.maxClockSkewMs) {
+      throw new HandoverError('UNTRUSTED_KEY', `the ${what} of device ${device.deviceId} is dated in the future`, { deviceId: device.deviceId });
+    }
   }
   return {
     deviceId: device.deviceId,

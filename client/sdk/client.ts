@@ -24,11 +24,12 @@ import {
   verifyBundle,
 } from '../../shared/device-keys';
 import { fromB64u, fromUtf8, toB64u, utf8 } from '../../shared/encoding';
-import { openEnvelope, parseEnvelope, sealEnvelope } from '../../shared/envelope';
-import { HandoverError, isHandoverError } from '../../shared/errors';
+import { MAX_CLOCK_SKEW_MS, openEnvelope, parseEnvelope, sealEnvelope } from '../../shared/envelope';
+import { type ErrorCode, HandoverError, isHandoverError } from '../../shared/errors';
 import { deviceKeysFromJson, deviceKeysToJson } from '../../shared/keystore';
-import type { DeviceCertificate, EnrolmentRequest, OrgCertificate } from '../../shared/schemas';
+import { type DeviceCertificate, type EnrolmentRequest, type OrgCertificate, orgOfDeviceId } from '../../shared/schemas';
 import type { ClientToServerEvents, Delivery, ServerToClientEvents, WireEnvelope, WireError } from '../../shared/socket-events';
+import { MessageStore } from './message-store';
 import { type FailedMessage, MessageBody, type StoredMessage } from './messages';
 import { RelayApi } from './relay-api';
 import type { KeyValueStorage } from './storage';
@@ -38,6 +39,29 @@ import { Vault } from './vault';
 export const DAY_MS = 24 * 60 * 60 * 1000;
 export const SIGNED_PREKEY_ROTATION_MS = 7 * DAY_MS;
 export const ONE_TIME_PREKEY_BATCH = 100;
+
+/**
+ * Failures of an envelope itself: it can never be opened, however often it
+ * comes, so it is acknowledged (removed from the relay) and recorded. Every
+ * other failure — the relay or network (UNAVAILABLE, RATE_LIMITED, INTERNAL,
+ * UNAUTHENTICATED), a sender the relay does not serve yet (UNTRUSTED_KEY),
+ * a rolled-back revocation list, local storage — is not the message's
+ * fault: it stays in the inbox and is tried again (review finding 4).
+ */
+const ENVELOPE_FAILURES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'BAD_REQUEST',
+  'BAD_SIGNATURE',
+  'DECRYPT_FAILED',
+  'REPLAY',
+  'STALE_MESSAGE',
+  'NOT_RECIPIENT',
+  'REVOKED',
+  'EXPIRED',
+]);
+/** Retries of an envelope that could not be processed yet: 0.5 s doubling up to this. */
+const RETRY_MAX_MS = 30_000;
+/** When this device first noticed each one-time prekey had left the relay (see pruneHandedOutPrekeys). */
+const HANDED_OUT_RECORD = 'prekeys/handed-out';
 
 export interface ClientOptions {
   crypto: Crypto;
@@ -94,6 +118,9 @@ export class HandoverClient {
   /** Deliveries are processed one at a time, in arrival order. */
   private inbound: Promise<void> = Promise.resolve();
   private readonly now: () => number;
+  private readonly messages: MessageStore;
+  /** Envelopes left in the inbox after a transient failure, waiting to be tried again. */
+  private readonly retries = new Map<string, { attempts: number; timer: ReturnType<typeof setTimeout> }>();
 
   private constructor(
     private readonly crypto: Crypto,
@@ -103,6 +130,7 @@ export class HandoverClient {
     private readonly options: ClientOptions,
   ) {
     this.now = options.now ?? Date.now;
+    this.messages = new MessageStore(vault);
     this.api = new RelayApi(options.serverUrl ?? profile.serverUrl);
     this.trust = new TrustStore(trustAnchor(crypto, fromB64u(profile.rootPublicKey)), this.api, vault, this.now);
   }
@@ -139,6 +167,7 @@ export class HandoverClient {
     if (!profile || !keysJson) throw new HandoverError('KEYSTORE_CORRUPT', 'the profile is incomplete');
     const client = new HandoverClient(options.crypto, vault, profile, deviceKeysFromJson(keysJson), options);
     await client.trust.load();
+    if (profile.orgCertificate && !client.trust.pinned(profile.orgId)) await client.trust.pinOwnOrg(profile.orgCertificate);
     return client;
   }
 
@@ -179,6 +208,7 @@ export class HandoverClient {
     }
     this.profile = { ...this.profile, orgCertificate: org, deviceCertificate: device };
     await this.saveProfile();
+    await this.trust.pinOwnOrg(org);
   }
 
   /** Register the certified device with the relay, with fresh prekeys. */
@@ -223,7 +253,41 @@ export class HandoverClient {
       await this.api.uploadSignedPrekeys(signedPrekey, pqPrekey);
     }
     const status = await this.api.prekeyStatus();
+    await this.pruneHandedOutPrekeys(status.oneTimePrekeys);
+    await this.messages.pruneSeen(this.now(), this.profile.retentionMs + MAX_CLOCK_SKEW_MS);
     if (status.oneTimePrekeys < ONE_TIME_PREKEY_BATCH / 4) await this.refillOneTimePrekeys();
+  }
+
+  /**
+   * One-time prekey private halves that no message will ever use are
+   * deleted. The relay hands them out lowest id first, so when it says it
+   * holds `remaining`, every older unused one here was handed out (or
+   * dropped). A sender seals right after it fetches, and the relay refuses
+   * envelopes older than the retention window, so once that window (plus
+   * clock skew) has passed since the handout was noticed, the private half
+   * can only serve an attacker who seizes the device.
+   */
+  private async pruneHandedOutPrekeys(remaining: number): Promise<void> {
+    const ids = [...this.keys.oneTimePrekeys.keys()].sort((a, b) => a - b);
+    const handedOut = new Set(ids.slice(0, Math.max(0, ids.length - remaining)));
+    const stored = await this.vault.get(HANDED_OUT_RECORD);
+    const noticed = new Map<number, number>(Array.isArray(stored) ? (stored as Array<[number, number]>) : []);
+    const now = this.now();
+    let keysChanged = false;
+    for (const id of [...noticed.keys()]) if (!handedOut.has(id)) noticed.delete(id);
+    for (const id of handedOut) {
+      const since = noticed.get(id);
+      if (since === undefined) noticed.set(id, now);
+      else if (now - since > this.profile.retentionMs + MAX_CLOCK_SKEW_MS) {
+        const prekey = this.keys.oneTimePrekeys.get(id);
+        if (prekey) this.crypto.wipe(prekey.keyPair.privateKey);
+        this.keys.oneTimePrekeys.delete(id);
+        noticed.delete(id);
+        keysChanged = true;
+      }
+    }
+    if (keysChanged) await this.saveKeys();
+    await this.vault.put(HANDED_OUT_RECORD, [...noticed]);
   }
 
   async refillOneTimePrekeys(count = ONE_TIME_PREKEY_BATCH): Promise<void> {
@@ -321,6 +385,7 @@ export class HandoverClient {
   }
 
   async close(): Promise<void> {
+    this.stopRetries();
     this.socket?.disconnect();
     this.socket = undefined;
     await this.idle();
@@ -337,17 +402,50 @@ export class HandoverClient {
 
   /* --------------------------------------------------------------- send -- */
 
-  /** Every current device of the thread's orgs and our own other devices, verified. */
+  /**
+   * Every current device of the thread's orgs and our own other devices,
+   * verified. Each relay answer is bound to the question (review finding 1):
+   * the org certificate must be the org asked for, under the key this
+   * device pinned for it, and every bundle a device of that org.
+   */
   async recipientsFor(orgIds: readonly string[]): Promise<RecipientKeys[]> {
     const out: RecipientKeys[] = [];
+    const now = this.now();
     for (const orgId of new Set([...orgIds, this.profile.orgId])) {
-      const { org, bundles } = await this.api.bundles(orgId);
-      for (const bundle of bundles) {
-        if (bundle.certificate.deviceId === this.profile.deviceId) continue;
-        out.push(verifyBundle(this.trust.anchor, org, bundle, { now: this.now(), revocations: this.trust.revocationStatus() }));
+      const answer = await this.api.bundles(orgId);
+      if (answer.org.orgId !== orgId) {
+        throw new HandoverError('UNTRUSTED_KEY', `the relay answered with org ${answer.org.orgId} when asked for ${orgId}; nothing was sent`);
+      }
+      const org = await this.trust.admitOrg(answer.org);
+      const seen = new Set<string>();
+      for (const bundle of answer.bundles) {
+        const { deviceId } = bundle.certificate;
+        if (bundle.certificate.orgId !== orgId || orgOfDeviceId(deviceId) !== orgId) {
+          throw new HandoverError('UNTRUSTED_KEY', `the relay listed device ${deviceId} among the devices of ${orgId}; nothing was sent`);
+        }
+        if (seen.has(deviceId)) throw new HandoverError('UNTRUSTED_KEY', `the relay listed device ${deviceId} twice; nothing was sent`);
+        seen.add(deviceId);
+        if (deviceId === this.profile.deviceId) continue;
+        out.push(
+          verifyBundle(this.trust.anchor, org, bundle, {
+            now,
+            revocations: this.trust.revocationStatus(),
+            maxPrekeyAgeMs: this.maxPrekeyAgeMs(),
+            maxClockSkewMs: MAX_CLOCK_SKEW_MS,
+          }),
+        );
       }
     }
     return out;
+  }
+
+  /**
+   * A recipient keeps old signed-prekey private halves for the retention
+   * window plus one rotation; a prekey older than that could not be opened
+   * (and would mean a device that stopped rotating), so senders refuse it.
+   */
+  private maxPrekeyAgeMs(): number {
+    return this.profile.retentionMs + SIGNED_PREKEY_ROTATION_MS;
   }
 
   /**
@@ -387,7 +485,7 @@ export class HandoverClient {
         direction: 'out',
         payload: input.payload,
       };
-      await this.storeMessage(stored);
+      await this.messages.add(stored);
       return stored;
     }
   }
@@ -421,97 +519,140 @@ export class HandoverClient {
 
   /* ------------------------------------------------------------ receive -- */
 
+  /**
+   * Open, verify, persist, then ack. An envelope that failed in itself is
+   * acked and recorded; one that met a relay, network or storage problem is
+   * left in the inbox and tried again with backoff, and shown meanwhile as
+   * "could not open yet" (never acked, dropped or reported delivered).
+   */
   private async receive(delivery: Delivery): Promise<void> {
     const wire = { ...delivery.envelope, ciphertext: toUint8Array(delivery.envelope.ciphertext) };
-    let messageId = 'unknown';
+    const headerId = typeof wire.header === 'object' && wire.header ? (wire.header as { messageId?: unknown }).messageId : undefined;
+    let messageId = typeof headerId === 'string' && headerId.length <= 64 ? headerId : 'unknown';
     try {
       const envelope = parseEnvelope(wire);
       messageId = envelope.header.messageId;
-      if (await this.vault.get(`seen/${messageId}`)) {
+      if (await this.messages.hasSeen(messageId)) {
+        this.cancelRetry(messageId);
         await this.ack(messageId); // a redelivery after a lost ack
         return;
       }
-      const sender = await this.trust.device(envelope.header.senderDeviceId);
-      const opened = openEnvelope(this.crypto, {
-        envelope,
-        recipient: this.keys,
-        sender: { signPublicKey: sender.signPublicKey, identityKey: sender.identityKey },
-        now: this.now(),
-        maxAgeMs: this.profile.retentionMs,
-      });
-      const body = MessageBody.safeParse(JSON.parse(fromUtf8(opened.body)));
-      if (!body.success || body.data.threadId !== envelope.header.threadId) {
-        throw new HandoverError('DECRYPT_FAILED', 'the message body is not a valid Handover message');
-      }
-      const stored: StoredMessage = {
-        messageId,
-        threadId: body.data.threadId,
-        orgIds: body.data.orgIds,
-        senderDeviceId: envelope.header.senderDeviceId,
-        senderOrgId: sender.org.orgId,
-        recipientDeviceIds: envelope.header.recipients.map((r) => r.deviceId),
-        sentAt: envelope.header.sentAt,
-        receivedAt: this.now(),
-        direction: 'in',
-        payload: body.data.payload,
-      };
-      // Persist first (keys without the used one-time prekey, the message, the seen mark), then ack.
-      await this.saveKeys();
-      await this.storeMessage(stored);
+      const stored = await this.open(envelope);
+      // Persist first (keys only when a one-time prekey was used up, the message, the seen mark), then ack.
+      if (stored.usedOneTimePrekey) await this.saveKeys();
+      await this.messages.add(stored.message);
+      this.cancelRetry(messageId);
       await this.ack(messageId);
-      this.emit('message', stored);
+      this.emit('message', stored.message);
     } catch (err) {
-      if (isHandoverError(err, 'UNAVAILABLE')) return; // leave it in the inbox; it comes again
+      const code: ErrorCode = isHandoverError(err) ? err.code : 'INTERNAL';
+      const final = ENVELOPE_FAILURES.has(code);
       const failure: FailedMessage = {
         messageId,
-        senderDeviceId: typeof wire.header === 'object' && wire.header ? String(wire.header.senderDeviceId) : 'unknown',
+        senderDeviceId: typeof wire.header === 'object' && wire.header ? String((wire.header as { senderDeviceId?: unknown }).senderDeviceId).slice(0, 200) : 'unknown',
         receivedAt: this.now(),
-        code: isHandoverError(err) ? err.code : 'DECRYPT_FAILED',
-        reason: err instanceof Error ? err.message : String(err),
+        code,
+        reason: err instanceof Error ? err.message.slice(0, 500) : String(err).slice(0, 500),
+        pending: !final,
       };
-      await this.vault.put(`failed/${failure.receivedAt}-${messageId}`, failure);
-      if (messageId !== 'unknown') await this.ack(messageId);
+      await this.messages.recordFailure(failure).catch(() => undefined); // recording is best effort; the outcome below is not
+      if (final) {
+        this.cancelRetry(messageId);
+        if (messageId !== 'unknown') {
+          await this.messages.markSeen(messageId, this.now()).catch(() => undefined);
+          await this.ack(messageId);
+        }
+      } else if (messageId !== 'unknown') {
+        this.scheduleRetry(messageId, delivery);
+      }
       this.emit('failed', failure);
     }
   }
 
-  private async ack(messageId: string): Promise<void> {
-    const res = await this.socket?.timeout(10_000).emitWithAck('envelope:ack', { messageId }).catch(() => undefined);
-    if (res && !res.ok && res.error.code === 'UNAVAILABLE') {
-      // The relay will deliver it again; dedupe makes that harmless.
+  /** Everything that makes an envelope a message, or a typed error saying why not. */
+  private async open(envelope: ReturnType<typeof parseEnvelope>): Promise<{ message: StoredMessage; usedOneTimePrekey: boolean }> {
+    const sender = await this.trust.device(envelope.header.senderDeviceId);
+    const opened = openEnvelope(this.crypto, {
+      envelope,
+      recipient: this.keys,
+      sender: { signPublicKey: sender.signPublicKey, identityKey: sender.identityKey },
+      now: this.now(),
+      maxAgeMs: this.profile.retentionMs,
+    });
+    let json: unknown;
+    try {
+      json = JSON.parse(fromUtf8(opened.body));
+    } catch {
+      throw new HandoverError('DECRYPT_FAILED', 'the message body is not JSON');
     }
+    const body = MessageBody.safeParse(json);
+    if (!body.success || body.data.threadId !== envelope.header.threadId) {
+      throw new HandoverError('DECRYPT_FAILED', 'the message body is not a valid Handover message');
+    }
+    const message: StoredMessage = {
+      messageId: envelope.header.messageId,
+      threadId: body.data.threadId,
+      orgIds: body.data.orgIds,
+      senderDeviceId: envelope.header.senderDeviceId,
+      senderOrgId: sender.org.orgId,
+      recipientDeviceIds: envelope.header.recipients.map((r) => r.deviceId),
+      sentAt: envelope.header.sentAt,
+      receivedAt: this.now(),
+      direction: 'in',
+      payload: body.data.payload,
+    };
+    return { message, usedOneTimePrekey: opened.usedOneTimePrekeyId !== undefined };
+  }
+
+  private scheduleRetry(messageId: string, delivery: Delivery): void {
+    const previous = this.retries.get(messageId);
+    if (previous) clearTimeout(previous.timer);
+    const attempts = (previous?.attempts ?? 0) + 1;
+    const delay = Math.min(RETRY_MAX_MS, 500 * 2 ** Math.min(attempts - 1, 10)) * (1 + Math.random() / 4);
+    const timer = setTimeout(() => {
+      if (!this.retries.has(messageId)) return;
+      this.inbound = this.inbound.then(() => this.receive(delivery)).catch(() => undefined);
+    }, delay);
+    timer.unref?.();
+    this.retries.set(messageId, { attempts, timer });
+  }
+
+  private cancelRetry(messageId: string): void {
+    const entry = this.retries.get(messageId);
+    if (!entry) return;
+    clearTimeout(entry.timer);
+    this.retries.delete(messageId);
+  }
+
+  private stopRetries(): void {
+    for (const { timer } of this.retries.values()) clearTimeout(timer);
+    this.retries.clear();
+  }
+
+  private async ack(messageId: string): Promise<void> {
+    // An ack the relay did not take (it is down) is harmless: it delivers the envelope again and dedupe drops it.
+    await this.socket?.timeout(10_000).emitWithAck('envelope:ack', { messageId }).catch(() => undefined);
   }
 
   /* ------------------------------------------------------ local storage -- */
 
-  private async storeMessage(message: StoredMessage): Promise<void> {
-    await this.vault.put(`seen/${message.messageId}`, message.receivedAt);
-    await this.vault.put(`threads/${message.threadId}/${String(message.sentAt).padStart(15, '0')}-${message.messageId}`, message);
-  }
-
   /** Every message of a thread this device holds, oldest first. */
-  async threadMessages(threadId: string): Promise<StoredMessage[]> {
-    const names = await this.vault.list(`threads/${threadId}/`);
-    const out: StoredMessage[] = [];
-    for (const name of names) out.push((await this.vault.get(name)) as StoredMessage);
-    return out;
+  threadMessages(threadId: string): Promise<StoredMessage[]> {
+    return this.messages.threadMessages(threadId);
   }
 
-  async threadIds(): Promise<string[]> {
-    const names = await this.vault.list('threads/');
-    return [...new Set(names.map((n) => n.split('/')[1] ?? ''))].filter(Boolean);
+  threadIds(): Promise<string[]> {
+    return this.messages.threadIds();
   }
 
-  async failedMessages(): Promise<FailedMessage[]> {
-    const names = await this.vault.list('failed/');
-    return Promise.all(names.map(async (n) => (await this.vault.get(n)) as FailedMessage));
+  /** Envelopes that could not be opened: `pending` ones are still in the inbox and tried again. */
+  failedMessages(): Promise<FailedMessage[]> {
+    return this.messages.failedMessages();
   }
 
   /** Delete everything this device holds about a thread (consent withdrawal). */
-  async purgeThread(threadId: string): Promise<number> {
-    const names = await this.vault.list(`threads/${threadId}/`);
-    for (const name of names) await this.vault.delete(name);
-    return names.length;
+  purgeThread(threadId: string): Promise<number> {
+    return this.messages.purgeThread(threadId);
   }
 
   /** Application state kept encrypted next to the messages (e.g. the referral layer's). */

@@ -44,4 +44,10 @@ export interface FailedMessage {
   receivedAt: number;
   code: string;
   reason: string;
+  /**
+   * True while the envelope stays in the relay's inbox and is tried again
+   * (a relay, network or storage problem, or a sender not verified yet);
+   * false when it can never be opened and was acknowledged away.
+   */
+  pending: boolean;
 }

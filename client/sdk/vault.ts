@@ -4,6 +4,12 @@
  * cannot be swapped). The storage key itself is sealed under the user's
  * passphrase with Argon2id in the `keystore` record; the slow KDF runs once
  * per unlock, not on every write.
+ *
+ * A locked profile must not tell anyone which threads or messages it holds
+ * (review finding 10): record names never reach the storage in clear. Each
+ * is stored under an opaque key, a keyed BLAKE2b of its name under a key
+ * derived from the storage key, and the list of names lives in one
+ * encrypted index record. Deleting a record leaves no name behind.
  */
 import type { Crypto, PwhashLimits } from '../../shared/crypto/sodium';
 import { SIZES } from '../../shared/crypto/sodium';
@@ -14,13 +20,22 @@ import type { KeyValueStorage } from './storage';
 
 const KEYSTORE_RECORD = 'keystore';
 const RECORD_AD = 'handover/v1/vault-record\u0000';
+const NAME_KEY_LABEL = 'handover/v1/vault-names';
+/** The logical name of the index record (stored under its opaque key like any other). */
+const INDEX_NAME = '\u0000index';
 
 export class Vault {
+  private readonly nameKey: Uint8Array;
+  /** Every record name, kept in memory and in the encrypted index record. */
+  private names = new Set<string>();
+
   private constructor(
     private readonly crypto: Crypto,
     private readonly storage: KeyValueStorage,
     private readonly storageKey: Uint8Array,
-  ) {}
+  ) {
+    this.nameKey = crypto.hash(utf8(NAME_KEY_LABEL), 32, storageKey);
+  }
 
   static async exists(storage: KeyValueStorage): Promise<boolean> {
     return (await storage.get(KEYSTORE_RECORD)) !== undefined;
@@ -31,7 +46,9 @@ export class Vault {
     if (await Vault.exists(storage)) throw new HandoverError('BAD_REQUEST', 'a profile already exists here');
     const storageKey = crypto.random(SIZES.aeadKey);
     await storage.put(KEYSTORE_RECORD, sealSecrets(crypto, { storageKey: toB64u(storageKey) }, passphrase, limits));
-    return new Vault(crypto, storage, storageKey);
+    const vault = new Vault(crypto, storage, storageKey);
+    await vault.saveIndex();
+    return vault;
   }
 
   static async unlock(crypto: Crypto, storage: KeyValueStorage, passphrase: string): Promise<Vault> {
@@ -40,48 +57,83 @@ export class Vault {
     const secrets = openSecrets(crypto, sealed, passphrase);
     const key = typeof secrets === 'object' && secrets !== null && 'storageKey' in secrets ? secrets.storageKey : undefined;
     if (typeof key !== 'string') throw new HandoverError('KEYSTORE_CORRUPT', 'the keystore content is damaged');
-    return new Vault(crypto, storage, fromB64u(key));
+    const vault = new Vault(crypto, storage, fromB64u(key));
+    await vault.loadIndex();
+    return vault;
   }
 
-  /** Re-seal the storage key under a new passphrase (records stay as they are). */
   /** Unlock the vault in `storage`, or create one there if there is none yet. */
   static async openOrCreate(crypto: Crypto, storage: KeyValueStorage, passphrase: string, limits: PwhashLimits): Promise<Vault> {
     return (await Vault.exists(storage)) ? Vault.unlock(crypto, storage, passphrase) : Vault.create(crypto, storage, passphrase, limits);
   }
 
+  /** Re-seal the storage key under a new passphrase (records stay as they are). */
   async changePassphrase(passphrase: string, limits: PwhashLimits): Promise<void> {
     await this.storage.put(KEYSTORE_RECORD, sealSecrets(this.crypto, { storageKey: toB64u(this.storageKey) }, passphrase, limits));
   }
 
-  async put(name: string, value: unknown): Promise<void> {
-    const nonce = this.crypto.random(SIZES.aeadNonce);
-    const ct = this.crypto.aeadEncrypt(utf8(JSON.stringify(value)), utf8(RECORD_AD + name), nonce, this.storageKey);
-    await this.storage.put(`r/${name}`, toB64u(concatBytes(nonce, ct)));
+  /** The opaque storage key of a record: nothing about the name can be read from it. */
+  private storageName(name: string): string {
+    return `r/${toB64u(this.crypto.hash(utf8(name), 32, this.nameKey))}`;
   }
 
-  async get(name: string): Promise<unknown> {
-    const stored = await this.storage.get(`r/${name}`);
+  private async write(name: string, value: unknown): Promise<void> {
+    const nonce = this.crypto.random(SIZES.aeadNonce);
+    const ct = this.crypto.aeadEncrypt(utf8(JSON.stringify(value)), utf8(RECORD_AD + name), nonce, this.storageKey);
+    await this.storage.put(this.storageName(name), toB64u(concatBytes(nonce, ct)));
+  }
+
+  private async read(name: string): Promise<unknown> {
+    const stored = await this.storage.get(this.storageName(name));
     if (stored === undefined) return undefined;
     let bytes: Uint8Array;
     try {
       bytes = fromB64u(stored);
     } catch {
-      throw new HandoverError('KEYSTORE_CORRUPT', `local record ${name} is damaged`);
+      throw new HandoverError('KEYSTORE_CORRUPT', 'a local record is damaged');
     }
     const plain = this.crypto.aeadDecrypt(bytes.subarray(SIZES.aeadNonce), utf8(RECORD_AD + name), bytes.subarray(0, SIZES.aeadNonce), this.storageKey);
     return JSON.parse(fromUtf8(plain));
   }
 
-  async delete(name: string): Promise<void> {
-    await this.storage.delete(`r/${name}`);
+  private async loadIndex(): Promise<void> {
+    const index = await this.read(INDEX_NAME);
+    if (!Array.isArray(index) || !index.every((n): n is string => typeof n === 'string')) {
+      throw new HandoverError('KEYSTORE_CORRUPT', 'the profile index is missing or damaged');
+    }
+    this.names = new Set(index);
   }
 
-  /** Record names under `prefix`. Names are not secret (ids only), values are. */
+  private async saveIndex(): Promise<void> {
+    await this.write(INDEX_NAME, [...this.names].sort());
+  }
+
+  async put(name: string, value: unknown): Promise<void> {
+    // The record first, then the index: a crash in between leaves an unlisted record, never a listed missing one.
+    await this.write(name, value);
+    if (!this.names.has(name)) {
+      this.names.add(name);
+      await this.saveIndex();
+    }
+  }
+
+  async get(name: string): Promise<unknown> {
+    return this.names.has(name) ? this.read(name) : undefined;
+  }
+
+  async delete(name: string): Promise<void> {
+    await this.storage.delete(this.storageName(name));
+    if (this.names.delete(name)) await this.saveIndex();
+  }
+
+  /** Record names under `prefix`, sorted (from the decrypted index; nothing is listed in clear). */
   async list(prefix: string): Promise<string[]> {
-    return (await this.storage.keys(`r/${prefix}`)).map((k) => k.slice(2));
+    return [...this.names].filter((n) => n.startsWith(prefix)).sort();
   }
 
   lock(): void {
     this.crypto.wipe(this.storageKey);
+    this.crypto.wipe(this.nameKey);
+    this.names.clear();
   }
 }

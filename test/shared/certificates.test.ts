@@ -316,9 +316,21 @@ describe('enrolment requests', () => {
 
 describe('revocation lists', () => {
   /** Org keys as a client knows them from verified org certificates. */
-  const orgPublicKey = (orgId: string) => [ngo, shelter].find((o) => o.orgId === orgId)?.keys.publicKey;
+  const orgPublicKeys = (orgId: string) => [ngo, shelter].filter((o) => o.orgId === orgId).map((o) => o.keys.publicKey);
   const verifyList = (list: unknown, seen?: Map<string, number>) =>
-    verifyRevocationList(net.anchor, list, { orgPublicKey, ...(seen ? { seen } : {}) });
+    verifyRevocationList(net.anchor, list, { orgPublicKeys, ...(seen ? { seen } : {}) });
+  /**
+   * What the list makes of an entry: a thrown code (shape, ROLLBACK), or the
+   * code an unverifiable entry is reported with (it then revokes its subject
+   * instead of aborting the list: review finding 3), or 'nothing thrown'.
+   */
+  const outcome = (run: () => { unverifiable: ReadonlyArray<{ code: string }> }): string => {
+    let code = 'nothing thrown';
+    const thrown = thrownCode(() => {
+      code = run().unverifiable[0]?.code ?? 'nothing thrown';
+    });
+    return thrown === 'nothing thrown' ? code : thrown;
+  };
 
   /** A fresh network per test, so revocation sequence numbers start at 1. */
   function fresh() {
@@ -326,9 +338,9 @@ describe('revocation lists', () => {
     const a = n.addOrg('ngo-taraz');
     const b = n.addOrg('shelter-ist', 'shelter');
     const c = n.addOrg('ngo-closed');
-    const keysOf = (orgId: string) => [a, b, c].find((o) => o.orgId === orgId)?.keys.publicKey;
+    const keysOf = (orgId: string) => [a, b, c].filter((o) => o.orgId === orgId).map((o) => o.keys.publicKey);
     const verify = (list: unknown, seen?: ReadonlyMap<string, number>) =>
-      verifyRevocationList(n.anchor, list, { orgPublicKey: keysOf, ...(seen ? { seen } : {}) });
+      verifyRevocationList(n.anchor, list, { orgPublicKeys: keysOf, ...(seen ? { seen } : {}) });
     return { n, a, b, c, verify };
   }
 
@@ -375,7 +387,7 @@ describe('revocation lists', () => {
     const { n, a, b, verify } = fresh();
     const bDev = n.addDevice(b, 'shelter-ist:sh-dev-1');
     const rev = issueAs(n, a.orgId, a.keys.privateKey, 1, { type: 'device', orgId: b.orgId, deviceId: bDev.keys.deviceId });
-    expect(thrownCode(() => verify([rev]))).toBe('UNTRUSTED_KEY');
+    expect(outcome(() => verify([rev]))).toBe('UNTRUSTED_KEY');
   });
 
   test("device ids are scoped by org: an org cannot revoke, certify or enrol another org's device id", () => {
@@ -390,7 +402,7 @@ describe('revocation lists', () => {
     expect(thrownCode(() => verifyDeviceChain(n.anchor, a.certificate, aDev.certificate, at))).toBe('REVOKED');
     expect(thrownCode(() => verifyDeviceChain(n.anchor, b.certificate, bDev.certificate, at))).toBe('nothing thrown');
     // A's key revoking B's device id: refused outright.
-    expect(thrownCode(() => verify([issueAs(n, a.orgId, a.keys.privateKey, 1, { type: 'device', orgId: a.orgId, deviceId: bDev.keys.deviceId })]))).toBe(
+    expect(outcome(() => verify([issueAs(n, a.orgId, a.keys.privateKey, 1, { type: 'device', orgId: a.orgId, deviceId: bDev.keys.deviceId })]))).toBe(
       'UNTRUSTED_KEY',
     );
     // A's admin certifying a request for an id in B's namespace: refused.
@@ -399,37 +411,37 @@ describe('revocation lists', () => {
     expect(thrownCode(() => issueDeviceCertificate(crypto, { request: squat, orgCertificate: a.certificate, orgPrivateKey: a.keys.privateKey, role: 'caseworker', issuedAt: T0, expiresAt: T0 + DAY }))).toBe('FORBIDDEN');
   });
 
-  test('the root revoking a device, or an org revoking an org -> UNTRUSTED_KEY', () => {
+  test('the root revoking a device, or an org revoking an org -> reported UNTRUSTED_KEY', () => {
     const { n, a, b, verify } = fresh();
     const dev = n.addDevice(a, 'ngo-taraz:ngo-dev-1');
-    expect(thrownCode(() => verify([issueAs(n, 'root', n.root.privateKey, 1, { type: 'device', orgId: a.orgId, deviceId: dev.keys.deviceId })]))).toBe(
+    expect(outcome(() => verify([issueAs(n, 'root', n.root.privateKey, 1, { type: 'device', orgId: a.orgId, deviceId: dev.keys.deviceId })]))).toBe(
       'UNTRUSTED_KEY',
     );
-    expect(thrownCode(() => verify([issueAs(n, a.orgId, a.keys.privateKey, 1, { type: 'org', orgId: b.orgId })]))).toBe('UNTRUSTED_KEY');
-    expect(thrownCode(() => verify([issueAs(n, a.orgId, a.keys.privateKey, 1, { type: 'org', orgId: a.orgId })]))).toBe('UNTRUSTED_KEY');
+    expect(outcome(() => verify([issueAs(n, a.orgId, a.keys.privateKey, 1, { type: 'org', orgId: b.orgId })]))).toBe('UNTRUSTED_KEY');
+    expect(outcome(() => verify([issueAs(n, a.orgId, a.keys.privateKey, 1, { type: 'org', orgId: a.orgId })]))).toBe('UNTRUSTED_KEY');
   });
 
-  test('bad signatures -> BAD_SIGNATURE', () => {
+  test('bad signatures -> reported BAD_SIGNATURE', () => {
     const { n, a, b, c, verify } = fresh();
     const dev = n.addDevice(a, 'ngo-taraz:ngo-dev-1');
     const genuine = n.revokeDevice(dev);
-    expect(thrownCode(() => verify([{ ...genuine, signature: flipB64u(genuine.signature) }]))).toBe('BAD_SIGNATURE');
+    expect(outcome(() => verify([{ ...genuine, signature: flipB64u(genuine.signature) }]))).toBe('BAD_SIGNATURE');
     // Signed by another org's key while claiming to be from org A.
-    expect(thrownCode(() => verify([issueAs(n, a.orgId, b.keys.privateKey, 1, { type: 'device', orgId: a.orgId, deviceId: dev.keys.deviceId })]))).toBe(
+    expect(outcome(() => verify([issueAs(n, a.orgId, b.keys.privateKey, 1, { type: 'device', orgId: a.orgId, deviceId: dev.keys.deviceId })]))).toBe(
       'BAD_SIGNATURE',
     );
     // An org revocation signed by an org key instead of the root.
-    expect(thrownCode(() => verify([issueAs(n, 'root', a.keys.privateKey, 1, { type: 'org', orgId: c.orgId })]))).toBe('BAD_SIGNATURE');
+    expect(outcome(() => verify([issueAs(n, 'root', a.keys.privateKey, 1, { type: 'org', orgId: c.orgId })]))).toBe('BAD_SIGNATURE');
     // Signed by the device itself.
-    expect(thrownCode(() => verify([issueAs(n, a.orgId, dev.keys.sign.privateKey, 1, { type: 'device', orgId: a.orgId, deviceId: dev.keys.deviceId })]))).toBe(
+    expect(outcome(() => verify([issueAs(n, a.orgId, dev.keys.sign.privateKey, 1, { type: 'device', orgId: a.orgId, deviceId: dev.keys.deviceId })]))).toBe(
       'BAD_SIGNATURE',
     );
   });
 
-  test('an unknown issuer -> UNKNOWN_ORG; a revocation from another network -> UNTRUSTED_KEY', () => {
+  test('an unknown issuer -> reported UNKNOWN_ORG; a revocation from another network -> reported UNTRUSTED_KEY', () => {
     const { n, verify } = fresh();
     const ghost = crypto.signKeyPair();
-    expect(thrownCode(() => verify([issueAs(n, 'ngo-ghost', ghost.privateKey, 1, { type: 'device', orgId: 'ngo-ghost', deviceId: 'ngo-ghost:d-1' })]))).toBe(
+    expect(outcome(() => verify([issueAs(n, 'ngo-ghost', ghost.privateKey, 1, { type: 'device', orgId: 'ngo-ghost', deviceId: 'ngo-ghost:d-1' })]))).toBe(
       'UNKNOWN_ORG',
     );
     const foreign = issueRevocation(
@@ -437,7 +449,35 @@ describe('revocation lists', () => {
       { networkId: other.anchor.networkId, issuer: 'root', seq: 1, subject: { type: 'org', orgId: 'ngo-taraz' }, reason: 'x', revokedAt: T0 },
       other.root.privateKey,
     );
-    expect(thrownCode(() => verify([foreign]))).toBe('UNTRUSTED_KEY');
+    expect(outcome(() => verify([foreign]))).toBe('UNTRUSTED_KEY');
+  });
+
+  test('finding 3: an entry that cannot be verified revokes its subject and never aborts the list', () => {
+    const { n, a, b, verify } = fresh();
+    const aDev = n.addDevice(a, 'dev-1');
+    const bDev = n.addDevice(b, 'dev-1');
+    const forged = issueAs(n, a.orgId, b.keys.privateKey, 1, { type: 'device', orgId: a.orgId, deviceId: aDev.keys.deviceId });
+    const genuine = n.revokeDevice(bDev);
+    const result = verify([forged, genuine]);
+    expect(result.unverifiable).toEqual([expect.objectContaining({ issuer: a.orgId, seq: 1, code: 'BAD_SIGNATURE' })]);
+    expect(result.status.isDeviceRevoked(aDev.keys.deviceId, a.orgId)).toBe(true);
+    expect(result.status.isDeviceRevoked(bDev.keys.deviceId, b.orgId)).toBe(true);
+    expect(result.heads.get(a.orgId)).toBe(1);
+  });
+
+  test('finding 3: a revocation checks against any key its issuer ever held (re-keyed org)', () => {
+    const { n, a } = fresh();
+    const dev = n.addDevice(a, 'dev-1');
+    const old = n.revokeDevice(dev); // signed with a's first key
+    const rekeyed = crypto.signKeyPair();
+    const later = issueAs(n, a.orgId, rekeyed.privateKey, 2, { type: 'device', orgId: a.orgId, deviceId: `${a.orgId}:dev-2` });
+    const both = (orgId: string) => (orgId === a.orgId ? [rekeyed.publicKey, a.keys.publicKey] : []);
+    const result = verifyRevocationList(n.anchor, [old, later], { orgPublicKeys: both });
+    expect(result.unverifiable).toEqual([]);
+    // With only the new key, the old entry is unverifiable, yet its subject stays revoked.
+    const onlyNew = verifyRevocationList(n.anchor, [old, later], { orgPublicKeys: (orgId) => (orgId === a.orgId ? [rekeyed.publicKey] : []) });
+    expect(onlyNew.unverifiable.map((u) => u.seq)).toEqual([1]);
+    expect(onlyNew.status.isDeviceRevoked(dev.keys.deviceId, a.orgId)).toBe(true);
   });
 
   describe('gaps and rollback -> ROLLBACK', () => {
@@ -446,18 +486,18 @@ describe('revocation lists', () => {
       const r1 = n.revokeDevice(n.addDevice(a, 'ngo-taraz:ngo-dev-1'));
       n.revokeDevice(n.addDevice(a, 'ngo-taraz:ngo-dev-2')); // seq 2, withheld
       const r3 = n.revokeDevice(n.addDevice(a, 'ngo-taraz:ngo-dev-3'));
-      expect(thrownCode(() => verify([r1, r3]))).toBe('ROLLBACK');
-      expect(thrownCode(() => verify([n.revokeOrg(c), r3]))).toBe('ROLLBACK');
+      expect(outcome(() => verify([r1, r3]))).toBe('ROLLBACK');
+      expect(outcome(() => verify([n.revokeOrg(c), r3]))).toBe('ROLLBACK');
     });
 
     test('a list that does not start at 1, repeats or reorders a seq', () => {
       const { n, a, verify } = fresh();
       const r1 = n.revokeDevice(n.addDevice(a, 'ngo-taraz:ngo-dev-1'));
       const r2 = n.revokeDevice(n.addDevice(a, 'ngo-taraz:ngo-dev-2'));
-      expect(thrownCode(() => verify([r2]))).toBe('ROLLBACK');
-      expect(thrownCode(() => verify([r1, r1]))).toBe('ROLLBACK');
-      expect(thrownCode(() => verify([r2, r1]))).toBe('ROLLBACK');
-      expect(thrownCode(() => verify([r1, r2]))).toBe('nothing thrown');
+      expect(outcome(() => verify([r2]))).toBe('ROLLBACK');
+      expect(outcome(() => verify([r1, r1]))).toBe('ROLLBACK');
+      expect(outcome(() => verify([r2, r1]))).toBe('ROLLBACK');
+      expect(outcome(() => verify([r1, r2]))).toBe('nothing thrown');
     });
 
     test('a list older than one already seen (per issuer)', () => {
@@ -466,10 +506,10 @@ describe('revocation lists', () => {
       const r1 = n.revokeDevice(n.addDevice(a, 'ngo-taraz:ngo-dev-1'));
       const r2 = n.revokeDevice(n.addDevice(a, 'ngo-taraz:ngo-dev-2'));
       const { heads } = verify([orgRev, r1, r2]);
-      expect(thrownCode(() => verify([orgRev, r1], heads))).toBe('ROLLBACK'); // org's head went 2 -> 1
-      expect(thrownCode(() => verify([r1, r2], heads))).toBe('ROLLBACK'); // root's entries vanished
-      expect(thrownCode(() => verify([], heads))).toBe('ROLLBACK');
-      expect(thrownCode(() => verify([orgRev, r1, r2], heads))).toBe('nothing thrown');
+      expect(outcome(() => verify([orgRev, r1], heads))).toBe('ROLLBACK'); // org's head went 2 -> 1
+      expect(outcome(() => verify([r1, r2], heads))).toBe('ROLLBACK'); // root's entries vanished
+      expect(outcome(() => verify([], heads))).toBe('ROLLBACK');
+      expect(outcome(() => verify([orgRev, r1, r2], heads))).toBe('nothing thrown');
       const r3 = n.revokeDevice(n.addDevice(a, 'ngo-taraz:ngo-dev-3'));
       expect(verify([orgRev, r1, r2, r3], heads).heads.get('ngo-taraz')).toBe(3);
     });
@@ -494,10 +534,10 @@ describe('revocation lists', () => {
 
   test.each(REVOCATION_MUTATIONS)('device revocation field %s tampered -> %s', (_f, code, mutate) => {
     const genuine = issueAs(net, ngo.orgId, ngo.keys.privateKey, 1, { type: 'device', orgId: ngo.orgId, deviceId: 'ngo-taraz:ngo-dev-1' });
-    expect(thrownCode(() => verifyList([genuine]))).toBe('nothing thrown');
+    expect(outcome(() => verifyList([genuine]))).toBe('nothing thrown');
     const rev = mutable(genuine);
     mutate(rev);
-    expect(thrownCode(() => verifyList([rev]))).toBe(code);
+    expect(outcome(() => verifyList([rev]))).toBe(code);
   });
 
   const ORG_REVOCATION_MUTATIONS: Array<[string, ErrorCode, (r: Json) => void]> = [
@@ -509,14 +549,14 @@ describe('revocation lists', () => {
     const { n, c, verify } = fresh();
     const rev = mutable(n.revokeOrg(c));
     mutate(rev);
-    expect(thrownCode(() => verify([rev]))).toBe(code);
+    expect(outcome(() => verify([rev]))).toBe(code);
   });
 
   test('shape problems -> BAD_REQUEST', () => {
-    expect(thrownCode(() => verifyList('revocations'))).toBe('BAD_REQUEST');
-    expect(thrownCode(() => verifyList([{}]))).toBe('BAD_REQUEST');
+    expect(outcome(() => verifyList('revocations'))).toBe('BAD_REQUEST');
+    expect(outcome(() => verifyList([{}]))).toBe('BAD_REQUEST');
     const one = mutable(net.revokeOrg(shelter));
-    expect(thrownCode(() => verifyList(Array.from({ length: 10_001 }, () => one)))).toBe('BAD_REQUEST');
+    expect(outcome(() => verifyList(Array.from({ length: 10_001 }, () => one)))).toBe('BAD_REQUEST');
   });
 });
 
