@@ -183,6 +183,10 @@ export class HandoverClient {
   get signPublicKey(): Uint8Array {
     return this.keys.sign.publicKey;
   }
+  /** How many one-time prekey private halves this device still holds (diagnostics). */
+  get oneTimePrekeysHeld(): number {
+    return this.keys.oneTimePrekeys.size;
+  }
 
   enrolmentRequest(): EnrolmentRequest {
     return createEnrolmentRequest(this.crypto, {
@@ -526,11 +530,12 @@ export class HandoverClient {
    * "could not open yet" (never acked, dropped or reported delivered).
    */
   private async receive(delivery: Delivery): Promise<void> {
-    const wire = { ...delivery.envelope, ciphertext: toUint8Array(delivery.envelope.ciphertext) };
-    const headerId = typeof wire.header === 'object' && wire.header ? (wire.header as { messageId?: unknown }).messageId : undefined;
-    let messageId = typeof headerId === 'string' && headerId.length <= 64 ? headerId : 'unknown';
+    // Whatever arrived is attacker text until parsed: read the ids defensively for the failure record.
+    const raw: { header?: unknown } = typeof delivery === 'object' && delivery !== null && typeof delivery.envelope === 'object' && delivery.envelope !== null ? delivery.envelope : {};
+    const header = typeof raw.header === 'object' && raw.header !== null ? (raw.header as { messageId?: unknown; senderDeviceId?: unknown }) : {};
+    let messageId = typeof header.messageId === 'string' && header.messageId.length <= 64 ? header.messageId : 'unknown';
     try {
-      const envelope = parseEnvelope(wire);
+      const envelope = parseEnvelope({ ...delivery.envelope, ciphertext: toUint8Array(delivery.envelope.ciphertext) });
       messageId = envelope.header.messageId;
       if (await this.messages.hasSeen(messageId)) {
         this.cancelRetry(messageId);
@@ -549,7 +554,7 @@ export class HandoverClient {
       const final = ENVELOPE_FAILURES.has(code);
       const failure: FailedMessage = {
         messageId,
-        senderDeviceId: typeof wire.header === 'object' && wire.header ? String((wire.header as { senderDeviceId?: unknown }).senderDeviceId).slice(0, 200) : 'unknown',
+        senderDeviceId: typeof header.senderDeviceId === 'string' ? header.senderDeviceId.slice(0, 200) : 'unknown',
         receivedAt: this.now(),
         code,
         reason: err instanceof Error ? err.message.slice(0, 500) : String(err).slice(0, 500),
@@ -558,10 +563,8 @@ export class HandoverClient {
       await this.messages.recordFailure(failure).catch(() => undefined); // recording is best effort; the outcome below is not
       if (final) {
         this.cancelRetry(messageId);
-        if (messageId !== 'unknown') {
-          await this.messages.markSeen(messageId, this.now()).catch(() => undefined);
-          await this.ack(messageId);
-        }
+        // Acked but not marked as seen: an id the relay made up must never stop the genuine envelope later.
+        if (messageId !== 'unknown') await this.ack(messageId);
       } else if (messageId !== 'unknown') {
         this.scheduleRetry(messageId, delivery);
       }

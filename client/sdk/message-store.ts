@@ -61,12 +61,6 @@ export class MessageStore {
     await this.clearFailure(message.messageId);
   }
 
-  /** Mark an envelope processed without keeping anything of it (one that could not be opened). */
-  async markSeen(messageId: string, at: number): Promise<void> {
-    (await this.seenMap()).set(messageId, at);
-    await this.saveSeen();
-  }
-
   private async threadRecord(threadId: string): Promise<ThreadRecord> {
     const stored = (await this.vault.get(threadRecord(threadId))) as ThreadRecord | undefined;
     return stored && stored.v === 1 ? stored : { v: 1, messages: [] };

@@ -74,3 +74,38 @@ it('refuses a revocation list that a relay rolled back (ROLLBACK)', async () => 
   const err = await client.trust.syncRevocations().catch((e: unknown) => e);
   expect(isHandoverError(err, 'ROLLBACK')).toBe(true);
 });
+
+it('finding 12: one-time prekey private halves the relay handed out are deleted once the retention window has passed', async () => {
+  let clock = Date.now();
+  const shelter = network.addOrg('shelter-prune', 'shelter');
+  const client = await enrolClient(fx, shelter, 'prune-dev', { connect: false, now: () => clock });
+  clients.push(client);
+  await client.signIn();
+  const held = client.oneTimePrekeysHeld;
+  // Someone fetches 3 bundles: 3 one-time prekeys leave the relay and are never used.
+  const fetcher = network.addDevice(network.addOrg('ngo-prune', 'ngo'), 'prune-fetcher');
+  await postJson(fx.url, ROUTES.orgs, { certificate: fetcher.org.certificate });
+  await postJson(fx.url, ROUTES.devices, { certificate: fetcher.certificate, signedPrekey: fetcher.signedPrekey, pqPrekey: fetcher.pqPrekey, oneTimePrekeys: [] });
+  const token = await signInTestDevice(fx, fetcher);
+  for (let i = 0; i < 3; i++) await fetch(new URL(ROUTES.bundles('shelter-prune'), fx.url), { headers: { authorization: `Bearer ${token}` } });
+
+  await client.maintainPrekeys(); // notices the handout, keeps the private halves for now
+  expect(client.oneTimePrekeysHeld).toBe(held);
+  clock += 31 * DAY; // past the 30-day retention window (plus clock skew)
+  await client.maintainPrekeys();
+  expect(client.oneTimePrekeysHeld).toBe(held - 3);
+});
+
+it('finding 12: a device certificate that has expired is no longer trusted from the cache', async () => {
+  let clock = Date.now();
+  const ngo = network.addOrg('ngo-cache', 'ngo');
+  const client = await enrolClient(fx, ngo, 'cache-dev', { connect: false, now: () => clock });
+  clients.push(client);
+  const shortLived = network.addDevice(ngo, 'short-lived', { expiresAt: Date.now() + 60_000 });
+  await postJson(fx.url, ROUTES.devices, { certificate: shortLived.certificate, signedPrekey: shortLived.signedPrekey, pqPrekey: shortLived.pqPrekey, oneTimePrekeys: [] });
+  await client.signIn();
+  expect((await client.trust.device(shortLived.keys.deviceId)).certificate.deviceId).toBe(shortLived.keys.deviceId);
+  clock += 2 * 60_000;
+  expect(client.trust.listDevices('ngo-cache').map((d) => d.certificate.deviceId)).not.toContain(shortLived.keys.deviceId);
+  await expect(client.trust.device(shortLived.keys.deviceId)).rejects.toMatchObject({ code: expect.stringMatching(/EXPIRED|UNTRUSTED_KEY/) });
+});
