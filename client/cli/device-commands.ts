@@ -119,6 +119,51 @@ export function registerDeviceCommands(program: Command): void {
       }),
     );
 
+  const trust = program.command('trust').description('org keys this device trusts: key changes waiting for confirmation, unverifiable revocations');
+  trust
+    .command('status')
+    .description('list orgs whose key changed (not used until confirmed) and revocations that could not be verified')
+    .action(
+      run(program, async () => {
+        const client = await openDevice(g(), false);
+        await client.signIn();
+        const changes = client.trust.pendingKeyChanges().map((c) => ({
+          orgId: c.orgId,
+          name: c.certificate.name,
+          newFingerprint: client.trust.orgFingerprint(c.certificate),
+          seenAt: new Date(c.seenAt).toISOString(),
+        }));
+        const unverifiable = client.trust.unverifiableRevocations().map((u) => ({ issuer: u.issuer, seq: u.seq, subject: u.subject, code: u.code, reason: u.reason }));
+        output(g(), { keyChanges: changes, unverifiableRevocations: unverifiable }, () => {
+          const lines: string[] = [];
+          if (changes.length === 0) lines.push('No org key changes are waiting.');
+          for (const c of changes) {
+            lines.push(`KEY CHANGED: ${c.orgId} (${c.name}) presents a new org key since ${c.seenAt}.`);
+            lines.push(`  Nothing is sent to it or accepted from it until you confirm it. Call the org and compare:`);
+            lines.push(`  ${c.newFingerprint}`);
+            lines.push(`  then: handover trust accept-org-key ${c.orgId} <the digits they read to you>`);
+          }
+          for (const u of unverifiable) {
+            lines.push(`Unverifiable revocation ${u.issuer}#${u.seq} (${u.code}): ${u.reason}; its subject is treated as revoked.`);
+          }
+          return lines.join('\n');
+        });
+      }),
+    );
+  trust
+    .command('accept-org-key')
+    .description("trust an org's new key after comparing its fingerprint with the org by phone")
+    .argument('<orgId>', 'the org whose key changed')
+    .argument('<fingerprint...>', 'the 60 digits the org read to you (spaces optional)')
+    .action(
+      run(program, async (orgId: string, digits: string[]) => {
+        const client = await openDevice(g(), false);
+        await client.signIn();
+        const cert = await client.trust.acceptOrgKey(orgId, digits.join(''));
+        output(g(), { orgId, accepted: true, fingerprint: client.trust.orgFingerprint(cert) }, `The new key of ${orgId} is now trusted.`);
+      }),
+    );
+
   program
     .command('verify')
     .description('compare a fingerprint read to you by phone with the key the relay serves')
