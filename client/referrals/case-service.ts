@@ -47,7 +47,7 @@ import { type CaseThread, type LoadedThread, type ThreadSummary, deriveCaseThrea
 import { type Tombstone, receiptProblem } from './tombstone';
 import type { CaseTransport } from './transport';
 
-export type { CaseThread, ProvidedInfo, ThreadSummary } from './thread-view';
+export type { CaseThread, ProvidedInfo, SecurityWarning, ThreadSummary } from './thread-view';
 
 export interface CaseServiceOptions {
   transport: CaseTransport;

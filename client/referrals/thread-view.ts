@@ -166,16 +166,19 @@ function redactData(referral: ReferralBody, data: ReferralData, viewer: OrgRef):
  * the thread's participants at that point of its own signed history (for the
  * create, its own participants; for a participant.add, with the added org)
  * and the sender's org; for a supplement, the participant orgs it is
- * addressed to and the sender's org. Checked only once this device holds the
- * referral (without it, nobody's participation is known).
+ * addressed to and the sender's org. An event that replays before the
+ * create (refused) is checked against the create's participants; a message
+ * that carries no replayed event, against today's. Checked only once this
+ * device holds the referral (without it, nobody's participation is known).
  */
 function unexpectedRecipients(loaded: LoadedThread, state: ThreadState): SecurityWarning[] {
-  if (!state.referral) return [];
+  if (!state.referral || !state.referralId) return [];
   const position = new Map(orderEvents(loaded.events).ordered.map((e, i) => [e.id, i]));
+  const created = position.get(state.referralId) ?? 0;
   const joinedAt = state.participants.map((p) => ({ orgId: p.orgId, at: position.get(p.addedBy) ?? Number.POSITIVE_INFINITY }));
   const participantsAt = (eventId: string | undefined): string[] => {
     const at = eventId === undefined ? undefined : position.get(eventId);
-    return joinedAt.filter((p) => at === undefined || p.at <= at).map((p) => p.orgId);
+    return joinedAt.filter((p) => at === undefined || p.at <= Math.max(at, created)).map((p) => p.orgId);
   };
   const warnings: SecurityWarning[] = [];
   for (const route of loaded.routes) {

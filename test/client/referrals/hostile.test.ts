@@ -4,6 +4,7 @@
  * malicious events; and a relay that copies messages to another org.
  */
 import { randomBytes } from 'node:crypto';
+import { inboxLine, threadText } from '../../../client/cli/case-commands';
 import { threadIdOf } from '../../../client/referrals/payload';
 import { loadCrypto } from '../../../shared/crypto/sodium';
 import { MAX_CLOCK_SKEW_MS } from '../../../shared/envelope';
@@ -310,14 +311,53 @@ describe('finding 1 (case layer): unexpected recipients', () => {
     expect((await s.ngo.cases.thread(threadId)).securityWarnings).toHaveLength(1);
   });
 
-  test('finding 1: a message sent into the thread before it was created, to anyone but the sender, is flagged', async () => {
+  test('finding 1: a message that reached an org before it was added to the thread is flagged, later ones are not', async () => {
     const s = await Scenario.create();
-    const sent = await s.ngo.cases.refer(exampleReferral());
-    // The shelter (a participant) sends an event nobody could have built on: it replays before the create.
-    await s.shelterA.transport.send({ threadId: sent.threadId, orgIds: ['iom-ist'], payload: craft(s.shelterA, 'note', sent.threadId, { text: 'x' }, { at: s.clock - 1 }) });
+    s.add('police-ist', 'authority', 'police-ist:pol-dev-1');
+    const { threadId } = await s.ngo.cases.refer(exampleReferral());
     await s.settle();
-    const t = await s.iom.cases.thread(sent.threadId);
-    expect(t.rejected).toEqual([expect.objectContaining({ type: 'note' })]);
-    expect(t.securityWarnings).toEqual([expect.objectContaining({ senderOrgId: 'shelter-ist', orgIds: ['iom-ist'], type: 'note' })]);
+    s.tick();
+    // The shelter's note is copied to the police before anyone added it.
+    const stop = s.network.leakTo(['police-ist']);
+    await s.shelterA.cases.note(threadId, 'Bed 4 is hers');
+    await s.settle();
+    stop();
+    s.tick();
+    await s.shelterA.cases.addParticipant(threadId, { orgId: 'police-ist', purpose: 'legal', overrideReason: 'Trafficker seen outside the shelter' });
+    await s.settle();
+    s.tick();
+    await s.ngo.cases.note(threadId, 'Thanks');
+    await s.settle();
+    const t = await s.iom.cases.thread(threadId);
+    expect(t.participants.map((p) => p.orgId)).toContain('police-ist');
+    expect(t.securityWarnings).toEqual([expect.objectContaining({ senderOrgId: 'shelter-ist', orgIds: ['police-ist'], type: 'note' })]);
+  });
+});
+
+describe('handover show and inbox', () => {
+  test('finding 2: show marks refused events, dropped messages and security warnings with their reasons; inbox counts them', async () => {
+    const { s, attacker, threadId } = await acceptedThread();
+    await attacker.transport.send({ threadId, orgIds: VICTIM_ORGS, payload: craft(attacker, 'referral.create', threadId, hijackReferral(), { at: 1 }) });
+    await attacker.transport.send({ threadId, orgIds: VICTIM_ORGS, payload: craft(attacker, 'referral.create', threadId, hijackReferral(), { at: 1 }), sentAt: 1 });
+    const stop = s.network.leakTo(['ngo-evil']);
+    await s.ngo.cases.note(threadId, 'Family informed');
+    stop();
+    await s.settle();
+
+    const t = await s.shelterB.cases.thread(threadId);
+    const text = threadText(t);
+    expect(text).toMatch(/!! SECURITY WARNING: 1 message\(s\) of this case were also encrypted to organisations outside the thread/);
+    expect(text).toContain('from ngo-taraz:ngo-dev-1 (note): also to ngo-evil (ngo-evil:evil-dev-1)');
+    expect(text).toMatch(/REFUSED events[^\n]*\n[^\n]*ngo-evil:evil-dev-1\s+referral\.create: thread-mismatch \(INVALID_EVENT\)/);
+    expect(text).toMatch(/DROPPED messages[^\n]*\n\s+from ngo-evil:evil-dev-1 \(ngo-evil\) referral\.create: time-mismatch, the event's time is more than 5 minutes/);
+    // The --json output is the thread itself: every item with its reason.
+    const json = JSON.parse(JSON.stringify(t)) as typeof t;
+    expect(json.rejected).toEqual([expect.objectContaining({ type: 'referral.create', reason: 'thread-mismatch', code: 'INVALID_EVENT' })]);
+    expect(json.dropped).toEqual([expect.objectContaining({ reason: 'time-mismatch' })]);
+    expect(json.securityWarnings).toEqual([expect.objectContaining({ kind: 'unexpected-recipient', orgIds: ['ngo-evil'], type: 'note' })]);
+
+    const [summary] = await s.shelterB.cases.listThreads();
+    expect(summary).toMatchObject({ threadId, rejected: 1, dropped: 1, securityWarnings: 1 });
+    expect(inboxLine(summary!)).toContain('(1 SECURITY WARNING(S), 1 refused, 1 dropped: see handover show)');
   });
 });
