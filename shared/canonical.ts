@@ -24,6 +24,8 @@ export const DOMAIN = {
   keystore: 'handover/v1/keystore',
   /** Hash of a referral event: its id in the thread's `prev` links. */
   referralEvent: 'handover/v1/referral-event',
+  /** Thread id of a case thread: derived from its `referral.create` event (shared/referral/thread-id.ts). */
+  threadId: 'handover/v1/thread-id',
 } as const;
 
 export type DomainLabel = (typeof DOMAIN)[keyof typeof DOMAIN];

@@ -24,7 +24,8 @@ import {
   WITHDRAW_REASONS,
 } from '../../shared/referral/picklists';
 import type { FieldGroup } from '../../shared/referral/schemas';
-import { type CaseThread, CaseService, type SentEvent } from '../referrals/case-service';
+import { type CaseThread, CaseService, type SentEvent, type ThreadSummary } from '../referrals/case-service';
+import type { DropReason } from '../referrals/payload';
 import type { HandoverClient } from '../sdk/client';
 import { readJsonFile, run } from './admin-commands';
 import { type GlobalOptions, output, progress } from './context';
@@ -73,7 +74,58 @@ async function withCases<T>(opts: GlobalOptions, work: (cases: CaseService, clie
   }
 }
 
-function threadText(t: CaseThread): string {
+/** What each drop reason means, for people reading `show`. */
+const DROP_REASONS: Record<DropReason, string> = {
+  'forged-author': 'the event names another author than the device that signed it',
+  'wrong-thread': 'the event names another thread than its envelope',
+  malformed: 'not a readable case message',
+  'forged-supplement': 'extra data from a device that did not write the event it completes',
+  'unmatched-supplement': 'extra data for an event this device does not hold',
+  'time-mismatch': "the event's time is more than 5 minutes from its envelope's signed send time",
+};
+
+/** Refused events, dropped messages and security warnings, marked so nobody mistakes them for the case's history. */
+function problemsText(t: CaseThread): string[] {
+  const lines: string[] = [];
+  if (t.securityWarnings.length > 0) {
+    lines.push(`  !! SECURITY WARNING: ${t.securityWarnings.length} message(s) of this case were also encrypted to organisations outside the thread`);
+    for (const w of t.securityWarnings) {
+      const from = w.direction === 'out' ? 'sent by this device' : `from ${w.senderDeviceId}`;
+      lines.push(`  !!   message ${w.messageId} ${from}${w.type ? ` (${w.type})` : ''}: also to ${w.orgIds.join(', ')} (${w.deviceIds.join(', ')})`);
+    }
+    lines.push('  !!   The relay or a participant may be copying this case: tell your security contact before sending more.');
+  }
+  if (t.rejected.length > 0) {
+    lines.push('  REFUSED events (signed, but the thread does not accept them; not part of the case):');
+    for (const r of t.rejected) {
+      lines.push(`    ${iso(r.at)}  ${r.author.deviceId.padEnd(18)} ${r.type}: ${r.reason} (${r.code}) ${r.message}`);
+    }
+  }
+  if (t.dropped.length > 0) {
+    lines.push('  DROPPED messages (not replayed):');
+    for (const d of t.dropped) lines.push(`    from ${d.senderDeviceId} (${d.senderOrgId})${d.type ? ` ${d.type}` : ''}: ${d.reason}, ${DROP_REASONS[d.reason]}`);
+  }
+  return lines;
+}
+
+/** The inbox's per-thread count of what `show` marks. */
+function problemsCount(t: ThreadSummary): string {
+  const parts: string[] = [];
+  if (t.securityWarnings > 0) parts.push(`${t.securityWarnings} SECURITY WARNING(S)`);
+  if (t.rejected > 0) parts.push(`${t.rejected} refused`);
+  if (t.dropped > 0) parts.push(`${t.dropped} dropped`);
+  return parts.length > 0 ? `  (${parts.join(', ')}: see handover show)` : '';
+}
+
+/** One line of `handover inbox`. */
+export function inboxLine(t: ThreadSummary): string {
+  const flag = t.overdue ? ' OVERDUE' : t.respondedLate ? ' late' : '';
+  const code = t.caseCode ?? (t.purged ? '(purged)' : '-');
+  return `${t.threadId}  ${(t.status ?? '?').padEnd(17)} ${(t.priority ?? '-').padEnd(9)} ${(t.role ?? '-').padEnd(11)} ${code}  ${iso(t.lastEventAt)}${flag}${problemsCount(t)}`;
+}
+
+/** What `handover show` prints for people (without the referral itself). */
+export function threadText(t: CaseThread): string {
   const lines: string[] = [];
   lines.push(`Thread ${t.threadId}`);
   if (t.purged) {
@@ -108,14 +160,7 @@ function threadText(t: CaseThread): string {
   }
   lines.push('  timeline:');
   for (const e of t.timeline) lines.push(`    ${iso(e.at)}  ${e.author.deviceId.padEnd(18)} ${e.summary}`);
-  if (t.rejected.length > 0) {
-    lines.push('  not applied (the thread refused them):');
-    for (const r of t.rejected) lines.push(`    ${iso(r.at)}  ${r.author.deviceId.padEnd(18)} ${r.type}: ${r.code} ${r.message}`);
-  }
-  if (t.dropped.length > 0) {
-    lines.push('  dropped messages (not from who they claim, or unreadable):');
-    for (const d of t.dropped) lines.push(`    from ${d.senderDeviceId} (${d.senderOrgId}): ${d.reason}${d.type ? ` ${d.type}` : ''}`);
-  }
+  lines.push(...problemsText(t));
   if (t.missingPrev.length > 0) lines.push(`  ${t.missingPrev.length} earlier event(s) not received yet`);
   return lines.join('\n');
 }
@@ -189,20 +234,14 @@ Example:
 
   program
     .command('inbox')
-    .description("this org's case threads: state, priority, overdue responses")
+    .description("this org's case threads: state, priority, overdue responses, and counts of security warnings, refused events and dropped messages")
     .action(
       run(program, async () => {
         await withCases(g(), async (cases) => {
           const threads = await cases.listThreads();
           output(g(), { threads }, () => {
             if (threads.length === 0) return 'No case threads.';
-            return threads
-              .map((t) => {
-                const flag = t.overdue ? ' OVERDUE' : t.respondedLate ? ' late' : '';
-                const issues = t.rejected + t.dropped > 0 ? `  (${t.rejected} refused, ${t.dropped} dropped)` : '';
-                return `${t.threadId}  ${(t.status ?? '?').padEnd(17)} ${(t.priority ?? '-').padEnd(9)} ${(t.role ?? '-').padEnd(11)} ${t.caseCode ?? (t.purged ? '(purged)' : '-')}  ${iso(t.lastEventAt)}${flag}${issues}`;
-              })
-              .join('\n');
+            return threads.map(inboxLine).join('\n');
           });
         });
       }),
@@ -210,14 +249,14 @@ Example:
 
   program
     .command('show')
-    .description("a thread's state and timeline (who did what, when, from which device)")
+    .description("a thread's state and timeline (who did what, when, from which device), with refused events, dropped messages and security warnings")
     .argument('<threadId>', 'the thread id (from `handover inbox`)')
     .option('--referral', 'also print the referral itself (survivor data: only on a screen others cannot see)')
     .action(
       run(program, async (threadId: string, o: { referral?: boolean }) => {
         await withCases(g(), async (cases) => {
           const t = await cases.thread(threadId);
-          if (!t.purged && t.timeline.length === 0 && t.rejected.length === 0 && t.dropped.length === 0) {
+          if (!t.purged && t.timeline.length === 0 && t.rejected.length === 0 && t.dropped.length === 0 && t.securityWarnings.length === 0) {
             throw new HandoverError('NOT_FOUND', `this device holds no thread ${threadId}`);
           }
           output(g(), t, () => threadText(t) + (o.referral && t.referral ? `\n  referral:\n${JSON.stringify(t.referral, null, 2)}` : ''));
@@ -392,7 +431,7 @@ Example:
 
   program
     .command('add-participant')
-    .description('bring another org into the thread (the consent must cover it for the purpose)')
+    .description('sender or receiving org: bring another org into the thread (the consent must cover it for the purpose)')
     .argument('<threadId>')
     .requiredOption('--org-id <orgId>', 'the org to add (see `handover directory`)')
     .addOption(new Option('--purpose <purpose>', 'what it joins for').choices(PURPOSES).makeOptionMandatory())
@@ -428,7 +467,7 @@ Example:
 
   program
     .command('withdraw-consent')
-    .description("record the survivor's withdrawal of consent: every participant deletes the thread and confirms")
+    .description("sender or receiving org: record the survivor's withdrawal of consent; every participant deletes the thread and confirms")
     .argument('<threadId>')
     .addOption(new Option('--given-by <who>', 'who withdrew it').choices(CONSENT_GIVERS).makeOptionMandatory())
     .addOption(new Option('--method <how>', 'how').choices(CONSENT_METHODS).makeOptionMandatory())

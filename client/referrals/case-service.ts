@@ -6,7 +6,9 @@
  *
  * Who did what is taken from the transport's verified sender, never from
  * the payload: an event whose `author` differs from the device that signed
- * its envelope is dropped (and listed in `dropped`).
+ * its envelope is dropped (and listed in `dropped`). An org's type is the
+ * one its root-certified certificate gives, never what a form says; a new
+ * thread's id is derived from its `referral.create` (thread-id.ts).
  *
  * Every change (an action, an incoming message, `start`) runs in one queue,
  * so a device never builds an event on a state another task is changing.
@@ -36,16 +38,16 @@ import {
   type ThreadEvent,
   type WithdrawBody,
 } from '../../shared/referral/schemas';
-import { type ThreadState, deriveThreadState, validateNextEvent } from '../../shared/referral/state';
+import { type ThreadRules, type ThreadState, deriveThreadState, validateNextEvent } from '../../shared/referral/state';
 import { MessageId } from '../../shared/schemas';
 import type { StoredMessage } from '../sdk/messages';
 import { type RecipientDisclosure, planData, planReferral } from './disclosure';
-import { type Supplement, classify, eventHash, randomId } from './payload';
+import { type MessageRoute, type Supplement, classify, eventHash, isPastableId, randomId, threadIdOf } from './payload';
 import { type CaseThread, type LoadedThread, type ThreadSummary, deriveCaseThread, purgedCaseThread } from './thread-view';
 import { type Tombstone, receiptProblem } from './tombstone';
 import type { CaseTransport } from './transport';
 
-export type { CaseThread, ProvidedInfo, ThreadSummary } from './thread-view';
+export type { CaseThread, ProvidedInfo, SecurityWarning, ThreadSummary } from './thread-view';
 
 export interface CaseServiceOptions {
   transport: CaseTransport;
@@ -89,6 +91,8 @@ type Body<T extends EventType> = EventOf<T>['body'];
 type Action = Exclude<EventType, 'referral.create' | 'purge.receipt' | 'consent.override'>;
 
 const TOMBSTONE_INDEX = 'referrals/tombstones';
+/** Stands in for the thread id while a create is built: the id is derived from everything else. */
+const UNDERIVED_THREAD_ID = 'AAAAAAAAAAAAAAAAAAAAAA';
 const tombstoneRecord = (threadId: string) => `referrals/tombstone/${threadId}`;
 
 function issuesText(error: z.ZodError): string {
@@ -203,6 +207,43 @@ export class CaseService {
     return this.transport.trust.org(orgId)?.orgType;
   }
 
+  /** What the replay needs from outside the log: thread-id derivation and certified org types. */
+  private get rules(): ThreadRules {
+    return {
+      threadIdOf: (create) => threadIdOf(this.crypto, create),
+      certifiedOrgType: (orgId) => this.orgTypeOf(orgId),
+    };
+  }
+
+  /** Fetch the directory once when some org is not known yet (a new org since sign-in). */
+  private async learnOrgs(orgIds: readonly string[]): Promise<void> {
+    if (!orgIds.some((id) => this.orgTypeOf(id) === undefined)) return;
+    await this.transport.trust.refresh?.();
+  }
+
+  /**
+   * Refuse to disclose to an org named with another type than its
+   * certificate (the consent scope and withholding go by type), or to an
+   * org without a valid certificate.
+   */
+  private checkCertifiedType(org: OrgRef): void {
+    const certified = this.orgTypeOf(org.orgId);
+    if (certified === org.orgType) return;
+    const details = { orgId: org.orgId, typed: org.orgType, certified: certified ?? null };
+    if (certified === undefined) {
+      throw new HandoverError(
+        'UNTRUSTED_KEY',
+        `${org.orgId} (typed as ${org.orgType}) has no valid org certificate in this network, so its org type cannot be checked; check the org id with \`handover directory\``,
+        details,
+      );
+    }
+    throw new HandoverError(
+      'UNTRUSTED_KEY',
+      `${org.orgId} is typed as ${org.orgType} but its certificate says ${certified}; correct the org type (consent and withholding go by the certified type)`,
+      details,
+    );
+  }
+
   /** This device as an event author. */
   author(): EventAuthor {
     const orgType = this.orgTypeOf(this.transport.orgId);
@@ -213,17 +254,37 @@ export class CaseService {
   /* -------------------------------------------------------------- reads -- */
 
   private derive(threadId: string, loaded: LoadedThread): CaseThread {
-    return deriveCaseThread(threadId, loaded, this.now());
+    const orgType = this.orgTypeOf(this.transport.orgId);
+    const viewer = orgType ? { orgId: this.transport.orgId, orgType } : null;
+    return deriveCaseThread(threadId, loaded, { now: this.now(), ...this.rules, viewer });
   }
 
   private async loadMessages(threadId: string): Promise<LoadedThread> {
     const messages = await this.transport.threadMessages(threadId);
-    const out: LoadedThread = { events: [], supplements: [], dropped: [], messageCount: messages.length };
+    const out: LoadedThread = { events: [], supplements: [], dropped: [], routes: [], messageCount: messages.length };
     for (const message of messages) {
       const c = classify(message, (orgId) => this.orgTypeOf(orgId));
-      if (c.kind === 'event') out.events.push({ id: this.eventId(c.event), event: c.event });
-      else if (c.kind === 'supplement') out.supplements.push(c.supplement);
-      else out.dropped.push(c.dropped);
+      let carries: MessageRoute['carries'];
+      if (c.kind === 'event') {
+        const id = this.eventId(c.event);
+        out.events.push({ id, event: c.event });
+        carries = { kind: 'event', id, type: c.event.type };
+      } else if (c.kind === 'supplement') {
+        out.supplements.push(c.supplement);
+        carries = { kind: 'supplement', eventHash: c.supplement.supplement.eventHash };
+      } else {
+        out.dropped.push(c.dropped);
+        carries = { kind: 'dropped' };
+      }
+      out.routes.push({
+        messageId: message.messageId,
+        senderDeviceId: message.senderDeviceId,
+        senderOrgId: message.senderOrgId,
+        direction: message.direction,
+        orgIds: message.orgIds,
+        recipientDeviceIds: message.recipientDeviceIds,
+        carries,
+      });
     }
     return out;
   }
@@ -262,6 +323,7 @@ export class CaseService {
         lastEventAt: last ? last.at : null,
         rejected: t.rejected.length,
         dropped: t.dropped.length,
+        securityWarnings: t.securityWarnings.length,
         purged: t.purged !== null,
       });
     }
@@ -313,7 +375,7 @@ export class CaseService {
   private async actNow<T extends Action>(threadId: string, type: T, body: Body<T>, alsoTo: string[] = []): Promise<SentEvent> {
     const { state } = await this.current(threadId);
     const event = this.build(type, threadId, state.heads, body);
-    validateNextEvent(state, event);
+    validateNextEvent(state, event, this.rules);
     await this.send(threadId, this.others([...state.participants.map((p) => p.orgId), ...alsoTo]), event);
     return { id: this.eventId(event), event };
   }
@@ -333,14 +395,14 @@ export class CaseService {
     const all = [...events];
     for (const r of recipients) {
       if (!r.override) continue;
-      const state = deriveThreadState(all, { now: this.now() });
+      const state = deriveThreadState(all, { now: this.now(), ...this.rules });
       const event = this.build('consent.override', threadId, state.heads, {
         recipient: { orgId: r.orgId, orgType: r.orgType },
         purpose,
         fieldGroups: r.fieldGroups,
         reason: r.override.reason,
       });
-      validateNextEvent(state, event);
+      validateNextEvent(state, event, this.rules);
       const sent = { id: this.eventId(event), event };
       all.push(sent);
       out.push(sent);
@@ -349,9 +411,23 @@ export class CaseService {
   }
 
   /**
+   * A `referral.create` with its derived thread id. A new event id is drawn
+   * until the id can be pasted into a command (no leading `-` or `_`).
+   */
+  private buildCreate(body: ReferralBody): EventOf<'referral.create'> {
+    for (;;) {
+      const draft = this.build('referral.create', UNDERIVED_THREAD_ID, [], body);
+      const threadId = threadIdOf(this.crypto, draft);
+      if (isPastableId(threadId)) return { ...draft, threadId };
+    }
+  }
+
+  /**
    * Send a new referral to its receiving org and coordinators in a new
-   * thread. The consent is checked for every recipient first (CONSENT_SCOPE,
-   * nothing sent); each recipient gets only what the consent lets it see.
+   * thread, whose id is derived from the referral event. Every recipient's
+   * org type must be its certified one (UNTRUSTED_KEY otherwise). The
+   * consent is checked for every recipient first (CONSENT_SCOPE, nothing
+   * sent); each recipient gets only what the consent lets it see.
    * `overrideReason` (vital interest) lets an out-of-scope send go ahead and
    * records a visible `consent.override` event per affected recipient.
    */
@@ -360,20 +436,23 @@ export class CaseService {
     if (!parsed.success) throw new HandoverError('INVALID_EVENT', `the referral is not valid: ${issuesText(parsed.error)}`);
     const body = parsed.data;
     return this.enqueue(async () => {
-      const threadId = randomId(this.crypto);
       const { header } = body;
       const recipients: OrgRef[] = [header.referredOrganisation, ...header.coordinators];
-      const empty = deriveThreadState([], { now: this.now() });
+      await this.learnOrgs(recipients.map((r) => r.orgId));
+      // Consent and withholding go by org type: it must be the certified one before anything is planned.
+      for (const r of recipients) this.checkCertifiedType(r);
+      const empty = deriveThreadState([], { now: this.now(), ...this.rules });
       // Structure first (distinct orgs), so that error is not hidden behind a consent refusal.
-      validateNextEvent(empty, this.build('referral.create', threadId, [], body));
+      validateNextEvent(empty, this.buildCreate(body), this.rules);
       const plan = planReferral(body, {
         recipients,
         purpose: header.purpose,
         now: this.now(),
         ...(opts.overrideReason !== undefined ? { overrideReason: opts.overrideReason } : {}),
       });
-      const create = this.build('referral.create', threadId, [], plan.shared);
-      validateNextEvent(empty, create);
+      const create = this.buildCreate(plan.shared);
+      const { threadId } = create;
+      validateNextEvent(empty, create, this.rules);
       const created: SentEvent = { id: this.eventId(create), event: create };
       const overrides = this.overrideEvents(threadId, [created], plan.recipients, header.purpose);
 
@@ -413,6 +492,8 @@ export class CaseService {
       const inReplyTo = input.inReplyTo ?? requests[requests.length - 1]?.id;
       if (!inReplyTo) throw new HandoverError('INVALID_EVENT', 'there is no information request to answer', { reason: 'invalid-transition' });
       const recipients: OrgRef[] = state.participants.filter((p) => p.orgId !== this.transport.orgId).map(({ orgId, orgType }) => ({ orgId, orgType }));
+      // The replay accepted these types only as certified; check again against the certificates held now.
+      for (const r of recipients) this.checkCertifiedType(r);
       const parsedData = input.data === undefined ? undefined : ReferralData.safeParse(input.data);
       if (parsedData && !parsedData.success) throw new HandoverError('INVALID_EVENT', `the data is not valid: ${issuesText(parsedData.error)}`);
       const data = parsedData?.data;
@@ -432,7 +513,7 @@ export class CaseService {
         ...(input.details !== undefined ? { details: input.details } : {}),
         ...(shared ? { data: shared } : {}),
       });
-      validateNextEvent(state, event);
+      validateNextEvent(state, event, this.rules);
       const sent: SentEvent = { id: this.eventId(event), event };
       const overrides = plan ? this.overrideEvents(threadId, [...loaded.events, sent], plan.recipients, referral.header.purpose) : [];
 
@@ -484,14 +565,24 @@ export class CaseService {
   }
 
   /**
-   * Bring another org into the thread. The consent must cover it for
-   * `purpose` (CONSENT_SCOPE otherwise); `overrideReason` records a visible
-   * vital-interest override instead. The org type comes from its verified
-   * certificate unless given. The new org sees only what is sent from now on.
+   * Bring another org into the thread (the sender or receiving org only).
+   * The consent must cover it for `purpose` (CONSENT_SCOPE otherwise);
+   * `overrideReason` records a visible vital-interest override instead. The
+   * org type comes from its verified certificate; a given type must match it
+   * (UNTRUSTED_KEY). The new org sees only what is sent from now on.
    */
   async addParticipant(threadId: string, input: { orgId: string; orgType?: OrgTypeName; purpose: Purpose; overrideReason?: string }): Promise<SentEvent> {
+    checkThreadId(threadId);
+    await this.learnOrgs([input.orgId]);
     const orgType = input.orgType ?? this.orgTypeOf(input.orgId);
-    if (!orgType) throw new HandoverError('UNKNOWN_ORG', `${input.orgId} has no verified org certificate`);
+    if (!orgType) {
+      throw new HandoverError('UNTRUSTED_KEY', `${input.orgId} has no valid org certificate in this network; check the org id with \`handover directory\``, {
+        orgId: input.orgId,
+        typed: null,
+        certified: null,
+      });
+    }
+    this.checkCertifiedType({ orgId: input.orgId, orgType });
     return this.act(
       threadId,
       'participant.add',
@@ -537,6 +628,7 @@ export class CaseService {
       return;
     }
     const c = classify(message, (orgId) => this.orgTypeOf(orgId));
+    if (c.kind === 'event') await this.learnOrgs(orgsNamedIn(c.event)).catch(() => undefined);
     if (c.kind === 'event' && c.event.type === 'consent.withdraw' && (await this.purgeIfWithdrawn(message.threadId))) return;
     this.emit({ threadId: message.threadId, kind: c.kind, ...(c.kind === 'event' ? { type: c.event.type } : {}) });
   }
@@ -563,7 +655,7 @@ export class CaseService {
     if (!confirmedHere) {
       try {
         pendingReceipt = this.build('purge.receipt', threadId, state.heads, { withdrawalId: withdrawal.withdrawalId, itemsDeleted: loaded.messageCount });
-        validateNextEvent(state, pendingReceipt);
+        validateNextEvent(state, pendingReceipt, this.rules);
       } catch (err) {
         // The purge matters more than the receipt: delete anyway and leave the failure visible.
         this.recordFailure(threadId, err);
@@ -591,8 +683,10 @@ export class CaseService {
   }
 
   private async sendPendingReceipt(tomb: Tombstone): Promise<void> {
-    const receipt = tomb.pendingReceipt;
-    if (!receipt) return;
+    const pending = tomb.pendingReceipt;
+    if (!pending) return;
+    // A receipt retried later gets the time it is actually sent: receivers drop an event whose time is not its envelope's.
+    const receipt: EventOf<'purge.receipt'> = { ...pending, at: this.now() };
     if (!tomb.receipts.some((r) => r.event.author.deviceId === receipt.author.deviceId)) {
       try {
         await this.send(tomb.threadId, this.others(tomb.participants.map((p) => p.orgId)), receipt);
@@ -639,6 +733,13 @@ export class CaseService {
     const ids = await this.tombstoneIds();
     if (!ids.includes(tomb.threadId)) await this.transport.putRecord(TOMBSTONE_INDEX, [...ids, tomb.threadId]);
   }
+}
+
+/** The orgs an event names as participants (their certificates are needed to replay it). */
+function orgsNamedIn(event: EventEnvelope): string[] {
+  if (event.type === 'referral.create') return [event.body.header.referredOrganisation, ...event.body.header.coordinators].map((o) => o.orgId);
+  if (event.type === 'participant.add') return [event.body.orgId];
+  return [];
 }
 
 function checkThreadId(threadId: string): void {

@@ -13,7 +13,9 @@ import { z } from 'zod';
 import { DOMAIN, signingInput } from '../../shared/canonical';
 import type { Crypto } from '../../shared/crypto/sodium';
 import { toB64u } from '../../shared/encoding';
-import { EventEnvelope, ReferralData } from '../../shared/referral/schemas';
+import { MAX_CLOCK_SKEW_MS } from '../../shared/envelope';
+import { EventEnvelope, type EventOf, type EventType, ReferralData } from '../../shared/referral/schemas';
+import { deriveThreadId } from '../../shared/referral/thread-id';
 import { Hash32, MessageId } from '../../shared/schemas';
 import type { StoredMessage } from '../sdk/messages';
 
@@ -31,19 +33,35 @@ export function eventHash(crypto: Crypto, event: EventEnvelope): string {
   return toB64u(crypto.hash(signingInput(DOMAIN.referralEvent, event)));
 }
 
+/** The thread id a `referral.create` commits to (shared/referral/thread-id.ts), with the seam's BLAKE2b-256. */
+export function threadIdOf(crypto: Crypto, create: EventOf<'referral.create'>): string {
+  return deriveThreadId((message) => crypto.hash(message), create);
+}
+
+/** Ids people may paste into commands: a leading `-` would read as an option. */
+export function isPastableId(id: string): boolean {
+  return /^[A-Za-z0-9]/.test(id);
+}
+
 /**
- * A fresh 128-bit random id (thread ids and event ids). Ids that start with
- * `-` or `_` are drawn again: people paste thread ids into commands, and a
- * leading `-` reads as an option. Costs under one bit of the 128.
+ * A fresh 128-bit random id (event ids). Ids that start with `-` or `_` are
+ * drawn again (see `isPastableId`). Costs under one bit of the 128.
  */
 export function randomId(crypto: Crypto): string {
   for (;;) {
     const id = toB64u(crypto.random(16));
-    if (/^[A-Za-z0-9]/.test(id)) return id;
+    if (isPastableId(id)) return id;
   }
 }
 
-export type DropReason = 'forged-author' | 'wrong-thread' | 'malformed' | 'forged-supplement' | 'unmatched-supplement';
+export type DropReason =
+  | 'forged-author'
+  | 'wrong-thread'
+  | 'malformed'
+  | 'forged-supplement'
+  | 'unmatched-supplement'
+  /** The event's `at` is more than MAX_CLOCK_SKEW_MS from the signed envelope's `sentAt`. */
+  | 'time-mismatch';
 
 /** A message that was not replayed, kept visible instead of silently ignored. Ids only. */
 export interface DroppedMessage {
@@ -67,10 +85,29 @@ export type Classified =
   | { kind: 'supplement'; supplement: ReceivedSupplement }
   | { kind: 'dropped'; dropped: DroppedMessage };
 
+/** Who a stored message went to (from its signed header) and what it carried, for the recipient check. */
+export interface MessageRoute {
+  messageId: string;
+  senderDeviceId: string;
+  senderOrgId: string;
+  direction: 'in' | 'out';
+  /** The orgs the sender addressed (from the signed, encrypted body). */
+  orgIds: string[];
+  /** Every device the envelope was encrypted to (signed header). */
+  recipientDeviceIds: string[];
+  carries: { kind: 'event'; id: string; type: EventType } | { kind: 'supplement'; eventHash: string } | { kind: 'dropped' };
+}
+
+/** The time an event claims must be the time its envelope was signed, within the clock-skew window. */
+export function timeMismatch(event: EventEnvelope, message: StoredMessage): boolean {
+  return Math.abs(event.at - message.sentAt) > MAX_CLOCK_SKEW_MS;
+}
+
 /**
  * Parse one stored message. An event whose author is not the device that
  * signed the envelope (or claims another org type than its certificate)
- * is a forgery by a participant and is dropped.
+ * is a forgery by a participant and is dropped; so is an event whose time
+ * is not its envelope's signed send time (within MAX_CLOCK_SKEW_MS).
  */
 export function classify(message: StoredMessage, orgTypeOf: (orgId: string) => string | undefined): Classified {
   const who = { messageId: message.messageId, senderDeviceId: message.senderDeviceId, senderOrgId: message.senderOrgId };
@@ -82,6 +119,7 @@ export function classify(message: StoredMessage, orgTypeOf: (orgId: string) => s
     if (event.author.deviceId !== message.senderDeviceId || event.author.orgId !== message.senderOrgId) return drop('forged-author');
     const certified = orgTypeOf(message.senderOrgId);
     if (certified !== undefined && certified !== event.author.orgType) return drop('forged-author');
+    if (timeMismatch(event, message)) return drop('time-mismatch');
     return { kind: 'event', event };
   }
   const supplement = Supplement.safeParse(message.payload);

@@ -14,8 +14,12 @@ import type { StoredMessage } from '../sdk/messages';
 export interface CaseTransport {
   readonly deviceId: string;
   readonly orgId: string;
-  /** Verified org certificates: the org type of any org we know. */
-  readonly trust: { org(orgId: string): { orgType: OrgTypeName } | undefined };
+  /**
+   * Verified org certificates: the root-certified org type of any org we
+   * know. `refresh` (HandoverClient has it) fetches the directory again, for
+   * an org this device has not seen yet.
+   */
+  readonly trust: { org(orgId: string): { orgType: OrgTypeName } | undefined; refresh?(): Promise<void> };
   /** This device's own certificates, when the transport keeps them (HandoverClient does). */
   readonly certificates?: { org?: { orgType: OrgTypeName } };
   /** Send to every device of `orgIds` (and our own other devices); the transport stores the outgoing copy before it resolves. */

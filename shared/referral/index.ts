@@ -4,5 +4,6 @@ export * from './schemas';
 export { orderEvents, type OrderedEvents } from './order';
 export { type ReturnPathState, type ReturnStepState, returnStepProblem } from './return-path';
 export * from './state';
+export { THREAD_ID_BYTES, deriveThreadId, threadIdInput } from './thread-id';
 export * from './consent';
 export { HTCDS_CSV_COLUMNS, csvCell, toHtcdsCsv } from './export';

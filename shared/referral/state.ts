@@ -10,6 +10,11 @@
  * repeat is not applied but kept in `rejected` with its reason, so
  * concurrent actions stay visible. `validateNextEvent` runs the same checks
  * on an event a client is about to send.
+ *
+ * Two facts come from outside the log, through `ThreadRules`: the thread id
+ * a create commits to (only the create the id was derived from can start
+ * the thread) and the root-certified type of each org (what a form or an
+ * event says about an org's type is checked against it, never trusted).
  */
 import { HandoverError, isHandoverError } from '../errors';
 import { type ScopeDecision, checkConsentScope } from './consent';
@@ -60,8 +65,32 @@ export interface Participant {
   addedAt: number;
 }
 
-export type RejectReason = 'wrong-party' | 'invalid-transition' | 'duplicate' | 'consent-scope' | 'wrong-thread' | 'no-referral';
-export type RejectCode = 'WRONG_PARTY' | 'INVALID_EVENT' | 'CONSENT_SCOPE';
+export type RejectReason =
+  | 'wrong-party'
+  | 'invalid-transition'
+  | 'duplicate'
+  | 'consent-scope'
+  | 'wrong-thread'
+  | 'no-referral'
+  /** A `referral.create` the thread id was not derived from (a hijack attempt, or another thread's create). */
+  | 'thread-mismatch'
+  /** An org named with another type than its root-certified certificate says. */
+  | 'org-type-mismatch'
+  /** An org this device holds no valid certificate for, so its type cannot be checked (re-checked on every replay). */
+  | 'uncertified-org';
+export type RejectCode = 'WRONG_PARTY' | 'INVALID_EVENT' | 'CONSENT_SCOPE' | 'UNTRUSTED_KEY';
+
+/** What the replay needs from outside the log. */
+export interface ThreadRules {
+  /** The thread id a create commits to: `deriveThreadId` (thread-id.ts) with BLAKE2b-256. */
+  threadIdOf(create: EventOf<'referral.create'>): string;
+  /** The org type in the org's root-certified certificate, or undefined when this device holds none. */
+  certifiedOrgType(orgId: string): OrgTypeName | undefined;
+}
+
+export interface DeriveOptions extends ThreadRules {
+  now: number;
+}
 
 export interface RejectedEvent {
   id: string;
@@ -185,11 +214,12 @@ const RULES: Record<Exclude<EventType, 'referral.create'>, Rule> = {
   'service.complete': { party: 'receiving', from: ['in-service'], to: 'completed', once: true },
   'referral.withdraw': { party: 'sender', from: NOT_ENDED, to: 'withdrawn', once: true },
   note: { party: 'any', from: ALL.filter((s) => s !== 'consent-withdrawn') },
-  'participant.add': { party: 'any', from: NOT_ENDED },
+  // Bringing in an org and ending the case for everyone are the two parties' acts, not a coordinator's (DECISIONS.md).
+  'participant.add': { party: 'sender-or-receiving', from: NOT_ENDED },
   'return.step': { party: 'iom', from: ALL.filter((s) => !['withdrawn', 'consent-withdrawn', 'closed'].includes(s)) },
   'consent.override': { party: 'sender', from: ALL.filter((s) => s !== 'consent-withdrawn' && s !== 'closed') },
   // Withdrawal still matters after closing: clients keep closed threads for their retention period.
-  'consent.withdraw': { party: 'any', from: ALL.filter((s) => s !== 'consent-withdrawn'), to: 'consent-withdrawn', once: true },
+  'consent.withdraw': { party: 'sender-or-receiving', from: ALL.filter((s) => s !== 'consent-withdrawn'), to: 'consent-withdrawn', once: true },
   'purge.receipt': { party: 'any', from: ['consent-withdrawn', 'closed'] },
   'case.close': { party: 'sender-or-receiving', from: ALL.filter((s) => s !== 'closed'), to: 'closed', once: true },
 };
@@ -202,11 +232,23 @@ interface Rejection {
   message: string;
 }
 
-/** What the checks need beyond the state: ids and one-shot types already seen. */
+/** What the checks need beyond the state: applied event ids and one-shot types, and the outside facts. */
 interface Replay {
   state: ThreadState;
+  /** `eventIdKey` of every applied event. */
   seenEventIds: Set<string>;
   appliedTypes: Set<EventType>;
+  rules: ThreadRules;
+}
+
+/**
+ * An event id is the author's own random id: a repeat counts only from the
+ * same device, and only once applied. Otherwise any participant could burn
+ * another device's event id (copy it into an earlier-dated event) and have
+ * that event refused as a duplicate.
+ */
+function eventIdKey(author: EventAuthor, eventId: string): string {
+  return `${author.deviceId} ${eventId}`;
 }
 
 function reject(code: RejectCode, reason: RejectReason, message: string): Rejection {
@@ -236,12 +278,34 @@ function partyProblem(party: Party, who: Participant): string | null {
   }
 }
 
+/** The org's type as named in an event, against its root-certified certificate. */
+function orgTypeProblem(rules: ThreadRules, org: OrgRef): Rejection | null {
+  const certified = rules.certifiedOrgType(org.orgId);
+  if (certified === undefined) {
+    return reject(
+      'UNTRUSTED_KEY',
+      'uncertified-org',
+      `${org.orgId} has no valid org certificate on this device, so its type "${org.orgType}" cannot be checked; refresh the directory`,
+    );
+  }
+  if (certified !== org.orgType) {
+    return reject('UNTRUSTED_KEY', 'org-type-mismatch', `${org.orgId} is certified as ${certified}, not ${org.orgType} as the event says`);
+  }
+  return null;
+}
+
 function checkCreate(replay: Replay, event: EventOf<'referral.create'>): Rejection | null {
-  if (replay.state.referral) return reject('INVALID_EVENT', 'duplicate', 'the thread already has a referral');
+  const { state, rules } = replay;
+  if (state.threadId !== null && event.threadId !== state.threadId) return reject('INVALID_EVENT', 'wrong-thread', 'the event belongs to another thread');
+  if (state.referral) return reject('INVALID_EVENT', 'duplicate', 'the thread already has a referral');
   const { referredOrganisation, coordinators } = event.body.header;
   const orgIds = [event.author.orgId, referredOrganisation.orgId, ...coordinators.map((c) => c.orgId)];
   if (new Set(orgIds).size !== orgIds.length) {
     return reject('INVALID_EVENT', 'invalid-transition', 'sender, receiving organisation and coordinators must be different organisations');
+  }
+  for (const org of [{ orgId: event.author.orgId, orgType: event.author.orgType }, referredOrganisation, ...coordinators]) {
+    const problem = orgTypeProblem(rules, org);
+    if (problem) return problem;
   }
   return null;
 }
@@ -256,7 +320,8 @@ function checkSpecific(replay: Replay, event: EventEnvelope): Rejection | null {
     }
     case 'participant.add': {
       if (participantOf(state, event.body.orgId)) return reject('INVALID_EVENT', 'duplicate', `${event.body.orgId} is already a participant`);
-      return consentProblem(state, event);
+      // The consent check below reads the type: it must be the certified one, not what the adder typed.
+      return orgTypeProblem(replay.rules, event.body) ?? consentProblem(state, event);
     }
     case 'return.step': {
       const problem = returnStepProblem(state.returnPath, event.body);
@@ -305,7 +370,13 @@ function scopeRequestFor(event: EventOf<'participant.add'>) {
 
 /** Why `event` cannot be applied to the state, or null when it can. */
 function check(replay: Replay, event: EventEnvelope): Rejection | null {
-  if (replay.seenEventIds.has(event.eventId)) return reject('INVALID_EVENT', 'duplicate', 'an event with this id was already recorded');
+  // Whatever its time or id, a create the thread id was not derived from never belongs to the thread.
+  if (event.type === 'referral.create' && replay.rules.threadIdOf(event) !== event.threadId) {
+    return reject('INVALID_EVENT', 'thread-mismatch', 'this referral.create is not the one the thread id was derived from; it cannot start or replace the thread');
+  }
+  if (replay.seenEventIds.has(eventIdKey(event.author, event.eventId))) {
+    return reject('INVALID_EVENT', 'duplicate', 'an event with this id was already recorded');
+  }
   if (event.type === 'referral.create') return checkCreate(replay, event);
   const { state } = replay;
   const status = lifecycleOf(state);
@@ -489,10 +560,11 @@ function emptyState(): ThreadState {
   };
 }
 
-/** Replays the thread's events; the result depends on the set of events and `now` only. */
-export function deriveThreadState(events: readonly ThreadEvent[], opts: { now: number }): ThreadState {
+/** Replays the thread's events; the result depends on the set of events, `now` and the rules' answers only. */
+export function deriveThreadState(events: readonly ThreadEvent[], opts: DeriveOptions): ThreadState {
   const { ordered, heads, missingPrev } = orderEvents(events);
-  const replay: Replay = { state: emptyState(), seenEventIds: new Set(), appliedTypes: new Set() };
+  const rules: ThreadRules = { threadIdOf: opts.threadIdOf, certifiedOrgType: opts.certifiedOrgType };
+  const replay: Replay = { state: emptyState(), seenEventIds: new Set(), appliedTypes: new Set(), rules };
   const { state } = replay;
   for (const { id, event } of ordered) {
     const problem = check(replay, event);
@@ -500,8 +572,8 @@ export function deriveThreadState(events: readonly ThreadEvent[], opts: { now: n
       state.rejected.push({ id, eventId: event.eventId, type: event.type, at: event.at, author: event.author, ...problem });
     } else {
       apply(replay, id, event);
+      replay.seenEventIds.add(eventIdKey(event.author, event.eventId));
     }
-    replay.seenEventIds.add(event.eventId);
   }
   state.heads = heads;
   state.missingPrev = missingPrev;
@@ -517,15 +589,17 @@ export function deriveThreadState(events: readonly ThreadEvent[], opts: { now: n
 }
 
 /**
- * Throws HandoverError (WRONG_PARTY, INVALID_EVENT or CONSENT_SCOPE) when
- * `event` would be rejected on top of `state`, so a client can refuse
- * before sending. `details.reason` carries the finer reason code.
+ * Throws HandoverError (WRONG_PARTY, INVALID_EVENT, CONSENT_SCOPE or
+ * UNTRUSTED_KEY) when `event` would be rejected on top of `state`, so a
+ * client can refuse before sending. `details.reason` carries the finer
+ * reason code.
  */
-export function validateNextEvent(state: ThreadState, event: EventEnvelope): void {
+export function validateNextEvent(state: ThreadState, event: EventEnvelope, rules: ThreadRules): void {
   const replay: Replay = {
     state,
-    seenEventIds: new Set([...state.timeline.map((t) => t.eventId), ...state.rejected.map((r) => r.eventId)]),
+    seenEventIds: new Set(state.timeline.map((t) => eventIdKey(t.author, t.eventId))),
     appliedTypes: new Set(state.timeline.map((t) => t.type)),
+    rules,
   };
   const problem = check(replay, event);
   if (problem) throw new HandoverError(problem.code, problem.message, { reason: problem.reason, type: event.type });

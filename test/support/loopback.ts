@@ -9,6 +9,12 @@
  *
  * Nothing is delivered until the test says so (`deliverAll` / `settle`),
  * so tests can hold messages back to create concurrent actions.
+ *
+ * Hostile parts can be played too: `leakTo` makes messages also reach
+ * every device of other orgs (a relay that substituted bundles, or a sender
+ * that copies the case elsewhere), named in the recipient list as a real
+ * signed header would name them; `send` takes a `sentAt`, as a hostile
+ * device signs whatever time it likes.
  */
 import { randomBytes } from 'node:crypto';
 import { HandoverError } from '../../shared/errors';
@@ -18,10 +24,16 @@ import type { StoredMessage } from '../../client/sdk/messages';
 
 const copy = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 
+export interface Leak {
+  orgIds: readonly string[];
+  when: (message: StoredMessage) => boolean;
+}
+
 export class LoopbackNetwork {
   private readonly devices: LoopbackTransport[] = [];
   private readonly orgTypes = new Map<string, OrgTypeName>();
   private queue: Array<{ to: LoopbackTransport; message: StoredMessage }> = [];
+  private readonly leaks = new Set<Leak>();
 
   constructor(readonly now: () => number) {}
 
@@ -68,14 +80,26 @@ export class LoopbackNetwork {
     throw new Error('the loopback network did not settle');
   }
 
-  /** @internal */
-  /** The devices a message to `orgIds` goes to: every device of those orgs but the sender. */
-  recipientsOf(from: LoopbackTransport, orgIds: readonly string[]): LoopbackTransport[] {
-    return this.devices.filter((d) => d !== from && orgIds.includes(d.orgId));
+  /**
+   * From now on, every message for which `when` holds (all by default) also
+   * goes to every device of `orgIds`, and its recipient list names them.
+   * Returns a function that stops the leak.
+   */
+  leakTo(orgIds: readonly string[], when: (message: StoredMessage) => boolean = () => true): () => void {
+    const leak: Leak = { orgIds, when };
+    this.leaks.add(leak);
+    return () => this.leaks.delete(leak);
   }
 
-  route(from: LoopbackTransport, message: StoredMessage): void {
-    const recipients = this.recipientsOf(from, message.orgIds);
+  /** @internal The devices a message goes to: every device of its orgs (and of leaking orgs) but the sender. */
+  recipientsOf(from: LoopbackTransport, message: StoredMessage): LoopbackTransport[] {
+    const orgIds = new Set(message.orgIds);
+    for (const leak of this.leaks) if (leak.when(message)) for (const id of leak.orgIds) orgIds.add(id);
+    return this.devices.filter((d) => d !== from && orgIds.has(d.orgId));
+  }
+
+  /** @internal */
+  route(from: LoopbackTransport, message: StoredMessage, recipients: readonly LoopbackTransport[]): void {
     if (recipients.length === 0) throw new HandoverError('BAD_REQUEST', 'no recipient device is registered in these orgs');
     for (const to of recipients) this.queue.push({ to, message: { ...copy(message), direction: 'in' } });
   }
@@ -101,7 +125,8 @@ export class LoopbackTransport implements CaseTransport {
     };
   }
 
-  async send(input: { threadId: string; orgIds: string[]; payload: unknown }): Promise<StoredMessage> {
+  /** `sentAt` (tests only) plays a device that signs another time than its clock's. */
+  async send(input: { threadId: string; orgIds: string[]; payload: unknown; sentAt?: number }): Promise<StoredMessage> {
     const now = this.network.now();
     const orgIds = [...new Set([...input.orgIds, this.orgId])];
     const message: StoredMessage = {
@@ -110,13 +135,15 @@ export class LoopbackTransport implements CaseTransport {
       orgIds,
       senderDeviceId: this.deviceId,
       senderOrgId: this.orgId,
-      recipientDeviceIds: this.network.recipientsOf(this, orgIds).map((d) => d.deviceId),
-      sentAt: now,
+      recipientDeviceIds: [],
+      sentAt: input.sentAt ?? now,
       receivedAt: now,
       direction: 'out',
       payload: copy(input.payload),
     };
-    this.network.route(this, message);
+    const recipients = this.network.recipientsOf(this, message);
+    message.recipientDeviceIds = recipients.map((d) => d.deviceId);
+    this.network.route(this, message, recipients);
     this.store(message);
     return copy(message);
   }

@@ -1,6 +1,6 @@
 import { HTCDS_CSV_COLUMNS, csvCell, toHtcdsCsv } from '../../../shared/referral/export';
 import { deriveThreadState } from '../../../shared/referral/state';
-import { NGO, T0, ThreadBuilder, exampleReferral } from './fixtures';
+import { T0, ThreadBuilder, at, exampleReferral } from './fixtures';
 import { step } from './steps';
 
 /** A small RFC 4180 reader, so the tests check what a spreadsheet would read back. */
@@ -36,7 +36,7 @@ function accepted() {
   const b = new ThreadBuilder();
   b.create();
   step(b, 'accept');
-  return deriveThreadState(b.events, { now: T0 });
+  return deriveThreadState(b.events, at(T0));
 }
 
 describe('toHtcdsCsv', () => {
@@ -75,8 +75,8 @@ describe('toHtcdsCsv', () => {
     const b = new ThreadBuilder();
     b.create();
     step(b, 'consentWithdraw');
-    const withdrawn = deriveThreadState(b.events, { now: T0 });
-    const empty = deriveThreadState([], { now: T0 });
+    const withdrawn = deriveThreadState(b.events, at(T0));
+    const empty = deriveThreadState([], at(T0));
     expect(parseCsv(toHtcdsCsv([withdrawn, empty, accepted()]))).toHaveLength(2);
   });
 
@@ -86,8 +86,8 @@ describe('toHtcdsCsv', () => {
     body.identity.secondName = 'O"Brien, Jr.\nsecond line';
     body.header.referralDetails = '@SUM(A1:A2); -1 +1';
     const b = new ThreadBuilder();
-    b.add('referral.create', NGO, body, { at: T0, prev: [] });
-    const csv = toHtcdsCsv([deriveThreadState(b.events, { now: T0 })]);
+    b.create(body);
+    const csv = toHtcdsCsv([deriveThreadState(b.events, at(T0))]);
     const rows = parseCsv(csv);
     expect(rows).toHaveLength(2);
     const row = Object.fromEntries(HTCDS_CSV_COLUMNS.map((name, i) => [name, rows[1]?.[i]]));

@@ -2,12 +2,24 @@
  * Test fixtures for the referral workflow: the demo scenario's orgs and
  * devices, and a thread builder that produces schema-valid events with
  * stand-in hashes (SHA-256 of the event JSON; the real client hashes the
- * signed event, which the state machine never needs to know).
+ * signed event, which the state machine never needs to know). Thread ids
+ * are derived from the create with the real derivation over SHA-256 as the
+ * stand-in hash, and org types are "certified" by a fixed table.
  */
 import { createHash } from 'node:crypto';
 import example from '../../../examples/referral.json';
 import { orderEvents } from '../../../shared/referral/order';
-import { type EventAuthor, EventEnvelope, type EventType, ReferralBody, type ThreadEvent } from '../../../shared/referral/schemas';
+import {
+  type EventAuthor,
+  EventEnvelope,
+  type EventOf,
+  type EventType,
+  type OrgTypeName,
+  ReferralBody,
+  type ThreadEvent,
+} from '../../../shared/referral/schemas';
+import type { DeriveOptions, ThreadRules } from '../../../shared/referral/state';
+import { deriveThreadId } from '../../../shared/referral/thread-id';
 
 export const HOUR = 60 * 60 * 1000;
 export const DAY = 24 * HOUR;
@@ -25,7 +37,32 @@ export function b64uDigest(text: string, bytes: number): string {
   return createHash('sha256').update(text).digest().subarray(0, bytes).toString('base64url');
 }
 
+/** The id of a thread the builder has not created yet (events made before any create). */
 export const THREAD_ID = b64uDigest('thread-1', 16);
+
+/** The org types the root certified in these tests. */
+export const CERTIFIED: Readonly<Record<string, OrgTypeName>> = {
+  'ngo-taraz': 'ngo',
+  'shelter-ist': 'shelter',
+  'shelter-ank': 'shelter',
+  'iom-ist': 'iom',
+  'iom-kz': 'iom',
+  'police-ist': 'authority',
+};
+
+export function stubThreadIdOf(create: EventOf<'referral.create'>): string {
+  return deriveThreadId((m) => createHash('sha256').update(m).digest(), create);
+}
+
+export const RULES: ThreadRules = {
+  threadIdOf: stubThreadIdOf,
+  certifiedOrgType: (orgId) => (Object.hasOwn(CERTIFIED, orgId) ? CERTIFIED[orgId] : undefined),
+};
+
+/** Options for deriveThreadState at `now`. */
+export function at(now: number): DeriveOptions {
+  return { now, ...RULES };
+}
 
 /** The demo referral (examples/referral.json), parsed, so every test starts from a valid body. */
 export function exampleReferral(): ReferralBody {
@@ -47,8 +84,8 @@ export class ThreadBuilder {
   readonly events: ThreadEvent[] = [];
   private clock = T0;
   private counter = 0;
-
-  constructor(readonly threadId: string = THREAD_ID) {}
+  /** THREAD_ID until `create()`, then the id derived from that create. */
+  threadId = THREAD_ID;
 
   heads(): string[] {
     return orderEvents(this.events).heads;
@@ -75,7 +112,19 @@ export class ThreadBuilder {
     return e;
   }
 
-  create(body: ReferralBody = exampleReferral(), opts: AddOptions = {}): ThreadEvent {
-    return this.add('referral.create', NGO, body, { at: T0, prev: [], ...opts });
+  /**
+   * A proper create: its thread id is derived from it, and the builder's
+   * thread becomes that one. To forge a create that claims an existing
+   * thread, use `add('referral.create', ...)` (it takes the builder's id).
+   */
+  create(body: ReferralBody = exampleReferral(), opts: AddOptions & { author?: EventAuthor } = {}): ThreadEvent {
+    const { author = NGO, ...rest } = opts;
+    const draft = this.make('referral.create', author, body, { at: T0, prev: [], ...rest });
+    const event = { ...(draft.event as EventOf<'referral.create'>) };
+    event.threadId = stubThreadIdOf(event);
+    this.threadId = event.threadId;
+    const made: ThreadEvent = { id: b64uDigest(JSON.stringify(event), 32), event };
+    this.events.push(made);
+    return made;
   }
 }

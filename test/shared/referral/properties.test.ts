@@ -3,7 +3,7 @@ import { isHandoverError } from '../../../shared/errors';
 import { RETURN_STEPS, STEP_STATUSES } from '../../../shared/referral/picklists';
 import type { EventAuthor, ThreadEvent } from '../../../shared/referral/schemas';
 import { deriveThreadState, validateNextEvent } from '../../../shared/referral/state';
-import { HOUR, IOM, IOM_KZ, NGO, NGO_2, POLICE, SHELTER_A, SHELTER_B, T0, ThreadBuilder, b64uDigest } from './fixtures';
+import { HOUR, IOM, IOM_KZ, NGO, NGO_2, POLICE, RULES, SHELTER_A, SHELTER_B, T0, ThreadBuilder, at, b64uDigest } from './fixtures';
 import { type StepName, step } from './steps';
 
 const AUTHORS: EventAuthor[] = [NGO, NGO_2, SHELTER_A, SHELTER_B, IOM, IOM_KZ, POLICE];
@@ -101,7 +101,7 @@ describe('properties of the derived state', () => {
         fc.integer({ min: 0, max: 30 * 24 * HOUR }),
         ([events, shuffled, repeats], later) => {
           const now = T0 + later;
-          expect(deriveThreadState([...shuffled, ...repeats], { now })).toEqual(deriveThreadState(events, { now }));
+          expect(deriveThreadState([...shuffled, ...repeats], at(now))).toEqual(deriveThreadState(events, at(now)));
         },
       ),
       { numRuns: 150 },
@@ -111,7 +111,7 @@ describe('properties of the derived state', () => {
   test('every event is either applied or rejected, exactly once', () => {
     fc.assert(
       fc.property(concurrentThread, (events) => {
-        const state = deriveThreadState(events, { now: T0 });
+        const state = deriveThreadState(events, at(T0));
         const seen = [...state.timeline.map((t) => t.id), ...state.rejected.map((r) => r.id)].sort();
         expect(seen).toEqual(events.map((e) => e.id).sort());
       }),
@@ -125,16 +125,16 @@ describe('properties of the derived state', () => {
         const b = new ThreadBuilder();
         b.create();
         for (const op of ops) {
-          const before = deriveThreadState(b.events, { now: T0 });
+          const before = deriveThreadState(b.events, at(T0));
           const e = perform(b, op); // prev = all heads and a later clock: it replays last
           let refused: string | null = null;
           try {
-            validateNextEvent(before, e.event);
+            validateNextEvent(before, e.event, RULES);
           } catch (err) {
             if (!isHandoverError(err)) throw err;
             refused = err.code;
           }
-          const after = deriveThreadState(b.events, { now: T0 });
+          const after = deriveThreadState(b.events, at(T0));
           expect(after.rejected.find((r) => r.id === e.id)?.code ?? null).toBe(refused);
         }
       }),

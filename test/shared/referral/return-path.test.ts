@@ -2,7 +2,7 @@ import { RETURN_STEPS } from '../../../shared/referral/picklists';
 import { EMPTY_RETURN_PATH, applyReturnStep, returnStepProblem, type ReturnPathState } from '../../../shared/referral/return-path';
 import type { ReturnStepBody } from '../../../shared/referral/schemas';
 import { deriveThreadState } from '../../../shared/referral/state';
-import { IOM, T0, ThreadBuilder } from './fixtures';
+import { IOM, T0, ThreadBuilder, at } from './fixtures';
 
 type Update = Omit<ReturnStepBody, 'responsibleOrgId'>;
 
@@ -96,7 +96,7 @@ describe('IOM return path order', () => {
     b.create();
     const ok = b.add('return.step', IOM, { step: 'return-requested', status: 'done', responsibleOrgId: 'iom-ist' });
     const early = b.add('return.step', IOM, { step: 'departure-confirmed', status: 'done', responsibleOrgId: 'iom-kz', date: T0 });
-    const state = deriveThreadState(b.events, { now: T0 });
+    const state = deriveThreadState(b.events, at(T0));
     expect(state.timeline.some((t) => t.id === ok.id)).toBe(true);
     expect(state.rejected).toEqual([expect.objectContaining({ id: early.id, code: 'INVALID_EVENT', reason: 'invalid-transition' })]);
     expect(state.returnPath.steps.map((s) => s.step)).toEqual(['return-requested']);

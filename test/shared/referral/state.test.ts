@@ -1,11 +1,28 @@
 import { isHandoverError } from '../../../shared/errors';
 import { deriveThreadState, validateNextEvent, type ThreadState } from '../../../shared/referral/state';
-import type { EventAuthor, ThreadEvent } from '../../../shared/referral/schemas';
-import { DAY, HOUR, IOM, IOM_KZ, NGO, NGO_2, POLICE, SHELTER_A, SHELTER_B, T0, ThreadBuilder, b64uDigest, exampleReferral } from './fixtures';
+import type { EventAuthor, EventOf, ThreadEvent } from '../../../shared/referral/schemas';
+import {
+  DAY,
+  HOUR,
+  IOM,
+  IOM_KZ,
+  NGO,
+  NGO_2,
+  POLICE,
+  RULES,
+  SHELTER_A,
+  SHELTER_B,
+  T0,
+  ThreadBuilder,
+  at,
+  b64uDigest,
+  exampleReferral,
+  stubThreadIdOf,
+} from './fixtures';
 import { type StepName, step } from './steps';
 
 function derive(b: ThreadBuilder, now = T0): ThreadState {
-  return deriveThreadState(b.events, { now });
+  return deriveThreadState(b.events, at(now));
 }
 
 function thread(steps: StepName[] = []): ThreadBuilder {
@@ -25,9 +42,11 @@ function applied(state: ThreadState, e: ThreadEvent): boolean {
 
 describe('a new referral', () => {
   test('starts the thread: sender, receiving org and coordinator, priority and deadline', () => {
-    const state = derive(thread());
+    const b = thread();
+    const state = derive(b);
     expect(state.status).toBe('sent');
-    expect(state.threadId).toBe(new ThreadBuilder().threadId);
+    expect(state.threadId).toBe(b.threadId);
+    expect(state.threadId).toBe(stubThreadIdOf(b.events[0]!.event as EventOf<'referral.create'>));
     expect(state.participants.map((p) => [p.orgId, p.orgType, p.role])).toEqual([
       ['ngo-taraz', 'ngo', 'sender'],
       ['shelter-ist', 'shelter', 'receiving'],
@@ -47,10 +66,14 @@ describe('a new referral', () => {
     expect(state.missingPrev).toEqual([b64uDigest('missing', 32)]);
   });
 
-  test('a second referral in the same thread is a duplicate', () => {
+  test('a create of another thread mixed into this one changes nothing', () => {
     const b = thread();
-    const again = b.create(exampleReferral(), { at: T0 + 1, prev: b.heads() });
-    expect(rejection(derive(b), again)?.reason).toBe('duplicate');
+    const other = new ThreadBuilder();
+    const foreign = other.create(exampleReferral(), { at: T0 + 1, prev: b.heads(), eventId: b64uDigest('other thread', 16) });
+    b.events.push(foreign);
+    const state = derive(b);
+    expect(rejection(state, foreign)?.reason).toBe('wrong-thread');
+    expect(state.referralId).toBe(b.events[0]!.id);
   });
 
   test('sender, receiving org and coordinators must be different orgs', () => {
@@ -247,7 +270,7 @@ describe('replay order and concurrency', () => {
     const c = b.add('referral.accept', SHELTER_B, {}, { at: T0 + HOUR, prev });
     const [winner, loser] = a.id < c.id ? [a, c] : [c, a];
     for (const events of [b.events, [...b.events].reverse()]) {
-      const state = deriveThreadState(events, { now: T0 });
+      const state = deriveThreadState(events, at(T0));
       expect(state.decision).toMatchObject({ outcome: 'accepted', id: winner.id, author: winner.event.author });
       expect(state.rejected).toEqual([expect.objectContaining({ id: loser.id, reason: 'duplicate', code: 'INVALID_EVENT' })]);
       expect(state.heads).toEqual([a.id, c.id].sort());
@@ -277,7 +300,7 @@ describe('replay order and concurrency', () => {
     const b = thread();
     const note = step(b, 'note');
     const replayed = b.add('note', NGO, { text: 'other text' }, { eventId: note.event.eventId });
-    const state = deriveThreadState([...b.events, note], { now: T0 });
+    const state = deriveThreadState([...b.events, note], at(T0));
     expect(state.timeline.filter((t) => t.id === note.id)).toHaveLength(1);
     expect(rejection(state, replayed)?.reason).toBe('duplicate');
   });
@@ -333,8 +356,8 @@ describe('response deadline', () => {
     const b = thread();
     const expired = derive(b, T0 + 4 * DAY);
     expect(expired.status).toBe('expired');
-    expect(() => validateNextEvent(expired, b.make('referral.acknowledge', SHELTER_A, {}).event)).not.toThrow();
-    expect(() => validateNextEvent(expired, b.make('referral.withdraw', NGO, { reasonCode: 'no-response' }).event)).not.toThrow();
+    expect(() => validateNextEvent(expired, b.make('referral.acknowledge', SHELTER_A, {}).event, RULES)).not.toThrow();
+    expect(() => validateNextEvent(expired, b.make('referral.withdraw', NGO, { reasonCode: 'no-response' }).event, RULES)).not.toThrow();
   });
 
   test('a withdrawn referral is not overdue', () => {
@@ -362,7 +385,7 @@ describe('adding participants (consent gated)', () => {
 
   test('a written override adds it and is recorded visibly', () => {
     const b = thread();
-    const e = add(b, IOM, IOM_KZ, 'Origin office must receive her at the airport; survivor unreachable');
+    const e = add(b, SHELTER_A, IOM_KZ, 'Origin office must receive her at the airport; survivor unreachable');
     const state = derive(b);
     expect(state.participants.find((p) => p.orgId === 'iom-kz')).toMatchObject({ role: 'coordinator', addedBy: e.id });
     expect(state.overrides).toEqual([expect.objectContaining({ id: e.id, via: 'participant.add', recipient: { orgId: 'iom-kz', orgType: 'iom' } })]);
@@ -479,16 +502,153 @@ describe('validateNextEvent', () => {
   test('refuses before sending with the same codes the replay would record', () => {
     const b = thread(['ack']);
     const state = derive(b);
-    expect(codeOf(() => validateNextEvent(state, b.make('referral.accept', NGO, {}).event))).toEqual({ code: 'WRONG_PARTY', reason: 'wrong-party' });
-    expect(codeOf(() => validateNextEvent(state, b.make('intake.schedule', SHELTER_A, { scheduledFor: T0 }).event))).toEqual({
+    expect(codeOf(() => validateNextEvent(state, b.make('referral.accept', NGO, {}).event, RULES))).toEqual({ code: 'WRONG_PARTY', reason: 'wrong-party' });
+    expect(codeOf(() => validateNextEvent(state, b.make('intake.schedule', SHELTER_A, { scheduledFor: T0 }).event, RULES))).toEqual({
       code: 'INVALID_EVENT',
       reason: 'invalid-transition',
     });
     expect(
-      codeOf(() => validateNextEvent(state, b.make('participant.add', NGO, { orgId: 'iom-kz', orgType: 'iom', purpose: 'return' }).event)),
+      codeOf(() => validateNextEvent(state, b.make('participant.add', NGO, { orgId: 'iom-kz', orgType: 'iom', purpose: 'return' }).event, RULES)),
     ).toEqual({ code: 'CONSENT_SCOPE', reason: 'consent-scope' });
-    const replay = b.make('note', NGO, { text: 'x' }, { eventId: b.events[1]!.event.eventId });
-    expect(codeOf(() => validateNextEvent(state, replay.event))).toEqual({ code: 'INVALID_EVENT', reason: 'duplicate' });
-    expect(codeOf(() => validateNextEvent(state, b.make('referral.accept', SHELTER_B, {}).event))).toBeNull();
+    const replay = b.make('note', SHELTER_A, { text: 'x' }, { eventId: b.events[1]!.event.eventId });
+    expect(codeOf(() => validateNextEvent(state, replay.event, RULES))).toEqual({ code: 'INVALID_EVENT', reason: 'duplicate' });
+    expect(codeOf(() => validateNextEvent(state, b.make('referral.accept', SHELTER_B, {}).event, RULES))).toBeNull();
+  });
+});
+
+describe('hostile participants (issue 11)', () => {
+  /** A certified org outside the thread that learned its id (as the relay knows every id). */
+  const ATTACKER: EventAuthor = { orgId: 'ngo-evil', orgType: 'ngo', deviceId: 'ngo-evil:evil-dev-1' };
+  const rules = { ...RULES, certifiedOrgType: (orgId: string) => (orgId === 'ngo-evil' ? 'ngo' : RULES.certifiedOrgType(orgId)) } as const;
+  const deriveWith = (events: ThreadEvent[]) => deriveThreadState(events, { now: T0, ...rules });
+
+  /** The attacker's referral: itself as sender, the real shelter as receiving org. */
+  function hijackBody() {
+    const body = exampleReferral();
+    body.identity.firstName = 'Someone';
+    body.header.coordinators = [];
+    return body;
+  }
+
+  test('finding 2: a create with at: 1 claiming an accepted thread is refused as thread-mismatch and changes nothing', () => {
+    const b = thread(['ack', 'accept']);
+    const before = deriveWith(b.events);
+    const forged = b.add('referral.create', ATTACKER, hijackBody(), { at: 1, prev: [] });
+    const after = deriveWith(b.events);
+    expect(rejection(after, forged)).toMatchObject({ code: 'INVALID_EVENT', reason: 'thread-mismatch', author: ATTACKER });
+    expect(after.referralId).toBe(before.referralId);
+    expect(after.referral).toEqual(before.referral);
+    expect(after.participants).toEqual(before.participants);
+    expect(after.status).toBe('accepted');
+    expect(after.timeline).toEqual(before.timeline);
+  });
+
+  test('finding 2: a create dated one minute before the real one never wins, whatever it names', () => {
+    const b = thread();
+    const real = b.events[0]!;
+    const forged = b.add('referral.create', ATTACKER, hijackBody(), { at: T0 - 60_000, prev: [] });
+    // The forged create replays first (earlier time, no prev): it still cannot start the thread.
+    const state = deriveWith(b.events);
+    expect(state.timeline.map((t) => t.id)).toEqual([real.id]);
+    expect(state.rejected.map((r) => [r.id, r.reason])).toEqual([[forged.id, 'thread-mismatch']]);
+    expect(state.participants.map((p) => p.orgId)).toEqual(['ngo-taraz', 'shelter-ist', 'iom-ist']);
+  });
+
+  test('finding 2: a second create never changes anything, not even a copy of the real one with another time', () => {
+    const b = thread(['accept']);
+    const real = b.events[0]!.event as EventOf<'referral.create'>;
+    const copy = b.add('referral.create', NGO, real.body, { at: real.at + 1, prev: [], eventId: real.eventId });
+    const state = deriveWith(b.events);
+    expect(rejection(state, copy)?.reason).toBe('thread-mismatch');
+    expect(state.status).toBe('accepted');
+    expect(() => validateNextEvent(state, copy.event, rules)).toThrow(expect.objectContaining({ code: 'INVALID_EVENT', details: expect.objectContaining({ reason: 'thread-mismatch' }) }));
+  });
+
+  test('finding 2: only the sender or receiving org may add participants (not a coordinator, not an outsider)', () => {
+    const add = (b: ThreadBuilder, by: EventAuthor) =>
+      b.add('participant.add', by, { orgId: 'iom-kz', orgType: 'iom', purpose: 'return', consentOverrideReason: 'Meets her at the airport' });
+    for (const [who, author, ok] of [
+      ['coordinator', IOM, false],
+      ['outsider', POLICE, false],
+      ['attacker', ATTACKER, false],
+      ['sender', NGO_2, true],
+      ['receiving org', SHELTER_B, true],
+    ] as const) {
+      const b = thread();
+      const e = add(b, author);
+      const state = deriveWith(b.events);
+      if (ok) expect([who, applied(state, e)]).toEqual([who, true]);
+      else expect([who, rejection(state, e)?.code]).toEqual([who, 'WRONG_PARTY']);
+    }
+  });
+
+  test('finding 2: only the sender or receiving org may withdraw consent (not a coordinator, not an outsider)', () => {
+    for (const [who, author, ok] of [
+      ['coordinator', IOM, false],
+      ['outsider', POLICE, false],
+      ['attacker', ATTACKER, false],
+      ['sender', NGO, true],
+      ['receiving org', SHELTER_A, true],
+    ] as const) {
+      const b = thread(['accept']);
+      const e = step(b, 'consentWithdraw', author);
+      const state = deriveWith(b.events);
+      if (ok) expect([who, state.status]).toEqual([who, 'consent-withdrawn']);
+      else expect([who, rejection(state, e)?.code, state.status]).toEqual([who, 'WRONG_PARTY', 'accepted']);
+    }
+  });
+
+  test('finding 2: a participant cannot burn another device’s event id with an earlier-dated copy', () => {
+    const b = thread();
+    const prev = b.heads();
+    const accept = b.add('referral.accept', SHELTER_A, {}, { at: T0 + HOUR, prev });
+    const squat = b.add('note', IOM, { text: 'first!' }, { at: T0 + HOUR - 1, prev, eventId: accept.event.eventId });
+    const state = deriveWith(b.events);
+    expect(applied(state, squat)).toBe(true);
+    expect(applied(state, accept)).toBe(true);
+    expect(state.status).toBe('accepted');
+  });
+
+  test('finding 5: a create naming an org with another type than its certificate is refused (org-type-mismatch)', () => {
+    const body = exampleReferral();
+    // IOM typed as an NGO: the consent withholds health needs from "iom" only.
+    body.header.coordinators = [{ orgId: 'iom-ist', orgType: 'ngo' }];
+    const b = new ThreadBuilder();
+    const create = b.create(body);
+    const state = deriveWith(b.events);
+    expect(rejection(state, create)).toMatchObject({ code: 'UNTRUSTED_KEY', reason: 'org-type-mismatch', message: expect.stringContaining('iom-ist is certified as iom, not ngo') });
+    expect(state.referral).toBeNull();
+    expect(state.participants).toEqual([]);
+  });
+
+  test('finding 5: a create whose author or receiving org is mislabelled, or names an uncertified org, is refused', () => {
+    const lyingAuthor = new ThreadBuilder();
+    const byLiar = lyingAuthor.create(exampleReferral(), { author: { ...NGO, orgType: 'shelter' } });
+    expect(rejection(deriveWith(lyingAuthor.events), byLiar)?.reason).toBe('org-type-mismatch');
+
+    const body = exampleReferral();
+    body.header.referredOrganisation = { orgId: 'shelter-ist', orgType: 'authority' };
+    const mislabelled = new ThreadBuilder();
+    expect(rejection(deriveWith(mislabelled.events.concat(mislabelled.create(body))), mislabelled.events[0]!)?.reason).toBe('org-type-mismatch');
+
+    const unknown = exampleReferral();
+    unknown.header.coordinators = [{ orgId: 'iom-nowhere', orgType: 'iom' }];
+    const u = new ThreadBuilder();
+    const create = u.create(unknown);
+    expect(rejection(deriveWith(u.events), create)).toMatchObject({ code: 'UNTRUSTED_KEY', reason: 'uncertified-org' });
+  });
+
+  test('finding 5: a participant.add with a mislabelled org type is refused, so the consent is checked against the certified type', () => {
+    const body = exampleReferral();
+    body.consent.coveredOrgTypes = ['shelter'];
+    const b = new ThreadBuilder();
+    b.create(body);
+    // iom-kz passed off as a shelter would be covered by the consent; as the IOM office it is, it is not.
+    const mislabelled = b.add('participant.add', NGO, { orgId: 'iom-kz', orgType: 'shelter', purpose: 'return' });
+    const honest = b.add('participant.add', NGO, { orgId: 'iom-kz', orgType: 'iom', purpose: 'return' });
+    const state = deriveWith(b.events);
+    expect(rejection(state, mislabelled)).toMatchObject({ code: 'UNTRUSTED_KEY', reason: 'org-type-mismatch' });
+    expect(rejection(state, honest)).toMatchObject({ code: 'CONSENT_SCOPE' });
+    expect(state.participants.map((p) => p.orgId)).not.toContain('iom-kz');
   });
 });
