@@ -202,7 +202,20 @@ export class CaseService {
     });
   }
 
+  /**
+   * The org type the root certified for an org, to replay history: from the
+   * certificate this device pinned, even if it has expired or been revoked
+   * since (an old referral stays readable after its sender's certificate
+   * ran out).
+   */
   private orgTypeOf(orgId: string): OrgTypeName | undefined {
+    if (orgId === this.transport.orgId && this.transport.certificates?.org) return this.transport.certificates.org.orgType;
+    const { trust } = this.transport;
+    return trust.certifiedOrgType ? trust.certifiedOrgType(orgId) : trust.org(orgId)?.orgType;
+  }
+
+  /** The type of an org with a certificate valid now: what a new disclosure is checked against. */
+  private currentOrgTypeOf(orgId: string): OrgTypeName | undefined {
     if (orgId === this.transport.orgId && this.transport.certificates?.org) return this.transport.certificates.org.orgType;
     return this.transport.trust.org(orgId)?.orgType;
   }
@@ -217,7 +230,7 @@ export class CaseService {
 
   /** Fetch the directory once when some org is not known yet (a new org since sign-in). */
   private async learnOrgs(orgIds: readonly string[]): Promise<void> {
-    if (!orgIds.some((id) => this.orgTypeOf(id) === undefined)) return;
+    if (!orgIds.some((id) => this.currentOrgTypeOf(id) === undefined)) return;
     await this.transport.trust.refresh?.();
   }
 
@@ -227,7 +240,7 @@ export class CaseService {
    * org without a valid certificate.
    */
   private checkCertifiedType(org: OrgRef): void {
-    const certified = this.orgTypeOf(org.orgId);
+    const certified = this.currentOrgTypeOf(org.orgId);
     if (certified === org.orgType) return;
     const details = { orgId: org.orgId, typed: org.orgType, certified: certified ?? null };
     if (certified === undefined) {
@@ -574,7 +587,7 @@ export class CaseService {
   async addParticipant(threadId: string, input: { orgId: string; orgType?: OrgTypeName; purpose: Purpose; overrideReason?: string }): Promise<SentEvent> {
     checkThreadId(threadId);
     await this.learnOrgs([input.orgId]);
-    const orgType = input.orgType ?? this.orgTypeOf(input.orgId);
+    const orgType = input.orgType ?? this.currentOrgTypeOf(input.orgId);
     if (!orgType) {
       throw new HandoverError('UNTRUSTED_KEY', `${input.orgId} has no valid org certificate in this network; check the org id with \`handover directory\``, {
         orgId: input.orgId,

@@ -19,7 +19,13 @@ export interface CaseTransport {
    * know. `refresh` (HandoverClient has it) fetches the directory again, for
    * an org this device has not seen yet.
    */
-  readonly trust: { org(orgId: string): { orgType: OrgTypeName } | undefined; refresh?(): Promise<void> };
+  readonly trust: {
+    /** An org with a certificate valid now. */
+    org(orgId: string): { orgType: OrgTypeName } | undefined;
+    /** The type the root certified for an org, valid now or not (to replay old events); falls back to `org()`. */
+    certifiedOrgType?(orgId: string): OrgTypeName | undefined;
+    refresh?(): Promise<void>;
+  };
   /** This device's own certificates, when the transport keeps them (HandoverClient does). */
   readonly certificates?: { org?: { orgType: OrgTypeName } };
   /** Send to every device of `orgIds` (and our own other devices); the transport stores the outgoing copy before it resolves. */

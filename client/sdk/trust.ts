@@ -115,6 +115,11 @@ export class TrustStore {
     return [...this.keyChanges.values()];
   }
 
+  /** The org type the root certified for an org this device pinned, whatever the certificate's validity now. */
+  certifiedOrgType(orgId: string): OrgCertificate['orgType'] | undefined {
+    return this.pins.get(orgId)?.certificate.orgType;
+  }
+
   /** The pinned certificate of an org (whatever its validity now), if any. */
   pinned(orgId: string): OrgCertificate | undefined {
     return this.pins.get(orgId)?.certificate;
