@@ -18,7 +18,7 @@ import { type Crypto, PWHASH_INTERACTIVE } from '../shared/crypto/sodium';
 import { loadNodeCrypto } from '../shared/crypto/node';
 import { toB64u } from '../shared/encoding';
 import type { OrgCertificate } from '../shared/schemas';
-import { CaseService } from '../client/referrals/case-service';
+import { CaseService } from '../client/referral';
 import { HandoverClient } from '../client/sdk/client';
 import { MemoryStorage } from '../client/sdk/storage';
 import { testConfig } from '../server/config';

@@ -22,13 +22,13 @@ export const DOMAIN = {
   keyEncryptionKey: 'handover/v1/kek',
   fingerprint: 'handover/v1/fingerprint',
   keystore: 'handover/v1/keystore',
-  /** Hash of a referral event: its id in the thread's `prev` links. */
-  referralEvent: 'handover/v1/referral-event',
-  /** Thread id of a case thread: derived from its `referral.create` event (shared/referral/thread-id.ts). */
-  threadId: 'handover/v1/thread-id',
 } as const;
 
-export type DomainLabel = (typeof DOMAIN)[keyof typeof DOMAIN];
+/**
+ * A domain label: the protocol's own (`DOMAIN`) or an application's built on
+ * it (the referral package adds its own), always under `handover/v1/`.
+ */
+export type DomainLabel = (typeof DOMAIN)[keyof typeof DOMAIN] | `handover/v1/${string}`;
 
 export function canonicalJson(value: unknown): string {
   const text = canonicalizeJson(value);

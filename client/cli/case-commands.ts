@@ -22,10 +22,13 @@ import {
   RISK_DECISIONS,
   STEP_STATUSES,
   WITHDRAW_REASONS,
-} from '../../shared/referral/picklists';
-import type { FieldGroup } from '../../shared/referral/schemas';
-import { type CaseThread, CaseService, type SentEvent, type ThreadSummary } from '../referrals/case-service';
-import type { DropReason } from '../referrals/payload';
+  type FieldGroup,
+  type CaseThread,
+  CaseService,
+  type SentEvent,
+  type ThreadSummary,
+  type DropReason,
+} from '../referral';
 import type { HandoverClient } from '../sdk/client';
 import { readJsonFile, run } from './admin-commands';
 import { type GlobalOptions, output, progress } from './context';

@@ -8,10 +8,10 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { CaseService } from '../../client/referrals/case-service';
+import { CaseService } from '../../client/referral/cases/case-service';
 import type { HandoverClient } from '../../client/sdk/client';
 import { loadCrypto } from '../../shared/crypto/sodium';
-import { EventEnvelope, ReferralBody } from '../../shared/referral/schemas';
+import { EventEnvelope, ReferralBody } from '../../client/referral/domain/schemas';
 import { TestNetwork } from '../support/network';
 import { type TestRedis, startRedis } from '../support/redis';
 import { type RelayFixture, enrolClient, eventually, startTestRelay } from '../support/relay';

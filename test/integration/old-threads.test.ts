@@ -7,11 +7,11 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { CaseService } from '../../client/referrals/case-service';
+import { CaseService } from '../../client/referral/cases/case-service';
 import type { HandoverClient } from '../../client/sdk/client';
 import { ROUTES } from '../../shared/api';
 import { loadCrypto } from '../../shared/crypto/sodium';
-import { ReferralBody } from '../../shared/referral/schemas';
+import { ReferralBody } from '../../client/referral/domain/schemas';
 import { DAY, TestNetwork } from '../support/network';
 import { type RelayFixture, enrolClient, eventually, postJson, startTestRelay } from '../support/relay';
 

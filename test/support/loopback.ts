@@ -18,8 +18,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { HandoverError } from '../../shared/errors';
-import type { OrgTypeName } from '../../shared/referral/schemas';
-import type { CaseTransport } from '../../client/referrals/transport';
+import type { OrgTypeName } from '../../client/referral/domain/schemas';
+import type { CaseTransport } from '../../client/referral/cases/transport';
 import type { StoredMessage } from '../../client/sdk/messages';
 
 const copy = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;

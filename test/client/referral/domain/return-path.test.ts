@@ -1,7 +1,7 @@
-import { RETURN_STEPS } from '../../../shared/referral/picklists';
-import { EMPTY_RETURN_PATH, applyReturnStep, returnStepProblem, type ReturnPathState } from '../../../shared/referral/return-path';
-import type { ReturnStepBody } from '../../../shared/referral/schemas';
-import { deriveThreadState } from '../../../shared/referral/state';
+import { RETURN_STEPS } from '../../../../client/referral/domain/picklists';
+import { EMPTY_RETURN_PATH, applyReturnStep, returnStepProblem, type ReturnPathState } from '../../../../client/referral/domain/return-path';
+import type { ReturnStepBody } from '../../../../client/referral/domain/schemas';
+import { deriveThreadState } from '../../../../client/referral/domain/state';
 import { IOM, T0, ThreadBuilder, at } from './fixtures';
 
 type Update = Omit<ReturnStepBody, 'responsibleOrgId'>;

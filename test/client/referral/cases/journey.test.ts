@@ -1,8 +1,8 @@
 /** The whole intake and return journey across NGO, shelter (two devices) and IOM, over the loopback network. */
-import type { CaseUpdate } from '../../../client/referrals/case-service';
-import type { CaseTransport } from '../../../client/referrals/transport';
-import type { HandoverClient } from '../../../client/sdk/client';
-import { HandoverError } from '../../../shared/errors';
+import type { CaseUpdate } from '../../../../client/referral/cases/case-service';
+import type { CaseTransport } from '../../../../client/referral/cases/transport';
+import type { HandoverClient } from '../../../../client/sdk/client';
+import { HandoverError } from '../../../../shared/errors';
 import { HOUR, Scenario, exampleReferral } from './harness';
 
 // The real SDK client is a CaseTransport as it is (checked by the compiler).

@@ -1,6 +1,6 @@
-import { isHandoverError } from '../../../shared/errors';
-import { deriveThreadState, validateNextEvent, type ThreadState } from '../../../shared/referral/state';
-import type { EventAuthor, EventOf, ThreadEvent } from '../../../shared/referral/schemas';
+import { isHandoverError } from '../../../../shared/errors';
+import { deriveThreadState, validateNextEvent, type ThreadState } from '../../../../client/referral/domain/state';
+import type { EventAuthor, EventOf, ThreadEvent } from '../../../../client/referral/domain/schemas';
 import {
   DAY,
   HOUR,

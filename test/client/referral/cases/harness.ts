@@ -3,11 +3,11 @@
  * to a shelter in Istanbul (two staff devices) with IOM Istanbul
  * coordinating the return. Every device runs a real CaseService.
  */
-import example from '../../../examples/referral.json';
-import { CaseService } from '../../../client/referrals/case-service';
-import { type Crypto, loadCrypto } from '../../../shared/crypto/sodium';
-import { ReferralBody } from '../../../shared/referral/schemas';
-import { LoopbackNetwork, type LoopbackTransport } from '../../support/loopback';
+import example from '../../../../examples/referral.json';
+import { CaseService } from '../../../../client/referral/cases/case-service';
+import { type Crypto, loadCrypto } from '../../../../shared/crypto/sodium';
+import { ReferralBody } from '../../../../client/referral/domain/schemas';
+import { LoopbackNetwork, type LoopbackTransport } from '../../../support/loopback';
 
 export const HOUR = 60 * 60 * 1000;
 export const DAY = 24 * HOUR;

@@ -4,9 +4,9 @@
  * data and no free text (the withdrawal's note is not kept), only enough to
  * show who withdrew and which participants have confirmed the purge.
  */
-import type { EventOf } from '../../shared/referral/schemas';
-import { EMPTY_RETURN_PATH } from '../../shared/referral/return-path';
-import type { Participant, PurgeConfirmation, PurgeTracking, ThreadState, TimelineEntry } from '../../shared/referral/state';
+import type { EventOf } from '../domain/schemas';
+import { EMPTY_RETURN_PATH } from '../domain/return-path';
+import type { Participant, PurgeConfirmation, PurgeTracking, ThreadState, TimelineEntry } from '../domain/state';
 
 export interface TombstoneReceipt {
   id: string;

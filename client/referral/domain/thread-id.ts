@@ -9,8 +9,9 @@
  * Pure: the caller passes the hash (the crypto seam's `hash`, 32 bytes), so
  * the state machine never loads libsodium.
  */
-import { DOMAIN, signingInput } from '../canonical';
-import { toB64u } from '../encoding';
+import { signingInput } from '../../../shared/canonical';
+import { REFERRAL_DOMAIN } from './labels';
+import { toB64u } from '../../../shared/encoding';
 import type { EventOf } from './schemas';
 
 /** Bytes of the hash kept in a thread id (128 bits, the size of every other id). */
@@ -19,7 +20,7 @@ export const THREAD_ID_BYTES = 16;
 /** The exact bytes hashed: the domain label, 0x00, the create event's canonical JSON without `threadId`. */
 export function threadIdInput(create: EventOf<'referral.create'>): Uint8Array {
   const { threadId: _derived, ...committed } = create;
-  return signingInput(DOMAIN.threadId, committed);
+  return signingInput(REFERRAL_DOMAIN.threadId, committed);
 }
 
 /** The thread id `create` commits to; `hash` must be BLAKE2b-256 (32 bytes out). */

@@ -1,5 +1,5 @@
-import example from '../../../examples/referral.json';
-import { DeclineBody, EventEnvelope, ReferralBody, ReturnStepBody, ThreadEvent } from '../../../shared/referral/schemas';
+import example from '../../../../examples/referral.json';
+import { DeclineBody, EventEnvelope, ReferralBody, ReturnStepBody, ThreadEvent } from '../../../../client/referral/domain/schemas';
 import { NGO, THREAD_ID, ThreadBuilder, b64uDigest, exampleReferral } from './fixtures';
 
 function withPath(value: unknown, path: (string | number)[], replacement: unknown): unknown {

@@ -4,11 +4,11 @@
  * malicious events; and a relay that copies messages to another org.
  */
 import { randomBytes } from 'node:crypto';
-import { inboxLine, threadText } from '../../../client/cli/case-commands';
-import { threadIdOf } from '../../../client/referrals/payload';
-import { loadCrypto } from '../../../shared/crypto/sodium';
-import { MAX_CLOCK_SKEW_MS } from '../../../shared/envelope';
-import { EventEnvelope, type EventType } from '../../../shared/referral/schemas';
+import { inboxLine, threadText } from '../../../../client/cli/case-commands';
+import { threadIdOf } from '../../../../client/referral/cases/payload';
+import { loadCrypto } from '../../../../shared/crypto/sodium';
+import { MAX_CLOCK_SKEW_MS } from '../../../../shared/envelope';
+import { EventEnvelope, type EventType } from '../../../../client/referral/domain/schemas';
 import { HOUR, type Party, Scenario, exampleReferral } from './harness';
 
 type Cast = Awaited<ReturnType<typeof Scenario.create>>;

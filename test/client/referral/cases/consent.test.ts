@@ -1,7 +1,7 @@
 /** Consent gates sending; a withdrawal makes every participant purge and confirm. */
-import { CaseService } from '../../../client/referrals/case-service';
-import { loadCrypto } from '../../../shared/crypto/sodium';
-import { isHandoverError } from '../../../shared/errors';
+import { CaseService } from '../../../../client/referral/cases/case-service';
+import { loadCrypto } from '../../../../shared/crypto/sodium';
+import { isHandoverError } from '../../../../shared/errors';
 import { HOUR, Scenario, exampleReferral } from './harness';
 
 function onlyShelterCovered() {

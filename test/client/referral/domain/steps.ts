@@ -1,5 +1,5 @@
 /** Named workflow steps for the state tests: each appends one event with the usual author. */
-import type { EventAuthor, ThreadEvent } from '../../../shared/referral/schemas';
+import type { EventAuthor, ThreadEvent } from '../../../../client/referral/domain/schemas';
 import { NGO, SHELTER_A, T0, type ThreadBuilder, b64uDigest } from './fixtures';
 
 export type StepName =

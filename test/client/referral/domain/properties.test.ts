@@ -1,8 +1,8 @@
 import fc from 'fast-check';
-import { isHandoverError } from '../../../shared/errors';
-import { RETURN_STEPS, STEP_STATUSES } from '../../../shared/referral/picklists';
-import type { EventAuthor, ThreadEvent } from '../../../shared/referral/schemas';
-import { deriveThreadState, validateNextEvent } from '../../../shared/referral/state';
+import { isHandoverError } from '../../../../shared/errors';
+import { RETURN_STEPS, STEP_STATUSES } from '../../../../client/referral/domain/picklists';
+import type { EventAuthor, ThreadEvent } from '../../../../client/referral/domain/schemas';
+import { deriveThreadState, validateNextEvent } from '../../../../client/referral/domain/state';
 import { HOUR, IOM, IOM_KZ, NGO, NGO_2, POLICE, RULES, SHELTER_A, SHELTER_B, T0, ThreadBuilder, at, b64uDigest } from './fixtures';
 import { type StepName, step } from './steps';
 

@@ -10,14 +10,15 @@
  * same hash for it, so the `prev` links agree across orgs.
  */
 import { z } from 'zod';
-import { DOMAIN, signingInput } from '../../shared/canonical';
-import type { Crypto } from '../../shared/crypto/sodium';
-import { toB64u } from '../../shared/encoding';
-import { MAX_CLOCK_SKEW_MS } from '../../shared/envelope';
-import { EventEnvelope, type EventOf, type EventType, ReferralData } from '../../shared/referral/schemas';
-import { deriveThreadId } from '../../shared/referral/thread-id';
-import { Hash32, MessageId } from '../../shared/schemas';
-import type { StoredMessage } from '../sdk/messages';
+import { signingInput } from '../../../shared/canonical';
+import { REFERRAL_DOMAIN } from '../domain/labels';
+import type { Crypto } from '../../../shared/crypto/sodium';
+import { toB64u } from '../../../shared/encoding';
+import { MAX_CLOCK_SKEW_MS } from '../../../shared/envelope';
+import { EventEnvelope, type EventOf, type EventType, ReferralData } from '../domain/schemas';
+import { deriveThreadId } from '../domain/thread-id';
+import { Hash32, MessageId } from '../../../shared/schemas';
+import type { StoredMessage } from '../../sdk/messages';
 
 export const Supplement = z.strictObject({
   kind: z.literal('referral.supplement'),
@@ -30,7 +31,7 @@ export type Supplement = z.infer<typeof Supplement>;
 
 /** An event's id in `prev` links and timelines: BLAKE2b-256 over its domain-separated canonical JSON. */
 export function eventHash(crypto: Crypto, event: EventEnvelope): string {
-  return toB64u(crypto.hash(signingInput(DOMAIN.referralEvent, event)));
+  return toB64u(crypto.hash(signingInput(REFERRAL_DOMAIN.event, event)));
 }
 
 /** The thread id a `referral.create` commits to (shared/referral/thread-id.ts), with the seam's BLAKE2b-256. */

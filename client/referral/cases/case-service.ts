@@ -14,9 +14,9 @@
  * so a device never builds an event on a state another task is changing.
  */
 import type { z } from 'zod';
-import type { Crypto } from '../../shared/crypto/sodium';
-import { HandoverError, isHandoverError } from '../../shared/errors';
-import { toHtcdsCsv } from '../../shared/referral/export';
+import type { Crypto } from '../../../shared/crypto/sodium';
+import { HandoverError, isHandoverError } from '../../../shared/errors';
+import { toHtcdsCsv } from '../domain/export';
 import {
   type AcceptBody,
   type AcknowledgeBody,
@@ -37,10 +37,10 @@ import {
   type ReturnStepBody,
   type ThreadEvent,
   type WithdrawBody,
-} from '../../shared/referral/schemas';
-import { type ThreadRules, type ThreadState, deriveThreadState, validateNextEvent } from '../../shared/referral/state';
-import { MessageId } from '../../shared/schemas';
-import type { StoredMessage } from '../sdk/messages';
+} from '../domain/schemas';
+import { type ThreadRules, type ThreadState, deriveThreadState, validateNextEvent } from '../domain/state';
+import { MessageId } from '../../../shared/schemas';
+import type { StoredMessage } from '../../sdk/messages';
 import { type RecipientDisclosure, planData, planReferral } from './disclosure';
 import { type MessageRoute, type Supplement, classify, eventHash, isPastableId, randomId, threadIdOf } from './payload';
 import { type CaseThread, type LoadedThread, type ThreadSummary, deriveCaseThread, purgedCaseThread } from './thread-view';

@@ -1,6 +1,6 @@
-import { isHandoverError } from '../../../shared/errors';
-import { checkConsentScope, fieldGroupsOf, redactForRecipient, scopeViolations, withheldGroupsFor, type ScopeRequest } from '../../../shared/referral/consent';
-import { ReferralBody, type ConsentRecord } from '../../../shared/referral/schemas';
+import { isHandoverError } from '../../../../shared/errors';
+import { checkConsentScope, fieldGroupsOf, redactForRecipient, scopeViolations, withheldGroupsFor, type ScopeRequest } from '../../../../client/referral/domain/consent';
+import { ReferralBody, type ConsentRecord } from '../../../../client/referral/domain/schemas';
 import { T0, b64uDigest, exampleReferral } from './fixtures';
 
 const consent: ConsentRecord = exampleReferral().consent;

@@ -8,8 +8,8 @@
  * from the verified certificate chain (or from its own identity for
  * messages it sent), never from the payload.
  */
-import type { OrgTypeName } from '../../shared/referral/schemas';
-import type { StoredMessage } from '../sdk/messages';
+import type { OrgTypeName } from '../domain/schemas';
+import type { StoredMessage } from '../../sdk/messages';
 
 export interface CaseTransport {
   readonly deviceId: string;

@@ -1,5 +1,5 @@
 /** Who may do what: wrong-party actions refused locally, forged authors dropped, concurrent accepts resolved the same everywhere. */
-import { EventEnvelope } from '../../../shared/referral/schemas';
+import { EventEnvelope } from '../../../../client/referral/domain/schemas';
 import { Scenario, exampleReferral } from './harness';
 
 type Cast = Awaited<ReturnType<typeof Scenario.create>>;

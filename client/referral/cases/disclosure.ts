@@ -8,10 +8,10 @@
  * whole thread carries only the groups no recipient has withheld; a
  * recipient allowed more gets those groups in a supplement (payload.ts).
  */
-import { canonicalJson } from '../../shared/canonical';
-import { checkConsentScope, fieldGroupsOf, redactForRecipient, withheldGroupsFor } from '../../shared/referral/consent';
-import type { ScopeViolation } from '../../shared/referral/consent';
-import type { ConsentRecord, FieldGroup, OrgRef, Purpose, ReferralBody, ReferralData } from '../../shared/referral/schemas';
+import { canonicalJson } from '../../../shared/canonical';
+import { checkConsentScope, fieldGroupsOf, redactForRecipient, withheldGroupsFor } from '../domain/consent';
+import type { ScopeViolation } from '../domain/consent';
+import type { ConsentRecord, FieldGroup, OrgRef, Purpose, ReferralBody, ReferralData } from '../domain/schemas';
 
 export const DATA_KEYS = ['identity', 'childGuardian', 'traffickingContext', 'riskSafety', 'healthNeeds', 'attachments'] as const;
 export type DataKey = (typeof DATA_KEYS)[number];

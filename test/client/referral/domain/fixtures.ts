@@ -7,8 +7,8 @@
  * stand-in hash, and org types are "certified" by a fixed table.
  */
 import { createHash } from 'node:crypto';
-import example from '../../../examples/referral.json';
-import { orderEvents } from '../../../shared/referral/order';
+import example from '../../../../examples/referral.json';
+import { orderEvents } from '../../../../client/referral/domain/order';
 import {
   type EventAuthor,
   EventEnvelope,
@@ -17,9 +17,9 @@ import {
   type OrgTypeName,
   ReferralBody,
   type ThreadEvent,
-} from '../../../shared/referral/schemas';
-import type { DeriveOptions, ThreadRules } from '../../../shared/referral/state';
-import { deriveThreadId } from '../../../shared/referral/thread-id';
+} from '../../../../client/referral/domain/schemas';
+import type { DeriveOptions, ThreadRules } from '../../../../client/referral/domain/state';
+import { deriveThreadId } from '../../../../client/referral/domain/thread-id';
 
 export const HOUR = 60 * 60 * 1000;
 export const DAY = 24 * HOUR;

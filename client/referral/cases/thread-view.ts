@@ -8,11 +8,11 @@
  * of an org outside the thread (`securityWarnings`): a relay or a sender
  * that copied the case to someone else.
  */
-import { orderEvents } from '../../shared/referral/order';
-import { redactForRecipient } from '../../shared/referral/consent';
-import type { EventAuthor, OrgRef, OrgTypeName, ReferralBody, ReferralData, ThreadEvent } from '../../shared/referral/schemas';
-import { type ParticipantRole, type ThreadRules, type ThreadState, deriveThreadState } from '../../shared/referral/state';
-import { orgOfDeviceId } from '../../shared/schemas';
+import { orderEvents } from '../domain/order';
+import { redactForRecipient } from '../domain/consent';
+import type { EventAuthor, OrgRef, OrgTypeName, ReferralBody, ReferralData, ThreadEvent } from '../domain/schemas';
+import { type ParticipantRole, type ThreadRules, type ThreadState, deriveThreadState } from '../domain/state';
+import { orgOfDeviceId } from '../../../shared/schemas';
 import { mergeData } from './disclosure';
 import type { DroppedMessage, MessageRoute, ReceivedSupplement } from './payload';
 import { type PurgeRecord, type Tombstone, tombstoneState } from './tombstone';

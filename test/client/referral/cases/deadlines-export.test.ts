@@ -1,5 +1,5 @@
 /** Response deadlines on a fake clock, and the HTCDS CSV export of an org's own threads. */
-import { HTCDS_CSV_COLUMNS } from '../../../shared/referral/export';
+import { HTCDS_CSV_COLUMNS } from '../../../../client/referral/domain/export';
 import { DAY, HOUR, Scenario, exampleReferral } from './harness';
 
 function parseCsv(text: string): string[][] {

@@ -1,5 +1,5 @@
-import { HTCDS_CSV_COLUMNS, csvCell, toHtcdsCsv } from '../../../shared/referral/export';
-import { deriveThreadState } from '../../../shared/referral/state';
+import { HTCDS_CSV_COLUMNS, csvCell, toHtcdsCsv } from '../../../../client/referral/domain/export';
+import { deriveThreadState } from '../../../../client/referral/domain/state';
 import { T0, ThreadBuilder, at, exampleReferral } from './fixtures';
 import { step } from './steps';
 
