@@ -79,7 +79,7 @@ export async function passphrase(creating = false): Promise<string> {
 
 /**
  * The fingerprint of a key an admin is about to certify, confirmed by a
- * person before anything is signed (PROTOCOL.md §3.7): shown on stderr, then
+ * person before anything is signed (PROTOCOL.md §2.9): shown on stderr, then
  * taken from `--fingerprint` or typed at the terminal. Without either in a
  * non-interactive run it refuses; the signing call compares the answer.
  */

@@ -35,7 +35,7 @@ export interface CatalogueEntry {
 /** Binary on the socket (a Socket.IO binary attachment), not base64: JSON Schema can only describe it. */
 export const Binary = z.custom<Uint8Array>((value) => value instanceof Uint8Array, 'must be binary');
 export const BINARY_DESCRIPTION =
-  'binary: raw bytes carried as a Socket.IO binary attachment (never base64 text); the body ciphertext, padded length + 16 bytes (PROTOCOL.md §5.3)';
+  'binary: raw bytes carried as a Socket.IO binary attachment (never base64 text); the body ciphertext, padded length + 16 bytes (PROTOCOL.md §4.4)';
 
 /* ------------------------------------------------------------ socket -- */
 
