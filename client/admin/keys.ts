@@ -3,16 +3,40 @@
  * vault as a device profile: create the network root, issue org
  * certificates, create an org key, certify device enrolment requests, and
  * sign revocations. Pure over the vault; the CLI is a thin shell on top.
+ *
+ * Certifying a key (an org key by the root, a device key by an org) takes
+ * the key's fingerprint as a person confirmed it (read over the phone by the
+ * key's holder) and signs nothing unless it matches: a key swapped on the
+ * way to the admin is caught before it is certified (issue 11, finding 6).
  */
 import { issueDeviceCertificate, issueOrgCertificate, issueRevocation, networkIdOf } from '../../shared/certificates';
 import type { Crypto } from '../../shared/crypto/sodium';
 import { fromB64u, toB64u } from '../../shared/encoding';
 import { HandoverError } from '../../shared/errors';
 import { fingerprint } from '../../shared/fingerprint';
-import { type DeviceCertificate, OrgCertificate, type OrgCertificateBody, type Revocation } from '../../shared/schemas';
+import { type DeviceCertificate, EnrolmentRequest, OrgCertificate, type OrgCertificateBody, type Revocation } from '../../shared/schemas';
 import type { Vault } from '../sdk/vault';
 
 const DAY = 24 * 60 * 60 * 1000;
+
+/** A fingerprint as people write it, reduced to its 60 digits; BAD_REQUEST for anything else. */
+export function fingerprintDigits(text: string): string {
+  const digits = text.replace(/\s+/g, '');
+  if (!/^\d{60}$/.test(digits)) {
+    throw new HandoverError('BAD_REQUEST', 'a fingerprint is 60 digits (12 groups of 5; spaces optional)');
+  }
+  return digits;
+}
+
+/** Refuse (UNTRUSTED_KEY) unless the confirmed fingerprint is the key's. Fingerprints are public: no secret to compare. */
+function requireFingerprint(what: string, expected: string, confirmed: string): void {
+  if (fingerprintDigits(confirmed) !== fingerprintDigits(expected)) {
+    throw new HandoverError(
+      'UNTRUSTED_KEY',
+      `the fingerprint you were given is not the one of ${what}: nothing was signed. The key may have been swapped on its way to you; get it again from its holder`,
+    );
+  }
+}
 
 interface RootRecord {
   publicKey: string;
@@ -77,9 +101,33 @@ export class AdminKeys {
     return (await this.root()).publicKey;
   }
 
-  async issueOrg(fields: Omit<OrgCertificateBody, 'v' | 'kind' | 'networkId' | 'serial' | 'issuedAt' | 'expiresAt'> & { days: number }): Promise<OrgCertificate> {
+  /** The fingerprint of an org key as the CLI shows it before certifying (what `org init` printed for its holder). */
+  orgKeyFingerprint(orgId: string, publicKey: string): string {
+    return fingerprint(this.crypto, 'org', orgId, this.parseSignPublicKey(publicKey, 'the org public key'));
+  }
+
+  private parseSignPublicKey(text: string, what: string): Uint8Array {
+    let key: Uint8Array;
+    try {
+      key = fromB64u(text);
+    } catch {
+      throw new HandoverError('BAD_REQUEST', `${what} is not canonical base64url`);
+    }
+    if (key.length !== 32) throw new HandoverError('BAD_REQUEST', `${what} is not a 32-byte Ed25519 public key`);
+    if (!this.crypto.isValidSignPublicKey(key)) throw new HandoverError('UNTRUSTED_KEY', `${what} is a weak or malformed Ed25519 key`);
+    return key;
+  }
+
+  /**
+   * Certify an org key. `confirmedFingerprint` is the fingerprint the org
+   * admin read out; a mismatch signs nothing and uses up no serial.
+   */
+  async issueOrg(
+    fields: Omit<OrgCertificateBody, 'v' | 'kind' | 'networkId' | 'serial' | 'issuedAt' | 'expiresAt'> & { days: number; confirmedFingerprint: string },
+  ): Promise<OrgCertificate> {
     const root = await this.root();
-    const { days, ...rest } = fields;
+    const { days, confirmedFingerprint, ...rest } = fields;
+    requireFingerprint(`the org key of ${rest.orgId}`, this.orgKeyFingerprint(rest.orgId, rest.publicKey), confirmedFingerprint);
     const now = this.now();
     const cert = issueOrgCertificate(
       this.crypto,
@@ -135,12 +183,30 @@ export class AdminKeys {
     return org.certificate;
   }
 
-  async signDevice(request: unknown, role: DeviceCertificate['role'], days: number): Promise<DeviceCertificate> {
+  /**
+   * The enrolment request, parsed, and the fingerprint of the device signing
+   * key it names (what `device init` printed on the device).
+   */
+  enrolmentFingerprint(request: unknown): { request: EnrolmentRequest; fingerprint: string } {
+    const parsed = EnrolmentRequest.safeParse(request);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new HandoverError('BAD_REQUEST', `invalid enrolment request: ${issue ? `${issue.path.join('.')} ${issue.message}` : 'bad shape'}`);
+    }
+    const { deviceId, signPublicKey } = parsed.data;
+    return { request: parsed.data, fingerprint: fingerprint(this.crypto, 'device', deviceId, this.parseSignPublicKey(signPublicKey, 'the device signing key')) };
+  }
+
+  /** Certify a device. `confirmedFingerprint` is the one its holder read out; a mismatch signs nothing. */
+  async signDevice(request: unknown, role: DeviceCertificate['role'], days: number, confirmedFingerprint: string): Promise<DeviceCertificate> {
     const org = await this.org();
+    const orgCertificate = await this.orgCertificate();
+    const { request: parsed, fingerprint: expected } = this.enrolmentFingerprint(request);
+    requireFingerprint(`the signing key of device ${parsed.deviceId}`, expected, confirmedFingerprint);
     const now = this.now();
     return issueDeviceCertificate(this.crypto, {
-      request,
-      orgCertificate: await this.orgCertificate(),
+      request: parsed,
+      orgCertificate,
       orgPrivateKey: fromB64u(org.privateKey),
       role,
       issuedAt: now,

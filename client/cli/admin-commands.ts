@@ -6,7 +6,7 @@ import { HandoverError } from '../../shared/errors';
 import { fromB64u } from '../../shared/encoding';
 import { AdminKeys } from '../admin/keys';
 import { RelayApi } from '../sdk/relay-api';
-import { type GlobalOptions, fail, openVault, output, serverUrl } from './context';
+import { type GlobalOptions, confirmedFingerprint, fail, openVault, output, serverUrl } from './context';
 
 export async function readJsonFile(file: string): Promise<unknown> {
   let text: string;
@@ -42,6 +42,11 @@ function intOption(value: string, name: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new HandoverError('BAD_REQUEST', `${name} must be a positive whole number`);
   return n;
+}
+
+/** Text from a file someone else wrote, safe to print: no control characters (terminal escapes). */
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, '?');
 }
 
 type Action<A extends unknown[]> = (...args: A) => Promise<void>;
@@ -89,7 +94,7 @@ export function registerAdminCommands(program: Command): void {
     );
   network
     .command('issue-org')
-    .description('issue an organisation certificate for an org public key')
+    .description('issue an organisation certificate for an org public key, once its fingerprint is confirmed')
     .requiredOption('--org-id <id>', 'the organisation id, e.g. shelter-istanbul')
     .requiredOption('--name <name>', 'display name')
     .requiredOption('--type <type>', `one of ${ORG_TYPES.join(', ')}`)
@@ -98,11 +103,16 @@ export function registerAdminCommands(program: Command): void {
     .option('--region <region>', 'region or city')
     .option('--services <list>', 'comma-separated services offered', '')
     .option('--days <n>', 'validity in days', '365')
+    .option('--fingerprint <digits>', 'the org key fingerprint its admin read to you (from `handover org init`; spaces optional); asked for in a terminal when missing')
     .option('--out <file>', 'write the certificate to this file')
     .action(
-      run(program, async (o: { orgId: string; name: string; type: string; country: string; publicKey: string; region?: string; services: string; days: string; out?: string }) => {
+      run(program, async (o: { orgId: string; name: string; type: string; country: string; publicKey: string; region?: string; services: string; days: string; fingerprint?: string; out?: string }) => {
         if (!(ORG_TYPES as readonly string[]).includes(o.type)) throw new HandoverError('BAD_REQUEST', `--type must be one of ${ORG_TYPES.join(', ')}`);
-        const cert = await (await admin()).issueOrg({
+        const days = intOption(o.days, '--days');
+        const keys = await admin();
+        // Nothing is signed before a person confirmed the key: a public key swapped in transit is caught here.
+        const confirmed = await confirmedFingerprint(`org key of ${o.orgId}`, keys.orgKeyFingerprint(o.orgId, o.publicKey), o.fingerprint);
+        const cert = await keys.issueOrg({
           orgId: o.orgId,
           name: o.name,
           orgType: o.type as OrgCertificate['orgType'],
@@ -110,7 +120,8 @@ export function registerAdminCommands(program: Command): void {
           ...(o.region ? { region: o.region } : {}),
           services: o.services ? o.services.split(',').map((s) => s.trim()).filter(Boolean) : [],
           publicKey: o.publicKey,
-          days: intOption(o.days, '--days'),
+          days,
+          confirmedFingerprint: confirmed,
         });
         await writeJsonOut(g(), o.out, cert, 'Org certificate');
       }),
@@ -162,15 +173,21 @@ export function registerAdminCommands(program: Command): void {
     );
   org
     .command('sign-device')
-    .description('certify a staff device from its enrolment request')
+    .description('certify a staff device from its enrolment request, once its key fingerprint is confirmed')
     .argument('<request>', 'enrolment request JSON from `handover device init`')
     .option('--role <role>', `one of ${DEVICE_ROLES.join(', ')}`, 'caseworker')
     .option('--days <n>', 'validity in days', '180')
+    .option('--fingerprint <digits>', 'the device key fingerprint its holder read to you (from `handover device init`; spaces optional); asked for in a terminal when missing')
     .option('--out <file>', 'write the device certificate to this file')
     .action(
-      run(program, async (file: string, o: { role: string; days: string; out?: string }) => {
+      run(program, async (file: string, o: { role: string; days: string; fingerprint?: string; out?: string }) => {
         if (!(DEVICE_ROLES as readonly string[]).includes(o.role)) throw new HandoverError('BAD_REQUEST', `--role must be one of ${DEVICE_ROLES.join(', ')}`);
-        const cert = await (await admin()).signDevice(await readJsonFile(file), o.role as 'caseworker' | 'admin', intOption(o.days, '--days'));
+        const days = intOption(o.days, '--days');
+        const request = await readJsonFile(file);
+        const keys = await admin();
+        const { request: parsed, fingerprint } = keys.enrolmentFingerprint(request);
+        const confirmed = await confirmedFingerprint(`signing key of device ${parsed.deviceId} ("${printable(parsed.label)}")`, fingerprint, o.fingerprint);
+        const cert = await keys.signDevice(request, o.role as 'caseworker' | 'admin', days, confirmed);
         await writeJsonOut(g(), o.out, cert, 'Device certificate');
       }),
     );

@@ -36,20 +36,73 @@ export function kdfLimits(): PwhashLimits {
   throw new HandoverError('BAD_REQUEST', `HANDOVER_KDF must be moderate, interactive or insecure-test, not "${choice}"`);
 }
 
-/** The passphrase from HANDOVER_PASSPHRASE, or asked on the terminal without echo. */
-export async function passphrase(confirm = false): Promise<string> {
+/** The shortest passphrase a new keystore accepts, in characters (Unicode code points). */
+export const MIN_PASSPHRASE_LENGTH = 12;
+
+/**
+ * The policy for a passphrase that seals a NEW keystore, wherever it comes
+ * from (prompt or HANDOVER_PASSPHRASE): the passphrase is all that protects
+ * a seized laptop's keys, so a short one set by a script is as bad as a
+ * short one typed. Existing keystores open with whatever they were made with.
+ */
+export function checkNewPassphrase(candidate: string, source: 'HANDOVER_PASSPHRASE' | 'the prompt'): void {
+  if ([...candidate].length < MIN_PASSPHRASE_LENGTH) {
+    throw new HandoverError(
+      'BAD_REQUEST',
+      `the passphrase from ${source} is too short for a new profile: use at least ${MIN_PASSPHRASE_LENGTH} characters (a few unrelated words work well)`,
+    );
+  }
+}
+
+/**
+ * The passphrase from HANDOVER_PASSPHRASE, or asked on the terminal without
+ * echo. `creating` is true when it will seal a new keystore: then the
+ * passphrase policy applies (to the variable too) and the prompt asks twice.
+ */
+export async function passphrase(creating = false): Promise<string> {
   const fromEnv = process.env.HANDOVER_PASSPHRASE;
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (creating) checkNewPassphrase(fromEnv, 'HANDOVER_PASSPHRASE');
+    return fromEnv;
+  }
   if (!process.stdin.isTTY) {
     throw new HandoverError('BAD_REQUEST', 'no passphrase: set HANDOVER_PASSPHRASE or run in a terminal');
   }
   const first = await askHidden('Passphrase: ');
-  if (confirm) {
-    if (first.length < 12) throw new HandoverError('BAD_REQUEST', 'use a passphrase of at least 12 characters');
+  if (creating) {
+    checkNewPassphrase(first, 'the prompt');
     const again = await askHidden('Repeat passphrase: ');
     if (again !== first) throw new HandoverError('BAD_REQUEST', 'the passphrases do not match');
   }
   return first;
+}
+
+/**
+ * The fingerprint of a key an admin is about to certify, confirmed by a
+ * person before anything is signed (PROTOCOL.md §2.9): shown on stderr, then
+ * taken from `--fingerprint` or typed at the terminal. Without either in a
+ * non-interactive run it refuses; the signing call compares the answer.
+ */
+export async function confirmedFingerprint(what: string, expected: string, given: string | undefined): Promise<string> {
+  progress(`${what} fingerprint: ${expected}`);
+  if (given !== undefined) return given;
+  if (!process.stdin.isTTY) {
+    throw new HandoverError(
+      'BAD_REQUEST',
+      `confirm the key before signing: ask the key's holder to read you its fingerprint and pass it with --fingerprint "<60 digits>" (spaces optional), or run in a terminal to type it`,
+    );
+  }
+  return askVisible(`Have the key's holder read their fingerprint to you and type it here: `);
+}
+
+function askVisible(prompt: string): Promise<string> {
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    rl.question(prompt, (answer) => {
+      rl.close();
+      resolve(answer);
+    });
+  });
 }
 
 function askHidden(prompt: string): Promise<string> {
@@ -107,7 +160,7 @@ const HINTS: Partial<Record<string, string>> = {
   UNAVAILABLE: 'Is the relay running? Check --server or HANDOVER_SERVER.',
   WRONG_PASSPHRASE: 'Check the passphrase (HANDOVER_PASSPHRASE or the prompt).',
   UNAUTHENTICATED: 'Register the device first (handover device register).',
-  UNTRUSTED_KEY: 'The key does not chain to the network root this profile pins. Confirm fingerprints by phone.',
+  UNTRUSTED_KEY: 'The key is not the one expected (no chain to the pinned network root, or not the fingerprint you were told). Confirm fingerprints by phone.',
   REVOKED: 'This org or device has been revoked; ask your org admin.',
   RATE_LIMITED: 'Wait a minute and try again.',
   CONSENT_SCOPE: 'The survivor\'s consent does not cover this. Use --override-reason only for vital interest.',

@@ -6,7 +6,7 @@
  * is withdrawn and every party purges.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { testConfig } from '../../server/config';
@@ -21,6 +21,8 @@ jest.setTimeout(240_000);
 let dir: string;
 let redis: TestRedis;
 let relay: Relay;
+/** The network root public key, as the coordinator hands it to everyone. */
+let rootKey: string;
 
 interface CliResult {
   code: number;
@@ -59,6 +61,13 @@ function cli(profile: string, args: string[], env: Record<string, string> = {}):
   });
 }
 
+/** The device key fingerprint `device init` shows its user (on stderr), as they would read it out by phone. */
+function deviceFingerprintFrom(init: CliResult): string {
+  const match = /device key fingerprint: ((?:\d{5} ?){12})/.exec(init.stderr);
+  if (!match?.[1]) throw new Error(`device init showed no fingerprint:\n${init.stderr}`);
+  return match[1].trim();
+}
+
 async function ok(profile: string, args: string[]): Promise<CliResult> {
   if (process.env.DEBUG_CLI) process.stderr.write(`cli ${profile} ${args.join(' ')}\n`);
   const started = Date.now();
@@ -91,16 +100,17 @@ const ORGS = [
 it('sets up a network and works a referral from refer to purge', async () => {
   // Coordinator: the root key, offline; the relay is configured with its public key.
   const root = await ok('coordinator', ['network', 'init', '--json']);
-  const rootKey: string = root.json.publicKey;
+  rootKey = root.json.publicKey;
   relay = await startRelay(testConfig({ rootPublicKey: rootKey, redisUrl: redis.url, logLevel: 'silent' }), { logger: createLogger(process.env.DEBUG_CLI ? 'debug' : 'silent', process.env.DEBUG_CLI ? require('node:fs').createWriteStream('/tmp/cli-relay.log') : undefined) });
 
   for (const org of ORGS) {
     const admin = `${org.orgId}-admin`;
     const orgKey = await ok(admin, ['org', 'init', '--org-id', org.orgId, '--json']);
-    await ok('coordinator', ['network', 'issue-org', '--org-id', org.orgId, '--name', org.name, '--type', org.type, '--country', org.country, '--public-key', orgKey.json.publicKey, '--out', `${org.orgId}.json`]);
+    // The coordinator certifies the key only with the fingerprint the org admin reads out.
+    await ok('coordinator', ['network', 'issue-org', '--org-id', org.orgId, '--name', org.name, '--type', org.type, '--country', org.country, '--public-key', orgKey.json.publicKey, '--fingerprint', orgKey.json.fingerprint, '--out', `${org.orgId}.json`]);
     await ok(admin, ['org', 'import-certificate', `${org.orgId}.json`]);
-    await ok(org.staff, ['device', 'init', '--org-id', org.orgId, '--device-id', org.staff, '--label', `Staff of ${org.name}`, '--root-key', rootKey, '--out', `${org.staff}-request.json`]);
-    await ok(admin, ['org', 'sign-device', `${org.staff}-request.json`, '--out', `${org.staff}-cert.json`]);
+    const init = await ok(org.staff, ['device', 'init', '--org-id', org.orgId, '--device-id', org.staff, '--label', `Staff of ${org.name}`, '--root-key', rootKey, '--out', `${org.staff}-request.json`]);
+    await ok(admin, ['org', 'sign-device', `${org.staff}-request.json`, '--fingerprint', deviceFingerprintFrom(init), '--out', `${org.staff}-cert.json`]);
     await ok(org.staff, ['device', 'register', '--certificate', `${org.staff}-cert.json`, '--org-certificate', `${org.orgId}.json`]);
   }
   const [ngo, iom, shelter] = ORGS.map((o) => o.staff) as [string, string, string];
@@ -174,4 +184,66 @@ it('explains failures with a code and a hint', async () => {
   const missing = await cli('nobody', ['inbox']);
   expect(missing.code).toBe(2);
   expect(missing.stderr).toContain('KEYSTORE_CORRUPT');
+});
+
+/** A fingerprint of the right shape that belongs to no key here. */
+const WRONG_FINGERPRINT = '12345 67890 12345 67890 12345 67890 12345 67890 12345 67890 12345 67890';
+
+it('finding 6: network issue-org shows the org key fingerprint, refuses without it or with a wrong one, and signs nothing', async () => {
+  const orgKey = await ok('ngo-late-admin', ['org', 'init', '--org-id', 'ngo-late', '--json']);
+  const issue = (extra: string[]) =>
+    cli('coordinator', ['network', 'issue-org', '--org-id', 'ngo-late', '--name', 'Late NGO', '--type', 'ngo', '--country', 'KZ', '--public-key', orgKey.json.publicKey, '--out', 'ngo-late.json', ...extra]);
+
+  const without = await issue([]);
+  expect(without.code).toBe(2);
+  expect(without.stderr).toContain(`org key of ngo-late fingerprint: ${orgKey.json.fingerprint}`);
+  expect(without.stderr).toMatch(/error BAD_REQUEST: confirm the key before signing[^\n]*--fingerprint/);
+  const wrong = await issue(['--fingerprint', WRONG_FINGERPRINT]);
+  expect(wrong.code).toBe(2);
+  expect(wrong.stderr).toMatch(/error UNTRUSTED_KEY: [^\n]*nothing was signed/);
+  const malformed = await issue(['--fingerprint', '12345']);
+  expect(malformed.code).toBe(2);
+  expect(malformed.stderr).toContain('error BAD_REQUEST: a fingerprint is 60 digits');
+  expect(existsSync(path.join(dir, 'ngo-late.json'))).toBe(false);
+
+  // Typed without spaces, as --fingerprint allows: signed now, with the next serial (the refusals used none up).
+  const issued = await issue(['--fingerprint', orgKey.json.fingerprint.replace(/ /g, '')]);
+  expect(issued.code).toBe(0);
+  expect(JSON.parse(readFileSync(path.join(dir, 'ngo-late.json'), 'utf8'))).toMatchObject({ orgId: 'ngo-late', serial: ORGS.length + 1 });
+});
+
+it('finding 6: org sign-device shows the device key fingerprint, refuses without it or with a wrong one, and signs nothing', async () => {
+  const init = await ok('ngo-taraz-second', ['device', 'init', '--org-id', 'ngo-taraz', '--device-id', 'second', '--label', 'Second laptop', '--root-key', rootKey, '--out', 'second-request.json']);
+  const fingerprint = deviceFingerprintFrom(init);
+  const sign = (extra: string[]) => cli('ngo-taraz-admin', ['org', 'sign-device', 'second-request.json', '--out', 'second-cert.json', ...extra]);
+
+  const without = await sign([]);
+  expect(without.code).toBe(2);
+  expect(without.stderr).toContain(`signing key of device ngo-taraz:second ("Second laptop") fingerprint: ${fingerprint}`);
+  expect(without.stderr).toMatch(/error BAD_REQUEST: confirm the key before signing[^\n]*--fingerprint/);
+  const wrong = await sign(['--fingerprint', WRONG_FINGERPRINT]);
+  expect(wrong.code).toBe(2);
+  expect(wrong.stderr).toMatch(/error UNTRUSTED_KEY: [^\n]*nothing was signed/);
+  expect(existsSync(path.join(dir, 'second-cert.json'))).toBe(false);
+
+  const signed = await sign(['--fingerprint', fingerprint]);
+  expect(signed.code).toBe(0);
+  expect(JSON.parse(readFileSync(path.join(dir, 'second-cert.json'), 'utf8'))).toMatchObject({ deviceId: 'ngo-taraz:second', kind: 'device' });
+});
+
+it('finding 12: a short HANDOVER_PASSPHRASE is refused when creating a profile', async () => {
+  for (const args of [
+    ['org', 'init', '--org-id', 'ngo-short'],
+    ['network', 'init'],
+    ['device', 'init', '--org-id', 'ngo-short', '--device-id', 'laptop', '--label', 'Laptop', '--root-key', 'MInhQla0CdcoAtqQeNLaRj0v_0j8N2CacaJj53AORTg'],
+  ]) {
+    const short = await cli('short-passphrase', args, { HANDOVER_PASSPHRASE: 'elevenchars' });
+    expect(short.code).toBe(2);
+    expect(short.stderr).toContain('error BAD_REQUEST: the passphrase from HANDOVER_PASSPHRASE is too short for a new profile: use at least 12 characters');
+  }
+  // No keystore was made (the profile folder is still empty); twelve characters are enough.
+  const profileFolder = path.join(dir, 'short-passphrase');
+  expect(existsSync(profileFolder) ? readdirSync(profileFolder) : []).toEqual([]);
+  const created = await cli('short-passphrase', ['org', 'init', '--org-id', 'ngo-short'], { HANDOVER_PASSPHRASE: 'twelve chars' });
+  expect(created.code).toBe(0);
 });
