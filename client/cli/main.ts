@@ -23,11 +23,14 @@ export function buildProgram(): Command {
 Setting up a network (each step on the person's own machine):
   handover network init                                  # coordinator: root key
   handover org init --org-id shelter-ist                 # org admin: org key
-  handover network issue-org --org-id shelter-ist ...    # coordinator certifies the org
+  handover network issue-org --org-id shelter-ist ... --fingerprint "<digits>"
+                                                         # coordinator certifies the org key read to them by phone
   handover org import-certificate org.json               # org admin registers it
-  handover device init --org-id shelter-ist ...          # staff: device keys
-  handover org sign-device request.json --out cert.json  # org admin certifies the device
+  handover device init --org-id shelter-ist --device-id amina ...   # staff: device keys
+  handover org sign-device request.json --fingerprint "<digits>" --out cert.json
+                                                         # org admin certifies the device key read to them
   handover device register --certificate cert.json --org-certificate org.json
+  handover trust status                                  # org key changes waiting for a phone check
 
 Environment: HANDOVER_PASSPHRASE, HANDOVER_PROFILE, HANDOVER_SERVER, HANDOVER_KDF.`,
     );

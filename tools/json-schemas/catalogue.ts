@@ -16,8 +16,8 @@ import * as api from '../../shared/api';
 import { RELAY_ERROR_CODES } from '../../shared/errors';
 import * as wire from '../../shared/schemas';
 import type { ClientToServerEvents, Delivery, ServerToClientEvents, WireEnvelope, WireError } from '../../shared/socket-events';
-import { EventEnvelope } from '../../shared/referral/schemas';
-import { Supplement } from '../../client/referrals/payload';
+import { EventEnvelope } from '../../client/referral/domain/schemas';
+import { Supplement } from '../../client/referral/cases/payload';
 import { MessageBody } from '../../client/sdk/messages';
 import type { Registry } from '../../server/services/registry';
 import { NOTICE_ID } from '../../server/store/validate';
@@ -119,8 +119,8 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
   { file: 'envelope-header.schema.json', title: 'Envelope header', description: 'The public header the sender signs under "handover/v1/envelope" (RFC 8785 JSON); ciphertextLength is the ciphertext length = padded length + 16.', source: 'shared/schemas.ts EnvelopeHeader', schema: wire.EnvelopeHeader },
   { file: 'envelope.schema.json', title: 'Envelope on the socket', description: 'envelope:send and envelope:deliver carry this: the header, the base64url signature over it, and the ciphertext as binary.', source: 'tools/json-schemas/catalogue.ts WireEnvelopeSchema (shared/socket-events.ts WireEnvelope)', schema: WireEnvelopeSchema },
   { file: 'message-body.schema.json', title: 'Message body (inside the envelope)', description: 'The plaintext of every envelope, as UTF-8 JSON before padding. threadId must equal the signed header\'s threadId. payload is application data (the referral layer: referral-event or referral-supplement).', source: 'client/sdk/messages.ts MessageBody', schema: MessageBody },
-  { file: 'referral-event.schema.json', title: 'Referral thread event (message payload)', description: 'A case-thread event as the referral layer puts it in MessageBody.payload. Uniqueness of list items and cross-field rules are checked by the zod schema and are not expressed here.', source: 'shared/referral/schemas.ts EventEnvelope', schema: EventEnvelope },
-  { file: 'referral-supplement.schema.json', title: 'Referral supplement (message payload)', description: 'Data groups the consent lets only some recipient orgs see, sent to those orgs only, completing the event with hash eventHash.', source: 'client/referrals/payload.ts Supplement', schema: Supplement },
+  { file: 'referral-event.schema.json', title: 'Referral thread event (message payload)', description: 'A case-thread event as the referral layer puts it in MessageBody.payload. Uniqueness of list items and cross-field rules are checked by the zod schema and are not expressed here.', source: 'client/referral/domain/schemas.ts EventEnvelope', schema: EventEnvelope },
+  { file: 'referral-supplement.schema.json', title: 'Referral supplement (message payload)', description: 'Data groups the consent lets only some recipient orgs see, sent to those orgs only, completing the event with hash eventHash.', source: 'client/referral/cases/payload.ts Supplement', schema: Supplement },
   { file: 'error-body.schema.json', title: 'Relay error body', description: 'Every HTTP refusal; on the socket the same inner object is the ack\'s "error" and a refused connection\'s data.', source: 'shared/schemas.ts ErrorBody', schema: wire.ErrorBody },
 
   // HTTP bodies (shared/api.ts), by route.
