@@ -30,6 +30,7 @@ import {
   type DropReason,
 } from '../referral';
 import type { HandoverClient } from '../sdk/client';
+import type { FailedMessage } from '../sdk/messages';
 import { readJsonFile, run } from './admin-commands';
 import { type GlobalOptions, output, progress } from './context';
 import { openDevice } from './device-commands';
@@ -75,6 +76,12 @@ async function withCases<T>(opts: GlobalOptions, work: (cases: CaseService, clie
     cases.dispose();
     await client.close();
   }
+}
+
+/** One envelope that could not be opened: still waiting in the relay (retried) or given up (it can never be opened). */
+export function failedLine(f: FailedMessage): string {
+  const state = f.pending ? 'waiting, tried again automatically' : 'cannot be opened';
+  return `  ${f.messageId} from ${f.senderDeviceId}, ${new Date(f.receivedAt).toISOString()}: ${f.code} (${state}): ${f.reason}`;
 }
 
 /** What each drop reason means, for people reading `show`. */
@@ -240,11 +247,14 @@ Example:
     .description("this org's case threads: state, priority, overdue responses, and counts of security warnings, refused events and dropped messages")
     .action(
       run(program, async () => {
-        await withCases(g(), async (cases) => {
+        await withCases(g(), async (cases, client) => {
           const threads = await cases.listThreads();
-          output(g(), { threads }, () => {
-            if (threads.length === 0) return 'No case threads.';
-            return threads.map(inboxLine).join('\n');
+          // Envelopes that could not be opened are shown, never hidden (ids and reasons only).
+          const failed = await client.failedMessages();
+          output(g(), { threads, couldNotOpen: failed }, () => {
+            const lines = threads.length === 0 ? ['No case threads.'] : threads.map(inboxLine);
+            if (failed.length > 0) lines.push('', `COULD NOT OPEN ${failed.length} message(s):`, ...failed.map(failedLine));
+            return lines.join('\n');
           });
         });
       }),
