@@ -124,6 +124,7 @@ describe('an org revokes its own device', () => {
     // The victim has an envelope waiting in its inbox.
     const stored = await fx.relay.store.enqueue({
       messageId: 'AAAAAAAAAAAAAAAAAAAAAA',
+      fingerprint: 'test-fingerprint',
       senderDeviceId: a.devices[0]!.keys.deviceId,
       recipientDeviceIds: [victimId],
       blob: new Uint8Array([1, 2, 3]),
