@@ -21,6 +21,15 @@ import type { ActiveDevice, RelayTrust } from './trust';
 export const SIGN_IN_REFUSED =
   'sign-in refused: unknown device, wrong signature, or an unknown, expired or already used challenge; ask for a new challenge and sign it with the device key';
 
+/** A ticket as the relay issues it: 32 random bytes, canonical base64url. */
+const TICKET_PATTERN = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
+
+/** What a socket ticket stands for: one session of one device (the token only as its hash). */
+interface StoredTicket {
+  deviceId: string;
+  tokenHash: string;
+}
+
 interface StoredChallenge {
   deviceId: string;
   challenge: string;
@@ -69,6 +78,39 @@ export class AuthService {
     const token = toB64u(this.crypto.random(32));
     await this.store.putSession(this.tokenHash(token), deviceId, this.config.sessionTtlMs);
     return { token, expiresAt: this.now() + this.config.sessionTtlMs };
+  }
+
+  /**
+   * A single-use ticket for one socket upgrade, bound to this session: its
+   * device, and its expiry (the ticket never outlives the session). Only a
+   * hash of the ticket is stored.
+   */
+  async socketTicket(token: string, sessionExpiresAt: number, deviceId: string): Promise<{ ticket: string; expiresAt: number }> {
+    const ticket = toB64u(this.crypto.random(32));
+    const ttlMs = Math.max(1, Math.min(this.config.socketTicketTtlMs, sessionExpiresAt - this.now()));
+    const value: StoredTicket = { deviceId, tokenHash: this.tokenHash(token) };
+    await this.store.putSocketTicket(this.tokenHash(ticket), JSON.stringify(value), ttlMs);
+    return { ticket, expiresAt: this.now() + ttlMs };
+  }
+
+  /**
+   * Takes (uses up) a socket ticket and returns the active device behind it,
+   * with its session's expiry. Refused: a missing, malformed, unknown, used
+   * or expired ticket, a session that has ended since (revocation ends them
+   * all), or a device or org no longer active.
+   */
+  async redeemSocketTicket(ticket: unknown): Promise<ActiveDevice & { sessionExpiresAt: number }> {
+    if (typeof ticket !== 'string' || !TICKET_PATTERN.test(ticket)) {
+      throw new HandoverError('UNAUTHENTICATED', 'a socket ticket is required: POST /v1/auth/socket-ticket, then connect with ?ticket=<ticket>');
+    }
+    const stored = await this.store.takeSocketTicket(this.tokenHash(ticket));
+    if (!stored) throw new HandoverError('UNAUTHENTICATED', 'unknown, expired or already used socket ticket; get a new one for every connection');
+    const { deviceId, tokenHash } = JSON.parse(stored) as StoredTicket;
+    const session = await this.store.getSession(tokenHash);
+    if (!session || session.deviceId !== deviceId || session.expiresAt <= this.now()) {
+      throw new HandoverError('UNAUTHENTICATED', 'the session behind this socket ticket has ended; sign in again');
+    }
+    return { ...(await this.trust.activeDevice(deviceId)), sessionExpiresAt: session.expiresAt };
   }
 
   /** The active device behind a session token, or UNAUTHENTICATED / REVOKED. */
