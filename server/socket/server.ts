@@ -113,6 +113,14 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
       );
     },
   });
+  // engine.io lets a request naming an existing session id (`sid`) attach a
+  // new WebSocket to it without asking allowRequest. A WebSocket-only client
+  // never sends one (each connection is a new session), so any request
+  // carrying `sid` is refused before verification: no connection can be
+  // taken over with a leaked session id.
+  io.engine.use((req: IncomingMessage, _res: unknown, next: (err?: unknown) => void) => {
+    next(hasSessionId(req.url) ? new Error('engine session ids are not accepted') : undefined);
+  });
   const pumps = new Map<string, Set<DeliveryPump>>();
   let inFlight = 0;
   let inFlightBytes = 0;
@@ -332,6 +340,15 @@ function ownRecipients(value: unknown, deviceId: string): string[] {
     return header.senderDeviceId === deviceId ? header.recipients.map((r) => r.deviceId) : [];
   } catch {
     return [];
+  }
+}
+
+/** Whether a request URL names an engine.io session (`sid`), in any spelling of the query a parser might take. */
+function hasSessionId(url: string | undefined): boolean {
+  try {
+    return new URL(url ?? '/', 'http://relay').searchParams.has('sid');
+  } catch {
+    return true;
   }
 }
 

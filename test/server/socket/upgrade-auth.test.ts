@@ -139,6 +139,18 @@ describe('finding 7: the upgrade is authenticated before any frame is read', () 
     await expect(socketTicket(fx.url, b.token)).rejects.toMatchObject({ data: { code: 'UNAUTHENTICATED' } });
   });
 
+  it('finding 7: an upgrade naming the engine session of a live connection (sid) is refused: no connection is taken over without a ticket', async () => {
+    const { token } = await signedIn();
+    const victim = await rawSocket(fx.url, token);
+    sockets.push(victim);
+    const sid = victim.io.engine.id;
+    expect(typeof sid).toBe('string');
+    const answer = await rawUpgrade(fx.url, { query: `EIO=4&transport=websocket&sid=${encodeURIComponent(sid)}` });
+    expect(answer.status).toBe(400);
+    expect(victim.connected).toBe(true);
+    expect(await victim.timeout(5000).emitWithAck('inbox:sync')).toMatchObject({ ok: true });
+  });
+
   it('finding 7: long-polling is not offered: a polling handshake is refused and opens no session', async () => {
     const { token } = await signedIn();
     const { ticket } = await socketTicket(fx.url, token);
