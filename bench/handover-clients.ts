@@ -5,8 +5,9 @@
  * devices are exactly the recipients, as the relay's device-set check
  * demands), pre-signed envelope supplies, registration and sign-in on a
  * relay, and a `LoadTarget` over Socket.IO clients that speak the relay's
- * real protocol (session token in the handshake, `envelope:send` with an
- * ack, `envelope:deliver` answered by `envelope:ack`).
+ * real protocol (a single-use socket ticket per connection, fetched with the
+ * session token, `envelope:send` with an ack, `envelope:deliver` answered
+ * by `envelope:ack`).
  *
  * Envelopes are sealed with the real `sealEnvelope` once per (body size,
  * recipient count), then copied with a fresh id and signature

@@ -53,7 +53,7 @@ export interface DrainResult {
   bodyBytes: number;
   /** Time to queue them (sender → relay, acked), for reference. */
   queueMs: number;
-  /** From starting the connection to the socket being connected (handshake + auth). */
+  /** From starting the connection to the socket being connected (socket ticket over HTTP, then the authenticated upgrade). */
   connectMs: number;
   firstDeliveryMs: number;
   allDeliveredMs: number;

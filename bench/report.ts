@@ -243,7 +243,7 @@ function drainSection(drain: DrainResult[]): string[] {
   return [
     '### Reconnect and drain',
     '',
-    'A device goes offline, the sender queues envelopes for it (4 KiB, acked by the relay), then the device connects: connect = handshake with session token; all acked = the relay confirmed the device\'s ack of the last envelope (its inbox is empty).',
+    'A device goes offline, the sender queues envelopes for it (4 KiB, acked by the relay), then the device connects: connect = socket ticket over HTTP, then the WebSocket upgrade it authenticates; all acked = the relay confirmed the device\'s ack of the last envelope (its inbox is empty).',
     '',
     '| store | queued | queue ms | connect ms | first delivery ms | all delivered ms | all acked ms | envelopes/s |',
     '|:--|---:|---:|---:|---:|---:|---:|---:|',

@@ -70,6 +70,8 @@ export interface RelayConfig {
   maxInboxLength: number;
   sessionTtlMs: number;
   challengeTtlMs: number;
+  /** How long a socket ticket stays good (it opens one connection). */
+  socketTicketTtlMs: number;
   maxOneTimePrekeys: number;
   oneTimePrekeyLowWater: number;
   rateLimits: {
@@ -138,6 +140,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxInboxLength: e.MAX_INBOX_LENGTH,
     sessionTtlMs: e.SESSION_TTL_SECONDS * 1000,
     challengeTtlMs: 60_000,
+    socketTicketTtlMs: 30_000,
     maxOneTimePrekeys: 500,
     oneTimePrekeyLowWater: 20,
     rateLimits: {

@@ -8,7 +8,6 @@
  * crash at any point means the envelope is delivered again, and dedupe by
  * message id makes the second delivery harmless.
  */
-import { io, type Socket } from 'socket.io-client';
 import { authSigningInput } from '../../shared/api';
 import { createEnrolmentRequest, trustAnchor, verifyDeviceChain } from '../../shared/certificates';
 import type { Crypto, PwhashLimits } from '../../shared/crypto/sodium';
@@ -28,7 +27,8 @@ import { MAX_CLOCK_SKEW_MS, openEnvelope, parseEnvelope, sealEnvelope } from '..
 import { type ErrorCode, HandoverError, isHandoverError } from '../../shared/errors';
 import { deviceKeysFromJson, deviceKeysToJson } from '../../shared/keystore';
 import { type DeviceCertificate, type EnrolmentRequest, type OrgCertificate, orgOfDeviceId } from '../../shared/schemas';
-import type { ClientToServerEvents, Delivery, ServerToClientEvents, WireEnvelope, WireError } from '../../shared/socket-events';
+import type { Delivery, WireEnvelope, WireError } from '../../shared/socket-events';
+import { type ClientSocket, SocketConnection } from './connection';
 import { MessageStore } from './message-store';
 import { type FailedMessage, MessageBody, type StoredMessage } from './messages';
 import { RelayApi } from './relay-api';
@@ -102,12 +102,12 @@ type Events = {
   connection: (state: 'connected' | 'disconnected') => void;
 };
 
-type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
-
 export class HandoverClient {
   readonly api: RelayApi;
   readonly trust: TrustStore;
   private socket: ClientSocket | undefined;
+  /** The reconnect loop behind `socket`. */
+  private connection: SocketConnection | undefined;
   private readonly listeners: { [K in keyof Events]: Set<Events[K]> } = {
     message: new Set(),
     failed: new Set(),
@@ -300,18 +300,25 @@ export class HandoverClient {
     await this.api.uploadOneTimePrekeys(prekeys);
   }
 
-  /** Open the socket (sign in first). Reconnects with backoff by itself. */
+  /**
+   * Open the socket (sign in first). Every attempt, the first and each
+   * reconnect, fetches a fresh single-use ticket over HTTP for the upgrade;
+   * the connection reconnects with backoff by itself, signs in again when
+   * the session ends, and stops for good on REVOKED or close().
+   */
   async connect(): Promise<void> {
     if (!this.api.hasToken) await this.signIn();
-    const socket: ClientSocket = io(this.api.baseUrl, {
-      transports: ['websocket'],
-      auth: (cb) => cb({ token: this.currentToken() }),
-      reconnectionDelay: 250,
-      reconnectionDelayMax: 5000,
-      randomizationFactor: 0.5,
+    this.connection?.close();
+    const connection = new SocketConnection(this.api.baseUrl, {
+      ticket: () => this.api.socketTicket(),
+      signIn: async () => {
+        this.api.setToken(undefined);
+        await this.signIn();
+      },
     });
+    const socket = connection.socket;
+    this.connection = connection;
     this.socket = socket;
-    let refusals = 0;
     socket.on('envelope:deliver', (delivery) => {
       this.inbound = this.inbound.then(() => this.receive(delivery)).catch(() => undefined);
     });
@@ -330,39 +337,7 @@ export class HandoverClient {
     });
     socket.on('connect', () => this.emit('connection', 'connected'));
     socket.on('disconnect', () => this.emit('connection', 'disconnected'));
-    socket.on('connect_error', (err: Error & { data?: { code?: string } }) => {
-      // An expired session: sign in again; socket.io retries with the new token.
-      if (err.data?.code === 'UNAUTHENTICATED') {
-        this.api.setToken(undefined);
-        void this.signIn()
-          .then(() => socket.connect())
-          .catch(() => undefined);
-        return;
-      }
-      // socket.io-client gives up after a refusal from the server's middleware
-      // (e.g. UNAVAILABLE while Redis restarts, RATE_LIMITED): keep trying, with backoff.
-      if (!socket.active && this.socket === socket) {
-        const retryAfter = Number((err.data as { details?: { retryAfterMs?: unknown } } | undefined)?.details?.retryAfterMs) || 0;
-        const delay = Math.max(retryAfter, Math.min(5000, 250 * 2 ** Math.min(refusals++, 5)));
-        setTimeout(() => {
-          if (this.socket === socket && !socket.connected) socket.connect();
-        }, delay).unref?.();
-      }
-    });
-    socket.on('connect', () => {
-      refusals = 0;
-    });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new HandoverError('UNAVAILABLE', 'could not connect to the relay')), 15_000);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
-
-  private currentToken(): string {
-    return this.api.sessionToken ?? '';
+    await connection.start(15_000);
   }
 
   /**
@@ -390,7 +365,8 @@ export class HandoverClient {
 
   async close(): Promise<void> {
     this.stopRetries();
-    this.socket?.disconnect();
+    this.connection?.close();
+    this.connection = undefined;
     this.socket = undefined;
     await this.idle();
   }

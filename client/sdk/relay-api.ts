@@ -13,6 +13,7 @@ import {
   ROUTES,
   RevocationList,
   SessionResponse,
+  SocketTicketResponse,
   type RegisterDeviceRequest,
 } from '../../shared/api';
 import { HandoverError, RELAY_ERROR_CODES, type RelayErrorCode } from '../../shared/errors';
@@ -85,6 +86,10 @@ export class RelayApi {
   }
   session(deviceId: string, challengeId: string, signature: string): Promise<SessionResponse> {
     return this.call(SessionResponse, 'POST', ROUTES.session, { deviceId, challengeId, signature });
+  }
+  /** A single-use ticket for the next socket connection (the upgrade URL carries it as `?ticket=`). */
+  socketTicket(): Promise<SocketTicketResponse> {
+    return this.call(SocketTicketResponse, 'POST', ROUTES.socketTicket, undefined, true);
   }
   uploadSignedPrekeys(signedPrekey: SignedPrekey, pqPrekey: PqPrekey): Promise<unknown> {
     return this.call(anything, 'PUT', ROUTES.signedPrekeys, { signedPrekey, pqPrekey }, true);

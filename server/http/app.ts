@@ -43,7 +43,7 @@ export interface HttpDeps {
 /** JSON bodies are small (certificates, prekeys); envelopes travel on the socket. */
 export const MAX_JSON_BODY_BYTES = 256 * 1024;
 
-type AuthedRequest = Request & { device?: ActiveDevice };
+type AuthedRequest = Request & { device?: ActiveDevice & { sessionExpiresAt: number }; sessionToken?: string };
 
 export function createHttpApp(deps: HttpDeps): express.Express {
   const { config, store, auth, registry, metrics, logger } = deps;
@@ -107,9 +107,10 @@ export function createHttpApp(deps: HttpDeps): express.Express {
     const header = req.get('authorization') ?? '';
     const match = /^Bearer ([A-Za-z0-9_-]{32,128})$/i.exec(header);
     req.device = await auth.authenticate(match?.[1]);
+    req.sessionToken = match?.[1];
     next();
   };
-  const deviceOf = (req: AuthedRequest): ActiveDevice => {
+  const deviceOf = (req: AuthedRequest): ActiveDevice & { sessionExpiresAt: number } => {
     if (!req.device) throw new HandoverError('UNAUTHENTICATED', 'sign in first');
     return req.device;
   };
@@ -153,6 +154,13 @@ export function createHttpApp(deps: HttpDeps): express.Express {
   app.post(ROUTES.session, async (req, res) => {
     const { deviceId, challengeId, signature } = parseInput(SessionRequest, req.body, 'session request');
     res.json(await auth.session(deviceId, challengeId, signature));
+  });
+
+  // A single-use ticket for the next socket upgrade: the socket is authenticated before the upgrade (finding 7).
+  app.post(ROUTES.socketTicket, requireDevice, async (req: AuthedRequest, res) => {
+    const device = deviceOf(req);
+    if (!req.sessionToken) throw new HandoverError('UNAUTHENTICATED', 'sign in first');
+    res.json(await auth.socketTicket(req.sessionToken, device.sessionExpiresAt, device.device.deviceId));
   });
 
   app.put(ROUTES.signedPrekeys, requireDevice, async (req: AuthedRequest, res) => {

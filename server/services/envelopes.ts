@@ -66,12 +66,14 @@ export class EnvelopeService {
     ]);
     if (verified.status === 'rejected') throw verified.reason;
     if (deviceSet.status === 'rejected') throw deviceSet.reason;
+    const headerHash = verified.value;
 
     const storedAt = now;
     const recipientDeviceIds = header.recipients.map((r) => r.deviceId);
     const blob = encodeStored(envelope, storedAt);
     const result = await this.store.enqueue({
       messageId: header.messageId,
+      fingerprint: headerHash,
       senderDeviceId: header.senderDeviceId,
       recipientDeviceIds,
       blob,
@@ -79,8 +81,15 @@ export class EnvelopeService {
     });
     if (result.status === 'duplicate') {
       // Only the signed-in sender can get here (the signature and sender
-      // check above): its own retry after a lost ack, or a replay.
-      throw new HandoverError('REPLAY', `message ${header.messageId} was already accepted`, { messageId: header.messageId, alreadyAccepted: true });
+      // check above). The very same signed header: its own retry after a
+      // lost ack, so the send did succeed. Another header under an id
+      // already taken: refused, and nothing says it was accepted.
+      if (result.sameEnvelope) {
+        throw new HandoverError('REPLAY', `message ${header.messageId} was already accepted`, { messageId: header.messageId, alreadyAccepted: true });
+      }
+      throw new HandoverError('REPLAY', `message id ${header.messageId} is already taken by another envelope; seal the message again under a new id`, {
+        messageId: header.messageId,
+      });
     }
     if (result.status === 'inbox_full') {
       throw new HandoverError('UNAVAILABLE', 'a recipient inbox is full; nothing was stored, try later', { deviceIds: result.deviceIds });

@@ -23,6 +23,20 @@ import type { RelayConfig } from '../config';
 import type { RelayStore } from '../store';
 import type { RelayTrust } from './trust';
 
+/**
+ * The one refusal of a registration or revocation whose signatures do not
+ * verify against the network root and the orgs the relay holds — whether
+ * the org is unknown, revoked or the signature is simply wrong. Until a
+ * requester has presented a chain that verifies, nothing it is told may
+ * depend on which org or device ids exist or are revoked (finding 8).
+ */
+export const NOT_VERIFIED_MESSAGE =
+  'refused: the signatures do not verify against the network root and the registered org certificates; check the certificate and the key that signed it';
+
+function notVerified(): HandoverError {
+  return new HandoverError('FORBIDDEN', NOT_VERIFIED_MESSAGE);
+}
+
 /** What the registry tells the socket layer (which may live in another process). */
 export interface RegistryEvents {
   prekeysLow(deviceId: string, remaining: number): void;
@@ -38,26 +52,45 @@ interface StoredSignedPrekeys {
 type PrekeyLabel = typeof DOMAIN.signedPrekey | typeof DOMAIN.pqPrekey | typeof DOMAIN.oneTimePrekey;
 
 export class Registry {
+  /** Stands in for the key of an unknown org, so refusing it costs a signature check like any other. */
+  private readonly decoyKey: Uint8Array;
+
   constructor(
     private readonly trust: RelayTrust,
     private readonly store: RelayStore,
     private readonly config: RelayConfig,
     private readonly events: RegistryEvents,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.decoyKey = trust.anchor.crypto.signKeyPair().publicKey;
+  }
 
   /* ----------------------------------------------------------------- orgs -- */
 
+  /**
+   * Register or re-issue an org certificate. A certificate that does not
+   * verify against the root gets the uniform refusal. A re-issued
+   * certificate replaces the current one only if it is newer (issuedAt
+   * after the current one's) and its serial is at least the current one's;
+   * the replaced one stays in the org's history (revocation issuers).
+   */
   async registerOrg(certificate: OrgCertificate): Promise<{ orgId: string; replaced: boolean }> {
     if (certificate.orgId === 'root') throw new HandoverError('BAD_REQUEST', 'the org id "root" is reserved for the network root');
-    const org = verifyOrgCertificate(this.trust.anchor, certificate, { now: this.now() });
+    const anchor = this.trust.anchor;
+    if (certificate.networkId !== anchor.networkId || !verifyObject(anchor.crypto, DOMAIN.orgCertificate, certificate, anchor.rootPublicKey)) {
+      throw notVerified();
+    }
+    // Signed by the root: from here on the requester may learn the org's state.
+    const org = verifyOrgCertificate(anchor, certificate, { now: this.now() });
     if (await this.trust.isOrgRevoked(org.orgId)) throw new HandoverError('REVOKED', `org ${org.orgId} has been revoked`);
     const existing = await this.trust.org(org.orgId);
     if (existing) {
       if (existing.signature === org.signature) return { orgId: org.orgId, replaced: false };
-      // A re-issued certificate replaces the old one only if it is newer.
-      if (org.issuedAt <= existing.issuedAt) {
-        throw new HandoverError('FORBIDDEN', `org ${org.orgId} already has a certificate issued at or after this one`);
+      if (org.issuedAt <= existing.issuedAt || org.serial < existing.serial) {
+        throw new HandoverError(
+          'FORBIDDEN',
+          `org ${org.orgId} already has a certificate (serial ${existing.serial}) issued at or after this one, or with a higher serial; a re-issued certificate must be newer`,
+        );
       }
     }
     await this.store.putOrg(org.orgId, JSON.stringify(org));
@@ -85,6 +118,12 @@ export class Registry {
 
   async registerDevice(request: RegisterDeviceRequest): Promise<{ deviceId: string; oneTimePrekeys: number }> {
     const claimed = request.certificate;
+    // Unknown org, revoked org or a certificate its org did not sign: one answer (finding 8).
+    const registered = await this.trust.org(claimed.orgId);
+    // An unknown org is checked against a decoy key: the answer takes as long either way.
+    const signed = this.signedByOrg(claimed, claimed.orgId, registered ? fromB64u(registered.publicKey) : this.decoyKey);
+    if (!registered || !signed) throw notVerified();
+    // The org's current key signed it: now the requester may learn the org's state.
     const orgCert = await this.trust.activeOrg(claimed.orgId);
     const { device } = verifyDeviceChain(this.trust.anchor, orgCert, claimed, { now: this.now() });
     const existing = await this.store.getDevice(device.deviceId);
@@ -120,6 +159,13 @@ export class Registry {
     await this.store.setSignedPrekeys(device.deviceId, JSON.stringify({ signedPrekey: request.signedPrekey, pqPrekey: request.pqPrekey }));
     const count = await this.addOneTimePrekeys(device.deviceId, request.oneTimePrekeys);
     return { deviceId: device.deviceId, oneTimePrekeys: count };
+  }
+
+  /** The device certificate names this network and an id in this org's namespace, and the org's key signed it. */
+  private signedByOrg(device: DeviceCertificate, orgId: string, orgKey: Uint8Array): boolean {
+    const anchor = this.trust.anchor;
+    const signed = verifyObject(anchor.crypto, DOMAIN.deviceCertificate, device, orgKey);
+    return signed && device.networkId === anchor.networkId && device.orgId === orgId && orgOfDeviceId(device.deviceId) === orgId;
   }
 
   private async checkRevokedDevice(device: DeviceCertificate): Promise<void> {
@@ -210,16 +256,29 @@ export class Registry {
 
   /* ---------------------------------------------------------- revocations -- */
 
+  /**
+   * Every revocation, and every certificate the relay ever accepted for
+   * each org that issued one — superseded, revoked and expired ones too —
+   * so a client can check every old revocation's signature (finding 3).
+   */
   async revocations(): Promise<RevocationList> {
     const records = await this.store.listRevocations();
     const revocations = records.map((r) => JSON.parse(r.json) as Revocation);
     const issuerIds = [...new Set(revocations.map((r) => r.issuer).filter((issuer) => issuer !== 'root'))];
     const issuers: OrgCertificate[] = [];
     for (const orgId of issuerIds) {
-      const json = await this.store.getOrg(orgId);
-      if (json) issuers.push(JSON.parse(json) as OrgCertificate);
+      const [history, current] = await Promise.all([this.store.listOrgHistory(orgId), this.store.getOrg(orgId)]);
+      // The current certificate also covers an org registered before its history was kept.
+      const all = current !== null && !history.includes(current) ? [current, ...history] : history;
+      for (const json of all) issuers.push(JSON.parse(json) as OrgCertificate);
     }
     return { revocations, issuers };
+  }
+
+  /** The current public key of a registered org (revoked or expired ones included: they may still revoke their devices). */
+  private async issuerKey(orgId: string): Promise<Uint8Array | undefined> {
+    const org = await this.trust.org(orgId);
+    return org ? fromB64u(org.publicKey) : undefined;
   }
 
   /**
@@ -229,22 +288,14 @@ export class Registry {
    */
   async publishRevocation(rev: Revocation): Promise<{ issuer: string; seq: number }> {
     const anchor = this.trust.anchor;
-    if (rev.networkId !== anchor.networkId) throw new HandoverError('FORBIDDEN', 'revocation from another network');
-    let key: Uint8Array;
-    if (rev.issuer === 'root') {
-      if (rev.subject.type !== 'org') throw new HandoverError('BAD_REQUEST', 'the root revokes orgs only');
-      key = anchor.rootPublicKey;
-    } else {
-      if (rev.subject.type !== 'device' || rev.subject.orgId !== rev.issuer || orgOfDeviceId(rev.subject.deviceId) !== rev.issuer) {
-        throw new HandoverError('FORBIDDEN', `org ${rev.issuer} may revoke only its own devices`);
-      }
-      const issuer = await this.trust.org(rev.issuer);
-      if (!issuer) throw new HandoverError('UNKNOWN_ORG', `org ${rev.issuer} is not registered`);
-      key = fromB64u(issuer.publicKey);
+    if (rev.issuer === 'root' && rev.subject.type !== 'org') throw new HandoverError('BAD_REQUEST', 'the root revokes orgs only');
+    if (rev.issuer !== 'root' && (rev.subject.type !== 'device' || rev.subject.orgId !== rev.issuer || orgOfDeviceId(rev.subject.deviceId) !== rev.issuer)) {
+      throw new HandoverError('FORBIDDEN', `org ${rev.issuer} may revoke only its own devices`);
     }
-    if (!verifyObject(anchor.crypto, DOMAIN.revocation, rev, key)) {
-      throw new HandoverError('BAD_SIGNATURE', `revocation ${rev.issuer}#${rev.seq} is not signed by ${rev.issuer}`);
-    }
+    // Another network, an unknown issuer or a signature its current key did not make: one answer (finding 8).
+    const key = rev.issuer === 'root' ? anchor.rootPublicKey : await this.issuerKey(rev.issuer);
+    const signed = verifyObject(anchor.crypto, DOMAIN.revocation, rev, key ?? this.decoyKey);
+    if (rev.networkId !== anchor.networkId || !key || !signed) throw notVerified();
     const result = await this.store.appendRevocation(rev.issuer, rev.seq, JSON.stringify(rev));
     if (result.status === 'conflict') {
       throw new HandoverError('BAD_REQUEST', `revocation ${rev.issuer}#${rev.seq} does not follow the latest (#${result.head})`, { head: result.head });

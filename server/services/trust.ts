@@ -123,6 +123,11 @@ export class RelayTrust {
     return entry;
   }
 
+  /** The certified signing key of a registered device (revoked or expired ones too), or undefined for an unknown id. */
+  async deviceKey(deviceId: string): Promise<Uint8Array | undefined> {
+    return (await this.deviceCert(deviceId))?.signPublicKey;
+  }
+
   /** The org a registered device belongs to (revoked or not), or undefined for an unknown id. */
   async deviceOrg(deviceId: string): Promise<string | undefined> {
     return (await this.deviceCert(deviceId))?.device.orgId;

@@ -3,8 +3,16 @@
  * sockets in their own room, send / ack / sync with acknowledgements, and
  * delivery through a per-socket pump. With Redis, the Socket.IO Redis
  * adapter carries room emits and the `inbox:new` notice between processes.
+ *
+ * Authentication and the per-address limit run on the HTTP upgrade request,
+ * before any WebSocket exists (finding 7): engine.io calls `allowRequest`
+ * for every new connection and, when it refuses, answers the upgrade with
+ * `400 Bad Request` (the body is our JSON error) and closes the TCP
+ * connection without reading a frame. The upgrade carries a single-use
+ * ticket (`?ticket=`, from POST /v1/auth/socket-ticket); WebSocket is the
+ * only transport, so no unauthenticated long-polling request is parsed.
  */
-import type { Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { Server, type Socket } from 'socket.io';
 import { z } from 'zod';
 import { HandoverError, isHandoverError } from '../../shared/errors';
@@ -17,6 +25,7 @@ import { errorSummary } from '../http/app';
 import type { Logger } from '../logger';
 import type { RelayMetrics } from '../metrics';
 import type { AuthService } from '../services/auth';
+import type { ActiveDevice } from '../services/trust';
 import { type AcceptedEnvelope, decodeStored, type EnvelopeService } from '../services/envelopes';
 import type { RelayStore } from '../store';
 import { NOTICE_ID } from '../store/validate';
@@ -61,14 +70,56 @@ export interface SocketLayer {
   enableCrossProcess(): void;
 }
 
+/** The query parameter of the upgrade URL that carries the socket ticket. */
+export const TICKET_PARAM = 'ticket';
+
+type AdmittedDevice = ActiveDevice & { sessionExpiresAt: number };
+
 export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): SocketLayer {
   const { config, store, auth, envelopes, metrics, logger } = deps;
+  /** The device each upgrade request was admitted for; a socket reads it from its request. */
+  const admitted = new WeakMap<IncomingMessage, AdmittedDevice>();
+
+  /** Everything checked before the upgrade: the relay accepts, the address is under its limit, the ticket is good. */
+  const admit = async (req: IncomingMessage): Promise<AdmittedDevice> => {
+    if (!deps.isAccepting()) throw new HandoverError('UNAVAILABLE', 'the relay is shutting down; connect again', { retryAfterMs: 1000 });
+    const ip = clientAddress(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for'], config.trustProxyHops);
+    const limit = await store.hitRateLimit(`connect:${ip}`, 60_000, config.rateLimits.connectPerMinute);
+    if (!limit.allowed) throw new HandoverError('RATE_LIMITED', 'too many connections from this address', { retryAfterMs: limit.retryAfterMs });
+    return auth.redeemSocketTicket(ticketOf(req.url));
+  };
+
   const io: RelayServer = new Server(httpServer, {
+    transports: ['websocket'],
     // A whole envelope arrives as one message: its ciphertext plus a header of up to ~2 KiB per recipient.
+    // Only an admitted (authenticated) connection can send a frame at all.
     maxHttpBufferSize: config.maxEnvelopeBytes + config.maxRecipients * 2048 + 64 * 1024,
     cors: { origin: config.corsOrigins, methods: ['GET', 'POST'] },
     serveClient: false,
     connectTimeout: 10_000,
+    allowRequest: (req, answer) => {
+      admit(req).then(
+        (device) => {
+          admitted.set(req, device);
+          answer(null, true);
+        },
+        (err: unknown) => {
+          const wire = toWireError(err);
+          metrics.socketRefusals.inc({ code: wire.code });
+          if (wire.code === 'INTERNAL') logger.error({ err: errorSummary(err) }, 'socket admission failed');
+          // engine.io sends this text as the body of its 400 answer to the upgrade.
+          answer(JSON.stringify({ error: wire }), false);
+        },
+      );
+    },
+  });
+  // engine.io lets a request naming an existing session id (`sid`) attach a
+  // new WebSocket to it without asking allowRequest. A WebSocket-only client
+  // never sends one (each connection is a new session), so any request
+  // carrying `sid` is refused before verification: no connection can be
+  // taken over with a leaked session id.
+  io.engine.use((req: IncomingMessage, _res: unknown, next: (err?: unknown) => void) => {
+    next(hasSessionId(req.url) ? new Error('engine session ids are not accepted') : undefined);
   });
   const pumps = new Map<string, Set<DeliveryPump>>();
   let inFlight = 0;
@@ -88,28 +139,23 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
     }
   });
 
-  io.use(async (socket, next) => {
-    try {
-      if (!deps.isAccepting()) throw new HandoverError('UNAVAILABLE', 'the relay is shutting down; connect again');
-      const ip = clientAddress(socket.handshake.address, socket.handshake.headers['x-forwarded-for'], config.trustProxyHops);
-      const limit = await store.hitRateLimit(`connect:${ip}`, 60_000, config.rateLimits.connectPerMinute);
-      if (!limit.allowed) throw new HandoverError('RATE_LIMITED', 'too many connections from this address');
-      const auth0 = socket.handshake.auth as Record<string, unknown> | undefined;
-      const device = await auth.authenticate(auth0?.token);
-      socket.data.deviceId = device.device.deviceId;
-      socket.data.orgId = device.device.orgId;
-      // The socket lives no longer than its session; the client signs in again.
-      const timer = setTimeout(() => socket.disconnect(true), Math.max(0, device.sessionExpiresAt - Date.now()));
-      timer.unref();
-      socket.once('disconnect', () => clearTimeout(timer));
-      next();
-    } catch (err) {
-      const wire = toWireError(err);
-      metrics.socketRefusals.inc({ code: wire.code });
-      const refusal = new Error(wire.message) as Error & { data: WireError };
-      refusal.data = wire;
+  io.use((socket, next) => {
+    const device = admitted.get(socket.request);
+    if (!device) {
+      // Cannot happen (every connection passed allowRequest); never a socket without a device.
+      metrics.socketRefusals.inc({ code: 'UNAUTHENTICATED' });
+      const refusal = new Error('not admitted') as Error & { data: WireError };
+      refusal.data = { code: 'UNAUTHENTICATED', message: 'connect with a socket ticket' };
       next(refusal);
+      return;
     }
+    socket.data.deviceId = device.device.deviceId;
+    socket.data.orgId = device.device.orgId;
+    // The socket lives no longer than its session; the client signs in again.
+    const timer = setTimeout(() => socket.disconnect(true), Math.max(0, device.sessionExpiresAt - Date.now()));
+    timer.unref();
+    socket.once('disconnect', () => clearTimeout(timer));
+    next();
   });
 
   io.on('connection', (socket: RelaySocket) => {
@@ -294,6 +340,25 @@ function ownRecipients(value: unknown, deviceId: string): string[] {
     return header.senderDeviceId === deviceId ? header.recipients.map((r) => r.deviceId) : [];
   } catch {
     return [];
+  }
+}
+
+/** Whether a request URL names an engine.io session (`sid`), in any spelling of the query a parser might take. */
+function hasSessionId(url: string | undefined): boolean {
+  try {
+    return new URL(url ?? '/', 'http://relay').searchParams.has('sid');
+  } catch {
+    return true;
+  }
+}
+
+/** The ticket in an upgrade URL's query, or undefined (a repeated parameter counts as missing). */
+function ticketOf(url: string | undefined): string | undefined {
+  try {
+    const values = new URL(url ?? '/', 'http://relay').searchParams.getAll(TICKET_PARAM);
+    return values.length === 1 ? values[0] : undefined;
+  } catch {
+    return undefined;
   }
 }
 

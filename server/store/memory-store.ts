@@ -60,17 +60,20 @@ export class MemoryStore implements RelayStore {
   private readonly maxInboxLength: number;
 
   private readonly orgs = new Map<string, string>();
+  /** Per org: every certificate ever put, oldest first. */
+  private readonly orgHistory = new Map<string, string[]>();
   private readonly devices = new Map<string, DeviceRecord>();
   private readonly orgDevices = new Map<string, Set<string>>();
   private readonly revocations = new Map<string, string[]>();
   private readonly signedPrekeys = new Map<string, string>();
   private readonly oneTimePrekeys = new Map<string, OneTimePrekeyPool>();
   private readonly challenges = new ExpiringMap<string>();
+  private readonly socketTickets = new ExpiringMap<string>();
   private readonly sessions = new ExpiringMap<SessionRecord>();
   private readonly deviceSessions = new Map<string, Set<string>>();
   private readonly rateWindows = new ExpiringMap<{ window: number; count: number }>();
-  /** Message ids seen within the retention window (replay memory). */
-  private readonly seenMessages = new ExpiringMap<true>();
+  /** Message ids seen within the retention window (replay memory), with the fingerprint of the envelope accepted under each. */
+  private readonly seenMessages = new ExpiringMap<string>();
   private readonly envelopes = new Map<string, StoredEnvelope>();
   /** Per device: message ids in arrival order (a Map keeps insertion order). */
   private readonly inboxes = new Map<string, Map<string, true>>();
@@ -92,6 +95,14 @@ export class MemoryStore implements RelayStore {
   async putOrg(orgId: string, certJson: string): Promise<void> {
     checkId(orgId, 'orgId');
     this.orgs.set(orgId, certJson);
+    const history = this.orgHistory.get(orgId) ?? [];
+    if (!history.includes(certJson)) history.push(certJson);
+    this.orgHistory.set(orgId, history);
+  }
+
+  async listOrgHistory(orgId: string): Promise<string[]> {
+    checkId(orgId, 'orgId');
+    return [...(this.orgHistory.get(orgId) ?? [])];
   }
 
   async getOrg(orgId: string): Promise<string | null> {
@@ -201,6 +212,18 @@ export class MemoryStore implements RelayStore {
     return this.challenges.take(challengeId, this.now()) ?? null;
   }
 
+  async putSocketTicket(ticketHash: string, value: string, ttlMs: number): Promise<void> {
+    checkId(ticketHash, 'ticketHash');
+    checkDuration(ttlMs, 'ttlMs');
+    const now = this.now();
+    this.socketTickets.set(ticketHash, value, now + ttlMs, now);
+  }
+
+  async takeSocketTicket(ticketHash: string): Promise<string | null> {
+    checkId(ticketHash, 'ticketHash');
+    return this.socketTickets.take(ticketHash, this.now()) ?? null;
+  }
+
   async putSession(tokenHash: string, deviceId: string, ttlMs: number): Promise<void> {
     checkId(tokenHash, 'tokenHash');
     checkId(deviceId, 'deviceId');
@@ -252,11 +275,12 @@ export class MemoryStore implements RelayStore {
   async enqueue(request: EnqueueRequest): Promise<EnqueueResult> {
     const recipients = checkEnqueue(request);
     const now = this.now();
-    if (this.seenMessages.get(request.messageId, now)) return { status: 'duplicate' };
+    const seen = this.seenMessages.get(request.messageId, now);
+    if (seen !== undefined) return { status: 'duplicate', sameEnvelope: seen === request.fingerprint };
     const full = recipients.filter((id) => (this.inboxes.get(id)?.size ?? 0) >= this.maxInboxLength);
     if (full.length > 0) return { status: 'inbox_full', deviceIds: full };
 
-    this.seenMessages.set(request.messageId, true, now + this.retentionMs, now);
+    this.seenMessages.set(request.messageId, request.fingerprint, now + this.retentionMs, now);
     this.envelopes.set(request.messageId, {
       senderDeviceId: request.senderDeviceId,
       blob: request.blob.slice(),

@@ -3,11 +3,11 @@
  * belongs to, and each Lua script or MULTI only touches keys sharing one
  * tag, so the layout works unchanged on Redis Cluster:
  *
- *   {dir}        directory: org and device certificates, org membership
+ *   {dir}        directory: org and device certificates (and every org's certificate history), org membership
  *   {rev}        revocation logs and per-issuer heads
  *   {<device>}   prekeys, session index, inbox stream + its message index
  *   {<message>}  the envelope blob (stored once), its pending recipients, replay memory
- *   {<token>}    one session;  {<challenge>}  one challenge
+ *   {<token>}    one session;  {<challenge>}  one challenge;  {<ticket>}  one socket ticket
  *   {expiry}     the sorted set of message expiries
  *
  * Ids are validated (validate.ts) so they cannot contain braces; device ids
@@ -24,6 +24,8 @@ export function redisKeys(prefix: string) {
   const p = prefix;
   return {
     orgs: `${p}{dir}:orgs`,
+    /** List of every certificate ever registered for the org, oldest first. */
+    orgHistory: (orgId: string) => `${p}{dir}:org-history:${orgId}`,
     deviceCerts: `${p}{dir}:device-certs`,
     deviceOrgs: `${p}{dir}:device-orgs`,
     /** Sorted set of "<orgId>:<deviceId>" (score 0), so one org's devices are a lexicographic range. */
@@ -39,6 +41,7 @@ export function redisKeys(prefix: string) {
 
     challenge: (challengeId: string) => `${p}challenge:{${challengeId}}`,
     session: (tokenHash: string) => `${p}session:{${tokenHash}}`,
+    socketTicket: (ticketHash: string) => `${p}socket-ticket:{${ticketHash}}`,
     deviceSessions: (deviceId: string) => `${p}sessions:{${deviceId}}`,
 
     rateWindow: (key: string, window: number) => `${p}rate:{${key}}:${window}`,

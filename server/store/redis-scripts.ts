@@ -17,6 +17,20 @@ function script(name: string, keyCount: number, lua: string): LuaScript {
 }
 
 /**
+ * KEYS: orgs hash, the org's history list. ARGV: orgId, certJson.
+ * Sets the current certificate; the history gains it unless it holds it already.
+ */
+export const PUT_ORG = script(
+  'put-org',
+  2,
+  `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if not redis.call('LPOS', KEYS[2], ARGV[2]) then redis.call('RPUSH', KEYS[2], ARGV[2]) end
+return 1
+`,
+);
+
+/**
  * KEYS: device-certs hash, device-orgs hash, membership zset ("<orgId>:<deviceId>", all score 0).
  * ARGV: deviceId, orgId, certJson. Moving a device to another org drops its old membership.
  */
@@ -111,25 +125,41 @@ return count
 );
 
 /*
- * A message's life in Redis: `seen` (replay memory, value = remembered-until
- * ms) outlives `env` (hash: sender, exp, blob, done) and `pending` (set of
- * recipients that have neither acked nor expired). `done` is '0' while the
- * inbox writes are in flight, so a retry can finish a half-done enqueue.
+ * A message's life in Redis: `seen` (replay memory, value =
+ * "<remembered-until ms>:<fingerprint of the accepted envelope>") outlives
+ * `env` (hash: sender, exp, blob, done) and `pending` (set of recipients that
+ * have neither acked nor expired). `done` is '0' while the inbox writes are
+ * in flight, so a retry of the same envelope can finish a half-done enqueue.
+ * A `seen` written before fingerprints were kept is a bare number: its
+ * fingerprint is unknown, so it never counts as the same envelope.
+ *
+ * ARGV[1] = now, ARGV[2] = fingerprint. state: 'new'; 'duplicate' (the same
+ * envelope, done); 'resume' (the same envelope, half done); 'conflict'
+ * (another envelope holds this id).
  */
 const MESSAGE_STATE = `
 local seen = redis.call('GET', KEYS[1])
 local state = 'new'
-if seen and tonumber(seen) > tonumber(ARGV[1]) then
-  if redis.call('HGET', KEYS[2], 'done') == '0' then state = 'resume' else state = 'duplicate' end
+if seen then
+  local colon = string.find(seen, ':', 1, true)
+  local untilMs = tonumber(colon and string.sub(seen, 1, colon - 1) or seen)
+  local fingerprint = colon and string.sub(seen, colon + 1) or ''
+  if untilMs and untilMs > tonumber(ARGV[1]) then
+    local same = fingerprint == ARGV[2]
+    local halfDone = redis.call('HGET', KEYS[2], 'done') == '0'
+    if halfDone and (same or fingerprint == '') then state = 'resume'
+    elseif same then state = 'duplicate'
+    else state = 'conflict' end
+  end
 end
 `;
 
-/** KEYS: seen, env, pending. ARGV: now. Returns 'new', 'duplicate' or 'resume' without writing. */
+/** KEYS: seen, env, pending. ARGV: now, fingerprint. Returns the state without writing. */
 export const PEEK_MESSAGE = script('peek-message', 3, `${MESSAGE_STATE}\nreturn state\n`);
 
 /**
- * KEYS: seen, env, pending. ARGV: now, seenUntil, seenTtlMs, sender, expiresAt, envTtlMs, blob, recipients...
- * Claims a new message id and stores the envelope once. Returns 'stored', 'duplicate' or 'resume'.
+ * KEYS: seen, env, pending. ARGV: now, fingerprint, seenUntil, seenTtlMs, sender, expiresAt, envTtlMs, blob, recipients...
+ * Claims a new message id and stores the envelope once. Returns 'stored', or the state that stopped it.
  */
 export const CLAIM_MESSAGE = script(
   'claim-message',
@@ -137,11 +167,11 @@ export const CLAIM_MESSAGE = script(
   `${MESSAGE_STATE}
 if state ~= 'new' then return state end
 redis.call('DEL', KEYS[2], KEYS[3])
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-redis.call('HSET', KEYS[2], 'sender', ARGV[4], 'exp', ARGV[5], 'blob', ARGV[7], 'done', '0')
-redis.call('PEXPIRE', KEYS[2], ARGV[6])
-for i = 8, #ARGV do redis.call('SADD', KEYS[3], ARGV[i]) end
-redis.call('PEXPIRE', KEYS[3], ARGV[6])
+redis.call('SET', KEYS[1], ARGV[3] .. ':' .. ARGV[2], 'PX', ARGV[4])
+redis.call('HSET', KEYS[2], 'sender', ARGV[5], 'exp', ARGV[6], 'blob', ARGV[8], 'done', '0')
+redis.call('PEXPIRE', KEYS[2], ARGV[7])
+for i = 9, #ARGV do redis.call('SADD', KEYS[3], ARGV[i]) end
+redis.call('PEXPIRE', KEYS[3], ARGV[7])
 return 'stored'
 `,
 );

@@ -141,7 +141,12 @@ export class RedisStore implements RelayStore {
 
   async putOrg(orgId: string, certJson: string): Promise<void> {
     checkId(orgId, 'orgId');
-    await this.guard(() => this.redis.hset(this.keys.orgs, orgId, certJson));
+    await this.run(scripts.PUT_ORG, [this.keys.orgs, this.keys.orgHistory(orgId)], [orgId, certJson]);
+  }
+
+  async listOrgHistory(orgId: string): Promise<string[]> {
+    checkId(orgId, 'orgId');
+    return this.guard(() => this.redis.lrange(this.keys.orgHistory(orgId), 0, -1));
   }
 
   async getOrg(orgId: string): Promise<string | null> {
@@ -265,6 +270,19 @@ export class RedisStore implements RelayStore {
     return this.unlessExpired(stored)?.value ?? null;
   }
 
+  async putSocketTicket(ticketHash: string, value: string, ttlMs: number): Promise<void> {
+    checkId(ticketHash, 'ticketHash');
+    checkDuration(ttlMs, 'ttlMs');
+    const expiresAt = this.now() + ttlMs;
+    await this.guard(() => this.redis.set(this.keys.socketTicket(ticketHash), `${expiresAt}:${value}`, 'PX', ttlMs));
+  }
+
+  async takeSocketTicket(ticketHash: string): Promise<string | null> {
+    checkId(ticketHash, 'ticketHash');
+    const stored = await this.guard(() => this.redis.getdel(this.keys.socketTicket(ticketHash)));
+    return this.unlessExpired(stored)?.value ?? null;
+  }
+
   async putSession(tokenHash: string, deviceId: string, ttlMs: number): Promise<void> {
     checkId(tokenHash, 'tokenHash');
     checkId(deviceId, 'deviceId');
@@ -313,7 +331,7 @@ export class RedisStore implements RelayStore {
 
   async enqueue(request: EnqueueRequest): Promise<EnqueueResult> {
     const recipients = checkEnqueue(request);
-    const { messageId } = request;
+    const { messageId, fingerprint } = request;
     const k = this.keys;
     const messageKeys = [k.seen(messageId), k.envelope(messageId), k.pending(messageId)];
     const now = this.now();
@@ -322,10 +340,11 @@ export class RedisStore implements RelayStore {
     // checked before anything is written; concurrent senders can overshoot
     // it by a few (it bounds memory, it is not a quota).
     const [state, lengths] = await Promise.all([
-      this.run(scripts.PEEK_MESSAGE, messageKeys, [now]),
+      this.run(scripts.PEEK_MESSAGE, messageKeys, [now, fingerprint]),
       this.guard(() => Promise.all(recipients.map((id) => this.redis.xlen(k.inbox(id))))),
     ]);
-    if (state === 'duplicate') return { status: 'duplicate' };
+    const settled = settledState(state);
+    if (settled) return settled;
     if (state === 'resume') return this.resumeEnqueue(messageId);
     const full = recipients.filter((_, i) => (lengths[i] ?? 0) >= this.maxInboxLength);
     if (full.length > 0) return { status: 'inbox_full', deviceIds: full };
@@ -333,6 +352,7 @@ export class RedisStore implements RelayStore {
     const expiresAt = Math.min(request.expiresAt, now + this.retentionMs);
     const claim = await this.run(scripts.CLAIM_MESSAGE, messageKeys, [
       now,
+      fingerprint,
       now + this.retentionMs,
       this.retentionMs,
       request.senderDeviceId,
@@ -341,7 +361,8 @@ export class RedisStore implements RelayStore {
       Buffer.from(request.blob.buffer, request.blob.byteOffset, request.blob.byteLength),
       ...recipients,
     ]);
-    if (claim === 'duplicate') return { status: 'duplicate' };
+    const lost = settledState(claim);
+    if (lost) return lost;
     if (claim === 'resume') return this.resumeEnqueue(messageId);
 
     await this.writeInboxes(messageId, expiresAt, recipients);
@@ -466,7 +487,7 @@ export class RedisStore implements RelayStore {
     const [recipients, exp] = await this.guard(() =>
       Promise.all([this.redis.smembers(k.pending(messageId)), this.redis.hget(k.envelope(messageId), 'exp')]),
     );
-    if (exp === null) return { status: 'duplicate' };
+    if (exp === null) return { status: 'duplicate', sameEnvelope: true };
     await this.writeInboxes(messageId, Number(exp), recipients);
     return { status: 'stored' };
   }
@@ -537,6 +558,13 @@ export class RedisStore implements RelayStore {
       throw unavailable(err);
     }
   }
+}
+
+/** The enqueue answer for a message state that ends it: the id was taken by this envelope or by another. */
+function settledState(state: unknown): EnqueueResult | undefined {
+  if (state === 'duplicate') return { status: 'duplicate', sameEnvelope: true };
+  if (state === 'conflict') return { status: 'duplicate', sameEnvelope: false };
+  return undefined;
 }
 
 function unavailable(err: unknown): HandoverError {

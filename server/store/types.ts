@@ -67,6 +67,13 @@ export type InboxSkip = Pick<ReadonlySet<string>, 'has' | 'size'>;
 
 export interface EnqueueRequest {
   messageId: string;
+  /**
+   * What identifies this very envelope (the relay passes a hash of its signed
+   * header): kept with the replay memory of the message id, so a second
+   * enqueue can tell a retry of the same envelope from another envelope
+   * reusing the id.
+   */
+  fingerprint: string;
   senderDeviceId: string;
   recipientDeviceIds: readonly string[];
   blob: Uint8Array;
@@ -77,8 +84,12 @@ export interface EnqueueRequest {
 export type EnqueueResult =
   /** Written to every recipient inbox (durable under the store's durability setting). */
   | { status: 'stored' }
-  /** This message id was already accepted within the retention window; nothing changed. */
-  | { status: 'duplicate' }
+  /**
+   * This message id was already accepted within the retention window; nothing
+   * changed. `sameEnvelope`: the accepted one had this fingerprint (a retry),
+   * not another envelope under the same id.
+   */
+  | { status: 'duplicate'; sameEnvelope: boolean }
   /** Refused before anything was written: these recipient inboxes are at their cap. */
   | { status: 'inbox_full'; deviceIds: string[] };
 
@@ -104,9 +115,15 @@ export interface RelayStore {
   close(): Promise<void>;
 
   // --- directory -------------------------------------------------------------
-  /** Insert or replace (a re-issued certificate) an organisation. */
+  /**
+   * Insert or replace (a re-issued certificate) an organisation's current
+   * certificate. Every certificate ever put also joins the org's history,
+   * which nothing removes (not a replacement, a revocation or an expiry).
+   */
   putOrg(orgId: string, certJson: string): Promise<void>;
   getOrg(orgId: string): Promise<string | null>;
+  /** Every certificate ever put for the org, oldest first, each once; empty for an unknown org. */
+  listOrgHistory(orgId: string): Promise<string[]>;
   /** Every org certificate, ordered by org id. */
   listOrgs(): Promise<string[]>;
   /** Insert or replace a device; moving it to another org updates both orgs' lists. */
@@ -144,6 +161,10 @@ export interface RelayStore {
   /** Atomic get-and-delete: a challenge is returned at most once. */
   takeChallenge(challengeId: string): Promise<string | null>;
   putSession(tokenHash: string, deviceId: string, ttlMs: number): Promise<void>;
+  /** A socket ticket (by its hash) and what it stands for, until its ttl. */
+  putSocketTicket(ticketHash: string, value: string, ttlMs: number): Promise<void>;
+  /** Atomic get-and-delete: a ticket is returned at most once. */
+  takeSocketTicket(ticketHash: string): Promise<string | null>;
   getSession(tokenHash: string): Promise<SessionRecord | null>;
   deleteSession(tokenHash: string): Promise<void>;
   /** Ends every session of a device (revocation); returns how many. */

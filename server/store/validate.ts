@@ -59,6 +59,7 @@ export function checkPrekeyItems(deviceId: string, items: readonly OneTimePrekey
 /** Checks an enqueue request and returns its recipients without repeats, in the given order. */
 export function checkEnqueue(request: EnqueueRequest): string[] {
   checkId(request.messageId, 'messageId');
+  checkId(request.fingerprint, 'fingerprint');
   checkId(request.senderDeviceId, 'senderDeviceId');
   checkTimestamp(request.expiresAt, 'expiresAt');
   if (!(request.blob instanceof Uint8Array)) throw bad('blob must be bytes', 'blob');

@@ -11,14 +11,17 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Crypto } from '../../shared/crypto/sodium';
-import { checkEnvelopeIntegrity, verifyEnvelopeSignature } from '../../shared/envelope';
 import { HandoverError } from '../../shared/errors';
 import type { SealedEnvelope } from '../../shared/schemas';
+import { checkEnvelope } from './check';
 import type { VerifyReply, VerifyRequest } from './protocol';
 
 export interface EnvelopeVerifier {
-  /** Resolves when the signature and ciphertext hash are good; rejects with the typed error otherwise. */
-  verify(envelope: SealedEnvelope, signPublicKey: Uint8Array): Promise<void>;
+  /**
+   * Resolves with the hash of the header's signing input when the signature
+   * and ciphertext hash are good; rejects with the typed error otherwise.
+   */
+  verify(envelope: SealedEnvelope, signPublicKey: Uint8Array): Promise<string>;
   readonly threads: number;
   close(): Promise<void>;
 }
@@ -27,15 +30,14 @@ export function inlineVerifier(crypto: Crypto): EnvelopeVerifier {
   return {
     threads: 0,
     async verify(envelope, signPublicKey) {
-      verifyEnvelopeSignature(crypto, envelope, signPublicKey);
-      checkEnvelopeIntegrity(crypto, envelope);
+      return checkEnvelope(crypto, envelope, signPublicKey);
     },
     async close() {},
   };
 }
 
 interface Pending {
-  resolve: () => void;
+  resolve: (headerHash: string) => void;
   reject: (err: Error) => void;
 }
 
@@ -71,7 +73,7 @@ export async function startVerifierPool(threads: number, options: { onThreadFail
         const waiting = thread.pending.get(msg.id);
         if (!waiting) return;
         thread.pending.delete(msg.id);
-        if (msg.ok) waiting.resolve();
+        if (msg.ok) waiting.resolve(msg.headerHash);
         else waiting.reject(new HandoverError(msg.code, msg.message));
       });
       const fail = (err: unknown) => {
@@ -109,7 +111,7 @@ export async function startVerifierPool(threads: number, options: { onThreadFail
       const id = nextId++;
       const request: VerifyRequest = { id, header: envelope.header, signature: envelope.signature, ciphertext: envelope.ciphertext, signPublicKey };
       const target = thread;
-      return new Promise<void>((resolve, reject) => {
+      return new Promise<string>((resolve, reject) => {
         target.pending.set(id, { resolve, reject });
         target.worker.postMessage(request);
       });

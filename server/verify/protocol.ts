@@ -10,4 +10,4 @@ export interface VerifyRequest {
   signPublicKey: Uint8Array;
 }
 
-export type VerifyReply = { id: number; ok: true } | { id: number; ok: false; code: ErrorCode; message: string };
+export type VerifyReply = { id: number; ok: true; headerHash: string } | { id: number; ok: false; code: ErrorCode; message: string };

@@ -5,8 +5,8 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { loadNodeCrypto } from '../../shared/crypto/node';
-import { checkEnvelopeIntegrity, verifyEnvelopeSignature } from '../../shared/envelope';
 import { isHandoverError } from '../../shared/errors';
+import { checkEnvelope } from './check';
 import type { VerifyReply, VerifyRequest } from './protocol';
 
 const port = parentPort;
@@ -17,9 +17,7 @@ void loadNodeCrypto().then((crypto) => {
     let reply: VerifyReply;
     try {
       const envelope = { header: request.header, signature: request.signature, ciphertext: request.ciphertext };
-      verifyEnvelopeSignature(crypto, envelope, request.signPublicKey);
-      checkEnvelopeIntegrity(crypto, envelope);
-      reply = { id: request.id, ok: true };
+      reply = { id: request.id, ok: true, headerHash: checkEnvelope(crypto, envelope, request.signPublicKey) };
     } catch (err) {
       reply = isHandoverError(err)
         ? { id: request.id, ok: false, code: err.code, message: err.message }

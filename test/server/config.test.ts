@@ -62,6 +62,7 @@ describe('loadConfig', () => {
       maxInboxLength: 10_000,
       sessionTtlMs: 3600_000,
       challengeTtlMs: MIN,
+      socketTicketTtlMs: 30_000,
       maxOneTimePrekeys: 500,
       oneTimePrekeyLowWater: 20,
       rateLimits: { ipPerMinute: 600, sendPerMinute: 600, bundlesPerMinute: 30, connectPerMinute: 120 },

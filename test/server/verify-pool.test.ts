@@ -6,7 +6,7 @@
 import { loadNodeCrypto } from '../../shared/crypto/node';
 import type { Crypto } from '../../shared/crypto/sodium';
 import { toB64u, utf8 } from '../../shared/encoding';
-import { sealEnvelope } from '../../shared/envelope';
+import { envelopeSigningInput, sealEnvelope } from '../../shared/envelope';
 import { isHandoverError } from '../../shared/errors';
 import type { SealedEnvelope } from '../../shared/schemas';
 import { type EnvelopeVerifier, inlineVerifier, startVerifierPool } from '../../server/verify/pool';
@@ -31,8 +31,9 @@ function fixture() {
   const org = network.addOrg(`pool-org-${Math.random().toString(36).slice(2, 8)}`, 'ngo');
   const sender = network.addDevice(org, `${org.orgId}-a`);
   const recipient = network.addDevice(org, `${org.orgId}-b`);
-  const seal = (body: string): SealedEnvelope =>
+  const seal = (body: string, messageId?: string): SealedEnvelope =>
     sealEnvelope(crypto, {
+      ...(messageId ? { messageId } : {}),
       sender: network.senderKeys(sender),
       recipients: [network.recipientKeys(recipient, false)],
       threadId: 'AAAAAAAAAAAAAAAAAAAAAA',
@@ -80,6 +81,17 @@ test('answers each of many concurrent requests with its own result', async () =>
   const tampered = envelopes.map((e, i) => (i % 3 === 0 ? { ...e, header: { ...e.header, sentAt: e.header.sentAt + 1 } } : e));
   const results = await Promise.all(tampered.map((e) => outcome(pool, e, key)));
   expect(results).toEqual(tampered.map((_, i) => (i % 3 === 0 ? 'BAD_SIGNATURE' : 'ok')));
+});
+
+test('finding 13: threads and inline checks give the same header hash, which differs for another header under the same message id', async () => {
+  const { seal, key } = fixture();
+  const a = seal('one');
+  const b = seal('two', a.header.messageId);
+  const expected = toB64u(crypto.hash(envelopeSigningInput(a.header), 32));
+  expect(await pool.verify(a, key)).toBe(expected);
+  expect(await inline.verify(a, key)).toBe(expected);
+  expect(b.header.messageId).toBe(a.header.messageId);
+  expect(await pool.verify(b, key)).not.toBe(expected);
 });
 
 test('a closed pool refuses with UNAVAILABLE', async () => {

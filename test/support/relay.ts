@@ -4,14 +4,17 @@
  * plus helpers to enrol real SDK clients and to sign in by hand for tests
  * that play a hostile client.
  */
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import net from 'node:net';
 import { Writable } from 'node:stream';
 import { io as ioClient, type Socket } from 'socket.io-client';
-import { authSigningInput, ROUTES } from '../../shared/api';
+import { authSigningInput, ROUTES, SocketTicketResponse } from '../../shared/api';
 import { issueDeviceCertificate } from '../../shared/certificates';
 import { type Crypto, PWHASH_TEST_ONLY } from '../../shared/crypto/sodium';
 import { loadNodeCrypto } from '../../shared/crypto/node';
 import { toB64u } from '../../shared/encoding';
-import type { ClientToServerEvents, ServerToClientEvents } from '../../shared/socket-events';
+import type { ClientToServerEvents, ServerToClientEvents, WireError } from '../../shared/socket-events';
 import { HandoverClient } from '../../client/sdk/client';
 import { MemoryStorage } from '../../client/sdk/storage';
 import { type RelayConfig, testConfig } from '../../server/config';
@@ -131,10 +134,62 @@ export async function signInTestDevice(fx: { url: string; crypto: Crypto; networ
 
 export type RawSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
-/** A bare Socket.IO client (no SDK), for hostile-client tests. Resolves once connected or rejects with the refusal. */
-/** `listen` registers handlers before the handshake, for events the relay sends as soon as the socket connects. */
-export function rawSocket(url: string, token: unknown, listen?: (socket: RawSocket) => void): Promise<RawSocket> {
-  const socket: RawSocket = ioClient(url, { transports: ['websocket'], auth: { token }, reconnection: false, forceNew: true });
+/** A refusal from the relay: an Error carrying the wire error as `data` (as socket.io-client reports one). */
+export type Refusal = Error & { data?: WireError };
+
+/**
+ * POST /v1/auth/socket-ticket with a session token (any value: hostile
+ * tests pass non-strings), optionally from a given local address. Rejects
+ * with a Refusal carrying the relay's error.
+ */
+export async function socketTicket(url: string, token: unknown, opts: { localAddress?: string } = {}): Promise<SocketTicketResponse> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (token !== undefined) headers.authorization = `Bearer ${typeof token === 'string' ? token : JSON.stringify(token)}`;
+  const res = await httpRequest(url, { method: 'POST', path: ROUTES.socketTicket, headers, body: '{}', ...opts });
+  let json: unknown;
+  try {
+    json = JSON.parse(res.body);
+  } catch {
+    json = undefined;
+  }
+  if (res.status !== 200) {
+    const wire = (json as { error?: WireError } | undefined)?.error;
+    const refusal: Refusal = new Error(wire?.message ?? `socket ticket refused: HTTP ${res.status}`);
+    if (wire) refusal.data = wire;
+    throw refusal;
+  }
+  return SocketTicketResponse.parse(json);
+}
+
+/**
+ * A bare Socket.IO client (no SDK), for hostile-client tests: gets a socket
+ * ticket with `token`, then connects with it. Resolves once connected;
+ * rejects with the refusal (the ticket route's, with `data`, or the
+ * upgrade's). `listen` registers handlers before the handshake, for events
+ * the relay sends as soon as the socket connects.
+ */
+export async function rawSocket(url: string, token: unknown, listen?: (socket: RawSocket) => void): Promise<RawSocket> {
+  const { ticket } = await socketTicket(url, token);
+  return socketWithTicket(url, ticket, listen);
+}
+
+/** A bare Socket.IO client connecting with this ticket (no ticket: `undefined`). */
+export function socketWithTicket(
+  url: string,
+  ticket: string | undefined,
+  listen?: (socket: RawSocket) => void,
+  opts: { localAddress?: string; timeoutMs?: number } = {},
+): Promise<RawSocket> {
+  // localAddress is passed through to the `ws` client (not in socket.io-client's option types).
+  const options = {
+    transports: ['websocket'],
+    ...(ticket !== undefined ? { query: { ticket } } : {}),
+    reconnection: false,
+    forceNew: true,
+    ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
+    ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+  };
+  const socket: RawSocket = ioClient(url, options as Parameters<typeof ioClient>[1]);
   listen?.(socket);
   return new Promise((resolve, reject) => {
     socket.once('connect', () => resolve(socket));
@@ -142,6 +197,108 @@ export function rawSocket(url: string, token: unknown, listen?: (socket: RawSock
       socket.close();
       reject(err);
     });
+  });
+}
+
+export interface UpgradeAnswer {
+  /** The HTTP status of the answer to the upgrade (101 when the WebSocket was accepted). */
+  status: number;
+  /** The body of a refusal (the relay's JSON error), empty for 101. */
+  body: string;
+  /** The relay's error, parsed from the body of a refusal. */
+  error?: WireError;
+}
+
+/**
+ * A WebSocket upgrade to the relay's Socket.IO path by hand, on a raw TCP
+ * connection: sends the request head (and `after`, bytes a hostile client
+ * pushes right behind it), then reads the relay's answer. A 101 is closed
+ * at once; a refusal is read to the end (the relay closes the connection).
+ */
+export function rawUpgrade(
+  url: string,
+  opts: { ticket?: string; query?: string; after?: Buffer; localAddress?: string; headers?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<UpgradeAnswer> {
+  const { hostname, port } = new URL(url);
+  const query = opts.query ?? `EIO=4&transport=websocket${opts.ticket !== undefined ? `&ticket=${encodeURIComponent(opts.ticket)}` : ''}`;
+  const head = [
+    `GET /socket.io/?${query} HTTP/1.1`,
+    `Host: ${hostname}:${port}`,
+    'Connection: Upgrade',
+    'Upgrade: websocket',
+    'Sec-WebSocket-Version: 13',
+    `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}`,
+    ...Object.entries(opts.headers ?? {}).map(([k, v]) => `${k}: ${v}`),
+    '',
+    '',
+  ].join('\r\n');
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: hostname, port: Number(port), ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
+    const chunks: Buffer[] = [];
+    let settled = false;
+    const finish = (answer: UpgradeAnswer | Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      if (answer instanceof Error) reject(answer);
+      else resolve(answer);
+    };
+    const timer = setTimeout(() => finish(new Error('no answer to the upgrade in time')), opts.timeoutMs ?? 10_000);
+    socket.on('connect', () => {
+      socket.write(head);
+      if (opts.after) socket.write(opts.after);
+    });
+    const parse = (): UpgradeAnswer | undefined => {
+      const text = Buffer.concat(chunks).toString('latin1');
+      const end = text.indexOf('\r\n\r\n');
+      if (end < 0) return undefined;
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+      if (status === 101) return { status, body: '' };
+      const body = Buffer.concat(chunks).subarray(Buffer.byteLength(text.slice(0, end + 4), 'latin1')).toString('utf8');
+      let error: WireError | undefined;
+      try {
+        error = (JSON.parse(body) as { error?: WireError }).error;
+      } catch {
+        error = undefined;
+      }
+      return { status, body, ...(error ? { error } : {}) };
+    };
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      const answer = parse();
+      if (answer?.status === 101) finish(answer);
+    });
+    socket.on('close', () => finish(parse() ?? new Error('the relay closed the connection without an answer')));
+    socket.on('error', (err) => {
+      // A reset after the refusal was written still leaves the refusal readable.
+      const answer = parse();
+      finish(answer ?? err);
+    });
+  });
+}
+
+/** One HTTP request with node:http (so it can come from a given local address). */
+function httpRequest(
+  url: string,
+  req: { method: string; path: string; headers?: Record<string, string>; body?: string; localAddress?: string },
+): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(url);
+  const headers = { ...req.headers, ...(req.body !== undefined ? { 'content-length': String(Buffer.byteLength(req.body)) } : {}) };
+  return new Promise((resolve, reject) => {
+    const r = http.request(
+      { hostname, port, method: req.method, path: req.path, headers, agent: false, timeout: 10_000, ...(req.localAddress ? { localAddress: req.localAddress } : {}) },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    r.on('timeout', () => r.destroy(new Error('no answer in time')));
+    r.on('error', reject);
+    if (req.body !== undefined) r.write(req.body);
+    r.end();
   });
 }
 

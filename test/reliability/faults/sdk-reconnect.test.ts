@@ -1,10 +1,9 @@
 /**
- * Once a known gap in the SDK (docs/RELIABILITY.md, "Findings"): when the
- * relay refuses a reconnect with a typed error other than UNAUTHENTICATED —
- * UNAVAILABLE while Redis restarts, RATE_LIMITED under a connection limit —
- * socket.io-client destroys the socket (a middleware refusal is final for
- * it). HandoverClient now keeps reconnecting with backoff, honouring
- * retryAfterMs, so it is back online once the relay has recovered.
+ * Once a known gap in the SDK (docs/RELIABILITY.md, "Findings"): a reconnect
+ * refused while Redis restarts left the client offline. Every reconnect now
+ * starts with a fresh socket ticket over HTTP (UNAVAILABLE while Redis is
+ * down), and HandoverClient's own reconnect loop keeps trying with backoff,
+ * honouring retryAfterMs, so it is back online once the relay has recovered.
  */
 import type { HandoverClient } from '../../../client/sdk/client';
 import { loadCrypto } from '../../../shared/crypto/sodium';
@@ -58,7 +57,7 @@ it('(precondition) the client went offline during the outage and the relay recov
 });
 
 it('an SDK client refused with UNAVAILABLE while Redis restarts reconnects once the relay has recovered', async () => {
-  // socket.io-client's own backoff tops out at 5 s: 10 s is plenty for a client that retries.
+  // The SDK's backoff tops out at 5 s: 10 s is plenty for a client that retries.
   reconnected = await waitFor(() => connected, 10_000, 100);
   expect(reconnected).toBe(true);
 });

@@ -15,7 +15,18 @@ import { io as ioClient } from 'socket.io-client';
 import { testConfig } from '../../../server/config';
 import { DAY, type TestDevice, TestNetwork } from '../../support/network';
 import { startRedis, type TestRedis } from '../../support/redis';
-import { getJson, postJson, type RawSocket, rawSocket, registerTestDevice, type RelayFixture, signInTestDevice, startTestRelay } from '../../support/relay';
+import {
+  getJson,
+  postJson,
+  type RawSocket,
+  rawSocket,
+  rawUpgrade,
+  registerTestDevice,
+  type RelayFixture,
+  signInTestDevice,
+  socketTicket,
+  startTestRelay,
+} from '../../support/relay';
 import { recordFigures } from '../support/figures';
 import { sleep, waitFor } from '../support/relay-proc';
 
@@ -91,6 +102,15 @@ const send = async (socket: RawSocket, env: unknown): Promise<string> => {
   return res.ok ? 'ok' : res.error.code;
 };
 const sendFull = (socket: RawSocket, env: unknown) => socket.timeout(5000).emitWithAck('envelope:send', env as SealedEnvelope) as Promise<Reply>;
+/** A genuine sign-in (fresh challenge, signed with the device's own key): 'ok' or the refusal's code. */
+async function signInCode(url: string, device: TestDevice): Promise<string | undefined> {
+  const deviceId = device.keys.deviceId;
+  const ch = (await postJson(url, ROUTES.challenge, { deviceId })).json as { challengeId: string; challenge: string };
+  const signature = toB64u(network.crypto.sign(authSigningInput({ networkId: network.anchor.networkId, deviceId, challengeId: ch.challengeId, challenge: ch.challenge }), device.keys.sign.privateKey));
+  const res = await postJson(url, ROUTES.session, { deviceId, challengeId: ch.challengeId, signature });
+  return res.status === 200 ? 'ok' : codeOf(res.json);
+}
+/** What a socket opened with this session token gets: its socket ticket is refused (code), or it connects. */
 const handshakeCode = (url: string, token: unknown) =>
   rawSocket(url, token).then(
     (s) => {
@@ -126,7 +146,17 @@ it('stolen session token used after its expiry → UNAUTHENTICATED (HTTP and soc
   expect(http.status).toBe(401);
   expect(await closedAtExpiry).toBe(true);
   refused('stolen token after expiry (HTTP)', 'UNAUTHENTICATED', codeOf(http.json));
-  refused('stolen token after expiry (socket handshake)', 'UNAUTHENTICATED', await handshakeCode(shortSessions.url, token));
+  refused('stolen token after expiry (socket ticket)', 'UNAUTHENTICATED', await handshakeCode(shortSessions.url, token));
+});
+
+it('unauthenticated socket: an upgrade without a ticket, or with a session token in its place, is refused before the upgrade (finding 7)', async () => {
+  const w = await world();
+  const token = await signInTestDevice(fx, w.sender);
+  refused('socket upgrade without a ticket', 'UNAUTHENTICATED', (await rawUpgrade(fx.url, {})).error?.code);
+  refused('socket upgrade with a session token as the ticket', 'UNAUTHENTICATED', (await rawUpgrade(fx.url, { ticket: token })).error?.code);
+  const { ticket } = await socketTicket(fx.url, token);
+  expect((await rawUpgrade(fx.url, { ticket })).status).toBe(101);
+  refused('socket upgrade with a used ticket', 'UNAUTHENTICATED', (await rawUpgrade(fx.url, { ticket })).error?.code);
 });
 
 it('envelope replay → REPLAY (same device, any session), FORBIDDEN (another device); delivered once', async () => {
@@ -190,8 +220,7 @@ it('revoked device: its socket is dropped, its token refused, it cannot sign in 
   expect((await postJson(fx.url, ROUTES.revocations, { revocation: network.revokeDevice(w.sender) })).status).toBe(201);
   await dropped;
   refused('revoked device: old token', 'UNAUTHENTICATED', await handshakeCode(fx.url, a.token));
-  const challenge = await postJson(fx.url, ROUTES.challenge, { deviceId: w.sender.keys.deviceId });
-  refused('revoked device: new sign-in', 'REVOKED', codeOf(challenge.json));
+  refused('revoked device: new sign-in (with its own key)', 'REVOKED', await signInCode(fx.url, w.sender));
   const again = await registerTestDevice(fx.url, w.sender);
   refused('revoked device: registering again', 'REVOKED', codeOf(again.json));
 });
@@ -203,14 +232,13 @@ it('revoked org: none of its devices signs in, it cannot re-register, and nobody
   const dropped = new Promise((resolve) => r.socket.once('disconnect', resolve));
   expect((await postJson(fx.url, ROUTES.revocations, { revocation: network.revokeOrg(w.shelter) })).status).toBe(201);
   await dropped;
-  const challenge = await postJson(fx.url, ROUTES.challenge, { deviceId: w.receivers[0]!.keys.deviceId });
-  refused('revoked org: device sign-in', 'REVOKED', codeOf(challenge.json));
+  refused('revoked org: device sign-in (with its own key)', 'REVOKED', await signInCode(fx.url, w.receivers[0]!));
   const reRegister = await postJson(fx.url, ROUTES.orgs, { certificate: w.shelter.certificate });
   refused('revoked org: registering again', 'REVOKED', codeOf(reRegister.json));
   refused('revoked org: addressed by a sender', 'DEVICE_SET_MISMATCH', await send(a.socket, seal(w.sender, w.receivers)));
 });
 
-it('device certificate signed by another org\'s key → BAD_SIGNATURE, nothing stored', async () => {
+it('device certificate signed by another org\'s key → FORBIDDEN (the uniform refusal), nothing stored', async () => {
   const w = await world();
   const mallory = network.addOrg(`atk-mallory-${n}`);
   await postJson(fx.url, ROUTES.orgs, { certificate: mallory.certificate });
@@ -218,11 +246,11 @@ it('device certificate signed by another org\'s key → BAD_SIGNATURE, nothing s
   const { signature: _genuine, ...body } = device.certificate;
   const forged: DeviceCertificate = signObject(network.crypto, DOMAIN.deviceCertificate, body, mallory.keys.privateKey);
   const res = await postJson(fx.url, ROUTES.devices, { certificate: forged, signedPrekey: device.signedPrekey, pqPrekey: device.pqPrekey, oneTimePrekeys: [] });
-  refused('device certificate signed by another org\'s key', 'BAD_SIGNATURE', codeOf(res.json));
-  refused('…and the forged device cannot sign in', 'UNKNOWN_DEVICE', codeOf((await postJson(fx.url, ROUTES.challenge, { deviceId: device.keys.deviceId })).json));
+  refused('device certificate signed by another org\'s key', 'FORBIDDEN', codeOf(res.json));
+  refused('…and the forged device cannot sign in', 'UNAUTHENTICATED', await signInCode(fx.url, device));
 });
 
-it('org certificate from another network root → FORBIDDEN (other network) / BAD_SIGNATURE (this network id, wrong root)', async () => {
+it('org certificate from another network root → FORBIDDEN (other network, or this network id with the wrong root: one refusal)', async () => {
   const elsewhere = new TestNetwork(network.crypto, Date.now()).addOrg(`atk-elsewhere-${++n}`);
   refused('org certificate from another network', 'FORBIDDEN', codeOf((await postJson(fx.url, ROUTES.orgs, { certificate: elsewhere.certificate })).json));
   const impostorRoot = network.crypto.signKeyPair();
@@ -243,7 +271,7 @@ it('org certificate from another network root → FORBIDDEN (other network) / BA
     },
     impostorRoot.privateKey,
   );
-  refused('org certificate naming this network, signed by another root', 'BAD_SIGNATURE', codeOf((await postJson(fx.url, ROUTES.orgs, { certificate: impostor })).json));
+  refused('org certificate naming this network, signed by another root', 'FORBIDDEN', codeOf((await postJson(fx.url, ROUTES.orgs, { certificate: impostor })).json));
 });
 
 it('bundle fetch rate abuse (draining one-time prekeys) → RATE_LIMITED; the prekeys handed out never exceed what was served', async () => {
@@ -275,7 +303,8 @@ it('reading another device\'s inbox: nothing names it; a handshake naming the vi
   const env = seal(w.sender, [victim]); // the sender's own org only: the attacker is not a recipient
   expect(await send(a.socket, env)).toBe('ok');
   const token = await signInTestDevice(fx, attacker);
-  const forged = ioClient(fx.url, { transports: ['websocket'], auth: { token, deviceId: victim.keys.deviceId, orgId: victim.org.orgId }, reconnection: false, forceNew: true });
+  const { ticket } = await socketTicket(fx.url, token);
+  const forged = ioClient(fx.url, { transports: ['websocket'], query: { ticket }, auth: { token, deviceId: victim.keys.deviceId, orgId: victim.org.orgId }, reconnection: false, forceNew: true });
   sockets.push(forged as RawSocket);
   const got: string[] = [];
   forged.on('envelope:deliver', (d: Delivery) => got.push(d.envelope.header.messageId));

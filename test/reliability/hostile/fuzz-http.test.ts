@@ -126,6 +126,7 @@ const ROUTES: RouteSpec[] = [
   { name: 'POST /v1/devices', method: 'POST', path: '/v1/devices', body: 'device' },
   { name: 'POST /v1/auth/challenge', method: 'POST', path: '/v1/auth/challenge', body: 'challenge' },
   { name: 'POST /v1/auth/session', method: 'POST', path: '/v1/auth/session', body: 'session' },
+  { name: 'POST /v1/auth/socket-ticket', method: 'POST', path: '/v1/auth/socket-ticket' },
   { name: 'PUT /v1/devices/me/signed-prekeys', method: 'PUT', path: '/v1/devices/me/signed-prekeys', body: 'signedPrekeys' },
   { name: 'POST /v1/devices/me/one-time-prekeys', method: 'POST', path: '/v1/devices/me/one-time-prekeys', body: 'oneTimePrekeys' },
   { name: 'GET /v1/devices/me/prekeys', method: 'GET', path: '/v1/devices/me/prekeys' },

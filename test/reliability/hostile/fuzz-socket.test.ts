@@ -4,20 +4,19 @@
  * tweaked, binary where JSON is expected, deep nesting, pollution keys,
  * oversized recipient lists, oversized ciphertext) and with arbitrary
  * payloads; `envelope:ack`; `inbox:sync`; events without an acknowledgement
- * callback and unknown events; the handshake's auth token; and raw frames
+ * callback and unknown events; the upgrade's socket ticket; and raw frames
  * that are not valid Socket.IO packets at all.
  *
  * Property: every event with a callback gets an answer, `{ ok: true }` or a
- * typed relay error (never INTERNAL); a refused handshake carries a typed
+ * typed relay error (never INTERNAL); a refused upgrade carries a typed
  * error; garbage frames cost the sender its connection and nothing else;
  * the relay keeps serving, logs no error, and its memory stays bounded.
  */
 import fc from 'fast-check';
-import { io as ioClient } from 'socket.io-client';
 import { utf8 } from '../../../shared/encoding';
 import { sealEnvelope } from '../../../shared/envelope';
 import type { SealedEnvelope } from '../../../shared/schemas';
-import { type RawSocket, rawSocket } from '../../support/relay';
+import { type RawSocket, rawSocket, rawUpgrade, socketTicket, socketWithTicket } from '../../support/relay';
 import { recordFigures } from '../support/figures';
 import { errorLines, FUZZ_MAX_ENVELOPE_BYTES, type FuzzTarget, healthy, startFuzzTarget } from '../support/fuzz-setup';
 import { badWireError, checkProperty, hostileValue, mutated, nested, wireSize } from '../support/hostile';
@@ -315,28 +314,35 @@ describe('events without a callback, and unknown events', () => {
 });
 
 describe('handshake', () => {
-  it('refuses every forged token with a typed error', async () => {
+  it('refuses every forged, reused or misplaced ticket at the upgrade with a typed error (finding 7)', async () => {
+    const token = target.tokens.get(target.devices.d1.keys.deviceId)!;
+    const used = (await socketTicket(target.relay.url, token)).ticket;
+    const s = await socketWithTicket(target.relay.url, used);
+    s.close();
     const arb = fc.oneof(
-      { weight: 4, arbitrary: hostileValue.map((token) => ({ token })) },
-      { weight: 1, arbitrary: fc.string({ unit: 'binary-ascii', minLength: 32, maxLength: 128 }).map((token) => ({ token })) },
-      { weight: 1, arbitrary: fc.constantFrom({}, { token: null }, { token: ['x'.repeat(43)] }, { token: { $gt: '' } }, { Token: 'x'.repeat(43) }) },
+      { weight: 3, arbitrary: fc.string({ maxLength: 200 }).map((t) => ({ query: `EIO=4&transport=websocket&ticket=${encodeURIComponent(t)}` })) },
+      { weight: 1, arbitrary: fc.string({ unit: 'binary-ascii', minLength: 40, maxLength: 46 }).map((t) => ({ query: `EIO=4&transport=websocket&ticket=${encodeURIComponent(t)}` })) },
+      { weight: 1, arbitrary: fc.uint8Array({ minLength: 32, maxLength: 32 }).map((b) => ({ query: `EIO=4&transport=websocket&ticket=${Buffer.from(b).toString('base64url')}` })) },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom(
+          { query: 'EIO=4&transport=websocket' },
+          { query: `EIO=4&transport=websocket&ticket=${used}` },
+          { query: `EIO=4&transport=websocket&ticket=${token}` },
+          { query: `EIO=4&transport=websocket&ticket=${used}&ticket=${used}` },
+          { query: `EIO=4&transport=websocket&ticket[]=${used}` },
+          { query: `EIO=4&transport=websocket&Ticket=${used}` },
+          { query: `EIO=4&transport=websocket&ticket=${'A'.repeat(4000)}` },
+        ),
+      },
     );
     await checkProperty(
       arb,
-      async (auth) => {
-        const outcome = await new Promise<string>((resolve) => {
-          const s = ioClient(target.relay.url, { transports: ['websocket'], auth: auth as Record<string, unknown>, reconnection: false, forceNew: true, timeout: 5000 });
-          s.once('connect', () => {
-            s.close();
-            resolve('connected');
-          });
-          s.once('connect_error', (err: Error & { data?: unknown }) => {
-            s.close();
-            resolve(err.data === undefined ? `transport: ${err.message}` : (badWireError(err.data) ?? (err.data as { code: string }).code));
-          });
-        });
-        tally('handshake', outcome);
-        if (outcome !== 'UNAUTHENTICATED') throw new Error(`handshake: ${outcome}`);
+      async ({ query }) => {
+        const answer = await rawUpgrade(target.relay.url, { query });
+        const outcome = answer.status === 101 ? 'upgraded' : answer.error ? (badWireError(answer.error) ?? answer.error.code) : `untyped ${answer.status}`;
+        tally('upgrade', outcome);
+        if (outcome !== 'UNAUTHENTICATED') throw new Error(`upgrade with ${query.slice(0, 120)}: ${outcome}`);
       },
       fcOptions(RUNS.handshake),
     );

@@ -4,15 +4,17 @@
  * acknowledges it, and receivers that dedupe by message id, "persist"
  * (remember) and then ack — the SDK's discipline without its crypto cost.
  *
- * Each peer reconnects by itself (new socket, same token) and, given several
- * relay URLs, moves to the next one after repeated failures: that is the
- * failover a client needs when a relay process dies.
+ * Each peer reconnects by itself (a fresh socket ticket for the same
+ * session token, then a new socket) and, given several relay URLs, moves to
+ * the next one after repeated failures: that is the failover a client needs
+ * when a relay process dies.
  */
 import { io as ioClient, type Socket } from 'socket.io-client';
 import type { Crypto } from '../../../shared/crypto/sodium';
 import { fromB64u } from '../../../shared/encoding';
 import type { SealedEnvelope } from '../../../shared/schemas';
 import type { ClientToServerEvents, Delivery, ServerToClientEvents, WireError } from '../../../shared/socket-events';
+import { type Refusal, socketTicket } from '../../support/relay';
 import { sleep } from './relay-proc';
 
 export type PeerSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -76,11 +78,26 @@ export class Peer {
   /** Hook for subclasses: listeners for each new socket. */
   protected attach(_socket: PeerSocket): void {}
 
+  /** Every attempt starts with a fresh single-use ticket from the relay it connects to. */
   private open(): void {
     if (this.stopped) return;
-    const socket: PeerSocket = ioClient(this.url, {
+    const url = this.url;
+    socketTicket(url, this.opts.token, this.opts.localAddress ? { localAddress: this.opts.localAddress } : {}).then(
+      ({ ticket }) => this.openWith(url, ticket),
+      (err: Refusal) => {
+        this.stats.connectErrors++;
+        const code = err.data?.code ?? 'transport';
+        this.stats.refusals[code] = (this.stats.refusals[code] ?? 0) + 1;
+        this.retry();
+      },
+    );
+  }
+
+  private openWith(url: string, ticket: string): void {
+    if (this.stopped) return;
+    const socket: PeerSocket = ioClient(url, {
       transports: ['websocket'],
-      auth: { token: this.opts.token },
+      query: { ticket },
       reconnection: false,
       forceNew: true,
       timeout: 3000,

@@ -81,7 +81,7 @@ describe('sign-in over HTTP (redis store)', () => {
       const ch = await challenge(fx, a.keys.deviceId);
       // B answers A's challenge in its own name, with its own key.
       const asB = { deviceId: b.keys.deviceId, challengeId: ch.challengeId, signature: signChallenge(fx, b, { deviceId: b.keys.deviceId, ...ch }) };
-      expect(expectError(await session(asB), 401, 'UNAUTHENTICATED').message).toMatch(/another device/);
+      expect(expectError(await session(asB), 401, 'UNAUTHENTICATED').message).toMatch(/^sign-in refused/);
     });
 
     it('B cannot answer A\'s challenge in A\'s name, and the failed try burns the challenge', async () => {
@@ -118,13 +118,17 @@ describe('sign-in over HTTP (redis store)', () => {
       expectError(res, 401, 'UNAUTHENTICATED');
     });
 
-    it('refuses an unknown challenge id, and a challenge for an unknown device', async () => {
+    it('refuses an unknown challenge id; an unknown device gets a challenge like any other but cannot sign in (UNAUTHENTICATED)', async () => {
       const device = await newDevice();
       const deviceId = device.keys.deviceId;
       const made = { challengeId: toB64u(fx.crypto.random(16)), challenge: toB64u(fx.crypto.random(32)) };
       const signature = signChallenge(fx, device, { deviceId, ...made });
       expectError(await session({ deviceId, challengeId: made.challengeId, signature }), 401, 'UNAUTHENTICATED');
-      expectError(await api(fx).post(ROUTES.challenge).send({ deviceId: 'nobody:here' }), 404, 'UNKNOWN_DEVICE');
+      // A device id nobody registered, signed with some key.
+      const ghost = network.addDevice(network.addOrg('auth-ghost-org'), 'auth-ghost-1');
+      const ch = await challenge(fx, ghost.keys.deviceId);
+      const answer = { deviceId: ghost.keys.deviceId, challengeId: ch.challengeId, signature: signChallenge(fx, ghost, { deviceId: ghost.keys.deviceId, ...ch }) };
+      expectError(await session(answer), 401, 'UNAUTHENTICATED');
     });
   });
 
@@ -163,8 +167,15 @@ describe('sign-in over HTTP (redis store)', () => {
     });
   });
 
+  /** A genuine answer to a fresh challenge, signed with the device's own key. */
+  async function genuineAnswer(device: TestDevice) {
+    const deviceId = device.keys.deviceId;
+    const ch = await challenge(fx, deviceId);
+    return session({ deviceId, challengeId: ch.challengeId, signature: signChallenge(fx, device, { deviceId, ...ch }) });
+  }
+
   describe('revocation ends sign-in', () => {
-    it('a revoked device cannot get a challenge, and its tokens stop working', async () => {
+    it('a revoked device cannot sign in (REVOKED, told only to the holder of its key), and its tokens stop working', async () => {
       const device = await newDevice();
       const token = await signIn(fx, device);
       const pending = await challenge(fx, device.keys.deviceId);
@@ -174,7 +185,11 @@ describe('sign-in over HTTP (redis store)', () => {
       const refused = await status(token);
       expect([401, 403]).toContain(refused.status);
       expectError(refused, refused.status, refused.status === 401 ? 'UNAUTHENTICATED' : 'REVOKED');
-      expectError(await api(fx).post(ROUTES.challenge).send({ deviceId: device.keys.deviceId }), 403, 'REVOKED');
+      expectError(await genuineAnswer(device), 403, 'REVOKED');
+      // Someone without the key is told nothing more than for an unknown device.
+      const ch = await challenge(fx, device.keys.deviceId);
+      const other = network.addDevice(device.org, 'auth-not-the-key');
+      expectError(await session({ deviceId: device.keys.deviceId, challengeId: ch.challengeId, signature: signChallenge(fx, other, { deviceId: device.keys.deviceId, ...ch }) }), 401, 'UNAUTHENTICATED');
       // A challenge fetched before the revocation is useless too.
       const late = { deviceId: device.keys.deviceId, challengeId: pending.challengeId, signature: signChallenge(fx, device, { deviceId: device.keys.deviceId, ...pending }) };
       const res = await session(late);
@@ -191,18 +206,18 @@ describe('sign-in over HTTP (redis store)', () => {
       const t2 = await signIn(fx, d2);
       expectOk(await api(fx).post(ROUTES.revocations).send({ revocation: network.revokeOrg(org) }), 201);
       for (const t of [t1, t2]) expect([401, 403]).toContain((await status(t)).status);
-      for (const d of [d1, d2]) expectError(await api(fx).post(ROUTES.challenge).send({ deviceId: d.keys.deviceId }), 403, 'REVOKED');
+      for (const d of [d1, d2]) expectError(await genuineAnswer(d), 403, 'REVOKED');
     });
   });
 
   describe('certificate expiry', () => {
-    it('a device whose certificate has run out gets no challenge, and its live session stops working (FORBIDDEN)', async () => {
+    it('a device whose certificate has run out cannot sign in, and its live session stops working (FORBIDDEN)', async () => {
       const mortal = network.addDevice(network.addOrg('auth-mortal-org'), 'auth-mortal-1', { expiresAt: Date.now() + 2500 });
       await enrol(fx, mortal);
       const token = await signIn(fx, mortal);
       expectOk(await status(token));
       await new Promise((r) => setTimeout(r, Math.max(0, mortal.certificate.expiresAt - Date.now() + 50)));
-      expect(expectError(await api(fx).post(ROUTES.challenge).send({ deviceId: 'auth-mortal-org:auth-mortal-1' }), 403, 'FORBIDDEN').message).toMatch(/expired/);
+      expect(expectError(await genuineAnswer(mortal), 403, 'FORBIDDEN').message).toMatch(/expired/);
       expectError(await status(token), 403, 'FORBIDDEN');
     });
   });

@@ -85,6 +85,14 @@ export function signChallenge(
   return toB64u(fx.crypto.sign(input, signer.keys.sign.privateKey));
 }
 
+/** The relay's answer to a genuine sign-in (fresh challenge, signed with the device's own key): a session, or why not. */
+export async function signInAnswer(fx: RelayFixture, device: TestDevice): Promise<Response> {
+  const deviceId = device.keys.deviceId;
+  const ch = await challenge(fx, deviceId);
+  const signature = signChallenge(fx, device, { deviceId, challengeId: ch.challengeId, challenge: ch.challenge });
+  return api(fx).post(ROUTES.session).send({ deviceId, challengeId: ch.challengeId, signature });
+}
+
 /** Challenge-response sign-in; returns the session token. */
 export async function signIn(fx: RelayFixture, device: TestDevice): Promise<string> {
   const deviceId = device.keys.deviceId;

@@ -13,6 +13,7 @@ import { createDeviceKeys, generateOneTimePrekeys, rotateSignedPrekeys } from '.
 import { toB64u } from '../../../shared/encoding';
 import { type DeviceCertificateBody, PROTOCOL_VERSION } from '../../../shared/schemas';
 import { DAY, type TestDevice, TestNetwork, type TestOrg, scopedDeviceId } from '../../support/network';
+import { NOT_VERIFIED_MESSAGE } from '../../../server/services/registry';
 import { type RelayFixture, startTestRelay } from '../../support/relay';
 import { api, bearer, enrol, expectError, expectOk, registerDevice, registerOrg, signIn } from './helpers';
 
@@ -66,9 +67,9 @@ const orgIds = async () => (await directory()).orgs.map((o) => o.certificate.org
 const bundles = async (orgId: string) =>
   BundlesResponse.parse(expectOk(await api(fx).get(ROUTES.bundles(orgId)).set(bearer(requesterToken))));
 
-/** The device left no trace: it cannot even ask for a sign-in challenge. */
+/** The device left no trace in the store. */
 async function expectUnknownDevice(deviceId: string): Promise<void> {
-  expectError(await api(fx).post(ROUTES.challenge).send({ deviceId }), 404, 'UNKNOWN_DEVICE');
+  expect(await fx.relay.store.getDevice(deviceId)).toBeNull();
 }
 
 describe('org certificates', () => {
@@ -76,11 +77,11 @@ describe('org certificates', () => {
     const elsewhere = new TestNetwork(fx.crypto, Date.now());
     const org = elsewhere.addOrg('ngo-elsewhere');
     const error = expectError(await registerOrg(fx, org.certificate), 403, 'FORBIDDEN');
-    expect(error.message).toMatch(/another network/);
+    expect(error.message).toBe(NOT_VERIFIED_MESSAGE);
     expect(await orgIds()).not.toContain('ngo-elsewhere');
   });
 
-  it('refuses a certificate naming this network but signed by another root (BAD_SIGNATURE)', async () => {
+  it('refuses a certificate naming this network but signed by another root (FORBIDDEN)', async () => {
     const impostorRoot = fx.crypto.signKeyPair();
     const now = Date.now();
     const certificate = issueOrgCertificate(
@@ -99,14 +100,14 @@ describe('org certificates', () => {
       },
       impostorRoot.privateKey,
     );
-    expectError(await registerOrg(fx, certificate), 400, 'BAD_SIGNATURE');
+    expect(expectError(await registerOrg(fx, certificate), 403, 'FORBIDDEN').message).toBe(NOT_VERIFIED_MESSAGE);
     expect(await orgIds()).not.toContain('ngo-impostor');
   });
 
-  it('refuses a genuine certificate altered after signing (BAD_SIGNATURE)', async () => {
+  it('refuses a genuine certificate altered after signing (FORBIDDEN)', async () => {
     const org = network.addOrg('ngo-altered');
-    expectError(await registerOrg(fx, { ...org.certificate, orgType: 'authority' }), 400, 'BAD_SIGNATURE');
-    expectError(await registerOrg(fx, { ...org.certificate, publicKey: toB64u(fx.crypto.signKeyPair().publicKey) }), 400, 'BAD_SIGNATURE');
+    expectError(await registerOrg(fx, { ...org.certificate, orgType: 'authority' }), 403, 'FORBIDDEN');
+    expectError(await registerOrg(fx, { ...org.certificate, publicKey: toB64u(fx.crypto.signKeyPair().publicKey) }), 403, 'FORBIDDEN');
     expect(await orgIds()).not.toContain('ngo-altered');
   });
 
@@ -141,26 +142,43 @@ describe('org certificates', () => {
     const entry = (await directory()).orgs.filter((o) => o.certificate.orgId === 'ngo-reissued');
     expect(entry.map((o) => o.certificate.name)).toEqual(['Second name']);
   });
+
+  it('finding 3: a re-issued certificate replaces the current one only if newer with a serial at least the current one; every one stays in the history', async () => {
+    const now = Date.now();
+    const first = network.addOrg('ngo-serials', 'ngo', { issuedAt: now - 3 * DAY, serial: 10 });
+    expectOk(await registerOrg(fx, first.certificate), 201);
+    // Newer, but a lower serial: refused.
+    const lowerSerial = network.addOrg('ngo-serials', 'ngo', { issuedAt: now - 2 * DAY, serial: 9 });
+    expect(expectError(await registerOrg(fx, lowerSerial.certificate), 403, 'FORBIDDEN').message).toMatch(/serial/);
+    // Newer with the same serial (re-issued, e.g. a new key): replaces it.
+    const rekeyed = network.addOrg('ngo-serials', 'ngo', { issuedAt: now - 2 * DAY, serial: 10 });
+    expect(expectOk(await registerOrg(fx, rekeyed.certificate), 201)).toEqual({ orgId: 'ngo-serials', replaced: true });
+    // Same issuedAt, higher serial: not newer, refused.
+    const sameTime = network.addOrg('ngo-serials', 'ngo', { issuedAt: now - 2 * DAY, serial: 11 });
+    expectError(await registerOrg(fx, sameTime.certificate), 403, 'FORBIDDEN');
+    expect(JSON.parse((await fx.relay.store.getOrg('ngo-serials'))!)).toEqual(rekeyed.certificate);
+    expect((await fx.relay.store.listOrgHistory('ngo-serials')).map((j) => JSON.parse(j))).toEqual([first.certificate, rekeyed.certificate]);
+  });
 });
 
 describe('device certificates', () => {
-  it('refuses a device of an org the relay does not know (UNKNOWN_ORG)', async () => {
+  it('refuses a device of an org the relay does not know (FORBIDDEN, the uniform refusal)', async () => {
     const org = network.addOrg('ngo-unregistered');
     const device = network.addDevice(org, 'ngo-unregistered:unregistered-1');
-    expectError(await registerDevice(fx, device), 404, 'UNKNOWN_ORG');
+    expect(expectError(await registerDevice(fx, device), 403, 'FORBIDDEN').message).toBe(NOT_VERIFIED_MESSAGE);
     await expectUnknownDevice('ngo-unregistered:unregistered-1');
   });
 
-  it('refuses a device certificate signed by another org\'s key (BAD_SIGNATURE)', async () => {
+  it('refuses a device certificate signed by another org\'s key (FORBIDDEN)', async () => {
     const ngo = network.addOrg('ngo-victim');
     const mallory = network.addOrg('ngo-mallory');
     for (const org of [ngo, mallory]) expectOk(await registerOrg(fx, org.certificate), 201);
     const forged = certify(ngo, 'victim-forged', { signer: mallory.keys.privateKey });
-    expectError(await registerDevice(fx, forged), 400, 'BAD_SIGNATURE');
+    expectError(await registerDevice(fx, forged), 403, 'FORBIDDEN');
     await expectUnknownDevice(forged.keys.deviceId);
     // And signed by the root instead of the org: refused too.
     const rootSigned = certify(ngo, 'victim-rootsigned', { signer: network.root.privateKey });
-    expectError(await registerDevice(fx, rootSigned), 400, 'BAD_SIGNATURE');
+    expectError(await registerDevice(fx, rootSigned), 403, 'FORBIDDEN');
     await expectUnknownDevice(rootSigned.keys.deviceId);
     expect((await directory()).orgs.find((o) => o.certificate.orgId === 'ngo-victim')?.devices).toEqual([]);
   });

@@ -5,12 +5,15 @@
  * from bundles, from sign-in — while everything else stays untouched.
  */
 import { BundlesResponse, OrgDirectory, RevocationList, ROUTES } from '../../../shared/api';
-import { issueRevocation } from '../../../shared/certificates';
+import type { RevocationList as RevocationListType } from '../../../shared/api';
+import { DOMAIN } from '../../../shared/canonical';
+import { issueRevocation, verifyObject } from '../../../shared/certificates';
+import { fromB64u } from '../../../shared/encoding';
 import { loadCrypto } from '../../../shared/crypto/sodium';
 import type { Revocation } from '../../../shared/schemas';
 import { type TestDevice, TestNetwork, type TestOrg } from '../../support/network';
 import { type RelayFixture, startTestRelay } from '../../support/relay';
-import { api, bearer, enrol, expectError, expectOk, signIn } from './helpers';
+import { api, bearer, enrol, expectError, expectOk, signIn, signInAnswer } from './helpers';
 
 let fx: RelayFixture;
 let network: TestNetwork;
@@ -74,7 +77,7 @@ describe('the root revokes an org', () => {
     expectError(await api(fx).get(ROUTES.org(target.org.orgId)).set(bearer(observerToken)), 403, 'REVOKED');
     expectError(await api(fx).get(ROUTES.bundles(target.org.orgId)).set(bearer(observerToken)), 403, 'REVOKED');
     for (const t of target.tokens) expect(await works(t)).toBe(false);
-    for (const d of target.devices) expectError(await api(fx).post(ROUTES.challenge).send({ deviceId: d.keys.deviceId }), 403, 'REVOKED');
+    for (const d of target.devices) expectError(await signInAnswer(fx, d), 403, 'REVOKED');
 
     // Everyone else carries on.
     expect(await works(bystander.tokens[0]!)).toBe(true);
@@ -101,7 +104,7 @@ describe('an org revokes its own device', () => {
     expect((await directory()).find((o) => o.certificate.orgId === org.orgId)?.devices.map((d) => d.deviceId)).not.toContain(lost.keys.deviceId);
     expect(await bundleIds(org.orgId)).toEqual(devices.slice(1).map((d) => d.keys.deviceId));
     expect(await works(tokens[0]!)).toBe(false);
-    expectError(await api(fx).post(ROUTES.challenge).send({ deviceId: lost.keys.deviceId }), 403, 'REVOKED');
+    expectError(await signInAnswer(fx, lost), 403, 'REVOKED');
     expect(await works(tokens[1]!)).toBe(true);
     await signIn(fx, kept);
   });
@@ -124,6 +127,7 @@ describe('an org revokes its own device', () => {
     // The victim has an envelope waiting in its inbox.
     const stored = await fx.relay.store.enqueue({
       messageId: 'AAAAAAAAAAAAAAAAAAAAAA',
+      fingerprint: 'test-fingerprint',
       senderDeviceId: a.devices[0]!.keys.deviceId,
       recipientDeviceIds: [victimId],
       blob: new Uint8Array([1, 2, 3]),
@@ -143,20 +147,20 @@ describe('an org revokes its own device', () => {
 });
 
 describe('refused revocations change nothing', () => {
-  it('refuses bad signatures (BAD_SIGNATURE)', async () => {
+  it('refuses bad signatures (FORBIDDEN, the uniform refusal)', async () => {
     const a = await orgWithDevices(1);
     const b = await orgWithDevices(1);
     const before = await list();
     const rootHead = before.filter((r) => r.issuer === 'root').length;
     // The root's revocation signed by an org key.
-    expectError(await publish(revocation('root', { type: 'org', orgId: b.org.orgId }, a.org.keys.privateKey, rootHead + 1)), 400, 'BAD_SIGNATURE');
+    expectError(await publish(revocation('root', { type: 'org', orgId: b.org.orgId }, a.org.keys.privateKey, rootHead + 1)), 403, 'FORBIDDEN');
     // A's device revoked in A's name but signed by B.
     const device = { type: 'device' as const, orgId: a.org.orgId, deviceId: a.devices[0]!.keys.deviceId };
-    expectError(await publish(revocation(a.org.orgId, device, b.org.keys.privateKey, 1)), 400, 'BAD_SIGNATURE');
+    expectError(await publish(revocation(a.org.orgId, device, b.org.keys.privateKey, 1)), 403, 'FORBIDDEN');
     // A genuine revocation altered after signing.
     const genuine = revocation(a.org.orgId, device, a.org.keys.privateKey, 1);
-    expectError(await publish({ ...genuine, reason: 'something else' }), 400, 'BAD_SIGNATURE');
-    expectError(await publish({ ...genuine, subject: { ...device, deviceId: `${a.org.orgId}:someone-else` } }), 400, 'BAD_SIGNATURE');
+    expectError(await publish({ ...genuine, reason: 'something else' }), 403, 'FORBIDDEN');
+    expectError(await publish({ ...genuine, subject: { ...device, deviceId: `${a.org.orgId}:someone-else` } }), 403, 'FORBIDDEN');
 
     expect(await list()).toEqual(before);
     expect(await works(a.tokens[0]!)).toBe(true);
@@ -186,14 +190,74 @@ describe('refused revocations change nothing', () => {
     expect(await works(tokens[2]!)).toBe(true);
   });
 
-  it('refuses a revocation from another network (FORBIDDEN) and from an unregistered issuer (UNKNOWN_ORG)', async () => {
+  it('refuses a revocation from another network and from an unregistered issuer with the same refusal (FORBIDDEN)', async () => {
     const a = await orgWithDevices(1);
     const elsewhere = new TestNetwork(fx.crypto, Date.now());
     const device = { type: 'device' as const, orgId: a.org.orgId, deviceId: a.devices[0]!.keys.deviceId };
-    expectError(await publish(revocation(a.org.orgId, device, a.org.keys.privateKey, 1, { networkId: elsewhere.anchor.networkId })), 403, 'FORBIDDEN');
+    const other = expectError(await publish(revocation(a.org.orgId, device, a.org.keys.privateKey, 1, { networkId: elsewhere.anchor.networkId })), 403, 'FORBIDDEN');
     const stranger = network.addOrg('rev-never-registered');
     const own = { type: 'device' as const, orgId: stranger.orgId, deviceId: 'rev-never-registered:rev-never-1' };
-    expectError(await publish(revocation(stranger.orgId, own, stranger.keys.privateKey, 1)), 404, 'UNKNOWN_ORG');
+    expect(expectError(await publish(revocation(stranger.orgId, own, stranger.keys.privateKey, 1)), 403, 'FORBIDDEN')).toEqual(other);
     expect(await works(a.tokens[0]!)).toBe(true);
+  });
+});
+
+describe('finding 3: the revocation list carries every certificate its issuers ever had', () => {
+  const fullList = async () => RevocationList.parse(expectOk(await api(fx).get(ROUTES.revocations).set(bearer(observerToken))));
+  /** Some root-signed certificate of the issuer in the list verifies the revocation. */
+  const verifiable = (list: RevocationListType, rev: Revocation) =>
+    list.issuers.some(
+      (cert) =>
+        cert.orgId === rev.issuer &&
+        verifyObject(fx.crypto, DOMAIN.orgCertificate, cert, network.root.publicKey) &&
+        verifyObject(fx.crypto, DOMAIN.revocation, rev, fromB64u(cert.publicKey)),
+    );
+
+  it('finding 3: after org X revoked a device and was then revoked by the root, X\'s certificate still verifies the old revocation', async () => {
+    const { org, devices } = await orgWithDevices(2);
+    const old = network.revokeDevice(devices[0]!);
+    expectOk(await publish(old), 201);
+    expectOk(await publish(network.revokeOrg(org)), 201);
+    const list = await fullList();
+    expect(list.revocations).toContainEqual(old);
+    expect(list.issuers).toContainEqual(org.certificate);
+    expect(verifiable(list, old)).toBe(true);
+  });
+
+  it('finding 3: after org X\'s certificate expired, it still verifies X\'s old revocation', async () => {
+    const n = ++counter;
+    const org = network.addOrg(`rev-mortal-${n}`, 'ngo', { expiresAt: Date.now() + 1500 });
+    const devices = [network.addDevice(org, `rev-mortal-${n}-d0`), network.addDevice(org, `rev-mortal-${n}-d1`)];
+    for (const d of devices) await enrol(fx, d);
+    const old = network.revokeDevice(devices[0]!);
+    expectOk(await publish(old), 201);
+    await new Promise((r) => setTimeout(r, Math.max(0, org.certificate.expiresAt - Date.now() + 50)));
+    expect(Date.now()).toBeGreaterThan(org.certificate.expiresAt);
+    const list = await fullList();
+    expect(list.issuers).toContainEqual(org.certificate);
+    expect(verifiable(list, old)).toBe(true);
+  });
+
+  it('finding 3: after org X was re-keyed, the list carries both certificates; old revocations verify under the old key, new ones must use the new key', async () => {
+    const { org, devices } = await orgWithDevices(3);
+    const old = network.revokeDevice(devices[0]!);
+    expectOk(await publish(old), 201);
+    const rekeyed = network.addOrg(org.orgId, 'ngo', { issuedAt: org.certificate.issuedAt + 1000 });
+    expect(rekeyed.certificate.serial).toBeGreaterThan(org.certificate.serial);
+    expect(expectOk(await api(fx).post(ROUTES.orgs).send({ certificate: rekeyed.certificate }), 201)).toEqual({ orgId: org.orgId, replaced: true });
+
+    const subject = (d: TestDevice) => ({ type: 'device' as const, orgId: org.orgId, deviceId: d.keys.deviceId });
+    // The superseded key may no longer publish; the new one may.
+    expectError(await publish(revocation(org.orgId, subject(devices[1]!), org.keys.privateKey, 2)), 403, 'FORBIDDEN');
+    const fresh = revocation(org.orgId, subject(devices[1]!), rekeyed.keys.privateKey, 2);
+    expectOk(await publish(fresh), 201);
+
+    const list = await fullList();
+    const mine = list.issuers.filter((c) => c.orgId === org.orgId);
+    expect(mine).toEqual([org.certificate, rekeyed.certificate]);
+    expect(verifiable(list, old)).toBe(true);
+    expect(verifiable(list, fresh)).toBe(true);
+    // Only issuers of revocations are listed.
+    expect(list.issuers.every((c) => list.revocations.some((r) => r.issuer === c.orgId))).toBe(true);
   });
 });

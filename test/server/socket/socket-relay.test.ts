@@ -80,6 +80,13 @@ type SendResult = { ok: true; messageId: string; storedAt: number } | { ok: fals
 const send = (socket: RawSocket, envelope: unknown): Promise<SendResult> =>
   socket.timeout(5000).emitWithAck('envelope:send', envelope as SealedEnvelope) as Promise<SendResult>;
 
+/** Another spelling of a 16-byte base64url id: stray low bits set in its last character (the same bytes when decoded leniently). */
+function respell(id: string): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const last = alphabet.indexOf(id.slice(-1));
+  return id.slice(0, -1) + alphabet[last + 1];
+}
+
 function collect(socket: RawSocket): Delivery[] {
   const got: Delivery[] = [];
   socket.on('envelope:deliver', (d) => got.push(d));
@@ -156,6 +163,43 @@ describe('sending', () => {
     await eventually(() => got.length >= 1, 5000, 'delivery');
     await new Promise((res) => setTimeout(res, 200));
     expect(got).toHaveLength(1);
+  });
+
+  it('finding 13: the same message id under another signed header is REPLAY without alreadyAccepted; nothing of it is stored or delivered', async () => {
+    const s = await scenario();
+    const a = await s.connect(s.sender);
+    const r = await s.connect(s.receivers[0]!);
+    const got = collect(r.socket);
+    const first = seal(s.sender, s.receivers, 'the real referral');
+    expect((await send(a.socket, first)).ok).toBe(true);
+    // Another envelope, properly signed by the same sender, reusing the id.
+    const second = seal(s.sender, s.receivers, 'something else', { messageId: first.header.messageId });
+    const refused = await send(a.socket, second);
+    expect(refused).toMatchObject({ ok: false, error: { code: 'REPLAY', details: { messageId: first.header.messageId } } });
+    expect(refused.ok ? undefined : refused.error.details?.alreadyAccepted).toBeUndefined();
+    // The very same envelope again is still recognised as accepted.
+    expect(await send(a.socket, first)).toMatchObject({ ok: false, error: { code: 'REPLAY', details: { alreadyAccepted: true } } });
+    await eventually(() => got.length >= 1, 5000, 'delivery');
+    await new Promise((res) => setTimeout(res, 200));
+    expect(got.map((d) => d.envelope.signature)).toEqual([first.signature]);
+    expect(await fx.relay.store.inboxLength(s.receivers[0]!.keys.deviceId)).toBe(1);
+  });
+
+  it('finding 13: a non-canonical spelling of an accepted envelope\'s message id or thread id is refused (BAD_REQUEST) and not stored twice', async () => {
+    const s = await scenario();
+    const a = await s.connect(s.sender);
+    const env = seal(s.sender, s.receivers);
+    expect((await send(a.socket, env)).ok).toBe(true);
+    const resigned = (header: SealedEnvelope['header']): SealedEnvelope => ({
+      header,
+      signature: toB64u(fx.crypto.sign(envelopeSigningInput(header), s.sender.keys.sign.privateKey)),
+      ciphertext: env.ciphertext,
+    });
+    const messageId = respell(env.header.messageId);
+    expect(Buffer.from(messageId, 'base64url').equals(Buffer.from(env.header.messageId, 'base64url'))).toBe(true); // the same bytes
+    expect(await send(a.socket, resigned({ ...env.header, messageId }))).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    expect(await send(a.socket, resigned({ ...env.header, threadId: respell(env.header.threadId) }))).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    expect(await fx.relay.store.inboxLength(s.receivers[0]!.keys.deviceId)).toBe(1);
   });
 
   it('lists missing and stale devices (DEVICE_SET_MISMATCH)', async () => {

@@ -40,7 +40,7 @@ export function bytes(...values: number[]): Uint8Array {
 export const ALL_BYTES = Uint8Array.from({ length: 256 }, (_, i) => i);
 
 export function envelope(messageId: string, recipientDeviceIds: string[], overrides: Partial<EnqueueRequest> = {}): EnqueueRequest {
-  return { messageId, senderDeviceId: 'dev-sender', recipientDeviceIds, blob: bytes(1, 2, 3), expiresAt: T0 + DAY, ...overrides };
+  return { messageId, fingerprint: `fp-${messageId}`, senderDeviceId: 'dev-sender', recipientDeviceIds, blob: bytes(1, 2, 3), expiresAt: T0 + DAY, ...overrides };
 }
 
 async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
@@ -124,6 +124,29 @@ export function describeStoreContract(name: string, backend: () => StoreBackend)
         const inA = (await store.listOrgDeviceIds('org-a')).includes('dev-1');
         const inB = (await store.listOrgDeviceIds('org-b')).includes('dev-1');
         expect([inA, inB]).toEqual([record?.orgId === 'org-a', record?.orgId === 'org-b']);
+      });
+    });
+
+    describe('org certificate history', () => {
+      it('finding 3: keeps every certificate ever put for an org, oldest first, each once, after it was replaced', async () => {
+        expect(await store.listOrgHistory('org-a')).toEqual([]);
+        await store.putOrg('org-a', '{"serial":1}');
+        await store.putOrg('org-b', '{"b":1}');
+        await store.putOrg('org-a', '{"serial":2}');
+        await store.putOrg('org-a', '{"serial":2}');
+        await store.putOrg('org-a', '{"serial":3}');
+        expect(await store.getOrg('org-a')).toBe('{"serial":3}');
+        expect(await store.listOrgHistory('org-a')).toEqual(['{"serial":1}', '{"serial":2}', '{"serial":3}']);
+        expect(await store.listOrgHistory('org-b')).toEqual(['{"b":1}']);
+        // A second process sees the same history.
+        expect(await (await twin()).listOrgHistory('org-a')).toEqual(['{"serial":1}', '{"serial":2}', '{"serial":3}']);
+        await expectCode(store.listOrgHistory('org}a'), 'BAD_REQUEST');
+      });
+
+      it('keeps one copy of a certificate put by two connections at once', async () => {
+        const other = await twin();
+        await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? store : other).putOrg('org-a', `{"serial":${i % 2}}`)));
+        expect((await store.listOrgHistory('org-a')).sort()).toEqual(['{"serial":0}', '{"serial":1}']);
       });
     });
 
@@ -244,6 +267,29 @@ export function describeStoreContract(name: string, backend: () => StoreBackend)
         await store.putChallenge('chal-1', 'nonce-1', MINUTE);
         const taken = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? store : other).takeChallenge('chal-1')));
         expect(taken.filter((v) => v !== null)).toEqual(['nonce-1']);
+      });
+    });
+
+    describe('socket tickets', () => {
+      it('returns a ticket once, to exactly one of many concurrent takers', async () => {
+        const other = await twin();
+        await store.putSocketTicket('ticket-1', 'dev-a', MINUTE);
+        const taken = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? store : other).takeSocketTicket('ticket-1')));
+        expect(taken.filter((v) => v !== null)).toEqual(['dev-a']);
+        expect(await store.takeSocketTicket('ticket-2')).toBeNull();
+      });
+
+      it('expires a ticket at its ttl, and keeps tickets apart from challenges', async () => {
+        await store.putSocketTicket('same-id', 'ticket', 30_000);
+        await store.putChallenge('same-id', 'challenge', MINUTE);
+        expect(await store.takeChallenge('same-id')).toBe('challenge');
+        await store.putSocketTicket('ticket-2', 'dev-b', 30_000);
+        clock.advance(30_000 - 1);
+        expect(await store.takeSocketTicket('same-id')).toBe('ticket');
+        clock.advance(1);
+        expect(await store.takeSocketTicket('ticket-2')).toBeNull();
+        await expectCode(store.putSocketTicket('t{1}', 'x', MINUTE), 'BAD_REQUEST');
+        await expectCode(store.putSocketTicket('t-1', 'x', 0), 'BAD_REQUEST');
       });
     });
 
@@ -371,12 +417,26 @@ export function describeStoreContract(name: string, backend: () => StoreBackend)
       it('is idempotent by message id: a second enqueue changes nothing', async () => {
         await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b']));
         const again = envelope('msg-1', ['dev-a', 'dev-c'], { blob: bytes(9), senderDeviceId: 'dev-other' });
-        expect(await store.enqueue(again)).toEqual({ status: 'duplicate' });
+        expect(await store.enqueue(again)).toEqual({ status: 'duplicate', sameEnvelope: true });
         expect(await store.inboxLength('dev-a')).toBe(1);
         expect(await store.inboxLength('dev-c')).toBe(0);
         const [item] = await store.readInbox('dev-a', 10);
         expect(item?.senderDeviceId).toBe('dev-sender');
         expect(Array.from(item?.blob ?? [])).toEqual([1, 2, 3]);
+      });
+
+      it('finding 13: tells a retry of the same envelope from another envelope reusing its message id', async () => {
+        await store.enqueue(envelope('msg-1', ['dev-a']));
+        expect(await store.enqueue(envelope('msg-1', ['dev-a']))).toEqual({ status: 'duplicate', sameEnvelope: true });
+        expect(await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b'], { fingerprint: 'fp-other', blob: bytes(7) }))).toEqual({ status: 'duplicate', sameEnvelope: false });
+        // Nothing of the second one was stored; the first is still the one remembered.
+        expect(await store.inboxLength('dev-b')).toBe(0);
+        expect(Array.from((await store.readInbox('dev-a', 10))[0]?.blob ?? [])).toEqual([1, 2, 3]);
+        expect(await store.enqueue(envelope('msg-1', ['dev-a']))).toEqual({ status: 'duplicate', sameEnvelope: true });
+        // After delivery too: the replay memory keeps the fingerprint.
+        await store.ackDelivery('dev-a', 'msg-1');
+        expect(await store.enqueue(envelope('msg-1', ['dev-a']))).toEqual({ status: 'duplicate', sameEnvelope: true });
+        expect(await store.enqueue(envelope('msg-1', ['dev-a'], { fingerprint: 'fp-other' }))).toEqual({ status: 'duplicate', sameEnvelope: false });
       });
 
       it('stores each recipient once even when listed twice', async () => {
@@ -391,10 +451,10 @@ export function describeStoreContract(name: string, backend: () => StoreBackend)
         await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b']));
         await store.ackDelivery('dev-a', 'msg-1');
         await store.ackDelivery('dev-b', 'msg-1');
-        expect(await store.enqueue(envelope('msg-1', ['dev-a']))).toEqual({ status: 'duplicate' });
+        expect(await store.enqueue(envelope('msg-1', ['dev-a']))).toEqual({ status: 'duplicate', sameEnvelope: true });
         expect(await store.inboxLength('dev-a')).toBe(0);
         clock.advance(7 * DAY - 1);
-        expect(await store.enqueue(envelope('msg-1', ['dev-a'], { expiresAt: clock.time + DAY }))).toEqual({ status: 'duplicate' });
+        expect(await store.enqueue(envelope('msg-1', ['dev-a'], { expiresAt: clock.time + DAY }))).toEqual({ status: 'duplicate', sameEnvelope: true });
         clock.advance(1);
         expect(await store.enqueue(envelope('msg-1', ['dev-a'], { expiresAt: clock.time + DAY }))).toEqual({ status: 'stored' });
       });
@@ -472,7 +532,7 @@ export function describeStoreContract(name: string, backend: () => StoreBackend)
         expect(await store.inboxLength('dev-b')).toBe(0);
         expect(await store.ackDelivery('dev-b', 'msg-1')).toBe(false);
         // still remembered: an expired envelope cannot be replayed
-        expect(await store.enqueue(envelope('msg-1', ['dev-b'], { expiresAt: clock.time + MINUTE }))).toEqual({ status: 'duplicate' });
+        expect(await store.enqueue(envelope('msg-1', ['dev-b'], { expiresAt: clock.time + MINUTE }))).toEqual({ status: 'duplicate', sameEnvelope: true });
       });
 
       it('reports nothing for an envelope every recipient acked', async () => {

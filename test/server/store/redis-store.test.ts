@@ -15,6 +15,7 @@ import { type TestRedis, startRedis, uniquePrefix } from '../../support/redis';
 import { ALL_BYTES, FakeClock, T0, describeStoreContract, envelope } from './contract';
 
 const MINUTE = 60_000;
+const DAY_MS = 24 * 60 * MINUTE;
 
 let cluster: TestRedis;
 
@@ -109,7 +110,7 @@ describe('redis store on its own server', () => {
     const [item] = await store.readInbox('dev-a', 10);
     expect(Array.from(item?.blob ?? [])).toEqual(Array.from(ALL_BYTES));
     expect(await store.inboxLength('dev-b')).toBe(0);
-    expect(await store.enqueue(envelope('msg-1', ['dev-a']))).toEqual({ status: 'duplicate' });
+    expect(await store.enqueue(envelope('msg-1', ['dev-a']))).toEqual({ status: 'duplicate', sameEnvelope: true });
   });
 
   it('fails with UNAVAILABLE while Redis is down, and works again once it is back', async () => {
@@ -182,7 +183,24 @@ describe('redis store on its own server', () => {
     expect(await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b']))).toEqual({ status: 'stored' });
     expect(await store.inboxLength('dev-a')).toBe(1);
     expect((await store.readInbox('dev-b', 10)).map((i) => i.messageId)).toEqual(['msg-1']);
-    expect(await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b']))).toEqual({ status: 'duplicate' });
+    expect(await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b']))).toEqual({ status: 'duplicate', sameEnvelope: true });
+  });
+
+  it('finding 13: only the same envelope finishes a half-done enqueue; another one under its id is refused, and a bare legacy replay memory never counts as the same', async () => {
+    const client = redis.client();
+    await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b']));
+    await client.del('ho:inbox:{dev-b}', 'ho:inbox-index:{dev-b}');
+    await client.hset('ho:env:{msg-1}', 'done', '0');
+
+    expect(await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b'], { fingerprint: 'fp-other' }))).toEqual({ status: 'duplicate', sameEnvelope: false });
+    expect(await store.inboxLength('dev-b')).toBe(0);
+    expect(await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b']))).toEqual({ status: 'stored' });
+    expect(await store.inboxLength('dev-b')).toBe(1);
+
+    // A message id remembered before fingerprints were kept: "<until>" alone.
+    await client.set('ho:seen:{msg-2}', String(T0 + DAY_MS));
+    expect(await store.enqueue(envelope('msg-2', ['dev-a']))).toEqual({ status: 'duplicate', sameEnvelope: false });
+    expect(await store.inboxLength('dev-a')).toBe(1);
   });
 
   it('drops an inbox entry whose envelope Redis already evicted', async () => {

@@ -1,0 +1,180 @@
+/**
+ * The SDK's socket to the relay, kept open by its own reconnect loop.
+ *
+ * The relay authenticates a socket before the WebSocket upgrade, with a
+ * single-use ticket in the upgrade URL (`?ticket=`, from
+ * POST /v1/auth/socket-ticket). socket.io-client's own reconnection cannot
+ * wait for an HTTP call before each attempt, so it is off: every attempt —
+ * the first and every reconnect — fetches a fresh ticket first. Between
+ * failed attempts the loop backs off (250 ms doubling to 5 s, with jitter),
+ * waits at least what a RATE_LIMITED or UNAVAILABLE answer asks, signs in
+ * again when the session has ended, and stops for good on REVOKED or close().
+ *
+ * One Socket.IO socket object lives as long as the connection, so emits made
+ * while it is reconnecting are buffered and sent once it is back.
+ */
+import { io, type Socket } from 'socket.io-client';
+import type { SocketTicketResponse } from '../../shared/api';
+import { HandoverError, isHandoverError } from '../../shared/errors';
+import type { ClientToServerEvents, ServerToClientEvents } from '../../shared/socket-events';
+
+export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+/** The query parameter of the upgrade URL that carries the ticket. */
+export const TICKET_PARAM = 'ticket';
+export const RECONNECT_BASE_MS = 250;
+export const RECONNECT_MAX_MS = 5000;
+/** A relay asking for a longer wait than this is not obeyed further (a hostile relay could park the client). */
+const MAX_RETRY_AFTER_MS = 60_000;
+
+export interface ConnectionHooks {
+  /** A fresh socket ticket (HTTP, with the current session). */
+  ticket(): Promise<SocketTicketResponse>;
+  /** Sign in again: the session has ended. */
+  signIn(): Promise<void>;
+}
+
+export class SocketConnection {
+  readonly socket: ClientSocket;
+  private closed = false;
+  /** Failed attempts since the last connection: sets the backoff. */
+  private failures = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** An attempt is between fetching its ticket and the socket's answer. */
+  private attempting = false;
+  private stoppedWith: HandoverError | undefined;
+  private readonly stopListeners = new Set<(err: HandoverError) => void>();
+
+  constructor(
+    url: string,
+    private readonly hooks: ConnectionHooks,
+    private readonly random: () => number = Math.random,
+  ) {
+    this.socket = io(url, { transports: ['websocket'], reconnection: false, autoConnect: false, timeout: 10_000 });
+    this.socket.on('connect', () => {
+      this.attempting = false;
+      this.failures = 0;
+    });
+    this.socket.on('connect_error', () => {
+      this.attempting = false;
+      this.retryLater();
+    });
+    this.socket.on('disconnect', (reason) => {
+      this.attempting = false;
+      if (reason !== 'io client disconnect') this.retryLater();
+    });
+  }
+
+  /**
+   * Start connecting. Resolves once connected; rejects with REVOKED if the
+   * relay says so, or with UNAVAILABLE after `timeoutMs` (the loop carries on).
+   */
+  start(timeoutMs = 15_000): Promise<void> {
+    const connected = new Promise<void>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.socket.off('connect', onConnect);
+        this.stopListeners.delete(onStop);
+      };
+      const onConnect = () => {
+        done();
+        resolve();
+      };
+      const onStop = (err: HandoverError) => {
+        done();
+        reject(err);
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new HandoverError('UNAVAILABLE', 'could not connect to the relay'));
+      }, timeoutMs);
+      this.socket.on('connect', onConnect);
+      this.stopListeners.add(onStop);
+    });
+    void this.attempt();
+    return connected;
+  }
+
+  /** Stop for good: no more attempts, the socket closes. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.socket.disconnect();
+  }
+
+  /** Why the loop stopped by itself (REVOKED), if it did. */
+  get stopped(): HandoverError | undefined {
+    return this.stoppedWith;
+  }
+
+  private async attempt(): Promise<void> {
+    if (this.closed || this.stoppedWith || this.attempting || this.socket.connected) return;
+    this.attempting = true;
+    let ticket: string;
+    try {
+      ticket = await this.freshTicket();
+    } catch (err) {
+      this.attempting = false;
+      if (isHandoverError(err, 'REVOKED')) return this.stop(err);
+      this.retryLater(retryAfterOf(err));
+      return;
+    }
+    if (this.closed) {
+      this.attempting = false;
+      return;
+    }
+    this.socket.io.opts.query = { [TICKET_PARAM]: ticket };
+    this.socket.connect();
+  }
+
+  /** A ticket; when the session has ended, sign in once and ask again. */
+  private async freshTicket(): Promise<string> {
+    try {
+      return (await bounded(this.hooks.ticket())).ticket;
+    } catch (err) {
+      if (!isHandoverError(err, 'UNAUTHENTICATED')) throw err;
+      await bounded(this.hooks.signIn());
+      return (await bounded(this.hooks.ticket())).ticket;
+    }
+  }
+
+  private retryLater(retryAfterMs = 0): void {
+    if (this.closed || this.stoppedWith || this.timer || this.attempting) return;
+    const base = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * 2 ** Math.min(this.failures, 10));
+    this.failures++;
+    const jittered = base * (0.75 + this.random() * 0.5);
+    const delay = Math.max(jittered, Math.min(retryAfterMs, MAX_RETRY_AFTER_MS));
+    // Not unref'd: like socket.io's own reconnection, a reconnecting client keeps the process alive.
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.attempt();
+    }, delay);
+  }
+
+  private stop(err: HandoverError): void {
+    this.stoppedWith = err;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.socket.disconnect();
+    for (const listener of this.stopListeners) listener(err);
+  }
+}
+
+/** A relay that does not answer within this long counts as unavailable for this attempt. */
+const CALL_TIMEOUT_MS = 15_000;
+
+function bounded<T>(call: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new HandoverError('UNAVAILABLE', 'the relay did not answer in time')), CALL_TIMEOUT_MS);
+  });
+  return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The wait a RATE_LIMITED or UNAVAILABLE refusal asks for, or 0. */
+function retryAfterOf(err: unknown): number {
+  if (!isHandoverError(err) || (err.code !== 'RATE_LIMITED' && err.code !== 'UNAVAILABLE')) return 0;
+  const ms = Number(err.details?.retryAfterMs);
+  return Number.isFinite(ms) && ms > 0 ? ms : 0;
+}
