@@ -258,7 +258,6 @@ export class HandoverClient {
     }
     const status = await this.api.prekeyStatus();
     await this.pruneHandedOutPrekeys(status.oneTimePrekeys);
-    await this.messages.pruneSeen(this.now(), this.profile.retentionMs + MAX_CLOCK_SKEW_MS);
     if (status.oneTimePrekeys < ONE_TIME_PREKEY_BATCH / 4) await this.refillOneTimePrekeys();
   }
 
@@ -513,13 +512,13 @@ export class HandoverClient {
     try {
       const envelope = parseEnvelope({ ...delivery.envelope, ciphertext: toUint8Array(delivery.envelope.ciphertext) });
       messageId = envelope.header.messageId;
-      if (await this.messages.hasSeen(messageId)) {
+      if (await this.messages.hasSeen(envelope.header.threadId, messageId)) {
         this.cancelRetry(messageId);
         await this.ack(messageId); // a redelivery after a lost ack
         return;
       }
       const stored = await this.open(envelope);
-      // Persist first (keys only when a one-time prekey was used up, the message, the seen mark), then ack.
+      // Persist first (keys only when a one-time prekey was used up, then the message), then ack.
       if (stored.usedOneTimePrekey) await this.saveKeys();
       await this.messages.add(stored.message);
       this.cancelRetry(messageId);
@@ -539,7 +538,7 @@ export class HandoverClient {
       await this.messages.recordFailure(failure).catch(() => undefined); // recording is best effort; the outcome below is not
       if (final) {
         this.cancelRetry(messageId);
-        // Acked but not marked as seen: an id the relay made up must never stop the genuine envelope later.
+        // Acked but not stored: an id the relay made up must never stop the genuine envelope later.
         if (messageId !== 'unknown') await this.ack(messageId);
       } else if (messageId !== 'unknown') {
         this.scheduleRetry(messageId, delivery);

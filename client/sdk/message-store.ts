@@ -1,15 +1,16 @@
 /**
  * Where a device keeps the messages it has opened, inside the vault: one
- * record per thread (so a purge deletes one record and leaves no trace per
- * message), one record with the ids of every message already processed
- * (dedupe across redeliveries), and one with the envelopes that could not
- * be opened (kept visible, never dropped silently).
+ * record per thread, which is also what dedupes a redelivery (the thread id
+ * is in the envelope's clear header, so the check needs no decryption), so
+ * a purge deletes one record and leaves no trace per message; and one
+ * record with the envelopes that could not be opened (kept visible, never
+ * dropped silently). Receiving a message rewrites its thread's record only:
+ * nothing grows with the number of messages the device ever saw.
  */
 import type { FailedMessage, StoredMessage } from './messages';
 import type { Vault } from './vault';
 
 const THREAD_PREFIX = 'thread/';
-const SEEN_RECORD = 'messages/seen';
 const FAILED_RECORD = 'messages/failed';
 /** The newest failures kept; older ones are dropped first. */
 const MAX_FAILURES = 500;
@@ -26,29 +27,31 @@ function byTime(a: StoredMessage, b: StoredMessage): number {
 }
 
 export class MessageStore {
-  /** messageId -> when it was processed; loaded on first use. */
-  private seen: Map<string, number> | undefined;
   private failures: FailedMessage[] | undefined;
 
   constructor(private readonly vault: Vault) {}
 
-  private async seenMap(): Promise<Map<string, number>> {
-    if (!this.seen) {
-      const stored = await this.vault.get(SEEN_RECORD);
-      this.seen = new Map(stored && typeof stored === 'object' ? Object.entries(stored as Record<string, number>) : []);
+  /** Whether this message of this thread was already stored (a redelivery after a lost ack). */
+  async hasSeen(threadId: string, messageId: string): Promise<boolean> {
+    return (await this.threadRecord(threadId)).messages.some((m) => m.messageId === messageId);
+  }
+
+  /** Keep many messages at once (a history import): one write per thread. */
+  async addAll(messages: readonly StoredMessage[]): Promise<void> {
+    const byThread = new Map<string, StoredMessage[]>();
+    for (const m of messages) byThread.set(m.threadId, [...(byThread.get(m.threadId) ?? []), m]);
+    for (const [threadId, list] of byThread) {
+      const record = await this.threadRecord(threadId);
+      const held = new Set(record.messages.map((m) => m.messageId));
+      const fresh = list.filter((m) => !held.has(m.messageId) && (held.add(m.messageId), true));
+      if (fresh.length === 0) continue;
+      record.messages.push(...fresh);
+      record.messages.sort(byTime);
+      await this.vault.put(threadRecord(threadId), record);
     }
-    return this.seen;
   }
 
-  private async saveSeen(): Promise<void> {
-    await this.vault.put(SEEN_RECORD, Object.fromEntries(await this.seenMap()));
-  }
-
-  async hasSeen(messageId: string): Promise<boolean> {
-    return (await this.seenMap()).has(messageId);
-  }
-
-  /** Keep a message in its thread and mark its id processed. */
+  /** Keep a message in its thread (once). */
   async add(message: StoredMessage): Promise<void> {
     const record = await this.threadRecord(message.threadId);
     if (!record.messages.some((m) => m.messageId === message.messageId)) {
@@ -56,8 +59,6 @@ export class MessageStore {
       record.messages.sort(byTime);
       await this.vault.put(threadRecord(message.threadId), record);
     }
-    (await this.seenMap()).set(message.messageId, message.receivedAt);
-    await this.saveSeen();
     await this.clearFailure(message.messageId);
   }
 
@@ -76,31 +77,15 @@ export class MessageStore {
   }
 
   /**
-   * Delete everything held about a thread (consent withdrawal): its record
-   * and the processed mark of each of its messages. Returns how many
-   * messages were deleted. A replay of one of them is then refused by the
-   * relay's replay memory and, after it, by the case layer's tombstone.
+   * Delete everything held about a thread (consent withdrawal): its one
+   * record. Returns how many messages were deleted. A replay of one of them
+   * is then refused by the relay's replay memory and, after it, by the case
+   * layer's tombstone.
    */
   async purgeThread(threadId: string): Promise<number> {
     const { messages } = await this.threadRecord(threadId);
     await this.vault.delete(threadRecord(threadId));
-    const seen = await this.seenMap();
-    for (const m of messages) seen.delete(m.messageId);
-    await this.saveSeen();
     return messages.length;
-  }
-
-  /** Forget processed marks older than `keepMs`: the relay refuses envelopes that old anyway. */
-  async pruneSeen(now: number, keepMs: number): Promise<void> {
-    const seen = await this.seenMap();
-    let changed = false;
-    for (const [id, at] of seen) {
-      if (now - at > keepMs) {
-        seen.delete(id);
-        changed = true;
-      }
-    }
-    if (changed) await this.saveSeen();
   }
 
   private async failureList(): Promise<FailedMessage[]> {

@@ -195,4 +195,9 @@ export class LoopbackTransport implements CaseTransport {
   dump(): string {
     return JSON.stringify({ threads: [...this.threads.entries()], records: [...this.records.entries()] });
   }
+
+  /** Every message this device holds, in every thread (copies). */
+  allMessages(): StoredMessage[] {
+    return copy([...this.threads.values()].flat());
+  }
 }
