@@ -1,7 +1,8 @@
 /**
  * The one typed event map for the Socket.IO protocol, used by the relay and
- * by every client. The handshake carries `auth: { token }` (a session token
- * from POST /v1/auth/session); without a valid one the socket never connects.
+ * by every client. The WebSocket upgrade URL carries `?ticket=` (a single-use
+ * ticket from POST /v1/auth/socket-ticket); without a valid one the relay
+ * refuses the upgrade and the socket never exists (PROTOCOL.md §5.8).
  */
 import type { ErrorCode } from './errors';
 import type { EnvelopeHeader } from './schemas';

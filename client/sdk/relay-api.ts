@@ -35,11 +35,6 @@ export class RelayApi {
     return this.token !== undefined;
   }
 
-  /** The session token, for the socket handshake only. */
-  get sessionToken(): string | undefined {
-    return this.token;
-  }
-
   private async call<T>(schema: z.ZodType<T>, method: string, path: string, body?: unknown, authenticated = false): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';

@@ -25,7 +25,7 @@ import {
 import { fromB64u } from '../../shared/encoding';
 import { HandoverError } from '../../shared/errors';
 import { fingerprint } from '../../shared/fingerprint';
-import type { DeviceCertificate, OrgCertificate } from '../../shared/schemas';
+import { type DeviceCertificate, type OrgCertificate, orgOfDeviceId } from '../../shared/schemas';
 import type { RelayApi } from './relay-api';
 import type { Vault } from './vault';
 
@@ -308,7 +308,15 @@ export class TrustStore {
       await this.refresh();
       known = this.devices.get(deviceId);
     }
-    if (!known) throw new HandoverError('UNTRUSTED_KEY', `device ${deviceId} has no valid certificate chain`);
+    if (!known) {
+      // The directory lists active devices only: a revoked sender is told apart by the revocation list
+      // (its org is the part of its id before ':'), so its envelopes are acked away, not retried.
+      const orgId = orgOfDeviceId(deviceId);
+      if (this.revocations.isOrgRevoked(orgId) || this.revocations.isDeviceRevoked(deviceId, orgId)) {
+        throw new HandoverError('REVOKED', `device ${deviceId} is revoked`);
+      }
+      throw new HandoverError('UNTRUSTED_KEY', `device ${deviceId} has no valid certificate chain`);
+    }
     if (this.isRevoked(known)) throw new HandoverError('REVOKED', `device ${deviceId} is revoked`);
     if (!this.isDeviceUsable(known)) throw new HandoverError('EXPIRED', `the certificate of device ${deviceId} is no longer valid`);
     return known;

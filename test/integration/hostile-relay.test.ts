@@ -7,16 +7,17 @@
 import { ROUTES } from '../../shared/api';
 import { issueDeviceCertificate, issueOrgCertificate } from '../../shared/certificates';
 import { loadCrypto } from '../../shared/crypto/sodium';
-import { rotateSignedPrekeys } from '../../shared/device-keys';
+import { rotateSignedPrekeys, verifyBundle } from '../../shared/device-keys';
+import { sealEnvelope } from '../../shared/envelope';
 import { toB64u } from '../../shared/encoding';
 import { isHandoverError } from '../../shared/errors';
 import { fingerprint } from '../../shared/fingerprint';
 import type { BundlesResponse } from '../../shared/api';
 import type { HandoverClient } from '../../client/sdk/client';
-import { DAY, TestNetwork, type TestOrg } from '../support/network';
+import { DAY, type TestDevice, TestNetwork, type TestOrg } from '../support/network';
 import { HostileRelay, socketEventName } from '../support/hostile-relay';
 import { startRedis, type TestRedis } from '../support/redis';
-import { enrolClient, eventually, getJson, postJson, type RelayFixture, registerTestDevice, signInTestDevice, startTestRelay } from '../support/relay';
+import { enrolClient, eventually, getJson, postJson, type RelayFixture, rawSocket, registerTestDevice, signInTestDevice, startTestRelay } from '../support/relay';
 
 const THREAD = 'HostileRe1ayThreadAAAA';
 let redis: TestRedis;
@@ -301,6 +302,28 @@ describe('finding 4: a relay failure is never a failure of the message', () => {
     expect(failures).toEqual([expect.objectContaining({ messageId: first.messageId, code: 'BAD_SIGNATURE', pending: false })]);
     await eventually(async () => (await inbox(shelter.deviceId)) === 0, 5000, 'both acked');
   });
+
+  it('finding 4: an envelope from a sender revoked meanwhile is acked away (it can never be opened), not retried', async () => {
+    const shelter = await direct(network.addOrg('f4c-shelter', 'shelter'), 'amina');
+    await shelter.close(); // away while the sender is revoked
+    const ngoOrg = network.addOrg('f4c-ngo', 'ngo');
+    const sender = network.addDevice(ngoOrg, 'stolen-laptop');
+    expect((await registerTestDevice(fx.url, sender)).status).toBe(201);
+    // The thief's envelope, sealed with the stolen device's keys, waits in the shelter's inbox...
+    const token = await signInTestDevice(fx, sender);
+    const sealed = await sealFrom(sender, shelter.deviceId, token);
+    expect(await inbox(shelter.deviceId)).toBe(1);
+    // ...then the NGO revokes the stolen laptop.
+    expect((await postJson(fx.url, ROUTES.revocations, { revocation: network.revokeDevice(sender) })).status).toBe(201);
+    const failed: Array<{ code: string; pending: boolean }> = [];
+    shelter.on('failed', (f) => failed.push(f));
+    await shelter.connect();
+    await eventually(() => failed.length > 0, 10_000, 'refusal');
+    expect(failed[0]).toMatchObject({ code: 'REVOKED', pending: false });
+    await eventually(async () => (await inbox(shelter.deviceId)) === 0, 5000, 'acked away');
+    expect(await shelter.threadMessages(THREAD)).toEqual([]);
+    expect(sealed).toBeTruthy();
+  });
 });
 
 describe('finding 9: prekey age', () => {
@@ -375,6 +398,23 @@ describe('withheld, replayed and injected frames', () => {
     expect(failures.every((f) => f.pending === false)).toBe(true);
   });
 });
+
+/** Seal and send one envelope from a TestNetwork device (keys held by the test) over a raw socket. */
+async function sealFrom(sender: TestDevice, recipientDeviceId: string, token: string): Promise<string> {
+  const recipientOrg = recipientDeviceId.split(':')[0] ?? '';
+  const bundles = (await getJson(fx.url, ROUTES.bundles(recipientOrg), token)).json as BundlesResponse;
+  const recipients = bundles.bundles.map((b) => verifyBundle(network.anchor, bundles.org, b, { now: Date.now() }));
+  const body = new TextEncoder().encode(JSON.stringify({ v: 1, threadId: THREAD, orgIds: [recipientOrg, sender.org.orgId], payload: 'from a stolen laptop' }));
+  const envelope = sealEnvelope(fx.crypto, { sender: network.senderKeys(sender), recipients, threadId: THREAD, sentAt: Date.now(), body });
+  const socket = await rawSocket(fx.url, token);
+  try {
+    const res = await socket.timeout(5000).emitWithAck('envelope:send', envelope);
+    if (!res.ok) throw new Error(JSON.stringify(res.error));
+  } finally {
+    socket.close();
+  }
+  return envelope.header.messageId;
+}
 
 function withoutSignature<T extends { signature: string }>(value: T): Omit<T, 'signature' | 'v' | 'kind'> {
   const { signature: _s, v: _v, kind: _k, ...rest } = value as T & { v: unknown; kind: unknown };

@@ -34,7 +34,7 @@ export function eventHash(crypto: Crypto, event: EventEnvelope): string {
   return toB64u(crypto.hash(signingInput(REFERRAL_DOMAIN.event, event)));
 }
 
-/** The thread id a `referral.create` commits to (shared/referral/thread-id.ts), with the seam's BLAKE2b-256. */
+/** The thread id a `referral.create` commits to (domain/thread-id.ts), with the seam's BLAKE2b-256. */
 export function threadIdOf(crypto: Crypto, create: EventOf<'referral.create'>): string {
   return deriveThreadId((message) => crypto.hash(message), create);
 }
