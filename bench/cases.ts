@@ -31,16 +31,18 @@ import { progress, round } from './timing';
 export interface CaseReadResults {
   threads: number;
   eventsPerThread: number;
-  /** Median ms: read and decrypt every record of the profile (the floor). */
+  /** Median ms: open the profile and read and decrypt every record of it once (the floor). */
   decryptAllMs: number;
-  /** Median ms of `listThreads()` (what `handover inbox` does after start-up). */
+  /** Median ms of `handover inbox`'s local work: open the profile, start the case layer, list threads. */
   inboxMs: number;
-  /** Median ms of `thread(id)` for one thread (what `handover show` does after start-up). */
+  /** Median ms of `handover show`'s local work: open the profile, start the case layer, read one thread. */
   showMs: number;
-  /** Median ms of the case layer's catch-up `start()`, which every CLI case command runs first. */
+  /** Median ms of opening the profile and the case layer's catch-up `start()`, which every CLI case command runs first. */
   startMs: number;
+  /** The first read after the profile was written without decoded records (an upgrade): decodes every thread once. */
+  firstReadMs: number;
   inboxVsFloor: number;
-  showPlusStartVsFloor: number;
+  showVsFloor: number;
 }
 
 const PASSPHRASE = 'bench passphrase for case reads';
@@ -128,24 +130,36 @@ export async function benchCaseReads(crypto: Crypto, opts: { threads: number; ev
     progress(`case reads: stored in ${Math.round(performance.now() - t0)} ms`);
 
     const open = () => HandoverClient.open({ crypto, storage, passphrase: PASSPHRASE });
-    const reader = await open();
-    const cases = new CaseService({ transport: reader, crypto });
     const target = threadIds[Math.floor(threadIds.length / 2)] ?? '';
-    if ((await cases.thread(target)).timeline.length !== opts.events) throw new Error('the bench profile is not what it should be');
+    // What one CLI command does locally (after start-up and before any network): open the profile,
+    // start the case layer (its catch-up), then read. Every run starts cold, as a new process would.
+    const command = async (read: (cases: CaseService) => Promise<unknown>) => {
+      const client = await open();
+      const cases = new CaseService({ transport: client, crypto });
+      try {
+        await cases.start();
+        return await read(cases);
+      } finally {
+        cases.dispose();
+        await client.close();
+      }
+    };
+    let t1 = performance.now();
+    await command((cases) => cases.listThreads()); // the first read decodes every thread once (an upgrade from an older profile)
+    const firstReadMs = round(performance.now() - t1, 1);
+    const shown = (await command((cases) => cases.thread(target))) as Awaited<ReturnType<CaseService['thread']>>;
+    if (shown.timeline.length !== opts.events) throw new Error('the bench profile is not what it should be');
 
-    const rawVault = await Vault.unlock(crypto, storage, PASSPHRASE);
     const decryptAllMs = await median(opts.runs, async () => {
-      for (const name of await rawVault.list('')) await rawVault.get(name);
+      const client = await open();
+      await client.close();
+      const vault = await Vault.unlock(crypto, storage, PASSPHRASE);
+      for (const name of await vault.list('')) await vault.get(name);
     });
-    const inboxMs = await median(opts.runs, () => cases.listThreads());
-    const showMs = await median(opts.runs, () => cases.thread(target));
-    const startMs = await median(opts.runs, async () => {
-      const fresh = new CaseService({ transport: reader, crypto });
-      await fresh.start();
-      fresh.dispose();
-    });
-    cases.dispose();
-    await reader.close();
+    const inboxMs = await median(opts.runs, () => command((cases) => cases.listThreads()));
+    const showMs = await median(opts.runs, () => command((cases) => cases.thread(target)));
+    t1 = performance.now();
+    const startMs = await median(opts.runs, () => command(async () => undefined));
     return {
       threads: opts.threads,
       eventsPerThread: opts.events,
@@ -153,8 +167,9 @@ export async function benchCaseReads(crypto: Crypto, opts: { threads: number; ev
       inboxMs,
       showMs,
       startMs,
+      firstReadMs,
       inboxVsFloor: round(inboxMs / decryptAllMs, 2),
-      showPlusStartVsFloor: round((showMs + startMs) / decryptAllMs, 2),
+      showVsFloor: round(showMs / decryptAllMs, 2),
     };
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
@@ -164,17 +179,17 @@ export async function benchCaseReads(crypto: Crypto, opts: { threads: number; ev
 export function caseReadsSection(r: CaseReadResults | null): string[] {
   if (!r) return [];
   return [
-    '## Local case reads (`handover inbox` / `show` without start-up)',
+    '## Local case reads (`handover inbox` / `show`, local work of one command)',
     '',
-    `A real profile folder with ${r.threads} threads × ${r.eventsPerThread} events, opened by the SDK, read by the case layer. Floor = reading and decrypting every record of the profile once.`,
+    `A real profile folder with ${r.threads} threads × ${r.eventsPerThread} events. Each figure opens the profile cold (as a new CLI process would, Argon2id at test cost), starts the case layer and reads. Floor = open the profile and decrypt every record once. Process start-up and network are not included (see the CLI timing).`,
     '',
     '| measure | ms (median) | × floor |',
     '|:--|--:|--:|',
-    `| floor: decrypt every record | ${r.decryptAllMs} | 1 |`,
-    `| inbox: listThreads() | ${r.inboxMs} | ${r.inboxVsFloor} |`,
-    `| show: thread(id), one thread | ${r.showMs} | ${round(r.showMs / r.decryptAllMs, 2)} |`,
-    `| catch-up start() (every case command) | ${r.startMs} | ${round(r.startMs / r.decryptAllMs, 2)} |`,
-    `| show + start() | ${round(r.showMs + r.startMs, 1)} | ${r.showPlusStartVsFloor} |`,
+    `| floor: open + decrypt every record | ${r.decryptAllMs} | 1 |`,
+    `| inbox: open + start() + listThreads() | ${r.inboxMs} | ${r.inboxVsFloor} |`,
+    `| show: open + start() + thread(id) | ${r.showMs} | ${r.showVsFloor} |`,
+    `| open + start() alone | ${r.startMs} | ${round(r.startMs / r.decryptAllMs, 2)} |`,
+    `| first read after an upgrade (decodes every thread once) | ${r.firstReadMs} | ${round(r.firstReadMs / r.decryptAllMs, 2)} |`,
     '',
   ];
 }

@@ -11,7 +11,6 @@ import {
   DeviceId,
   Ed25519PublicKey,
   Hash32,
-  Id,
   LIMITS,
   OneTimePrekey,
   OrgCertificate,

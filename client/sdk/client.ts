@@ -433,40 +433,69 @@ export class HandoverClient {
    * lost acknowledgement with the very same envelope (the relay dedupes).
    */
   async send(input: SendInput): Promise<StoredMessage> {
-    const orgIds = [...new Set([...input.orgIds, this.profile.orgId])];
-    const body = MessageBody.parse({ v: 1, threadId: input.threadId, orgIds, payload: input.payload });
-    for (let attempt = 0; ; attempt++) {
-      const recipients = await this.recipientsFor(orgIds);
-      if (recipients.length === 0) throw new HandoverError('BAD_REQUEST', 'no recipient device is registered in these orgs');
-      const sentAt = this.now();
-      const envelope = sealEnvelope(this.crypto, {
-        sender: { deviceId: this.profile.deviceId, signPrivateKey: this.keys.sign.privateKey, identity: this.keys.identity },
-        recipients,
-        threadId: input.threadId,
-        sentAt,
-        body: utf8(JSON.stringify(body)),
-      });
-      try {
-        await this.emitSend(envelope);
-      } catch (err) {
-        if (isHandoverError(err, 'DEVICE_SET_MISMATCH') && attempt < 2) continue;
-        throw err;
+    const [stored] = await this.sendAll([input]);
+    if (!stored) throw new HandoverError('INTERNAL', 'nothing was sent');
+    return stored;
+  }
+
+  /**
+   * Send several messages of one action (a referral, its overrides and
+   * supplements) in order, resolving the recipients once for all of them:
+   * one bundle fetch per org per action, not per message. A one-time prekey
+   * is used by the first envelope to its device only (the device deletes
+   * its private half on first use); later ones rest on the signed prekey.
+   */
+  async sendAll(inputs: readonly SendInput[]): Promise<StoredMessage[]> {
+    const own = this.profile.orgId;
+    const allOrgs = [...new Set([...inputs.flatMap((i) => i.orgIds), own])];
+    let recipients = await this.recipientsFor(allOrgs);
+    const oneTimeUsed = new Set<string>();
+    const out: StoredMessage[] = [];
+    for (const input of inputs) {
+      const orgIds = [...new Set([...input.orgIds, own])];
+      const body = utf8(JSON.stringify(MessageBody.parse({ v: 1, threadId: input.threadId, orgIds, payload: input.payload })));
+      for (let attempt = 0; ; attempt++) {
+        const mine = recipients
+          .filter((r) => orgIds.includes(r.orgId))
+          .map((r) => (oneTimeUsed.has(r.deviceId) ? withoutOneTimePrekey(r) : r));
+        if (mine.length === 0) throw new HandoverError('BAD_REQUEST', 'no recipient device is registered in these orgs');
+        const sentAt = this.now();
+        const envelope = sealEnvelope(this.crypto, {
+          sender: { deviceId: this.profile.deviceId, signPrivateKey: this.keys.sign.privateKey, identity: this.keys.identity },
+          recipients: mine,
+          threadId: input.threadId,
+          sentAt,
+          body,
+        });
+        try {
+          await this.emitSend(envelope);
+        } catch (err) {
+          if (isHandoverError(err, 'DEVICE_SET_MISMATCH') && attempt < 2) {
+            recipients = await this.recipientsFor(allOrgs);
+            oneTimeUsed.clear();
+            continue;
+          }
+          throw err;
+        }
+        for (const r of mine) if (r.oneTimePrekey) oneTimeUsed.add(r.deviceId);
+        const stored: StoredMessage = {
+          messageId: envelope.header.messageId,
+          threadId: input.threadId,
+          orgIds,
+          senderDeviceId: this.profile.deviceId,
+          senderOrgId: own,
+          recipientDeviceIds: envelope.header.recipients.map((r) => r.deviceId),
+          sentAt,
+          receivedAt: sentAt,
+          direction: 'out',
+          payload: input.payload,
+        };
+        await this.messages.add(stored);
+        out.push(stored);
+        break;
       }
-      const stored: StoredMessage = {
-        messageId: envelope.header.messageId,
-        threadId: input.threadId,
-        orgIds,
-        senderDeviceId: this.profile.deviceId,
-        senderOrgId: this.profile.orgId,
-        recipientDeviceIds: envelope.header.recipients.map((r) => r.deviceId),
-        sentAt,
-        receivedAt: sentAt,
-        direction: 'out',
-        payload: input.payload,
-      };
-      await this.messages.add(stored);
-      return stored;
     }
+    return out;
   }
 
   private async emitSend(envelope: WireEnvelope): Promise<void> {
@@ -623,6 +652,11 @@ export class HandoverClient {
     return this.messages.threadIds();
   }
 
+  /** How many messages this device holds per thread. */
+  threadCounts(): Promise<Record<string, number>> {
+    return this.messages.threadCounts();
+  }
+
   /** Envelopes that could not be opened: `pending` ones are still in the inbox and tried again. */
   failedMessages(): Promise<FailedMessage[]> {
     return this.messages.failedMessages();
@@ -640,6 +674,9 @@ export class HandoverClient {
   async getRecord(name: string): Promise<unknown> {
     return this.vault.get(`app/${name}`);
   }
+  async deleteRecord(name: string): Promise<void> {
+    await this.vault.delete(`app/${name}`);
+  }
 
   private async saveKeys(): Promise<void> {
     await this.vault.put('device-keys', deviceKeysToJson(this.keys));
@@ -647,6 +684,11 @@ export class HandoverClient {
   private async saveProfile(): Promise<void> {
     await this.vault.put('profile', this.profile);
   }
+}
+
+function withoutOneTimePrekey(r: RecipientKeys): RecipientKeys {
+  const { oneTimePrekey: _used, ...rest } = r;
+  return rest;
 }
 
 function wireError(error: WireError): HandoverError {

@@ -11,6 +11,8 @@ import type { FailedMessage, StoredMessage } from './messages';
 import type { Vault } from './vault';
 
 const THREAD_PREFIX = 'thread/';
+/** Messages held per thread: lets a layer above notice it is behind without reading every thread. */
+const COUNTS_RECORD = 'messages/counts';
 const FAILED_RECORD = 'messages/failed';
 /** The newest failures kept; older ones are dropped first. */
 const MAX_FAILURES = 500;
@@ -28,8 +30,30 @@ function byTime(a: StoredMessage, b: StoredMessage): number {
 
 export class MessageStore {
   private failures: FailedMessage[] | undefined;
+  private counts: Record<string, number> | undefined;
 
   constructor(private readonly vault: Vault) {}
+
+  /** How many messages each thread holds. */
+  async threadCounts(): Promise<Record<string, number>> {
+    if (!this.counts) {
+      const stored = await this.vault.get(COUNTS_RECORD);
+      if (stored && typeof stored === 'object') this.counts = { ...(stored as Record<string, number>) };
+      else {
+        // A profile from before the counts record: count once.
+        this.counts = {};
+        for (const threadId of await this.threadIds()) this.counts[threadId] = (await this.threadRecord(threadId)).messages.length;
+      }
+    }
+    return this.counts;
+  }
+
+  private async setCount(threadId: string, count: number | undefined): Promise<void> {
+    const counts = await this.threadCounts();
+    if (count === undefined) delete counts[threadId];
+    else counts[threadId] = count;
+    await this.vault.put(COUNTS_RECORD, counts);
+  }
 
   /** Whether this message of this thread was already stored (a redelivery after a lost ack). */
   async hasSeen(threadId: string, messageId: string): Promise<boolean> {
@@ -48,6 +72,7 @@ export class MessageStore {
       record.messages.push(...fresh);
       record.messages.sort(byTime);
       await this.vault.put(threadRecord(threadId), record);
+      await this.setCount(threadId, record.messages.length);
     }
   }
 
@@ -58,6 +83,7 @@ export class MessageStore {
       record.messages.push(message);
       record.messages.sort(byTime);
       await this.vault.put(threadRecord(message.threadId), record);
+      await this.setCount(message.threadId, record.messages.length);
     }
     await this.clearFailure(message.messageId);
   }
@@ -85,6 +111,7 @@ export class MessageStore {
   async purgeThread(threadId: string): Promise<number> {
     const { messages } = await this.threadRecord(threadId);
     await this.vault.delete(threadRecord(threadId));
+    await this.setCount(threadId, undefined);
     return messages.length;
   }
 

@@ -148,6 +148,16 @@ export class LoopbackTransport implements CaseTransport {
     return copy(message);
   }
 
+  async sendAll(inputs: ReadonlyArray<{ threadId: string; orgIds: string[]; payload: unknown }>): Promise<StoredMessage[]> {
+    const out: StoredMessage[] = [];
+    for (const input of inputs) out.push(await this.send(input));
+    return out;
+  }
+
+  async threadCounts(): Promise<Record<string, number>> {
+    return Object.fromEntries([...this.threads].map(([id, list]) => [id, list.length]));
+  }
+
   /** @internal Called by the network: store, then tell the listeners (as the SDK does). */
   receive(message: StoredMessage): void {
     if (this.seen.has(message.messageId)) return;
@@ -189,6 +199,10 @@ export class LoopbackTransport implements CaseTransport {
 
   async putRecord(name: string, value: unknown): Promise<void> {
     this.records.set(name, JSON.stringify(value));
+  }
+
+  async deleteRecord(name: string): Promise<void> {
+    this.records.delete(name);
   }
 
   /** Test view of everything this device stores (messages and records), to look for leftover personal data. */

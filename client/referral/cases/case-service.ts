@@ -42,9 +42,10 @@ import { type ThreadRules, type ThreadState, deriveThreadState, validateNextEven
 import { MessageId } from '../../../shared/schemas';
 import type { StoredMessage } from '../../sdk/messages';
 import { type RecipientDisclosure, planData, planReferral } from './disclosure';
-import { type MessageRoute, type Supplement, classify, eventHash, isPastableId, randomId, threadIdOf } from './payload';
+import { CaseStore, type IndexEntry } from './case-store';
+import { type Supplement, eventHash, isPastableId, randomId, threadIdOf } from './payload';
+import { ConsentPurge } from './purge';
 import { type CaseThread, type LoadedThread, type ThreadSummary, deriveCaseThread, purgedCaseThread } from './thread-view';
-import { type Tombstone, receiptProblem } from './tombstone';
 import type { CaseTransport } from './transport';
 
 export type { CaseThread, ProvidedInfo, SecurityWarning, ThreadSummary } from './thread-view';
@@ -90,10 +91,8 @@ export interface CaseFailure {
 type Body<T extends EventType> = EventOf<T>['body'];
 type Action = Exclude<EventType, 'referral.create' | 'purge.receipt' | 'consent.override'>;
 
-const TOMBSTONE_INDEX = 'referrals/tombstones';
 /** Stands in for the thread id while a create is built: the id is derived from everything else. */
 const UNDERIVED_THREAD_ID = 'AAAAAAAAAAAAAAAAAAAAAA';
-const tombstoneRecord = (threadId: string) => `referrals/tombstone/${threadId}`;
 
 function issuesText(error: z.ZodError): string {
   return error.issues
@@ -110,11 +109,29 @@ export class CaseService {
   private readonly listeners = new Set<(update: CaseUpdate) => void>();
   private readonly unsubscribe: () => void;
   private readonly failureLog: CaseFailure[] = [];
+  /** Decoded threads and the inbox index (decode once). */
+  private readonly store: CaseStore;
+  private readonly purge: ConsentPurge;
 
   constructor(options: CaseServiceOptions) {
     this.transport = options.transport;
     this.crypto = options.crypto;
     this.now = options.now ?? Date.now;
+    this.store = new CaseStore(this.transport, { orgTypeOf: (orgId) => this.orgTypeOf(orgId), eventId: (event) => this.eventId(event) });
+    this.purge = new ConsentPurge({
+      transport: this.transport,
+      rules: this.rules,
+      now: () => this.now(),
+      eventId: (event) => this.eventId(event),
+      orgTypeOf: (orgId) => this.orgTypeOf(orgId),
+      author: () => this.author(),
+      buildReceipt: (threadId, heads, body) => this.build('purge.receipt', threadId, heads, body),
+      send: (threadId, orgIds, payload) => this.sendMessages([{ threadId, orgIds, payload }], { record: false }),
+      others: (orgIds) => this.others(orgIds),
+      forget: (threadId) => this.store.remove(threadId),
+      emit: (update) => this.emit(update),
+      recordFailure: (threadId, err) => this.recordFailure(threadId, err),
+    });
     // Subscribe at once so nothing received after construction is missed; `start()` catches up on the rest.
     this.unsubscribe = this.transport.on('message', (message) => {
       void this.enqueue(() => this.receive(message)).catch((err) => this.recordFailure(message.threadId, err));
@@ -125,8 +142,11 @@ export class CaseService {
 
   /**
    * Catch up on what arrived before this service listened (a CLI syncs its
-   * inbox before it builds the service): purge threads whose consent was
+   * inbox before it builds the service): decode threads the transport holds
+   * more of than this layer has seen, purge threads whose consent was
    * withdrawn, absorb late messages of purged threads, resend receipts.
+   * Cheap when nothing is behind: it compares message counts, it does not
+   * read every thread.
    */
   start(): Promise<void> {
     return this.enqueue(async () => {
@@ -138,18 +158,13 @@ export class CaseService {
           this.recordFailure(threadId, err);
         }
       };
-      const purged = await this.tombstoneIds();
-      for (const threadId of purged) {
-        await each(threadId, async () => {
-          const tomb = await this.tombstone(threadId);
-          if (!tomb) return;
-          const left = await this.transport.threadMessages(threadId);
-          if (left.length > 0) await this.absorb(tomb, left);
-          if (tomb.pendingReceipt) await this.sendPendingReceipt(tomb);
-        });
+      const purged = await this.purge.tombstoneIds();
+      for (const threadId of purged) await each(threadId, () => this.purge.resume(threadId));
+      for (const threadId of await this.store.stale()) {
+        if (!purged.includes(threadId)) await each(threadId, async () => this.refresh(threadId, (await this.store.rebuild(threadId)).loaded));
       }
-      for (const threadId of await this.transport.threadIds()) {
-        if (!purged.includes(threadId)) await each(threadId, () => this.purgeIfWithdrawn(threadId));
+      for (const [threadId, entry] of await this.store.indexEntries()) {
+        if (entry.withdrawn && !purged.includes(threadId)) await each(threadId, async () => this.refresh(threadId, await this.store.load(threadId)));
       }
     });
   }
@@ -272,58 +287,21 @@ export class CaseService {
     return deriveCaseThread(threadId, loaded, { now: this.now(), ...this.rules, viewer });
   }
 
-  private async loadMessages(threadId: string): Promise<LoadedThread> {
-    const messages = await this.transport.threadMessages(threadId);
-    const out: LoadedThread = { events: [], supplements: [], dropped: [], routes: [], messageCount: messages.length };
-    for (const message of messages) {
-      const c = classify(message, (orgId) => this.orgTypeOf(orgId));
-      let carries: MessageRoute['carries'];
-      if (c.kind === 'event') {
-        const id = this.eventId(c.event);
-        out.events.push({ id, event: c.event });
-        carries = { kind: 'event', id, type: c.event.type };
-      } else if (c.kind === 'supplement') {
-        out.supplements.push(c.supplement);
-        carries = { kind: 'supplement', eventHash: c.supplement.supplement.eventHash };
-      } else {
-        out.dropped.push(c.dropped);
-        carries = { kind: 'dropped' };
-      }
-      out.routes.push({
-        messageId: message.messageId,
-        senderDeviceId: message.senderDeviceId,
-        senderOrgId: message.senderOrgId,
-        direction: message.direction,
-        orgIds: message.orgIds,
-        recipientDeviceIds: message.recipientDeviceIds,
-        carries,
-      });
-    }
-    return out;
+  /**
+   * The derived thread becomes its inbox line, and an applied consent
+   * withdrawal is acted on at once. Returns the thread, or null once purged.
+   */
+  private async refresh(threadId: string, loaded: LoadedThread): Promise<CaseThread | null> {
+    const state = this.derive(threadId, loaded);
+    await this.store.setEntry(threadId, this.indexEntry(threadId, state, loaded));
+    if (state.consentWithdrawal && (await this.purge.purgeIfWithdrawn(threadId, state, loaded))) return null;
+    return state;
   }
 
-  /** The verified events of a thread (forgeries and malformed payloads left out). */
-  async events(threadId: string): Promise<ThreadEvent[]> {
-    checkThreadId(threadId);
-    return (await this.loadMessages(threadId)).events;
-  }
-
-  /** The thread's state from the messages this device holds, now. */
-  async thread(threadId: string): Promise<CaseThread> {
-    checkThreadId(threadId);
-    const tomb = await this.tombstone(threadId);
-    if (tomb) return purgedCaseThread(tomb);
-    return this.derive(threadId, await this.loadMessages(threadId));
-  }
-
-  /** Every thread this device holds or has purged, newest activity first. */
-  async listThreads(): Promise<ThreadSummary[]> {
-    const ids = new Set([...(await this.transport.threadIds()), ...(await this.tombstoneIds())]);
-    const out: ThreadSummary[] = [];
-    for (const threadId of ids) {
-      const t = await this.thread(threadId);
-      const last = t.timeline[t.timeline.length - 1];
-      out.push({
+  private indexEntry(threadId: string, t: CaseThread, loaded: LoadedThread): IndexEntry {
+    const last = t.timeline[t.timeline.length - 1];
+    return {
+      summary: {
         threadId,
         status: t.status,
         priority: t.priority,
@@ -337,16 +315,50 @@ export class CaseService {
         rejected: t.rejected.length,
         dropped: t.dropped.length,
         securityWarnings: t.securityWarnings.length,
-        purged: t.purged !== null,
-      });
-    }
-    return out.sort((a, b) => (b.lastEventAt ?? 0) - (a.lastEventAt ?? 0) || (a.threadId < b.threadId ? -1 : 1));
+        purged: false,
+      },
+      firstResponseAt: t.firstResponseAt,
+      withdrawn: t.consentWithdrawal !== null,
+      messageCount: loaded.messageCount,
+    };
+  }
+
+  /** The verified events of a thread (forgeries and malformed payloads left out). */
+  async events(threadId: string): Promise<ThreadEvent[]> {
+    checkThreadId(threadId);
+    return (await this.store.load(threadId)).events;
+  }
+
+  /** The thread's state from the messages this device holds, now. */
+  async thread(threadId: string): Promise<CaseThread> {
+    checkThreadId(threadId);
+    const tomb = await this.purge.tombstone(threadId);
+    if (tomb) return purgedCaseThread(tomb);
+    return this.derive(threadId, await this.store.load(threadId));
+  }
+
+  /** Every thread this device holds or has purged, newest activity first (from the inbox index: no thread is read). */
+  async listThreads(): Promise<ThreadSummary[]> {
+    return this.enqueue(async () => {
+      const purged = await this.purge.tombstoneIds();
+      for (const threadId of await this.store.stale()) {
+        if (!purged.includes(threadId)) await this.refresh(threadId, (await this.store.rebuild(threadId)).loaded);
+      }
+      const now = this.now();
+      const out: ThreadSummary[] = [];
+      for (const [threadId, entry] of await this.store.indexEntries()) if (!purged.includes(threadId)) out.push(summaryAt(entry, now));
+      for (const threadId of purged) {
+        const tomb = await this.purge.tombstone(threadId);
+        if (tomb) out.push(purgedSummary(threadId, purgedCaseThread(tomb), this.transport.orgId));
+      }
+      return out.sort((a, b) => (b.lastEventAt ?? 0) - (a.lastEventAt ?? 0) || (a.threadId < b.threadId ? -1 : 1));
+    });
   }
 
   /** HTCDS-shaped CSV of this org's threads (purged and consent-withdrawn threads are left out). */
   async exportCsv(): Promise<string> {
     const threads: ThreadState[] = [];
-    for (const threadId of await this.transport.threadIds()) {
+    for (const threadId of (await this.store.indexEntries()).keys()) {
       const t = await this.thread(threadId);
       if (t.purged || !t.referral) continue;
       if (!t.participants.some((p) => p.orgId === this.transport.orgId)) continue;
@@ -375,8 +387,18 @@ export class CaseService {
     return [...new Set(orgIds)].filter((id) => id !== this.transport.orgId);
   }
 
-  private async send(threadId: string, orgIds: string[], payload: EventEnvelope | Supplement): Promise<void> {
-    await this.transport.send({ threadId, orgIds, payload });
+  /**
+   * Send the messages of one action together (the transport resolves the
+   * recipients once), decode our own copies into the thread, and bring its
+   * inbox line up to date. A purge receipt is not recorded (its thread is gone).
+   */
+  private async sendMessages(messages: Array<{ threadId: string; orgIds: string[]; payload: EventEnvelope | Supplement }>, opts: { record?: boolean } = {}): Promise<void> {
+    const stored = await this.transport.sendAll(messages);
+    if (opts.record === false) return;
+    let loaded: LoadedThread | undefined;
+    for (const m of stored) loaded = await this.store.ingest(m);
+    const threadId = messages[0]?.threadId;
+    if (loaded && threadId) await this.refresh(threadId, loaded);
   }
 
   /** Build the event, refuse it locally if the thread would reject it, then send it to every participant. */
@@ -389,16 +411,18 @@ export class CaseService {
     const { state } = await this.current(threadId);
     const event = this.build(type, threadId, state.heads, body);
     validateNextEvent(state, event, this.rules);
-    await this.send(threadId, this.others([...state.participants.map((p) => p.orgId), ...alsoTo]), event);
+    await this.sendMessages([{ threadId, orgIds: this.others([...state.participants.map((p) => p.orgId), ...alsoTo]), payload: event }]);
     return { id: this.eventId(event), event };
   }
 
   /** The live state of a thread this device may still act on. */
   private async current(threadId: string): Promise<{ state: CaseThread; loaded: LoadedThread }> {
-    if (await this.tombstone(threadId)) {
+    if (await this.purge.tombstone(threadId)) {
       throw new HandoverError('INVALID_EVENT', 'this thread was purged after the survivor withdrew consent', { reason: 'purged' });
     }
-    const loaded = await this.loadMessages(threadId);
+    const loaded = await this.store.load(threadId);
+    // Orgs a create or an add names must be known (certified types) before the thread can be acted on.
+    await this.learnOrgs(loaded.events.flatMap((e) => orgsNamedIn(e.event)));
     return { state: this.derive(threadId, loaded), loaded };
   }
 
@@ -470,11 +494,15 @@ export class CaseService {
       const overrides = this.overrideEvents(threadId, [created], plan.recipients, header.purpose);
 
       const orgIds = this.others(recipients.map((r) => r.orgId));
-      await this.send(threadId, orgIds, create);
-      for (const o of overrides) await this.send(threadId, orgIds, o.event);
-      for (const s of plan.supplements) {
-        await this.send(threadId, this.others(s.orgIds), { kind: 'referral.supplement', threadId, eventHash: created.id, data: s.data });
-      }
+      await this.sendMessages([
+        { threadId, orgIds, payload: create },
+        ...overrides.map((o) => ({ threadId, orgIds, payload: o.event })),
+        ...plan.supplements.map((sup) => ({
+          threadId,
+          orgIds: this.others(sup.orgIds),
+          payload: { kind: 'referral.supplement' as const, threadId, eventHash: created.id, data: sup.data },
+        })),
+      ]);
       return { threadId, referralId: created.id, recipients: plan.recipients, overrides };
     });
   }
@@ -531,11 +559,15 @@ export class CaseService {
       const overrides = plan ? this.overrideEvents(threadId, [...loaded.events, sent], plan.recipients, referral.header.purpose) : [];
 
       const orgIds = this.others(state.participants.map((p) => p.orgId));
-      await this.send(threadId, orgIds, event);
-      for (const o of overrides) await this.send(threadId, orgIds, o.event);
-      for (const s of plan?.supplements ?? []) {
-        await this.send(threadId, this.others(s.orgIds), { kind: 'referral.supplement', threadId, eventHash: sent.id, data: s.data });
-      }
+      await this.sendMessages([
+        { threadId, orgIds, payload: event },
+        ...overrides.map((o) => ({ threadId, orgIds, payload: o.event })),
+        ...(plan?.supplements ?? []).map((sup) => ({
+          threadId,
+          orgIds: this.others(sup.orgIds),
+          payload: { kind: 'referral.supplement' as const, threadId, eventHash: sent.id, data: sup.data },
+        })),
+      ]);
       return { ...sent, recipients: plan?.recipients ?? [], overrides };
     });
   }
@@ -625,127 +657,57 @@ export class CaseService {
    */
   async withdrawConsent(threadId: string, body: z.input<typeof ConsentWithdrawBody>): Promise<SentEvent> {
     checkThreadId(threadId);
-    return this.enqueue(async () => {
-      const sent = await this.actNow(threadId, 'consent.withdraw', body);
-      await this.purgeIfWithdrawn(threadId);
-      return sent;
-    });
+    // Sending it records it in the thread, which purges this device's copy at once (refresh).
+    return this.enqueue(() => this.actNow(threadId, 'consent.withdraw', body));
   }
 
-  /* ------------------------------------------------ consent withdrawal -- */
+  /* ------------------------------------------------------- receiving -- */
 
+  /** A message the transport verified and stored: decode it once, update the thread, act on a withdrawal. */
   private async receive(message: StoredMessage): Promise<void> {
-    const tomb = await this.tombstone(message.threadId);
+    const tomb = await this.purge.tombstone(message.threadId);
     if (tomb) {
-      await this.absorb(tomb, [message]);
+      await this.purge.absorb(tomb, [message]);
       return;
     }
-    const c = classify(message, (orgId) => this.orgTypeOf(orgId));
-    if (c.kind === 'event') await this.learnOrgs(orgsNamedIn(c.event)).catch(() => undefined);
-    if (c.kind === 'event' && c.event.type === 'consent.withdraw' && (await this.purgeIfWithdrawn(message.threadId))) return;
-    this.emit({ threadId: message.threadId, kind: c.kind, ...(c.kind === 'event' ? { type: c.event.type } : {}) });
+    const loaded = await this.store.ingest(message);
+    const route = loaded.routes.find((r) => r.messageId === message.messageId);
+    const carried = route?.carries.kind === 'event' ? loaded.events.find((e) => e.id === (route.carries as { id: string }).id) : undefined;
+    // An org named for the first time (a new participant) is learned before the thread is derived again.
+    if (carried) await this.learnOrgs(orgsNamedIn(carried.event)).catch(() => undefined);
+    if ((await this.refresh(message.threadId, loaded)) === null) return;
+    const kind = route?.carries.kind ?? 'dropped';
+    this.emit({ threadId: message.threadId, kind, ...(carried ? { type: carried.event.type } : {}) });
   }
+}
 
-  /**
-   * If the thread holds an applied consent withdrawal: keep a tombstone,
-   * delete every message of the thread, and send this device's purge receipt.
-   * The tombstone is written first, so a crash at any point is finished by `start()`.
-   */
-  private async purgeIfWithdrawn(threadId: string): Promise<boolean> {
-    const loaded = await this.loadMessages(threadId);
-    const state = this.derive(threadId, loaded);
-    const withdrawal = state.consentWithdrawal;
-    const entry = withdrawal && state.timeline.find((t) => t.id === withdrawal.withdrawalId);
-    if (!withdrawal || !entry) return false;
+/** An inbox line as of `now`: a referral still unanswered past its deadline reads as overdue (expired). */
+function summaryAt(entry: IndexEntry, now: number): ThreadSummary {
+  const { summary } = entry;
+  const waiting = (summary.status === 'sent' || summary.status === 'expired') && entry.firstResponseAt === null && summary.responseDeadline !== null;
+  if (!waiting || summary.responseDeadline === null) return summary;
+  const overdue = now > summary.responseDeadline;
+  return { ...summary, overdue, status: overdue ? 'expired' : 'sent' };
+}
 
-    const me = this.author();
-    const receipts = loaded.events.filter(
-      (e): e is { id: string; event: EventOf<'purge.receipt'> } =>
-        e.event.type === 'purge.receipt' && state.timeline.some((t) => t.id === e.id),
-    );
-    const confirmedHere = receipts.some((r) => r.event.author.deviceId === me.deviceId);
-    let pendingReceipt: EventOf<'purge.receipt'> | null = null;
-    if (!confirmedHere) {
-      try {
-        pendingReceipt = this.build('purge.receipt', threadId, state.heads, { withdrawalId: withdrawal.withdrawalId, itemsDeleted: loaded.messageCount });
-        validateNextEvent(state, pendingReceipt, this.rules);
-      } catch (err) {
-        // The purge matters more than the receipt: delete anyway and leave the failure visible.
-        this.recordFailure(threadId, err);
-        pendingReceipt = null;
-      }
-    }
-    const tomb: Tombstone = {
-      v: 1,
-      threadId,
-      purgedAt: this.now(),
-      itemsDeleted: loaded.messageCount,
-      discardedLater: 0,
-      participants: state.participants,
-      withdrawal: entry,
-      heads: state.heads,
-      receipts: receipts.map(({ id, event }) => ({ id, event })),
-      pendingReceipt,
-    };
-    await this.saveTombstone(tomb);
-    tomb.itemsDeleted = await this.transport.purgeThread(threadId);
-    await this.saveTombstone(tomb);
-    this.emit({ threadId, kind: 'purged' });
-    if (tomb.pendingReceipt) await this.sendPendingReceipt(tomb);
-    return true;
-  }
-
-  private async sendPendingReceipt(tomb: Tombstone): Promise<void> {
-    const pending = tomb.pendingReceipt;
-    if (!pending) return;
-    // A receipt retried later gets the time it is actually sent: receivers drop an event whose time is not its envelope's.
-    const receipt: EventOf<'purge.receipt'> = { ...pending, at: this.now() };
-    if (!tomb.receipts.some((r) => r.event.author.deviceId === receipt.author.deviceId)) {
-      try {
-        await this.send(tomb.threadId, this.others(tomb.participants.map((p) => p.orgId)), receipt);
-      } catch (err) {
-        this.recordFailure(tomb.threadId, err);
-        return; // kept pending; `start()` tries again
-      }
-      tomb.receipts.push({ id: this.eventId(receipt), event: receipt });
-    }
-    tomb.pendingReceipt = null;
-    await this.saveTombstone(tomb);
-    // The transport stored our outgoing copy; the tombstone now holds it.
-    await this.transport.purgeThread(tomb.threadId);
-  }
-
-  /** Messages for a purged thread: receipts join the tombstone, everything else is deleted on arrival. */
-  private async absorb(tomb: Tombstone, messages: StoredMessage[]): Promise<void> {
-    for (const message of messages) {
-      const c = classify(message, (orgId) => this.orgTypeOf(orgId));
-      if (c.kind === 'event' && c.event.type === 'purge.receipt' && receiptProblem(tomb, c.event) === null) {
-        tomb.receipts.push({ id: this.eventId(c.event), event: c.event });
-        this.emit({ threadId: tomb.threadId, kind: 'receipt', type: c.event.type });
-      } else {
-        tomb.discardedLater++;
-        this.emit({ threadId: tomb.threadId, kind: 'discarded' });
-      }
-    }
-    await this.saveTombstone(tomb);
-    await this.transport.purgeThread(tomb.threadId);
-  }
-
-  private async tombstoneIds(): Promise<string[]> {
-    const ids = await this.transport.getRecord(TOMBSTONE_INDEX);
-    return Array.isArray(ids) ? ids.filter((id): id is string => typeof id === 'string') : [];
-  }
-
-  private async tombstone(threadId: string): Promise<Tombstone | undefined> {
-    const value = await this.transport.getRecord(tombstoneRecord(threadId));
-    return value && typeof value === 'object' && (value as Tombstone).v === 1 ? (value as Tombstone) : undefined;
-  }
-
-  private async saveTombstone(tomb: Tombstone): Promise<void> {
-    await this.transport.putRecord(tombstoneRecord(tomb.threadId), tomb);
-    const ids = await this.tombstoneIds();
-    if (!ids.includes(tomb.threadId)) await this.transport.putRecord(TOMBSTONE_INDEX, [...ids, tomb.threadId]);
-  }
+function purgedSummary(threadId: string, t: CaseThread, orgId: string): ThreadSummary {
+  const last = t.timeline[t.timeline.length - 1];
+  return {
+    threadId,
+    status: t.status,
+    priority: t.priority,
+    overdue: t.overdue,
+    respondedLate: t.respondedLate,
+    responseDeadline: t.responseDeadline,
+    caseCode: null,
+    role: t.participants.find((p) => p.orgId === orgId)?.role ?? null,
+    participants: t.participants.map(({ orgId: id, orgType, role }) => ({ orgId: id, orgType, role })),
+    lastEventAt: last ? last.at : null,
+    rejected: t.rejected.length,
+    dropped: t.dropped.length,
+    securityWarnings: t.securityWarnings.length,
+    purged: true,
+  };
 }
 
 /** The orgs an event names as participants (their certificates are needed to replay it). */

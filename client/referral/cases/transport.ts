@@ -30,6 +30,10 @@ export interface CaseTransport {
   readonly certificates?: { org?: { orgType: OrgTypeName } };
   /** Send to every device of `orgIds` (and our own other devices); the transport stores the outgoing copy before it resolves. */
   send(input: { threadId: string; orgIds: string[]; payload: unknown }): Promise<StoredMessage>;
+  /** Send the messages of one action in order, resolving the recipients once for all of them. */
+  sendAll(inputs: ReadonlyArray<{ threadId: string; orgIds: string[]; payload: unknown }>): Promise<StoredMessage[]>;
+  /** How many messages the transport holds per thread (cheap: for the case layer's catch-up). */
+  threadCounts(): Promise<Record<string, number>>;
   /** Every message of the thread this device holds, oldest first. */
   threadMessages(threadId: string): Promise<StoredMessage[]>;
   threadIds(): Promise<string[]>;
@@ -39,4 +43,5 @@ export interface CaseTransport {
   on(event: 'message', listener: (message: StoredMessage) => void): () => void;
   getRecord(name: string): Promise<unknown>;
   putRecord(name: string, value: unknown): Promise<void>;
+  deleteRecord(name: string): Promise<void>;
 }
