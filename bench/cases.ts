@@ -21,7 +21,7 @@ import { HandoverClient } from '../client/sdk/client';
 import { MessageStore } from '../client/sdk/message-store';
 import { Vault } from '../client/sdk/vault';
 import { issueDeviceCertificate } from '../shared/certificates';
-import { type Crypto, PWHASH_TEST_ONLY } from '../shared/crypto/sodium';
+import { type Crypto, PWHASH_TEST_ONLY } from '../shared/crypto/types';
 import { loadNodeCrypto } from '../shared/crypto/node';
 import { toB64u } from '../shared/encoding';
 import { LoopbackNetwork } from '../test/support/loopback';

@@ -7,8 +7,8 @@
  */
 import { randomFillSync } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Crypto } from '../shared/crypto/sodium';
-import { SIZES } from '../shared/crypto/sodium';
+import type { Crypto } from '../shared/crypto/types';
+import { SIZES } from '../shared/crypto/types';
 import { checkEnvelopeIntegrity, openEnvelope, parseEnvelope, sealEnvelope, verifyEnvelopeSignature } from '../shared/envelope';
 import { bucketFor } from '../shared/padding';
 import { DAY, T0, TestNetwork, type TestDevice } from '../test/support/network';

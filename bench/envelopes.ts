@@ -10,7 +10,7 @@
  * nothing decrypts, i.e. for relay throughput and latency.
  */
 import { randomBytes } from 'node:crypto';
-import type { Crypto } from '../shared/crypto/sodium';
+import type { Crypto } from '../shared/crypto/types';
 import { toB64u } from '../shared/encoding';
 import { envelopeSigningInput } from '../shared/envelope';
 import type { EnvelopeHeader, SealedEnvelope } from '../shared/schemas';

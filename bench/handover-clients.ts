@@ -17,7 +17,7 @@
 import { randomFillSync } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { ROUTES, authSigningInput } from '../shared/api';
-import type { Crypto } from '../shared/crypto/sodium';
+import type { Crypto } from '../shared/crypto/types';
 import { toB64u } from '../shared/encoding';
 import { sealEnvelope } from '../shared/envelope';
 import type { SealedEnvelope } from '../shared/schemas';

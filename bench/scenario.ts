@@ -4,7 +4,7 @@
  * context run.ts hands each scenario, and the row a scenario returns.
  */
 import { Redis } from 'ioredis';
-import type { Crypto } from '../shared/crypto/sodium';
+import type { Crypto } from '../shared/crypto/types';
 import { type StartRedisOptions, type TestRedis, startRedis } from '../test/support/redis';
 import { type CpuProbe, type LoadMode, type LoadOptions, type LoadResult, describeMode } from './load';
 import type { ServerProcess } from './server-process';

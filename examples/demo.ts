@@ -14,7 +14,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { issueDeviceCertificate, issueOrgCertificate, trustAnchor } from '../shared/certificates';
-import { type Crypto, PWHASH_INTERACTIVE } from '../shared/crypto/sodium';
+import { type Crypto, PWHASH_INTERACTIVE } from '../shared/crypto/types';
 import { loadNodeCrypto } from '../shared/crypto/node';
 import { toB64u } from '../shared/encoding';
 import type { OrgCertificate } from '../shared/schemas';

@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import type { NetworkInfo } from '../shared/api';
 import { trustAnchor } from '../shared/certificates';
 import { loadNodeCrypto } from '../shared/crypto/node';
-import type { Crypto } from '../shared/crypto/sodium';
+import type { Crypto } from '../shared/crypto/types';
 import { toB64u } from '../shared/encoding';
 import type { RelayConfig } from './config';
 import { type NetworkRoot, resolveNetworkRoot } from './dev-network';

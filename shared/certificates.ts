@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { DOMAIN, type DomainLabel, signingInput } from './canonical';
-import type { Crypto } from './crypto/sodium';
+import type { Crypto } from './crypto/types';
 import { fromB64u, toB64u } from './encoding';
 import { HandoverError } from './errors';
 import {

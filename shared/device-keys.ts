@@ -5,7 +5,7 @@
  */
 import { DOMAIN } from './canonical';
 import { type TrustAnchor, type RevocationStatus, signObject, verifyDeviceChain, verifyObject } from './certificates';
-import type { Crypto, KeyPair } from './crypto/sodium';
+import type { Crypto, KeyPair } from './crypto/types';
 import { fromB64u, toB64u } from './encoding';
 import { HandoverError } from './errors';
 import {

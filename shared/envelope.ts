@@ -11,8 +11,8 @@
  * decrypt and unpad. The used one-time prekey is deleted on success.
  */
 import { DOMAIN, signingInput } from './canonical';
-import type { Crypto } from './crypto/sodium';
-import { SIZES } from './crypto/sodium';
+import type { Crypto } from './crypto/types';
+import { SIZES } from './crypto/types';
 import type { DeviceKeys, RecipientKeys } from './device-keys';
 import { fromB64u, lengthPrefixed, toB64u, utf8 } from './encoding';
 import { HandoverError } from './errors';

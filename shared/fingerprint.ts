@@ -5,7 +5,7 @@
  * taken modulo 100000, so the code carries about 200 bits.
  */
 import { DOMAIN } from './canonical';
-import type { Crypto } from './crypto/sodium';
+import type { Crypto } from './crypto/types';
 import { concatBytes, lengthPrefixed, utf8 } from './encoding';
 
 const ITERATIONS = 1024; // slows brute-force search for a colliding key

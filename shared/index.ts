@@ -9,4 +9,5 @@ export * from './device-keys';
 export * from './envelope';
 export * from './fingerprint';
 export * from './keystore';
-export { type Crypto, type KeyPair, type RandomSource, type PwhashLimits, SIZES, PWHASH_MODERATE, PWHASH_INTERACTIVE, PWHASH_TEST_ONLY, createCrypto, cryptoReady, loadCrypto } from './crypto/sodium';
+export * from './crypto/types';
+export { createCrypto, cryptoReady, loadCrypto } from './crypto/sodium';

@@ -8,8 +8,8 @@
  */
 import { z } from 'zod';
 import { DOMAIN, canonicalJson } from './canonical';
-import type { Crypto, KeyPair, PwhashLimits } from './crypto/sodium';
-import { SIZES } from './crypto/sodium';
+import type { Crypto, KeyPair, PwhashLimits } from './crypto/types';
+import { SIZES } from './crypto/types';
 import type { DeviceKeys, StoredPrekey } from './device-keys';
 import { concatBytes, fromB64u, fromUtf8, toB64u, utf8 } from './encoding';
 import { HandoverError } from './errors';

@@ -10,7 +10,7 @@
  * way to the admin is caught before it is certified (issue 11, finding 6).
  */
 import { issueDeviceCertificate, issueOrgCertificate, issueRevocation, networkIdOf } from '../../shared/certificates';
-import type { Crypto } from '../../shared/crypto/sodium';
+import type { Crypto } from '../../shared/crypto/types';
 import { fromB64u, toB64u } from '../../shared/encoding';
 import { HandoverError } from '../../shared/errors';
 import { fingerprint } from '../../shared/fingerprint';

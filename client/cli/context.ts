@@ -5,7 +5,7 @@
 import { createInterface } from 'node:readline';
 import os from 'node:os';
 import path from 'node:path';
-import { type Crypto, type PwhashLimits, PWHASH_INTERACTIVE, PWHASH_MODERATE, PWHASH_TEST_ONLY } from '../../shared/crypto/sodium';
+import { type Crypto, type PwhashLimits, PWHASH_INTERACTIVE, PWHASH_MODERATE, PWHASH_TEST_ONLY } from '../../shared/crypto/types';
 import { loadNodeCrypto } from '../../shared/crypto/node';
 import { HandoverError } from '../../shared/errors';
 import { FileStorage } from '../node/file-storage';

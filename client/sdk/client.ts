@@ -10,8 +10,8 @@
  */
 import { authSigningInput } from '../../shared/api';
 import { createEnrolmentRequest, trustAnchor, verifyDeviceChain } from '../../shared/certificates';
-import type { Crypto, PwhashLimits } from '../../shared/crypto/sodium';
-import { PWHASH_MODERATE } from '../../shared/crypto/sodium';
+import type { Crypto, PwhashLimits } from '../../shared/crypto/types';
+import { PWHASH_MODERATE } from '../../shared/crypto/types';
 import {
   type DeviceKeys,
   type RecipientKeys,

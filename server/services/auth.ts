@@ -10,7 +10,7 @@
  * verifies under the device's certified key is told REVOKED or expired.
  */
 import { authSigningInput } from '../../shared/api';
-import type { Crypto } from '../../shared/crypto/sodium';
+import type { Crypto } from '../../shared/crypto/types';
 import { fromB64u, toB64u, utf8 } from '../../shared/encoding';
 import { HandoverError } from '../../shared/errors';
 import type { RelayConfig } from '../config';

@@ -6,7 +6,7 @@
  * of the very same envelope can be told from another envelope reusing the
  * id. The signing input is built once for both.
  */
-import type { Crypto } from '../../shared/crypto/sodium';
+import type { Crypto } from '../../shared/crypto/types';
 import { fromB64u, toB64u } from '../../shared/encoding';
 import { checkEnvelopeIntegrity, envelopeSigningInput } from '../../shared/envelope';
 import { HandoverError } from '../../shared/errors';

@@ -10,7 +10,7 @@
  */
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { Crypto } from '../../shared/crypto/sodium';
+import type { Crypto } from '../../shared/crypto/types';
 import { HandoverError } from '../../shared/errors';
 import type { SealedEnvelope } from '../../shared/schemas';
 import { checkEnvelope } from './check';

@@ -13,7 +13,7 @@
  * docs/DECISIONS.md (2026-11-29, "Native Ed25519 verification").
  */
 import { createPublicKey, type KeyObject, verify } from 'node:crypto';
-import type { SignatureVerifier } from './sodium';
+import type { SignatureVerifier } from './types';
 
 /** DER SubjectPublicKeyInfo prefix for a raw 32-byte Ed25519 key (RFC 8410). */
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');

@@ -4,7 +4,8 @@
  * Browser code uses `loadCrypto` from sodium.ts and never imports this file.
  */
 import { nodeEd25519Verifier } from './ed25519-node';
-import { type Crypto, type CryptoOptions, loadCrypto } from './sodium';
+import { loadCrypto } from './sodium';
+import type { Crypto, CryptoOptions } from './types';
 
 export function loadNodeCrypto(options: CryptoOptions = {}): Promise<Crypto> {
   return loadCrypto({ verify: nodeEd25519Verifier(), ...options });

@@ -7,7 +7,8 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Crypto, loadCrypto } from '../../shared/crypto/sodium';
+import { type Crypto } from '../../shared/crypto/types';
+import { loadCrypto } from '../../shared/crypto/sodium';
 import { fromB64u, toB64u } from '../../shared/encoding';
 import { ConfigError, defaultVerifyThreads, loadConfig, type RelayConfig, testConfig } from '../../server/config';
 import { DEV_ROOT_FILE, resolveNetworkRoot } from '../../server/dev-network';

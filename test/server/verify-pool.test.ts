@@ -4,7 +4,7 @@
  * concurrency, and refuse work once closed.
  */
 import { loadNodeCrypto } from '../../shared/crypto/node';
-import type { Crypto } from '../../shared/crypto/sodium';
+import type { Crypto } from '../../shared/crypto/types';
 import { toB64u, utf8 } from '../../shared/encoding';
 import { envelopeSigningInput, sealEnvelope } from '../../shared/envelope';
 import { isHandoverError } from '../../shared/errors';

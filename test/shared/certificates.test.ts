@@ -20,7 +20,8 @@ import {
   verifyOrgCertificate,
   verifyRevocationList,
 } from '../../shared/certificates';
-import { type Crypto, loadCrypto } from '../../shared/crypto/sodium';
+import { type Crypto } from '../../shared/crypto/types';
+import { loadCrypto } from '../../shared/crypto/sodium';
 import { createDeviceKeys, verifyBundle } from '../../shared/device-keys';
 import { fromB64u, toB64u } from '../../shared/encoding';
 import { type ErrorCode, isHandoverError } from '../../shared/errors';

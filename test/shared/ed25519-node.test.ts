@@ -7,7 +7,8 @@
 import fc from 'fast-check';
 import { nodeEd25519Verifier } from '../../shared/crypto/ed25519-node';
 import { loadNodeCrypto } from '../../shared/crypto/node';
-import { type Crypto, loadCrypto } from '../../shared/crypto/sodium';
+import { type Crypto } from '../../shared/crypto/types';
+import { loadCrypto } from '../../shared/crypto/sodium';
 
 let sodium: Crypto;
 let node: Crypto;

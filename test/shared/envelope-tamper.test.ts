@@ -8,7 +8,8 @@
  * - "re-signed": the legitimate sender signs the tampered header, so the
  *   signature is fine and the AEAD / key-encryption-key bindings must catch it.
  */
-import { type Crypto, loadCrypto } from '../../shared/crypto/sodium';
+import { type Crypto } from '../../shared/crypto/types';
+import { loadCrypto } from '../../shared/crypto/sodium';
 import { rotateSignedPrekeys } from '../../shared/device-keys';
 import { fromB64u, toB64u } from '../../shared/encoding';
 import {

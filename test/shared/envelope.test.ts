@@ -1,4 +1,5 @@
-import { PWHASH_TEST_ONLY, SIZES, loadCrypto, type Crypto } from '../../shared/crypto/sodium';
+import { PWHASH_TEST_ONLY, SIZES, type Crypto } from '../../shared/crypto/types';
+import { loadCrypto } from '../../shared/crypto/sodium';
 import { type DeviceKeys, generateOneTimePrekeys } from '../../shared/device-keys';
 import { MAX_CLOCK_SKEW_MS, type OpenInput, envelopeSigningInput, openEnvelope, sealEnvelope } from '../../shared/envelope';
 import { fromB64u, fromUtf8, toB64u, toHex, utf8 } from '../../shared/encoding';

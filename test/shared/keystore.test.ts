@@ -3,7 +3,8 @@
  * tampering with every byte of every field of the sealed JSON. Uses the
  * cheap PWHASH_TEST_ONLY limits so hundreds of unlock attempts stay fast.
  */
-import { PWHASH_TEST_ONLY, type Crypto, loadCrypto } from '../../shared/crypto/sodium';
+import { PWHASH_TEST_ONLY, type Crypto } from '../../shared/crypto/types';
+import { loadCrypto } from '../../shared/crypto/sodium';
 import { generateOneTimePrekeys, rotateSignedPrekeys, createDeviceKeys } from '../../shared/device-keys';
 import { fromB64u, toB64u, utf8 } from '../../shared/encoding';
 import { isHandoverError } from '../../shared/errors';

@@ -5,7 +5,8 @@
  * fingerprints.
  */
 import { DOMAIN, canonicalJson, signingInput } from '../../shared/canonical';
-import { PWHASH_TEST_ONLY, SIZES, type Crypto, createCrypto, loadCrypto } from '../../shared/crypto/sodium';
+import { PWHASH_TEST_ONLY, SIZES, type Crypto } from '../../shared/crypto/types';
+import { createCrypto, loadCrypto } from '../../shared/crypto/sodium';
 import { fromB64u, fromHex, fromUtf8, lengthPrefixed, toB64u, toHex, utf8 } from '../../shared/encoding';
 import { isHandoverError } from '../../shared/errors';
 import { fingerprint } from '../../shared/fingerprint';

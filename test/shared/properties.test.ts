@@ -4,7 +4,8 @@
  */
 import fc from 'fast-check';
 import { DOMAIN, canonicalJson, signingInput } from '../../shared/canonical';
-import { SIZES, type Crypto, loadCrypto } from '../../shared/crypto/sodium';
+import { SIZES, type Crypto } from '../../shared/crypto/types';
+import { loadCrypto } from '../../shared/crypto/sodium';
 import { generateOneTimePrekeys } from '../../shared/device-keys';
 import { fromB64u, toB64u, toHex, utf8 } from '../../shared/encoding';
 import { openEnvelope, parseEnvelope, sealEnvelope } from '../../shared/envelope';

@@ -10,7 +10,8 @@
 import { readFileSync } from 'node:fs';
 import { DOMAIN, canonicalJson, signingInput } from '../../shared/canonical';
 import { trustAnchor, verifyDeviceChain, verifyOrgCertificate, verifyRevocationList } from '../../shared/certificates';
-import { type Crypto, createCrypto, loadCrypto } from '../../shared/crypto/sodium';
+import { type Crypto } from '../../shared/crypto/types';
+import { createCrypto, loadCrypto } from '../../shared/crypto/sodium';
 import { verifyBundle } from '../../shared/device-keys';
 import { concatBytes, fromB64u, fromHex, fromUtf8, lengthPrefixed, toB64u, toHex, utf8 } from '../../shared/encoding';
 import { envelopeSigningInput, openEnvelope, parseEnvelope, sealEnvelope } from '../../shared/envelope';

@@ -22,7 +22,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadNodeCrypto } from '../../shared/crypto/node';
-import { type Crypto, SIZES, loadCrypto } from '../../shared/crypto/sodium';
+import { type Crypto, SIZES } from '../../shared/crypto/types';
+import { loadCrypto } from '../../shared/crypto/sodium';
 import { concatBytes, fromHex, toHex } from '../../shared/encoding';
 import { isHandoverError } from '../../shared/errors';
 

@@ -2,7 +2,7 @@
  * Seeded randomness for known-answer tests ONLY: an endless stream of
  * BLAKE2b-512(seed || counter) blocks. Never used outside test/.
  */
-import type { Crypto, RandomSource } from '../../shared/crypto/sodium';
+import type { Crypto, RandomSource } from '../../shared/crypto/types';
 import { concatBytes, utf8 } from '../../shared/encoding';
 
 export function seededRandom(hashWith: Crypto, seed: string): RandomSource {

@@ -10,7 +10,7 @@ import {
   issueRevocation,
   trustAnchor,
 } from '../../shared/certificates';
-import type { Crypto, KeyPair } from '../../shared/crypto/sodium';
+import type { Crypto, KeyPair } from '../../shared/crypto/types';
 import {
   type DeviceKeys,
   type RecipientKeys,

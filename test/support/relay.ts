@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import { io as ioClient, type Socket } from 'socket.io-client';
 import { authSigningInput, ROUTES, SocketTicketResponse } from '../../shared/api';
 import { issueDeviceCertificate } from '../../shared/certificates';
-import { type Crypto, PWHASH_TEST_ONLY } from '../../shared/crypto/sodium';
+import { type Crypto, PWHASH_TEST_ONLY } from '../../shared/crypto/types';
 import { loadNodeCrypto } from '../../shared/crypto/node';
 import { toB64u } from '../../shared/encoding';
 import type { ClientToServerEvents, ServerToClientEvents, WireError } from '../../shared/socket-events';

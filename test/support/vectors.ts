@@ -9,7 +9,8 @@
 import { join } from 'node:path';
 import { DOMAIN, canonicalJson, signingInput } from '../../shared/canonical';
 import { createEnrolmentRequest, issueDeviceCertificate, issueOrgCertificate, issueRevocation, trustAnchor } from '../../shared/certificates';
-import { type Crypto, type KeyPair, type RandomSource, createCrypto, cryptoReady } from '../../shared/crypto/sodium';
+import { type Crypto, type KeyPair, type RandomSource } from '../../shared/crypto/types';
+import { createCrypto, cryptoReady } from '../../shared/crypto/sodium';
 import { type DeviceKeys, type StoredPrekey, createDeviceKeys, generateOneTimePrekeys, rotateSignedPrekeys, verifyBundle } from '../../shared/device-keys';
 import { fromB64u, toB64u, toHex, utf8 } from '../../shared/encoding';
 import { sealEnvelope } from '../../shared/envelope';

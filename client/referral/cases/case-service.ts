@@ -14,7 +14,7 @@
  * so a device never builds an event on a state another task is changing.
  */
 import type { z } from 'zod';
-import type { Crypto } from '../../../shared/crypto/sodium';
+import type { Crypto } from '../../../shared/crypto/types';
 import { HandoverError, isHandoverError } from '../../../shared/errors';
 import { toHtcdsCsv } from '../domain/export';
 import {

@@ -12,7 +12,7 @@
 import { z } from 'zod';
 import { signingInput } from '../../../shared/canonical';
 import { REFERRAL_DOMAIN } from '../domain/labels';
-import type { Crypto } from '../../../shared/crypto/sodium';
+import type { Crypto } from '../../../shared/crypto/types';
 import { toB64u } from '../../../shared/encoding';
 import { MAX_CLOCK_SKEW_MS } from '../../../shared/envelope';
 import { EventEnvelope, type EventOf, type EventType, ReferralData } from '../domain/schemas';

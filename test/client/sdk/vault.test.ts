@@ -3,7 +3,8 @@
  * names, names never reach the storage in clear (review finding 10), the
  * index survives a re-unlock, and tampering or a wrong passphrase is caught.
  */
-import { PWHASH_TEST_ONLY, loadCrypto, type Crypto } from '../../../shared/crypto/sodium';
+import { PWHASH_TEST_ONLY, type Crypto } from '../../../shared/crypto/types';
+import { loadCrypto } from '../../../shared/crypto/sodium';
 import { isHandoverError } from '../../../shared/errors';
 import { MemoryStorage } from '../../../client/sdk/storage';
 import { Vault } from '../../../client/sdk/vault';

@@ -8,7 +8,8 @@
  */
 import { HandoverClient } from '../../../client/sdk/client';
 import { MemoryStorage } from '../../../client/sdk/storage';
-import { loadCrypto, PWHASH_TEST_ONLY } from '../../../shared/crypto/sodium';
+import { PWHASH_TEST_ONLY } from '../../../shared/crypto/types';
+import { loadCrypto } from '../../../shared/crypto/sodium';
 import { toB64u } from '../../../shared/encoding';
 import { isHandoverError } from '../../../shared/errors';
 import { TestNetwork } from '../../support/network';

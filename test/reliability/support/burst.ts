@@ -5,7 +5,7 @@
  * every acknowledged envelope processed exactly once by every recipient
  * device, in per-sender order, bytes intact.
  */
-import type { Crypto } from '../../../shared/crypto/sodium';
+import type { Crypto } from '../../../shared/crypto/types';
 import type { RecipientKeys } from '../../../shared/device-keys';
 import { toB64u, utf8 } from '../../../shared/encoding';
 import { sealEnvelope } from '../../../shared/envelope';

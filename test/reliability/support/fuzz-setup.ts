@@ -4,7 +4,8 @@
  * mutate, and helpers for raw HTTP requests and health checks.
  */
 import http from 'node:http';
-import { loadCrypto, type Crypto } from '../../../shared/crypto/sodium';
+import { type Crypto } from '../../../shared/crypto/types';
+import { loadCrypto } from '../../../shared/crypto/sodium';
 import { generateOneTimePrekeys, rotateSignedPrekeys } from '../../../shared/device-keys';
 import { toB64u } from '../../../shared/encoding';
 import { type TestDevice, TestNetwork, type TestOrg } from '../../support/network';

@@ -10,7 +10,7 @@
  * when a relay process dies.
  */
 import { io as ioClient, type Socket } from 'socket.io-client';
-import type { Crypto } from '../../../shared/crypto/sodium';
+import type { Crypto } from '../../../shared/crypto/types';
 import { fromB64u } from '../../../shared/encoding';
 import type { SealedEnvelope } from '../../../shared/schemas';
 import type { ClientToServerEvents, Delivery, ServerToClientEvents, WireError } from '../../../shared/socket-events';

@@ -5,7 +5,8 @@
  */
 import example from '../../../../examples/referral.json';
 import { CaseService } from '../../../../client/referral/cases/case-service';
-import { type Crypto, loadCrypto } from '../../../../shared/crypto/sodium';
+import { type Crypto } from '../../../../shared/crypto/types';
+import { loadCrypto } from '../../../../shared/crypto/sodium';
 import { ReferralBody } from '../../../../client/referral/domain/schemas';
 import { LoopbackNetwork, type LoopbackTransport } from '../../../support/loopback';
 
