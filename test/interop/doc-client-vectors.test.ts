@@ -6,7 +6,7 @@
  * recipients, resealing it byte for byte from the random tape,
  * fingerprints and padding buckets. Uses only test/interop/doc-client.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { bucketFor, dhKeyPairFromPrivate, fingerprint, loadSodium, signKeyPairFromSeed, verify, xwingFromSeed } from './doc-client/crypto';
 import { DeviceKeys } from './doc-client/device';
@@ -158,5 +158,16 @@ describe('doc client against the worked thread-id example (PROTOCOL.md §4.8.1)'
     const threadId = deriveThreadId(event);
     expect(threadId).toBe('L7_LtH1jEaZzWZCH7F_oEA');
     expect(eventHash({ ...event, threadId })).toBe('eEyV8IkXRuozAFriy2VaZlNSVjrbyM0kVZjouGF5G9k');
+  });
+});
+
+describe('the doc client stays independent', () => {
+  test('it imports only its own files and npm libraries, nothing from shared/, client/ or server/', () => {
+    const dir = join(__dirname, 'doc-client');
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts'))) {
+      const text = readFileSync(join(dir, file), 'utf8');
+      const specifiers = [...text.matchAll(/\bfrom\s+'([^']+)'|\bimport\(\s*'([^']+)'|\brequire\(\s*'([^']+)'/g)].map((m) => m[1] ?? m[2] ?? m[3]);
+      for (const spec of specifiers) expect({ file, spec, ok: spec!.startsWith('./') || ['canonicalize', 'libsodium-wrappers-sumo', 'socket.io-client'].includes(spec!) }).toEqual({ file, spec, ok: true });
+    }
   });
 });
