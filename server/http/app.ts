@@ -139,7 +139,7 @@ export function createHttpApp(deps: HttpDeps): express.Express {
       res.set('retry-after', String(Math.ceil(limit.retryAfterMs / 1000)));
       throw new HandoverError('RATE_LIMITED', `too many key bundle fetches for ${orgId}; try again shortly`, { retryAfterMs: limit.retryAfterMs });
     }
-    res.json(await registry.bundles(orgId));
+    res.json(await registry.bundles(orgId, requester));
   });
 
   app.post(ROUTES.devices, async (req, res) => {

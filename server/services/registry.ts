@@ -233,12 +233,15 @@ export class Registry {
   /**
    * Bundles of every active device of an org, each with one popped one-time
    * prekey when any is left (never handed out twice; the signed prekey is the
-   * last resort). The caller rate-limits per (requester, org).
+   * last resort). The requesting device itself is left out: it never
+   * encrypts to itself, so handing it its own one-time prekey would only
+   * burn it. The caller rate-limits per (requester, org).
    */
-  async bundles(orgId: string): Promise<z.infer<typeof BundlesResponse>> {
+  async bundles(orgId: string, requesterDeviceId?: string): Promise<z.infer<typeof BundlesResponse>> {
     const org = await this.trust.activeOrg(orgId);
     const bundles: DeviceBundle[] = [];
     for (const device of await this.trust.activeOrgDevices(orgId, { fresh: true })) {
+      if (device.deviceId === requesterDeviceId) continue;
       const signed = await this.currentSignedPrekeys(device.deviceId);
       if (!signed) continue; // certified but never registered its prekeys
       const popped = await this.store.popOneTimePrekey(device.deviceId);

@@ -56,6 +56,16 @@ describe.each(['memory', 'redis'] as const)('prekeys and bundles (%s store)', (k
   const status = async (token: string) => PrekeyStatus.parse(expectOk(await api(fx).get(ROUTES.prekeyStatus).set(bearer(token))));
   const upload = (token: string, prekeys: unknown[]) => api(fx).post(ROUTES.oneTimePrekeys).set(bearer(token)).send({ prekeys });
 
+  it("a device fetching its own org's bundles is left out and none of its one-time prekeys is burnt", async () => {
+    const own = await org(2, 5);
+    const [me, colleague] = own.devices;
+    const answer = await fetchBundles(own.tokens[0]!, own.orgId);
+    expect(answer.bundles.map((b) => b.certificate.deviceId)).toEqual([colleague!.keys.deviceId]);
+    expect((await status(own.tokens[0]!)).oneTimePrekeys).toBe(5);
+    expect((await status(own.tokens[1]!)).oneTimePrekeys).toBe(4);
+    expect(me).toBeDefined();
+  });
+
   it('concurrent bundle fetches by several requesters never hand out a one-time prekey twice', async () => {
     const target = await org(2, 12);
     const requesters = await org(6, 0);
