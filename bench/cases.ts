@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import example from '../examples/referral.json';
-import { FileStorage } from '../client/node/file-storage';
+import { FileStorage } from '../client/sdk/file-storage';
 import { CaseService, ReferralBody } from '../client/referral';
 import { HandoverClient } from '../client/sdk/client';
 import { MessageStore } from '../client/sdk/message-store';

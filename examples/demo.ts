@@ -13,21 +13,10 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { issueDeviceCertificate, issueOrgCertificate, trustAnchor } from '../shared/certificates';
-import { type Crypto, PWHASH_INTERACTIVE } from '../shared/crypto/types';
-import { loadNodeCrypto } from '../shared/crypto/node';
-import { toB64u } from '../shared/encoding';
-import type { OrgCertificate } from '../shared/schemas';
 import { CaseService } from '../client/referral';
-import { HandoverClient } from '../client/sdk/client';
-import { MemoryStorage } from '../client/sdk/storage';
-import { testConfig } from '../server/config';
-import { createLogger } from '../server/logger';
-import { startRelay } from '../server/relay';
-import { decodeStored } from '../server/services/envelopes';
-import { createStore, type EnqueueRequest, type RelayStore } from '../server/store';
-
-const DAY = 24 * 60 * 60 * 1000;
+import { AdminKeys, HandoverClient, MemoryStorage, PWHASH_INTERACTIVE, PWHASH_TEST_ONLY, Vault, type OrgCertificate } from '../client/sdk';
+import { loadNodeCrypto } from '../client/sdk/node';
+import { type EnqueueRequest, type RelayStore, createLogger, createStore, decodeStored, startRelay, testConfig } from '../server';
 
 interface Party {
   name: string;
@@ -57,17 +46,18 @@ function recordingStore(store: RelayStore, log: EnqueueRequest[]): RelayStore {
 
 async function main(): Promise<void> {
   const crypto = await loadNodeCrypto();
-  const now = Date.now();
 
   step('Network coordinator creates the network root key');
-  const root = crypto.signKeyPair();
-  const anchor = trustAnchor(crypto, root.publicKey);
-  say(`  network ${anchor.networkId}`);
+  // Every admin keeps its keys in its own encrypted vault (a folder on its own machine in real life).
+  const adminVault = async () => new AdminKeys(crypto, await Vault.create(crypto, new MemoryStorage(), 'demo admin passphrase', PWHASH_TEST_ONLY));
+  const coordinator = await adminVault();
+  const root = await coordinator.createRoot();
+  say(`  network ${root.networkId}`);
 
   const stored: EnqueueRequest[] = [];
   const redisUrl = process.env.REDIS_URL;
   const config = testConfig({
-    rootPublicKey: toB64u(root.publicKey),
+    rootPublicKey: root.publicKey,
     logLevel: 'warn',
     ...(redisUrl ? { redisUrl, redisKeyPrefix: `demo-${Date.now()}:` } : {}),
   });
@@ -78,41 +68,34 @@ async function main(): Promise<void> {
   const relay = await startRelay(config, { crypto, store: recordingStore(baseStore, stored), logger: createLogger('warn') });
   say(`  relay listening at ${relay.url} (${relay.store.kind === 'redis' ? `Redis ${redisUrl}` : 'embedded in-memory store'})`);
 
+  step('Each org admin makes an org key; the coordinator certifies it after comparing its fingerprint');
+  const orgAdmin = async (fields: Pick<OrgCertificate, 'orgId' | 'name' | 'orgType' | 'country' | 'services'> & { region: string }) => {
+    const admin = await adminVault();
+    const key = await admin.createOrgKey(fields.orgId);
+    // The org admin reads `key.fingerprint` to the coordinator over the phone.
+    const certificate = await coordinator.issueOrg({ ...fields, publicKey: key.publicKey, days: 365, confirmedFingerprint: key.fingerprint });
+    await admin.importOrgCertificate(certificate);
+    const res = await fetch(new URL('/v1/orgs', relay.url), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ certificate }),
+    });
+    if (!res.ok) throw new Error(`registering ${fields.orgId} failed: ${await res.text()}`);
+    say(`  certified and registered ${fields.orgId} (${fields.name})`);
+    return { admin, certificate };
+  };
   const orgs = {
-    ngo: issueOrg(crypto, root.privateKey, anchor.networkId, now, {
-      orgId: 'ngo-taraz',
-      name: 'Safe Path Taraz',
-      orgType: 'ngo',
-      country: 'KZ',
-      region: 'Taraz',
-      services: ['case-management', 'legal'],
-    }),
-    iom: issueOrg(crypto, root.privateKey, anchor.networkId, now, {
-      orgId: 'iom-ist',
-      name: 'IOM Istanbul',
-      orgType: 'iom',
-      country: 'TR',
-      region: 'Istanbul',
-      services: ['return', 'case-management'],
-    }),
-    shelter: issueOrg(crypto, root.privateKey, anchor.networkId, now, {
+    ngo: await orgAdmin({ orgId: 'ngo-taraz', name: 'Safe Path Taraz', orgType: 'ngo', country: 'KZ', region: 'Taraz', services: ['case-management', 'legal'] }),
+    iom: await orgAdmin({ orgId: 'iom-ist', name: 'IOM Istanbul', orgType: 'iom', country: 'TR', region: 'Istanbul', services: ['return', 'case-management'] }),
+    shelter: await orgAdmin({
       orgId: 'shelter-ist',
-      name: 'Umut Women\'s Shelter',
+      name: "Umut Women's Shelter",
       orgType: 'shelter',
       country: 'TR',
       region: 'Istanbul',
       services: ['safe-accommodation', 'medical', 'psychosocial'],
     }),
   };
-  for (const org of Object.values(orgs)) {
-    const res = await fetch(new URL('/v1/orgs', relay.url), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ certificate: org.certificate }),
-    });
-    if (!res.ok) throw new Error(`registering ${org.certificate.orgId} failed: ${await res.text()}`);
-    say(`  certified and registered ${org.certificate.orgId} (${org.certificate.name})`);
-  }
 
   step('Each org admin enrols one staff device (keys made on the device, certificate signed by the org key)');
   const party = async (name: string, org: (typeof orgs)[keyof typeof orgs], deviceId: string, label: string): Promise<Party> => {
@@ -124,20 +107,15 @@ async function main(): Promise<void> {
       orgId: org.certificate.orgId,
       deviceId,
       label,
-      rootPublicKey: toB64u(root.publicKey),
+      rootPublicKey: root.publicKey,
       serverUrl: relay.url,
     });
-    const certificate = issueDeviceCertificate(crypto, {
-      request: enrolmentRequest,
-      orgCertificate: org.certificate,
-      orgPrivateKey: org.privateKey,
-      role: 'caseworker',
-      issuedAt: now - 60_000,
-      expiresAt: now + 180 * DAY,
-    });
+    // The staff member reads the device key fingerprint to the org admin, who certifies it.
+    const { fingerprint } = org.admin.enrolmentFingerprint(enrolmentRequest);
+    const certificate = await org.admin.signDevice(enrolmentRequest, 'caseworker', 180, fingerprint);
     await client.importCertificates(org.certificate, certificate);
     await client.register();
-    const cases = new CaseService({ transport: client, crypto });
+    const cases = new CaseService({ transport: client });
     await client.connect();
     await client.sync();
     await cases.start();
@@ -236,29 +214,6 @@ async function main(): Promise<void> {
   await relay.close();
   await baseStore.close();
   say('\nDemo finished.');
-}
-
-function issueOrg(
-  crypto: Crypto,
-  rootPrivateKey: Uint8Array,
-  networkId: string,
-  now: number,
-  fields: Pick<OrgCertificate, 'orgId' | 'name' | 'orgType' | 'country' | 'services'> & { region?: string },
-): { certificate: OrgCertificate; privateKey: Uint8Array } {
-  const keys = crypto.signKeyPair();
-  const certificate = issueOrgCertificate(
-    crypto,
-    {
-      networkId,
-      ...fields,
-      publicKey: toB64u(keys.publicKey),
-      serial: 1,
-      issuedAt: now - 60_000,
-      expiresAt: now + 365 * DAY,
-    },
-    rootPrivateKey,
-  );
-  return { certificate, privateKey: keys.privateKey };
 }
 
 async function printTimeline(p: Party, threadId: string): Promise<void> {

@@ -5,8 +5,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { DAY_MS } from '../shared/time';
 
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 const intFrom = (min: number, max: number) =>
   z

@@ -42,10 +42,4 @@ export function toWireError(err: unknown): WireError & { code: RelayErrorCode } 
 }
 
 /** Parse with a zod schema or throw BAD_REQUEST naming the first problem. */
-export function parseInput<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: { issues: Array<{ path: PropertyKey[]; message: string }> } } }, value: unknown, what: string): T {
-  const parsed = schema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const where = issue && issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ` : '';
-  throw new HandoverError('BAD_REQUEST', `invalid ${what}: ${where}${issue?.message ?? 'bad shape'}`.slice(0, 300));
-}
+export { parseOrThrow as parseInput } from '../shared/validation';

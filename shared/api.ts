@@ -22,8 +22,6 @@ import {
   b64uBytes,
 } from './schemas';
 
-export const API_PREFIX = '/v1';
-
 export const NetworkInfo = z.strictObject({
   networkId: Hash32,
   rootPublicKey: Ed25519PublicKey,

@@ -20,6 +20,8 @@ import {
   type RevocationBody,
   orgOfDeviceId,
 } from './schemas';
+import { MAX_CLOCK_SKEW_MS } from './time';
+import { parseOrThrow } from './validation';
 
 /** A network is named by the hash of its root public key. */
 export function networkIdOf(crypto: Crypto, rootPublicKey: Uint8Array): string {
@@ -52,15 +54,6 @@ export function verifyObject(
     return false;
   }
   return crypto.verify(sig, signingInput(label, body), publicKey);
-}
-
-function parseOrThrow<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new HandoverError('BAD_REQUEST', `invalid ${what}: ${issue ? `${issue.path.join('.')} ${issue.message}` : 'bad shape'}`);
-  }
-  return parsed.data;
 }
 
 export function issueOrgCertificate(
@@ -169,7 +162,7 @@ function checkValidity(what: string, cert: { issuedAt: number; expiresAt: number
   if (cert.expiresAt <= cert.issuedAt) throw new HandoverError('UNTRUSTED_KEY', `${what} has an empty validity period`);
   if (now >= cert.expiresAt) throw new HandoverError('EXPIRED', `${what} expired at ${new Date(cert.expiresAt).toISOString()}`);
   // A little slack for clock skew between issuer and verifier.
-  if (now + 5 * 60_000 < cert.issuedAt) throw new HandoverError('UNTRUSTED_KEY', `${what} is not valid yet`);
+  if (now + MAX_CLOCK_SKEW_MS < cert.issuedAt) throw new HandoverError('UNTRUSTED_KEY', `${what} is not valid yet`);
 }
 
 /** Verify an org certificate against the pinned root. Returns the parsed certificate. */

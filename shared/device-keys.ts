@@ -16,6 +16,7 @@ import {
   type PqPrekey,
   type SignedPrekey,
 } from './schemas';
+import { DAY_MS } from './time';
 
 export interface StoredPrekey {
   readonly id: number;
@@ -171,10 +172,10 @@ export function verifyBundle(
   // dated in the future was not made by an honest clock (review finding 9).
   for (const [what, prekey] of [['signed prekey', bundle.signedPrekey], ['post-quantum prekey', bundle.pqPrekey]] as const) {
     if (opts.maxPrekeyAgeMs !== undefined && opts.now - prekey.createdAt > opts.maxPrekeyAgeMs) {
-      const days = Math.floor((opts.now - prekey.createdAt) / 86_400_000);
+      const days = Math.floor((opts.now - prekey.createdAt) / DAY_MS);
       throw new HandoverError(
         'UNTRUSTED_KEY',
-        `the ${what} of device ${device.deviceId} is ${days} days old (at most ${Math.floor(opts.maxPrekeyAgeMs / 86_400_000)}): the device has not been online to rotate it; its org admin should check or revoke it`,
+        `the ${what} of device ${device.deviceId} is ${days} days old (at most ${Math.floor(opts.maxPrekeyAgeMs / DAY_MS)}): the device has not been online to rotate it; its org admin should check or revoke it`,
         { deviceId: device.deviceId },
       );
     }

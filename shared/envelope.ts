@@ -18,6 +18,8 @@ import { fromB64u, lengthPrefixed, toB64u, utf8 } from './encoding';
 import { HandoverError } from './errors';
 import { MAX_BODY_BYTES, bucketFor, isBucket } from './padding';
 import { EnvelopeHeader, PROTOCOL_VERSION, type RecipientEntry, type SealedEnvelope, SealedEnvelopeSchema } from './schemas';
+import { MAX_CLOCK_SKEW_MS } from './time';
+import { parseOrThrow } from './validation';
 
 const WRAP_NONCE = new Uint8Array(SIZES.aeadNonce); // safe: every KEK wraps exactly one key
 const EMPTY = new Uint8Array(0);
@@ -171,12 +173,7 @@ export function sealEnvelope(crypto: Crypto, input: SealInput): SealedEnvelope {
 
 /** Parse an envelope from the wire; throws BAD_REQUEST on any shape problem. */
 export function parseEnvelope(value: unknown): SealedEnvelope {
-  const parsed = SealedEnvelopeSchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new HandoverError('BAD_REQUEST', `malformed envelope: ${issue ? `${issue.path.join('.')} ${issue.message}` : 'bad shape'}`);
-  }
-  return parsed.data;
+  return parseOrThrow(SealedEnvelopeSchema, value, 'envelope');
 }
 
 /**
@@ -221,7 +218,7 @@ export interface OpenInput {
   alreadySeen?: (messageId: string) => boolean;
 }
 
-export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+export { MAX_CLOCK_SKEW_MS };
 
 export interface OpenedEnvelope {
   header: EnvelopeHeader;
@@ -295,9 +292,3 @@ export function openEnvelope(crypto: Crypto, input: OpenInput): OpenedEnvelope {
   }
   return { header, body, ...(opk ? { usedOneTimePrekeyId: opk.id } : {}) };
 }
-
-/** Bytes of an envelope as stored by the relay (header JSON + signature + ciphertext). */
-export function envelopeByteSize(envelope: SealedEnvelope): number {
-  return utf8(JSON.stringify(envelope.header)).length + envelope.signature.length + envelope.ciphertext.length;
-}
-

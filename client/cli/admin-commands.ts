@@ -1,11 +1,7 @@
 /** `handover network …` and `handover org …`: the admin side of the trust chain. */
 import { promises as fs } from 'node:fs';
 import type { Command } from 'commander';
-import { ORG_TYPES, DEVICE_ROLES, type OrgCertificate } from '../../shared/schemas';
-import { HandoverError } from '../../shared/errors';
-import { fromB64u } from '../../shared/encoding';
-import { AdminKeys } from '../admin/keys';
-import { RelayApi } from '../sdk/relay-api';
+import { AdminKeys, DEVICE_ROLES, HandoverError, ORG_TYPES, type OrgCertificate, RelayApi } from '../sdk';
 import { type GlobalOptions, confirmedFingerprint, fail, openVault, output, serverUrl } from './context';
 
 export async function readJsonFile(file: string): Promise<unknown> {
@@ -88,7 +84,7 @@ export function registerAdminCommands(program: Command): void {
       run(program, async (file: string) => {
         const json = (await readJsonFile(file)) as { privateKey?: unknown };
         if (typeof json.privateKey !== 'string') throw new HandoverError('BAD_REQUEST', 'the file has no privateKey');
-        const r = await (await admin()).importRoot(fromB64u(json.privateKey));
+        const r = await (await admin()).importRoot(String(json.privateKey));
         output(g(), r, `Network root imported: ${r.publicKey} (network ${r.networkId})`);
       }),
     );

@@ -10,8 +10,6 @@
  */
 import { promises as fs } from 'node:fs';
 import { type Command, Option } from 'commander';
-import { loadNodeCrypto } from '../../shared/crypto/node';
-import { HandoverError } from '../../shared/errors';
 import {
   CONSENT_GIVERS,
   CONSENT_METHODS,
@@ -29,8 +27,7 @@ import {
   type ThreadSummary,
   type DropReason,
 } from '../referral';
-import type { HandoverClient } from '../sdk/client';
-import type { FailedMessage } from '../sdk/messages';
+import { type FailedMessage, type HandoverClient, HandoverError } from '../sdk';
 import { readJsonFile, run } from './admin-commands';
 import { type GlobalOptions, output, progress } from './context';
 import { openDevice } from './device-commands';
@@ -63,7 +60,7 @@ function given<T extends Record<string, unknown>>(fields: T): Partial<T> {
 
 async function withCases<T>(opts: GlobalOptions, work: (cases: CaseService, client: HandoverClient) => Promise<T>): Promise<T> {
   const client = await openDevice(opts, true);
-  const cases = new CaseService({ transport: client, crypto: await loadNodeCrypto() });
+  const cases = new CaseService({ transport: client });
   try {
     await cases.start();
     const result = await work(cases, client);

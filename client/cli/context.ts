@@ -5,11 +5,8 @@
 import { createInterface } from 'node:readline';
 import os from 'node:os';
 import path from 'node:path';
-import { type Crypto, type PwhashLimits, PWHASH_INTERACTIVE, PWHASH_MODERATE, PWHASH_TEST_ONLY } from '../../shared/crypto/types';
-import { loadNodeCrypto } from '../../shared/crypto/node';
-import { HandoverError } from '../../shared/errors';
-import { FileStorage } from '../node/file-storage';
-import { Vault } from '../sdk/vault';
+import { type Crypto, HandoverError, PWHASH_INTERACTIVE, PWHASH_MODERATE, PWHASH_TEST_ONLY, type PwhashLimits, Vault } from '../sdk';
+import { FileStorage, loadNodeCrypto } from '../sdk/node';
 
 export interface GlobalOptions {
   profile?: string;
@@ -45,13 +42,27 @@ export const MIN_PASSPHRASE_LENGTH = 12;
  * a seized laptop's keys, so a short one set by a script is as bad as a
  * short one typed. Existing keystores open with whatever they were made with.
  */
-export function checkNewPassphrase(candidate: string, source: 'HANDOVER_PASSPHRASE' | 'the prompt'): void {
+export function checkNewPassphrase(candidate: string, source: 'HANDOVER_PASSPHRASE' | 'HANDOVER_NEW_PASSPHRASE' | 'the prompt'): void {
   if ([...candidate].length < MIN_PASSPHRASE_LENGTH) {
     throw new HandoverError(
       'BAD_REQUEST',
       `the passphrase from ${source} is too short for a new profile: use at least ${MIN_PASSPHRASE_LENGTH} characters (a few unrelated words work well)`,
     );
   }
+}
+
+/** A new passphrase for an existing profile: HANDOVER_NEW_PASSPHRASE, or asked twice on the terminal; the policy applies. */
+export async function newPassphrase(): Promise<string> {
+  const fromEnv = process.env.HANDOVER_NEW_PASSPHRASE;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    checkNewPassphrase(fromEnv, 'HANDOVER_NEW_PASSPHRASE');
+    return fromEnv;
+  }
+  if (!process.stdin.isTTY) throw new HandoverError('BAD_REQUEST', 'no new passphrase: set HANDOVER_NEW_PASSPHRASE or run in a terminal');
+  const first = await askHidden('New passphrase: ');
+  checkNewPassphrase(first, 'the prompt');
+  if ((await askHidden('Repeat the new passphrase: ')) !== first) throw new HandoverError('BAD_REQUEST', 'the passphrases do not match');
+  return first;
 }
 
 /**
@@ -125,10 +136,17 @@ export interface Session {
   dir: string;
 }
 
+/** The process's one crypto instance (loading libsodium's WebAssembly once). */
+let cryptoInstance: Promise<Crypto> | undefined;
+export function processCrypto(): Promise<Crypto> {
+  cryptoInstance ??= loadNodeCrypto();
+  return cryptoInstance;
+}
+
 export async function openStorage(opts: GlobalOptions): Promise<Session> {
   const dir = profileDir(opts);
   const storage = await new FileStorage(dir).init();
-  return { crypto: await loadNodeCrypto(), storage, dir };
+  return { crypto: await processCrypto(), storage, dir };
 }
 
 /** Unlock (or, for setup commands, create) the profile's vault. */

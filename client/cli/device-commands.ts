@@ -1,11 +1,8 @@
 /** `handover device …`, `directory`, `verify`: a staff device's setup and the key directory. */
 import type { Command } from 'commander';
-import { fromB64u } from '../../shared/encoding';
-import { HandoverError } from '../../shared/errors';
-import { fingerprint } from '../../shared/fingerprint';
-import { HandoverClient } from '../sdk/client';
+import { HandoverClient, HandoverError, isKeyText, keyFingerprint } from '../sdk';
 import { readJsonFile, run, writeJsonOut } from './admin-commands';
-import { type GlobalOptions, kdfLimits, openStorage, output, passphrase, progress, serverUrl } from './context';
+import { type GlobalOptions, kdfLimits, newPassphrase, openStorage, output, passphrase, progress, serverUrl } from './context';
 
 /** Open this profile's device, sign in and (optionally) connect. */
 export async function openDevice(opts: GlobalOptions, connect: boolean): Promise<HandoverClient> {
@@ -40,7 +37,7 @@ export function registerDeviceCommands(program: Command): void {
     .action(
       run(program, async (o: { orgId: string; deviceId: string; label: string; rootKey: string; out?: string }) => {
         const { crypto, storage } = await openStorage(g());
-        fromB64u(o.rootKey); // refuse a malformed key early
+        if (!isKeyText(o.rootKey)) throw new HandoverError('BAD_REQUEST', '--root-key is not a public key (43 characters of base64url, as `network init` printed it)');
         const { client, enrolmentRequest } = await HandoverClient.createProfile({
           crypto,
           storage,
@@ -52,7 +49,7 @@ export function registerDeviceCommands(program: Command): void {
           rootPublicKey: o.rootKey,
           serverUrl: serverUrl(g()),
         });
-        progress(`device key fingerprint: ${fingerprint(crypto, 'device', client.deviceId, client.signPublicKey)}`);
+        progress(`device key fingerprint: ${keyFingerprint(crypto, 'device', client.deviceId, client.signPublicKey)}`);
         await writeJsonOut(g(), o.out, enrolmentRequest, 'Enrolment request');
       }),
     );
@@ -73,13 +70,24 @@ export function registerDeviceCommands(program: Command): void {
     );
 
   device
+    .command('passphrase')
+    .description('change the passphrase of this profile (new one from HANDOVER_NEW_PASSPHRASE or asked twice)')
+    .action(
+      run(program, async () => {
+        const client = await openDevice(g(), false);
+        await client.changePassphrase(await newPassphrase(), kdfLimits());
+        output(g(), { changed: true }, 'The passphrase of this profile is changed; the old one no longer opens it.');
+      }),
+    );
+
+  device
     .command('show')
     .description('this device\'s ids and fingerprint')
     .action(
       run(program, async () => {
         const client = await openDevice(g(), false);
         const { crypto } = await openStorage(g());
-        const fp = fingerprint(crypto, 'device', client.deviceId, client.signPublicKey);
+        const fp = keyFingerprint(crypto, 'device', client.deviceId, client.signPublicKey);
         output(g(), { deviceId: client.deviceId, orgId: client.orgId, fingerprint: fp }, `${client.deviceId} (${client.orgId})\n  fingerprint: ${fp}`);
       }),
     );
@@ -99,12 +107,12 @@ export function registerDeviceCommands(program: Command): void {
           country: org.country,
           region: org.region ?? null,
           services: org.services,
-          fingerprint: fingerprint(crypto, 'org', org.orgId, fromB64u(org.publicKey)),
+          fingerprint: keyFingerprint(crypto, 'org', org.orgId, org.publicKey),
           devices: client.trust.listDevices(org.orgId).map((d) => ({
             deviceId: d.certificate.deviceId,
             label: d.certificate.label,
             role: d.certificate.role,
-            fingerprint: fingerprint(crypto, 'device', d.certificate.deviceId, d.signPublicKey),
+            fingerprint: keyFingerprint(crypto, 'device', d.certificate.deviceId, d.signPublicKey),
           })),
         }));
         output(g(), { orgs }, () =>
@@ -177,9 +185,9 @@ export function registerDeviceCommands(program: Command): void {
         const org = client.trust.org(id);
         const dev = client.trust.listDevices().find((d) => d.certificate.deviceId === id);
         const actual = org
-          ? fingerprint(crypto, 'org', id, fromB64u(org.publicKey))
+          ? keyFingerprint(crypto, 'org', id, org.publicKey)
           : dev
-            ? fingerprint(crypto, 'device', id, dev.signPublicKey)
+            ? keyFingerprint(crypto, 'device', id, dev.signPublicKey)
             : undefined;
         if (!actual) throw new HandoverError('UNKNOWN_DEVICE', `no org or device named ${id} with a valid certificate`);
         const told = digits.join('').replace(/\s+/g, '');

@@ -27,7 +27,8 @@ import { MAX_CLOCK_SKEW_MS, openEnvelope, parseEnvelope, sealEnvelope } from '..
 import { type ErrorCode, HandoverError, isHandoverError } from '../../shared/errors';
 import { deviceKeysFromJson, deviceKeysToJson } from '../../shared/keystore';
 import { type DeviceCertificate, type EnrolmentRequest, type OrgCertificate, orgOfDeviceId } from '../../shared/schemas';
-import type { Delivery, WireEnvelope, WireError } from '../../shared/socket-events';
+import type { Delivery, WireEnvelope } from '../../shared/socket-events';
+import { relayErrorFrom } from '../../shared/relay-errors';
 import { type ClientSocket, SocketConnection } from './connection';
 import { MessageStore } from './message-store';
 import { type FailedMessage, MessageBody, type StoredMessage } from './messages';
@@ -35,8 +36,8 @@ import { RelayApi } from './relay-api';
 import type { KeyValueStorage } from './storage';
 import { TrustStore } from './trust';
 import { Vault } from './vault';
+import { DAY_MS, DEFAULT_RETENTION_MS } from '../../shared/time';
 
-export const DAY_MS = 24 * 60 * 60 * 1000;
 export const SIGNED_PREKEY_ROTATION_MS = 7 * DAY_MS;
 export const ONE_TIME_PREKEY_BATCH = 100;
 
@@ -123,7 +124,8 @@ export class HandoverClient {
   private readonly retries = new Map<string, { attempts: number; timer: ReturnType<typeof setTimeout> }>();
 
   private constructor(
-    private readonly crypto: Crypto,
+    /** The app's one crypto instance (the case layer hashes with it too). */
+    readonly crypto: Crypto,
     private readonly vault: Vault,
     private profile: Profile,
     private keys: DeviceKeys,
@@ -152,7 +154,7 @@ export class HandoverClient {
       rootPublicKey: options.rootPublicKey,
       serverUrl: options.serverUrl,
       registered: false,
-      retentionMs: 30 * DAY_MS,
+      retentionMs: DEFAULT_RETENTION_MS,
     };
     const client = new HandoverClient(crypto, vault, profile, keys, options);
     await client.saveKeys();
@@ -183,6 +185,11 @@ export class HandoverClient {
   get signPublicKey(): Uint8Array {
     return this.keys.sign.publicKey;
   }
+  /** Seal this profile under a new passphrase (the old one stops working; the records stay as they are). */
+  async changePassphrase(passphrase: string, limits: PwhashLimits = this.options.pwhashLimits ?? PWHASH_MODERATE): Promise<void> {
+    await this.vault.changePassphrase(passphrase, limits);
+  }
+
   /** How many one-time prekey private halves this device still holds (diagnostics). */
   get oneTimePrekeysHeld(): number {
     return this.keys.oneTimePrekeys.size;
@@ -348,7 +355,7 @@ export class HandoverClient {
     const socket = this.socket;
     if (!socket) throw new HandoverError('UNAVAILABLE', 'not connected: call connect() first');
     const res = await socket.timeout(15_000).emitWithAck('inbox:sync');
-    if (!res.ok) throw wireError(res.error);
+    if (!res.ok) throw relayErrorFrom(res.error, 'the relay refused');
     await this.idle();
     return res.pending;
   }
@@ -509,7 +516,7 @@ export class HandoverClient {
         // Only the signed-in sender can hit its own message id again: an earlier
         // attempt was stored and its ack was lost, so the send did succeed.
         if (res.error.code === 'REPLAY' && res.error.details?.alreadyAccepted === true) return;
-        if (res.error.code !== 'UNAVAILABLE') throw wireError(res.error);
+        if (res.error.code !== 'UNAVAILABLE') throw relayErrorFrom(res.error, 'the relay refused');
         // A busy relay says when to come back; otherwise back off.
         const retryAfterMs = Number(res.error.details?.retryAfterMs);
         if (Number.isFinite(retryAfterMs) && retryAfterMs > 0) {
@@ -689,10 +696,6 @@ export class HandoverClient {
 function withoutOneTimePrekey(r: RecipientKeys): RecipientKeys {
   const { oneTimePrekey: _used, ...rest } = r;
   return rest;
-}
-
-function wireError(error: WireError): HandoverError {
-  return new HandoverError(error.code, error.message, error.details);
 }
 
 /** Socket.IO hands binary over as Buffer (Node) or ArrayBuffer (browser). */

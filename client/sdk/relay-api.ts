@@ -16,7 +16,8 @@ import {
   SocketTicketResponse,
   type RegisterDeviceRequest,
 } from '../../shared/api';
-import { HandoverError, RELAY_ERROR_CODES, type RelayErrorCode } from '../../shared/errors';
+import { HandoverError } from '../../shared/errors';
+import { relayErrorFromBody } from '../../shared/relay-errors';
 import type { OneTimePrekey, OrgCertificate, PqPrekey, Revocation, SignedPrekey } from '../../shared/schemas';
 
 export class RelayApi {
@@ -58,7 +59,7 @@ export class RelayApi {
     } catch {
       throw new HandoverError(res.ok ? 'INTERNAL' : 'UNAVAILABLE', `the relay answered ${res.status} without JSON`);
     }
-    if (!res.ok) throw relayError(res.status, json);
+    if (!res.ok) throw relayErrorFromBody(res.status, json);
     const parsed = schema.safeParse(json);
     if (!parsed.success) throw new HandoverError('INTERNAL', `unexpected answer from the relay for ${method} ${path}`);
     return parsed.data;
@@ -109,14 +110,4 @@ export class RelayApi {
 /** Bodies of write routes carry nothing the client relies on. */
 const anything = z.unknown();
 
-function relayError(status: number, json: unknown): HandoverError {
-  const err = typeof json === 'object' && json !== null && 'error' in json ? (json as { error: unknown }).error : undefined;
-  const code = typeof err === 'object' && err !== null && 'code' in err ? (err as { code: unknown }).code : undefined;
-  const message = typeof err === 'object' && err !== null && 'message' in err ? String((err as { message: unknown }).message) : `HTTP ${status}`;
-  const details =
-    typeof err === 'object' && err !== null && 'details' in err && typeof (err as { details: unknown }).details === 'object'
-      ? ((err as { details: Record<string, unknown> }).details ?? undefined)
-      : undefined;
-  const known = (RELAY_ERROR_CODES as readonly string[]).includes(String(code)) ? (code as RelayErrorCode) : 'INTERNAL';
-  return new HandoverError(known, message, details);
-}
+

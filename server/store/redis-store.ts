@@ -51,6 +51,7 @@ import {
   checkRateKey,
   checkTimestamp,
 } from './validate';
+import { DAY_MS } from '../../shared/time';
 
 /** The subset of a pino logger the store uses. */
 export interface StoreLogger {
@@ -76,7 +77,6 @@ export interface RedisStoreOptions extends StoreOptions {
 
 type Arg = string | number | Buffer;
 
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 export class RedisStore implements RelayStore {
   readonly kind = 'redis' as const;

@@ -7,12 +7,13 @@
  */
 import { HandoverError } from '../../shared/errors';
 import type { EnqueueRequest, OneTimePrekeyItem } from './types';
+import { DAY_MS } from '../../shared/time';
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,128}(:[A-Za-z0-9_-]{1,64})?$/;
 /** Rate-limit keys are composed by the relay (ids, IP addresses): printable ASCII without braces. */
 const RATE_KEY_PATTERN = /^[\x21-\x7a\x7c\x7e]{1,256}$/;
 /** Largest duration the store accepts (about 10 years); keeps arithmetic far from overflow. */
-const MAX_DURATION_MS = 10 * 365 * 24 * 60 * 60 * 1000;
+const MAX_DURATION_MS = 10 * 365 * DAY_MS;
 
 function bad(message: string, field: string): HandoverError {
   return new HandoverError('BAD_REQUEST', message, { field });

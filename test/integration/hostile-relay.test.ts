@@ -66,7 +66,10 @@ async function attackerOrg(id: string): Promise<{ org: TestOrg; deviceId: string
   const org = network.addOrg(id, 'ngo');
   const device = network.addDevice(org, 'mallory', { oneTimePrekeys: 5 });
   expect((await registerTestDevice(fx.url, device)).status).toBe(201);
-  const token = await signInTestDevice(fx, device);
+  // Fetched by a second device of the attacker org: the relay leaves a requester out of its own org's answer.
+  const fetcher = network.addDevice(org, 'mallory-fetcher', { oneTimePrekeys: 0 });
+  expect((await registerTestDevice(fx.url, fetcher)).status).toBe(201);
+  const token = await signInTestDevice(fx, fetcher);
   const res = await getJson(fx.url, ROUTES.bundles(id), token);
   return { org, deviceId: device.keys.deviceId, bundles: res.json as BundlesResponse };
 }

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadCrypto } from '../../shared/crypto/sodium';
-import { FileStorage } from '../../client/node/file-storage';
+import { FileStorage } from '../../client/sdk/file-storage';
 import type { HandoverClient } from '../../client/sdk/client';
 import { Vault } from '../../client/sdk/vault';
 import { TestNetwork } from '../support/network';

@@ -49,17 +49,13 @@ const hostileFetch: typeof fetch = async (input, init) => {
   return new Response(JSON.stringify(forged), { status: 200, headers: { 'content-type': 'application/json' } });
 };
 
-/** The real bundle answer for an org, fetched with the doc client's own session (no tampering). */
+/**
+ * The real bundle answer for an org, as the SDK device (in the shelter) gets
+ * it: the relay leaves a requester out of its own org's answer, so the NGO's
+ * bundles are fetched by a device outside the NGO.
+ */
 async function realBundles(orgId: string): Promise<{ org: unknown; bundles: unknown[] }> {
-  const saved = tamperBundles;
-  tamperBundles = undefined;
-  try {
-    const token = (doc as unknown as { token: string }).token;
-    const res = await fetch(new URL(`/v1/orgs/${orgId}/bundles`, fx.url), { headers: { authorization: `Bearer ${token}` } });
-    return (await res.json()) as { org: unknown; bundles: unknown[] };
-  } finally {
-    tamperBundles = saved;
-  }
+  return sdk.api.bundles(orgId);
 }
 
 function nextMessage(client: HandoverClient, match: (m: StoredMessage) => boolean): Promise<StoredMessage> {

@@ -16,6 +16,7 @@
 import type { z } from 'zod';
 import type { Crypto } from '../../../shared/crypto/types';
 import { HandoverError, isHandoverError } from '../../../shared/errors';
+import { describeIssues } from '../../../shared/validation';
 import { toHtcdsCsv } from '../domain/export';
 import {
   type AcceptBody,
@@ -52,7 +53,8 @@ export type { CaseThread, ProvidedInfo, SecurityWarning, ThreadSummary } from '.
 
 export interface CaseServiceOptions {
   transport: CaseTransport;
-  crypto: Crypto;
+  /** Defaults to the transport's (the SDK client's) crypto instance: one per app. */
+  crypto?: Crypto;
   /** The clock for event times, deadlines and consent expiry (tests inject a fake one). */
   now?: () => number;
 }
@@ -94,12 +96,7 @@ type Action = Exclude<EventType, 'referral.create' | 'purge.receipt' | 'consent.
 /** Stands in for the thread id while a create is built: the id is derived from everything else. */
 const UNDERIVED_THREAD_ID = 'AAAAAAAAAAAAAAAAAAAAAA';
 
-function issuesText(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 8)
-    .map((i) => `${i.path.length ? i.path.join('.') : '(body)'}: ${i.message}`)
-    .join('; ');
-}
+const issuesText = (error: z.ZodError): string => describeIssues(error, 8);
 
 export class CaseService {
   readonly transport: CaseTransport;
@@ -115,7 +112,9 @@ export class CaseService {
 
   constructor(options: CaseServiceOptions) {
     this.transport = options.transport;
-    this.crypto = options.crypto;
+    const crypto = options.crypto ?? options.transport.crypto;
+    if (!crypto) throw new HandoverError('BAD_REQUEST', 'the case layer needs a crypto instance (the SDK client has one)');
+    this.crypto = crypto;
     this.now = options.now ?? Date.now;
     this.store = new CaseStore(this.transport, { orgTypeOf: (orgId) => this.orgTypeOf(orgId), eventId: (event) => this.eventId(event) });
     this.purge = new ConsentPurge({

@@ -9,10 +9,13 @@
  * messages it sent), never from the payload.
  */
 import type { OrgTypeName } from '../domain/schemas';
+import type { Crypto } from '../../../shared/crypto/types';
 import type { StoredMessage } from '../../sdk/messages';
 
 export interface CaseTransport {
   readonly deviceId: string;
+  /** The crypto instance of the device (event hashes and thread ids); the SDK client has one. */
+  readonly crypto?: Crypto;
   readonly orgId: string;
   /**
    * Verified org certificates: the root-certified org type of any org we

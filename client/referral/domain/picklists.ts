@@ -3,6 +3,7 @@
  * Standard (HTCDS 2.0, IOM) has a list, its value names are used unchanged so
  * an export maps one to one; the rest come from DOMAIN.md.
  */
+import { DAY_MS, HOUR_MS } from '../../../shared/time';
 
 // --- Workflow lists (DOMAIN.md) ---
 
@@ -11,12 +12,11 @@ export type ReferralKind = (typeof REFERRAL_KINDS)[number];
 
 export const PRIORITIES = ['emergency', 'urgent', 'normal'] as const;
 
-const HOUR = 60 * 60 * 1000;
 /** How long the receiving org has to respond, counted from the referral's `at`. */
 export const RESPONSE_WINDOW_MS: Readonly<Record<(typeof PRIORITIES)[number], number>> = {
-  emergency: 24 * HOUR,
-  urgent: 72 * HOUR,
-  normal: 14 * 24 * HOUR,
+  emergency: 24 * HOUR_MS,
+  urgent: 72 * HOUR_MS,
+  normal: 14 * DAY_MS,
 };
 
 export const SERVICES = [

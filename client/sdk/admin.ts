@@ -13,11 +13,12 @@ import { issueDeviceCertificate, issueOrgCertificate, issueRevocation, networkId
 import type { Crypto } from '../../shared/crypto/types';
 import { fromB64u, toB64u } from '../../shared/encoding';
 import { HandoverError } from '../../shared/errors';
+import { parseOrThrow } from '../../shared/validation';
 import { fingerprint } from '../../shared/fingerprint';
 import { type DeviceCertificate, EnrolmentRequest, OrgCertificate, type OrgCertificateBody, type Revocation } from '../../shared/schemas';
-import type { Vault } from '../sdk/vault';
+import type { Vault } from './vault';
+import { DAY_MS as DAY } from '../../shared/time';
 
-const DAY = 24 * 60 * 60 * 1000;
 
 /** A fingerprint as people write it, reduced to its 60 digits; BAD_REQUEST for anything else. */
 export function fingerprintDigits(text: string): string {
@@ -78,8 +79,10 @@ export class AdminKeys {
   }
 
   /** Import an existing root key pair (e.g. a development network's). */
-  async importRoot(privateKey: Uint8Array): Promise<{ publicKey: string; networkId: string }> {
-    const kp = this.crypto.signKeyPair(privateKey.subarray(0, 32));
+  async importRoot(privateKey: Uint8Array | string): Promise<{ publicKey: string; networkId: string }> {
+    const bytes = typeof privateKey === 'string' ? fromB64u(privateKey) : privateKey;
+    if (bytes.length < 32) throw new HandoverError('BAD_REQUEST', 'the root private key must be at least 32 bytes of base64url');
+    const kp = this.crypto.signKeyPair(bytes.subarray(0, 32));
     const record: RootRecord = {
       publicKey: toB64u(kp.publicKey),
       privateKey: toB64u(kp.privateKey),
@@ -188,13 +191,9 @@ export class AdminKeys {
    * key it names (what `device init` printed on the device).
    */
   enrolmentFingerprint(request: unknown): { request: EnrolmentRequest; fingerprint: string } {
-    const parsed = EnrolmentRequest.safeParse(request);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new HandoverError('BAD_REQUEST', `invalid enrolment request: ${issue ? `${issue.path.join('.')} ${issue.message}` : 'bad shape'}`);
-    }
-    const { deviceId, signPublicKey } = parsed.data;
-    return { request: parsed.data, fingerprint: fingerprint(this.crypto, 'device', deviceId, this.parseSignPublicKey(signPublicKey, 'the device signing key')) };
+    const parsed = parseOrThrow(EnrolmentRequest, request, 'enrolment request');
+    const { deviceId, signPublicKey } = parsed;
+    return { request: parsed, fingerprint: fingerprint(this.crypto, 'device', deviceId, this.parseSignPublicKey(signPublicKey, 'the device signing key')) };
   }
 
   /** Certify a device. `confirmedFingerprint` is the one its holder read out; a mismatch signs nothing. */

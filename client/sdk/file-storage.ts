@@ -5,7 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { KeyValueStorage } from '../sdk/storage';
+import type { KeyValueStorage } from './storage';
 
 /** Record names can hold '/', so they are hex-encoded into file names. */
 function fileName(key: string): string {

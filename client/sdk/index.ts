@@ -1,0 +1,22 @@
+/**
+ * The SDK: everything an app (the CLI, the demo, the web app) needs to be
+ * one staff device or an org or network admin, and nothing else. Apps
+ * import this file (and, in Node, `./node`) — never `shared/` or the SDK's
+ * inner files. The one crypto instance an app makes (`loadCrypto` here,
+ * `loadNodeCrypto` in `./node`) is passed to every SDK object and reused by
+ * the case layer through the client.
+ */
+export { HandoverClient, type ClientOptions, type SendInput, ONE_TIME_PREKEY_BATCH, SIGNED_PREKEY_ROTATION_MS } from './client';
+export { AdminKeys, fingerprintDigits } from './admin';
+export { RelayApi } from './relay-api';
+export { Vault } from './vault';
+export { type KeyValueStorage, MemoryStorage } from './storage';
+export { type FailedMessage, type StoredMessage } from './messages';
+export type { KnownDevice, OrgKeyChange, OrgPin, TrustStore } from './trust';
+export { keyFingerprint, isKeyText } from './keys';
+
+export { loadCrypto } from '../../shared/crypto/sodium';
+export { type Crypto, type PwhashLimits, PWHASH_INTERACTIVE, PWHASH_MODERATE, PWHASH_TEST_ONLY } from '../../shared/crypto/types';
+export { HandoverError, isHandoverError, type ErrorCode } from '../../shared/errors';
+export { DEVICE_ROLES, ORG_TYPES, type DeviceCertificate, type EnrolmentRequest, type OrgCertificate, type Revocation } from '../../shared/schemas';
+export { DAY_MS } from '../../shared/time';
