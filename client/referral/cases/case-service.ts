@@ -24,14 +24,12 @@ import {
   type ConsentWithdrawBody,
   type DeclineBody,
   type EventAuthor,
-  EventEnvelope,
-  type EventOf,
+  type EventEnvelope,
   type EventType,
   type IntakeScheduleBody,
   type OrgRef,
   type OrgTypeName,
   type Purpose,
-  REFERRAL_LIMITS,
   ReferralBody,
   ReferralData,
   type RequestInfoBody,
@@ -43,9 +41,12 @@ import { type ThreadRules, type ThreadState, deriveThreadState, validateNextEven
 import { MessageId } from '../../../shared/schemas';
 import type { StoredMessage } from '../../sdk/messages';
 import { type RecipientDisclosure, planData, planReferral } from './disclosure';
-import { CaseStore, type IndexEntry } from './case-store';
-import { type Supplement, eventHash, isPastableId, randomId, threadIdOf } from './payload';
+import { CaseStore } from './case-store';
+import { type Supplement, threadIdOf } from './payload';
+import { type Body, EventBuilder, type SentEvent } from './events';
+import { OrgTypes, orgsNamedIn } from './org-types';
 import { ConsentPurge } from './purge';
+import { indexEntry, purgedSummary, summaryAt } from './summaries';
 import { type CaseThread, type LoadedThread, type ThreadSummary, deriveCaseThread, purgedCaseThread } from './thread-view';
 import type { CaseTransport } from './transport';
 
@@ -59,11 +60,7 @@ export interface CaseServiceOptions {
   now?: () => number;
 }
 
-/** An event this device sent, with its hash (its id in `prev` links and timelines). */
-export interface SentEvent {
-  id: string;
-  event: EventEnvelope;
-}
+export type { SentEvent } from './events';
 
 export interface ReferResult {
   threadId: string;
@@ -90,11 +87,8 @@ export interface CaseFailure {
   message: string;
 }
 
-type Body<T extends EventType> = EventOf<T>['body'];
 type Action = Exclude<EventType, 'referral.create' | 'purge.receipt' | 'consent.override'>;
 
-/** Stands in for the thread id while a create is built: the id is derived from everything else. */
-const UNDERIVED_THREAD_ID = 'AAAAAAAAAAAAAAAAAAAAAA';
 
 const issuesText = (error: z.ZodError): string => describeIssues(error, 8);
 
@@ -108,6 +102,8 @@ export class CaseService {
   private readonly failureLog: CaseFailure[] = [];
   /** Decoded threads and the inbox index (decode once). */
   private readonly store: CaseStore;
+  private readonly types: OrgTypes;
+  private readonly builder: EventBuilder;
   private readonly purge: ConsentPurge;
 
   constructor(options: CaseServiceOptions) {
@@ -116,15 +112,17 @@ export class CaseService {
     if (!crypto) throw new HandoverError('BAD_REQUEST', 'the case layer needs a crypto instance (the SDK client has one)');
     this.crypto = crypto;
     this.now = options.now ?? Date.now;
-    this.store = new CaseStore(this.transport, { orgTypeOf: (orgId) => this.orgTypeOf(orgId), eventId: (event) => this.eventId(event) });
+    this.types = new OrgTypes(this.transport);
+    this.builder = new EventBuilder(this.crypto, () => this.now(), () => this.author(), () => this.rules);
+    this.store = new CaseStore(this.transport, { orgTypeOf: (orgId) => this.types.certified(orgId), eventId: (event) => this.eventId(event) });
     this.purge = new ConsentPurge({
       transport: this.transport,
       rules: this.rules,
       now: () => this.now(),
       eventId: (event) => this.eventId(event),
-      orgTypeOf: (orgId) => this.orgTypeOf(orgId),
+      orgTypeOf: (orgId) => this.types.certified(orgId),
       author: () => this.author(),
-      buildReceipt: (threadId, heads, body) => this.build('purge.receipt', threadId, heads, body),
+      buildReceipt: (threadId, heads, body) => this.builder.build('purge.receipt', threadId, heads, body),
       send: (threadId, orgIds, payload) => this.sendMessages([{ threadId, orgIds, payload }], { record: false }),
       others: (orgIds) => this.others(orgIds),
       forget: (threadId) => this.store.remove(threadId),
@@ -194,7 +192,7 @@ export class CaseService {
 
   /** The hash that identifies `event` in `prev` links and timelines. */
   eventId(event: EventEnvelope): string {
-    return eventHash(this.crypto, event);
+    return this.builder.eventId(event);
   }
 
   private enqueue<T>(task: () => Promise<T>): Promise<T> {
@@ -216,64 +214,17 @@ export class CaseService {
     });
   }
 
-  /**
-   * The org type the root certified for an org, to replay history: from the
-   * certificate this device pinned, even if it has expired or been revoked
-   * since (an old referral stays readable after its sender's certificate
-   * ran out).
-   */
-  private orgTypeOf(orgId: string): OrgTypeName | undefined {
-    if (orgId === this.transport.orgId && this.transport.certificates?.org) return this.transport.certificates.org.orgType;
-    const { trust } = this.transport;
-    return trust.certifiedOrgType ? trust.certifiedOrgType(orgId) : trust.org(orgId)?.orgType;
-  }
-
-  /** The type of an org with a certificate valid now: what a new disclosure is checked against. */
-  private currentOrgTypeOf(orgId: string): OrgTypeName | undefined {
-    if (orgId === this.transport.orgId && this.transport.certificates?.org) return this.transport.certificates.org.orgType;
-    return this.transport.trust.org(orgId)?.orgType;
-  }
-
   /** What the replay needs from outside the log: thread-id derivation and certified org types. */
   private get rules(): ThreadRules {
     return {
       threadIdOf: (create) => threadIdOf(this.crypto, create),
-      certifiedOrgType: (orgId) => this.orgTypeOf(orgId),
+      certifiedOrgType: (orgId) => this.types.certified(orgId),
     };
-  }
-
-  /** Fetch the directory once when some org is not known yet (a new org since sign-in). */
-  private async learnOrgs(orgIds: readonly string[]): Promise<void> {
-    if (!orgIds.some((id) => this.currentOrgTypeOf(id) === undefined)) return;
-    await this.transport.trust.refresh?.();
-  }
-
-  /**
-   * Refuse to disclose to an org named with another type than its
-   * certificate (the consent scope and withholding go by type), or to an
-   * org without a valid certificate.
-   */
-  private checkCertifiedType(org: OrgRef): void {
-    const certified = this.currentOrgTypeOf(org.orgId);
-    if (certified === org.orgType) return;
-    const details = { orgId: org.orgId, typed: org.orgType, certified: certified ?? null };
-    if (certified === undefined) {
-      throw new HandoverError(
-        'UNTRUSTED_KEY',
-        `${org.orgId} (typed as ${org.orgType}) has no valid org certificate in this network, so its org type cannot be checked; check the org id with \`handover directory\``,
-        details,
-      );
-    }
-    throw new HandoverError(
-      'UNTRUSTED_KEY',
-      `${org.orgId} is typed as ${org.orgType} but its certificate says ${certified}; correct the org type (consent and withholding go by the certified type)`,
-      details,
-    );
   }
 
   /** This device as an event author. */
   author(): EventAuthor {
-    const orgType = this.orgTypeOf(this.transport.orgId);
+    const orgType = this.types.certified(this.transport.orgId);
     if (!orgType) throw new HandoverError('UNTRUSTED_KEY', 'this device has no verified org certificate yet: register the device first');
     return { deviceId: this.transport.deviceId, orgId: this.transport.orgId, orgType };
   }
@@ -281,7 +232,7 @@ export class CaseService {
   /* -------------------------------------------------------------- reads -- */
 
   private derive(threadId: string, loaded: LoadedThread): CaseThread {
-    const orgType = this.orgTypeOf(this.transport.orgId);
+    const orgType = this.types.certified(this.transport.orgId);
     const viewer = orgType ? { orgId: this.transport.orgId, orgType } : null;
     return deriveCaseThread(threadId, loaded, { now: this.now(), ...this.rules, viewer });
   }
@@ -292,34 +243,9 @@ export class CaseService {
    */
   private async refresh(threadId: string, loaded: LoadedThread): Promise<CaseThread | null> {
     const state = this.derive(threadId, loaded);
-    await this.store.setEntry(threadId, this.indexEntry(threadId, state, loaded));
+    await this.store.setEntry(threadId, indexEntry(threadId, state, loaded, this.transport.orgId));
     if (state.consentWithdrawal && (await this.purge.purgeIfWithdrawn(threadId, state, loaded))) return null;
     return state;
-  }
-
-  private indexEntry(threadId: string, t: CaseThread, loaded: LoadedThread): IndexEntry {
-    const last = t.timeline[t.timeline.length - 1];
-    return {
-      summary: {
-        threadId,
-        status: t.status,
-        priority: t.priority,
-        overdue: t.overdue,
-        respondedLate: t.respondedLate,
-        responseDeadline: t.responseDeadline,
-        caseCode: t.referral?.identity.caseCode ?? null,
-        role: t.participants.find((p) => p.orgId === this.transport.orgId)?.role ?? null,
-        participants: t.participants.map(({ orgId, orgType, role }) => ({ orgId, orgType, role })),
-        lastEventAt: last ? last.at : null,
-        rejected: t.rejected.length,
-        dropped: t.dropped.length,
-        securityWarnings: t.securityWarnings.length,
-        purged: false,
-      },
-      firstResponseAt: t.firstResponseAt,
-      withdrawn: t.consentWithdrawal !== null,
-      messageCount: loaded.messageCount,
-    };
   }
 
   /** The verified events of a thread (forgeries and malformed payloads left out). */
@@ -368,20 +294,6 @@ export class CaseService {
 
   /* ------------------------------------------------------------ sending -- */
 
-  private build<T extends EventType>(type: T, threadId: string, prev: readonly string[], body: Body<T>): EventOf<T> {
-    const parsed = EventEnvelope.safeParse({
-      type,
-      eventId: randomId(this.crypto),
-      threadId,
-      prev: prev.slice(0, REFERRAL_LIMITS.maxPrev),
-      author: this.author(),
-      at: this.now(),
-      body,
-    });
-    if (!parsed.success) throw new HandoverError('INVALID_EVENT', `${type}: ${issuesText(parsed.error)}`, { type });
-    return parsed.data as EventOf<T>;
-  }
-
   private others(orgIds: Iterable<string>): string[] {
     return [...new Set(orgIds)].filter((id) => id !== this.transport.orgId);
   }
@@ -408,7 +320,7 @@ export class CaseService {
 
   private async actNow<T extends Action>(threadId: string, type: T, body: Body<T>, alsoTo: string[] = []): Promise<SentEvent> {
     const { state } = await this.current(threadId);
-    const event = this.build(type, threadId, state.heads, body);
+    const event = this.builder.build(type, threadId, state.heads, body);
     validateNextEvent(state, event, this.rules);
     await this.sendMessages([{ threadId, orgIds: this.others([...state.participants.map((p) => p.orgId), ...alsoTo]), payload: event }]);
     return { id: this.eventId(event), event };
@@ -421,41 +333,8 @@ export class CaseService {
     }
     const loaded = await this.store.load(threadId);
     // Orgs a create or an add names must be known (certified types) before the thread can be acted on.
-    await this.learnOrgs(loaded.events.flatMap((e) => orgsNamedIn(e.event)));
+    await this.types.learn(loaded.events.flatMap((e) => orgsNamedIn(e.event)));
     return { state: this.derive(threadId, loaded), loaded };
-  }
-
-  /** `consent.override` events for the recipients only an override lets through, each checked on the thread so far. */
-  private overrideEvents(threadId: string, events: ThreadEvent[], recipients: RecipientDisclosure[], purpose: Purpose): SentEvent[] {
-    const out: SentEvent[] = [];
-    const all = [...events];
-    for (const r of recipients) {
-      if (!r.override) continue;
-      const state = deriveThreadState(all, { now: this.now(), ...this.rules });
-      const event = this.build('consent.override', threadId, state.heads, {
-        recipient: { orgId: r.orgId, orgType: r.orgType },
-        purpose,
-        fieldGroups: r.fieldGroups,
-        reason: r.override.reason,
-      });
-      validateNextEvent(state, event, this.rules);
-      const sent = { id: this.eventId(event), event };
-      all.push(sent);
-      out.push(sent);
-    }
-    return out;
-  }
-
-  /**
-   * A `referral.create` with its derived thread id. A new event id is drawn
-   * until the id can be pasted into a command (no leading `-` or `_`).
-   */
-  private buildCreate(body: ReferralBody): EventOf<'referral.create'> {
-    for (;;) {
-      const draft = this.build('referral.create', UNDERIVED_THREAD_ID, [], body);
-      const threadId = threadIdOf(this.crypto, draft);
-      if (isPastableId(threadId)) return { ...draft, threadId };
-    }
   }
 
   /**
@@ -474,23 +353,23 @@ export class CaseService {
     return this.enqueue(async () => {
       const { header } = body;
       const recipients: OrgRef[] = [header.referredOrganisation, ...header.coordinators];
-      await this.learnOrgs(recipients.map((r) => r.orgId));
+      await this.types.learn(recipients.map((r) => r.orgId));
       // Consent and withholding go by org type: it must be the certified one before anything is planned.
-      for (const r of recipients) this.checkCertifiedType(r);
+      for (const r of recipients) this.types.checkCertified(r);
       const empty = deriveThreadState([], { now: this.now(), ...this.rules });
       // Structure first (distinct orgs), so that error is not hidden behind a consent refusal.
-      validateNextEvent(empty, this.buildCreate(body), this.rules);
+      validateNextEvent(empty, this.builder.buildCreate(body), this.rules);
       const plan = planReferral(body, {
         recipients,
         purpose: header.purpose,
         now: this.now(),
         ...(opts.overrideReason !== undefined ? { overrideReason: opts.overrideReason } : {}),
       });
-      const create = this.buildCreate(plan.shared);
+      const create = this.builder.buildCreate(plan.shared);
       const { threadId } = create;
       validateNextEvent(empty, create, this.rules);
       const created: SentEvent = { id: this.eventId(create), event: create };
-      const overrides = this.overrideEvents(threadId, [created], plan.recipients, header.purpose);
+      const overrides = this.builder.overrideEvents(threadId, [created], plan.recipients, header.purpose);
 
       const orgIds = this.others(recipients.map((r) => r.orgId));
       await this.sendMessages([
@@ -533,7 +412,7 @@ export class CaseService {
       if (!inReplyTo) throw new HandoverError('INVALID_EVENT', 'there is no information request to answer', { reason: 'invalid-transition' });
       const recipients: OrgRef[] = state.participants.filter((p) => p.orgId !== this.transport.orgId).map(({ orgId, orgType }) => ({ orgId, orgType }));
       // The replay accepted these types only as certified; check again against the certificates held now.
-      for (const r of recipients) this.checkCertifiedType(r);
+      for (const r of recipients) this.types.checkCertified(r);
       const parsedData = input.data === undefined ? undefined : ReferralData.safeParse(input.data);
       if (parsedData && !parsedData.success) throw new HandoverError('INVALID_EVENT', `the data is not valid: ${issuesText(parsedData.error)}`);
       const data = parsedData?.data;
@@ -548,14 +427,14 @@ export class CaseService {
             })
           : null;
       const shared = plan && Object.keys(plan.shared).length > 0 ? plan.shared : undefined;
-      const event = this.build('referral.provide-info', threadId, state.heads, {
+      const event = this.builder.build('referral.provide-info', threadId, state.heads, {
         inReplyTo,
         ...(input.details !== undefined ? { details: input.details } : {}),
         ...(shared ? { data: shared } : {}),
       });
       validateNextEvent(state, event, this.rules);
       const sent: SentEvent = { id: this.eventId(event), event };
-      const overrides = plan ? this.overrideEvents(threadId, [...loaded.events, sent], plan.recipients, referral.header.purpose) : [];
+      const overrides = plan ? this.builder.overrideEvents(threadId, [...loaded.events, sent], plan.recipients, referral.header.purpose) : [];
 
       const orgIds = this.others(state.participants.map((p) => p.orgId));
       await this.sendMessages([
@@ -617,8 +496,8 @@ export class CaseService {
    */
   async addParticipant(threadId: string, input: { orgId: string; orgType?: OrgTypeName; purpose: Purpose; overrideReason?: string }): Promise<SentEvent> {
     checkThreadId(threadId);
-    await this.learnOrgs([input.orgId]);
-    const orgType = input.orgType ?? this.currentOrgTypeOf(input.orgId);
+    await this.types.learn([input.orgId]);
+    const orgType = input.orgType ?? this.types.current(input.orgId);
     if (!orgType) {
       throw new HandoverError('UNTRUSTED_KEY', `${input.orgId} has no valid org certificate in this network; check the org id with \`handover directory\``, {
         orgId: input.orgId,
@@ -626,7 +505,7 @@ export class CaseService {
         certified: null,
       });
     }
-    this.checkCertifiedType({ orgId: input.orgId, orgType });
+    this.types.checkCertified({ orgId: input.orgId, orgType });
     return this.act(
       threadId,
       'participant.add',
@@ -673,47 +552,11 @@ export class CaseService {
     const route = loaded.routes.find((r) => r.messageId === message.messageId);
     const carried = route?.carries.kind === 'event' ? loaded.events.find((e) => e.id === (route.carries as { id: string }).id) : undefined;
     // An org named for the first time (a new participant) is learned before the thread is derived again.
-    if (carried) await this.learnOrgs(orgsNamedIn(carried.event)).catch(() => undefined);
+    if (carried) await this.types.learn(orgsNamedIn(carried.event)).catch(() => undefined);
     if ((await this.refresh(message.threadId, loaded)) === null) return;
     const kind = route?.carries.kind ?? 'dropped';
     this.emit({ threadId: message.threadId, kind, ...(carried ? { type: carried.event.type } : {}) });
   }
-}
-
-/** An inbox line as of `now`: a referral still unanswered past its deadline reads as overdue (expired). */
-function summaryAt(entry: IndexEntry, now: number): ThreadSummary {
-  const { summary } = entry;
-  const waiting = (summary.status === 'sent' || summary.status === 'expired') && entry.firstResponseAt === null && summary.responseDeadline !== null;
-  if (!waiting || summary.responseDeadline === null) return summary;
-  const overdue = now > summary.responseDeadline;
-  return { ...summary, overdue, status: overdue ? 'expired' : 'sent' };
-}
-
-function purgedSummary(threadId: string, t: CaseThread, orgId: string): ThreadSummary {
-  const last = t.timeline[t.timeline.length - 1];
-  return {
-    threadId,
-    status: t.status,
-    priority: t.priority,
-    overdue: t.overdue,
-    respondedLate: t.respondedLate,
-    responseDeadline: t.responseDeadline,
-    caseCode: null,
-    role: t.participants.find((p) => p.orgId === orgId)?.role ?? null,
-    participants: t.participants.map(({ orgId: id, orgType, role }) => ({ orgId: id, orgType, role })),
-    lastEventAt: last ? last.at : null,
-    rejected: t.rejected.length,
-    dropped: t.dropped.length,
-    securityWarnings: t.securityWarnings.length,
-    purged: true,
-  };
-}
-
-/** The orgs an event names as participants (their certificates are needed to replay it). */
-function orgsNamedIn(event: EventEnvelope): string[] {
-  if (event.type === 'referral.create') return [event.body.header.referredOrganisation, ...event.body.header.coordinators].map((o) => o.orgId);
-  if (event.type === 'participant.add') return [event.body.orgId];
-  return [];
 }
 
 function checkThreadId(threadId: string): void {
