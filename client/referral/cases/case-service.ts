@@ -259,7 +259,10 @@ export class CaseService {
     checkThreadId(threadId);
     const tomb = await this.purge.tombstone(threadId);
     if (tomb) return purgedCaseThread(tomb);
-    return this.derive(threadId, await this.store.load(threadId));
+    const loaded = await this.store.load(threadId);
+    // An org the thread names that this device has not seen yet (no network needed when all are known; offline it shows as refused).
+    await this.types.learn(loaded.events.flatMap((e) => orgsNamedIn(e.event))).catch(() => undefined);
+    return this.derive(threadId, loaded);
   }
 
   /** Every thread this device holds or has purged, newest activity first (from the inbox index: no thread is read). */
