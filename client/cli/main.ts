@@ -4,9 +4,12 @@
  * HANDOVER_PASSPHRASE; errors print their code and what to do.
  */
 import { Command } from 'commander';
-import { registerAdminCommands } from './admin-commands';
-import { registerCaseCommands } from './case-commands';
-import { registerDeviceCommands } from './device-commands';
+import { registerNetworkCommands } from './admin/network';
+import { registerOrgCommands } from './admin/org';
+import { registerCaseCommands } from './cases';
+import { registerDirectoryCommand, registerVerifyCommand } from './device/directory';
+import { registerDeviceCommands } from './device/setup';
+import { registerTrustCommands } from './device/trust';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -34,8 +37,13 @@ Setting up a network (each step on the person's own machine):
 
 Environment: HANDOVER_PASSPHRASE, HANDOVER_PROFILE, HANDOVER_SERVER, HANDOVER_KDF.`,
     );
-  registerAdminCommands(program);
+  // Registration order is the order `handover --help` lists the commands in.
+  registerNetworkCommands(program);
+  registerOrgCommands(program);
   registerDeviceCommands(program);
+  registerDirectoryCommand(program);
+  registerTrustCommands(program);
+  registerVerifyCommand(program);
   registerCaseCommands(program);
   return program;
 }

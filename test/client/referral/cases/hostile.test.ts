@@ -4,7 +4,7 @@
  * malicious events; and a relay that copies messages to another org.
  */
 import { randomBytes } from 'node:crypto';
-import { inboxLine, threadText } from '../../../../client/cli/case-commands';
+import { inboxLine, threadText } from '../../../../client/cli/cases/text';
 import { threadIdOf } from '../../../../client/referral/cases/payload';
 import { loadCrypto } from '../../../../shared/crypto/sodium';
 import { MAX_CLOCK_SKEW_MS } from '../../../../shared/envelope';
