@@ -83,6 +83,12 @@ export class AdminKeys {
     const bytes = typeof privateKey === 'string' ? fromB64u(privateKey) : privateKey;
     if (bytes.length < 32) throw new HandoverError('BAD_REQUEST', 'the root private key must be at least 32 bytes of base64url');
     const kp = this.crypto.signKeyPair(bytes.subarray(0, 32));
+    const held = (await this.vault.get('admin/root')) as RootRecord | undefined;
+    if (held) {
+      // Importing the same key again is harmless; another would silently restart serials and revocation numbers.
+      if (held.publicKey === toB64u(kp.publicKey)) return { publicKey: held.publicKey, networkId: held.networkId };
+      throw new HandoverError('BAD_REQUEST', 'this profile already holds another network root: use a new profile folder (--profile) for another network');
+    }
     const record: RootRecord = {
       publicKey: toB64u(kp.publicKey),
       privateKey: toB64u(kp.privateKey),
@@ -172,7 +178,7 @@ export class AdminKeys {
   /** Keep the org certificate the network admin issued (it must carry our org key). */
   async importOrgCertificate(value: unknown): Promise<OrgCertificate> {
     const org = await this.org();
-    const cert = OrgCertificate.parse(value);
+    const cert = parseOrThrow(OrgCertificate, value, 'org certificate');
     if (cert.orgId !== org.orgId || cert.publicKey !== org.publicKey) {
       throw new HandoverError('UNTRUSTED_KEY', 'this org certificate is not for this org key');
     }

@@ -15,6 +15,8 @@ function keyName(file: string): string {
   return Buffer.from(file, 'hex').toString('utf8');
 }
 
+let tempCounter = 0;
+
 export class FileStorage implements KeyValueStorage {
   constructor(readonly dir: string) {}
 
@@ -35,7 +37,8 @@ export class FileStorage implements KeyValueStorage {
 
   async put(key: string, value: string): Promise<void> {
     const target = path.join(this.dir, fileName(key));
-    const tmp = `${target}.${process.pid}.tmp`;
+    // A temp name of its own per write: two writes of one record at once must not clash.
+    const tmp = `${target}.${process.pid}.${++tempCounter}.tmp`;
     await fs.writeFile(tmp, value, { mode: 0o600 });
     await fs.rename(tmp, target);
   }

@@ -47,6 +47,13 @@ describe('privacy', () => {
 });
 
 describe('records', () => {
+  it('concurrent writes of one record all land (each write has its own temp file) and the last one stands', async () => {
+    const storage = await new FileStorage(path.join(base, 'p')).init();
+    await Promise.all(Array.from({ length: 20 }, (_, i) => storage.put('index', `v${i}`)));
+    expect(['v' + String(19), ...Array.from({ length: 19 }, (_, i) => `v${i}`)]).toContain(await storage.get('index'));
+    expect((await fs.readdir(path.join(base, 'p'))).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+  });
+
   it('get returns what put stored; a missing record is undefined', async () => {
     const storage = await new FileStorage(path.join(base, 'p')).init();
     expect(await storage.get('r/abc')).toBeUndefined();
