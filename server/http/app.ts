@@ -26,11 +26,12 @@ import type { RelayMetrics } from '../metrics';
 import type { AuthService } from '../services/auth';
 import type { Registry } from '../services/registry';
 import type { ActiveDevice } from '../services/trust';
-import type { RelayStore } from '../store';
+import type { RateLimitStore, StoreLifecycle } from '../store';
 
 export interface HttpDeps {
   config: RelayConfig;
-  store: RelayStore;
+  /** The probes ask it whether it answers; the per-address limit counts in it. */
+  store: StoreLifecycle & RateLimitStore;
   auth: AuthService;
   registry: Registry;
   metrics: RelayMetrics;
