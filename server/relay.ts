@@ -14,7 +14,9 @@ import type { Crypto } from '../shared/crypto/types';
 import { toB64u } from '../shared/encoding';
 import type { RelayConfig } from './config';
 import { type NetworkRoot, resolveNetworkRoot } from './dev-network';
-import { createHttpApp, errorSummary } from './http/app';
+import { errorSummary } from './errors';
+import { ExpirySweeper } from './expiry/sweeper';
+import { createHttpApp } from './http/app';
 import { createLogger, type Logger } from './logger';
 import { createMetrics, type RelayMetrics } from './metrics';
 import { AuthService } from './services/auth';
@@ -133,42 +135,14 @@ export async function startRelay(config: RelayConfig, options: RelayOptions = {}
   }
 
   // Expired, undelivered envelopes: tell the sender instead of dropping them silently.
-  const sweep = async () => {
-    for (let round = 0; round < 20; round++) {
-      const items = await store.takeExpired(now(), 500);
-      if (items.length === 0) return;
-      metrics.expired.inc(items.length);
-      const byMessage = new Map<string, { sender: string; recipients: string[] }>();
-      for (const item of items) {
-        const entry = byMessage.get(item.messageId) ?? { sender: item.senderDeviceId, recipients: [] };
-        entry.recipients.push(item.recipientDeviceId);
-        byMessage.set(item.messageId, entry);
-      }
-      await Promise.all(
-        [...byMessage].map(async ([messageId, { sender, recipients }]) => {
-          const notice = { messageId, recipientDeviceIds: recipients, at: now() };
-          // Kept until the sender's device acks it, so a sender offline now hears of it on its next connect.
-          let noticeId: string | undefined;
-          try {
-            noticeId = await store.putNotice(sender, JSON.stringify(notice));
-          } catch (err) {
-            logger.warn({ err: errorSummary(err) }, 'could not keep an expiry notice; sending it live only');
-          }
-          io.to(deviceRoom(sender)).emit('envelope:expired', noticeId ? { ...notice, noticeId } : notice);
-        }),
-      );
-      logger.info({ expired: items.length }, 'expired undelivered envelopes; senders notified');
-    }
-  };
-  let sweeping = false;
-  const sweeper = setInterval(() => {
-    if (sweeping) return;
-    sweeping = true;
-    sweep()
-      .catch((err: unknown) => logger.warn({ err: errorSummary(err) }, 'expiry sweep failed'))
-      .finally(() => (sweeping = false));
-  }, config.expirySweepMs);
-  sweeper.unref();
+  const sweeper = new ExpirySweeper({
+    store,
+    now,
+    notifySender: (sender, notice) => io.to(deviceRoom(sender)).emit('envelope:expired', notice),
+    countExpired: (copies) => metrics.expired.inc(copies),
+    logger,
+  });
+  sweeper.start(config.expirySweepMs);
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
@@ -184,7 +158,7 @@ export async function startRelay(config: RelayConfig, options: RelayOptions = {}
     (closing ??= (async () => {
       const trace = (what: string) => logger.debug({ step: what }, 'shutdown');
       accepting = false;
-      clearInterval(sweeper);
+      sweeper.stop();
       const deadline = Date.now() + config.shutdownGraceMs;
       while (sockets.inFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       trace('in-flight sends finished');

@@ -20,7 +20,7 @@ import {
 import { HandoverError } from '../../shared/errors';
 import { Id } from '../../shared/schemas';
 import type { RelayConfig } from '../config';
-import { HTTP_STATUS, parseInput, toWireError } from '../errors';
+import { errorSummary, HTTP_STATUS, parseInput, toWireError } from '../errors';
 import type { Logger } from '../logger';
 import type { RelayMetrics } from '../metrics';
 import type { AuthService } from '../services/auth';
@@ -207,9 +207,4 @@ function bodyParserError(err: unknown): HandoverError | undefined {
   if (type === 'entity.parse.failed') return new HandoverError('BAD_REQUEST', 'the request body is not valid JSON');
   if (typeof status === 'number' && status >= 400 && status < 500) return new HandoverError('BAD_REQUEST', 'the request body could not be read');
   return undefined;
-}
-
-/** Name and message only: stacks and request bodies stay out of the log. */
-export function errorSummary(err: unknown): { name: string; message: string } {
-  return err instanceof Error ? { name: err.name, message: err.message.slice(0, 300) } : { name: 'non-error', message: typeof err };
 }

@@ -20,8 +20,7 @@ import { parseEnvelope } from '../../shared/envelope';
 import { MessageId } from '../../shared/schemas';
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData, WireError } from '../../shared/socket-events';
 import type { RelayConfig } from '../config';
-import { parseInput, toWireError } from '../errors';
-import { errorSummary } from '../http/app';
+import { errorSummary, parseInput, toWireError } from '../errors';
 import type { Logger } from '../logger';
 import type { RelayMetrics } from '../metrics';
 import type { AuthService } from '../services/auth';
@@ -29,6 +28,7 @@ import type { ActiveDevice } from '../services/trust';
 import { type AcceptedEnvelope, decodeStored, type EnvelopeService } from '../services/envelopes';
 import type { RelayStore } from '../store';
 import { NOTICE_ID } from '../store/validate';
+import { readKeptExpiryNotices } from '../expiry/notice';
 import { DeliveryPump, type PendingItem } from './delivery';
 
 export type RelayServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
@@ -48,8 +48,6 @@ export const deviceRoom = (deviceId: string): string => `dev:${deviceId}`;
 
 const AckPayload = z.strictObject({ messageId: MessageId });
 const NoticeAckPayload = z.strictObject({ noticeId: z.string().regex(NOTICE_ID) });
-/** What the relay keeps as an expiry notice (it wrote it itself; checked anyway before it is sent on). */
-const KeptExpiryNotice = z.strictObject({ messageId: MessageId, recipientDeviceIds: z.array(z.string()).max(10_000), at: z.number().int() });
 /** Kept notices sent on connect; more wait for the next connect. */
 const NOTICES_PER_CONNECT = 1000;
 
@@ -282,14 +280,9 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
 
     // Replay what waited while the device was away: envelopes, then kept expiry notices.
     void pump.replay().catch((err: unknown) => logger.warn({ deviceId, err: errorSummary(err) }, 'inbox replay failed'));
-    void store
-      .readNotices(deviceId, NOTICES_PER_CONNECT)
-      .then(async (notices) => {
-        for (const { noticeId, json } of notices) {
-          const parsed = KeptExpiryNotice.safeParse(safeJson(json));
-          if (parsed.success) socket.emit('envelope:expired', { ...parsed.data, noticeId });
-          else await store.ackNotice(deviceId, noticeId); // not one of ours: drop it
-        }
+    void readKeptExpiryNotices(store, deviceId, NOTICES_PER_CONNECT)
+      .then((notices) => {
+        for (const notice of notices) socket.emit('envelope:expired', notice);
       })
       .catch((err: unknown) => logger.warn({ deviceId, err: errorSummary(err) }, 'notice replay failed'));
     void store
@@ -317,14 +310,6 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
     },
   };
   return layer;
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
 
 /** The size of an envelope's ciphertext, before any validation (0 when it is not binary). */
