@@ -75,7 +75,7 @@ export async function startRelay(config: RelayConfig, options: RelayOptions = {}
   const httpServer = createServer(app);
   httpServer.headersTimeout = 20_000;
   httpServer.requestTimeout = 30_000;
-  const sockets = attachSocketServer(httpServer, { config, store, auth, envelopes, metrics, logger, isAccepting });
+  const sockets = attachSocketServer(httpServer, { config, store, auth, envelopes, metrics, logger, isAccepting, now });
   io = sockets.io;
   let closing: Promise<void> | undefined;
   const adapter = config.redisUrl

@@ -33,6 +33,8 @@ export interface AdmissionDeps {
   metrics: Pick<RelayMetrics, 'socketRefusals'>;
   logger: Pick<Logger, 'error'>;
   isAccepting: () => boolean;
+  /** The relay's clock, on which sessions expire. */
+  now: () => number;
 }
 
 type Answer = (err: string | null | undefined, success: boolean) => void;
@@ -88,7 +90,7 @@ export class UpgradeAdmission {
       }
       socket.data.deviceId = device.device.deviceId;
       socket.data.orgId = device.device.orgId;
-      const timer = setTimeout(() => socket.disconnect(true), Math.max(0, device.sessionExpiresAt - Date.now()));
+      const timer = setTimeout(() => socket.disconnect(true), Math.max(0, device.sessionExpiresAt - this.deps.now()));
       timer.unref();
       socket.once('disconnect', () => clearTimeout(timer));
       next();

@@ -29,6 +29,7 @@ export interface DeviceEventDeps {
   gate: SendGate;
   fanOut: Pick<FanOut, 'fanOut' | 'nudge'>;
   isAccepting: () => boolean;
+  now: () => number;
   /** Tell the sender's devices that a recipient device stored its envelope. */
   notifyDelivered(senderDeviceId: string, notice: { messageId: string; recipientDeviceId: string; at: number }): void;
 }
@@ -99,7 +100,7 @@ export class DeviceEvents {
     const sender = this.pump.acked(messageId);
     if (removed) {
       this.deps.metrics.acks.inc();
-      if (sender) this.deps.notifyDelivered(sender, { messageId, recipientDeviceId: this.deviceId, at: Date.now() });
+      if (sender) this.deps.notifyDelivered(sender, { messageId, recipientDeviceId: this.deviceId, at: this.deps.now() });
     }
     return {};
   }

@@ -33,6 +33,7 @@ export interface SocketDeps {
   metrics: RelayMetrics;
   logger: Logger;
   isAccepting: () => boolean;
+  now: () => number;
 }
 
 export interface SocketLayer {

@@ -67,6 +67,7 @@ async function setup(options: { accepting?: boolean; gate?: SendGate } = {}) {
     gate,
     fanOut,
     isAccepting: () => options.accepting ?? true,
+    now: () => T0,
     notifyDelivered: (sender, notice) => delivered.push({ sender, messageId: notice.messageId, recipientDeviceId: notice.recipientDeviceId }),
   };
   return { store, metrics, pump, sent, delivered, gate, events: new DeviceEvents('dev-a', pump, deps) };
