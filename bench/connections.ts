@@ -18,7 +18,6 @@
  * The relays start early, with the others (prestart.ts).
  */
 import { execSync } from 'node:child_process';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { toB64u } from '../shared/encoding';
 import { TestNetwork, type TestDevice } from '../test/support/network';
@@ -27,10 +26,10 @@ import { type RawSocket, rawSocket } from '../test/support/relay';
 import { inBatches, registerAndSignIn } from './handover-clients';
 import type { BenchContext } from './scenario';
 import { prestart } from './prestart';
-import { type MemorySample, type ServerProcess, startServerProcess } from './server-process';
+import { startHandoverRelay } from './handover-relay';
+import type { MemorySample, ServerProcess } from './server-process';
 import { progress, round } from './timing';
 
-const RELAY_CHILD = path.join(__dirname, 'handover-relay-child.ts');
 const DEVICES_PER_ORG = 100;
 /** File descriptors a process needs besides its sockets (libuv, stdio, IPC, Redis, files). */
 const FD_HEADROOM = 200;
@@ -107,8 +106,8 @@ export function startConnectionRelays(ctx: BenchContext): Promise<ConnectionRela
       const redis = await ctx.startRedis({ appendfsync: 'everysec' });
       const options = { rootPublicKey: toB64u(root.root.publicKey), redisUrl: redis.url };
       const [front, measured] = await Promise.allSettled([
-        startServerProcess(RELAY_CHILD, options),
-        startServerProcess(RELAY_CHILD, options, { execArgv: ['--expose-gc'] }),
+        startHandoverRelay(options),
+        startHandoverRelay(options, { execArgv: ['--expose-gc'] }),
       ]);
       const close = async (): Promise<void> => {
         await Promise.all([front, measured].map((s) => (s.status === 'fulfilled' ? s.value.close() : undefined)));

@@ -11,7 +11,6 @@
  * - `twoProcessScenario`: two relay processes on one Redis (Socket.IO Redis
  *   adapter), sender connected to one and recipients to the other.
  */
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { TestRedis } from '../test/support/redis';
 import {
@@ -22,7 +21,7 @@ import {
   registerAndSignIn,
   sendEnvelope,
 } from './handover-clients';
-import type { HandoverRelayOptions } from './handover-relay-child';
+import { type HandoverRelayOptions, startHandoverRelay } from './handover-relay';
 import { type CpuProbe, type LoadMode, runLoad } from './load';
 import {
   type BenchContext,
@@ -38,11 +37,9 @@ import {
   targetLoad,
 } from './scenario';
 import { prestart, prestarted } from './prestart';
-import { type ServerProcess, startServerProcess } from './server-process';
+import type { ServerProcess } from './server-process';
 import { progress, round } from './timing';
 import { rawSocket } from '../test/support/relay';
-
-const RELAY_CHILD = path.join(__dirname, 'handover-relay-child.ts');
 
 /** Envelopes queued for an offline device in the drain test. */
 export const DRAIN_COUNT = 1000;
@@ -127,7 +124,7 @@ interface RunningRelay {
 async function startRelays(ctx: BenchContext, bench: BenchNetwork, durability: Exclude<Durability, 'none'>, processes: number): Promise<RunningRelay> {
   const redis = durability === 'memory' ? undefined : await ctx.startRedis({ appendfsync: durability });
   const options: HandoverRelayOptions = { rootPublicKey: bench.rootPublicKey, ...(redis ? { redisUrl: redis.url } : {}) };
-  const started = await Promise.allSettled(Array.from({ length: processes }, () => startServerProcess(RELAY_CHILD, options)));
+  const started = await Promise.allSettled(Array.from({ length: processes }, () => startHandoverRelay(options)));
   const servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const redisCpu = redis ? redisProbe(redis) : undefined;
   let closing: Promise<void> | undefined;

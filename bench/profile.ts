@@ -25,10 +25,9 @@ import { startRedis } from '../test/support/redis';
 import { BenchNetwork, connectHandoverTarget, registerAndSignIn } from './handover-clients';
 import { type CpuProbe, type LoadMode, describeMode, runLoad } from './load';
 import { redisProbe, serverProbe } from './scenario';
-import { startServerProcess } from './server-process';
+import { startHandoverRelay } from './handover-relay';
 import { progress, round } from './timing';
 
-const RELAY_CHILD = path.join(__dirname, 'handover-relay-child.ts');
 
 interface ProfileNode {
   id: number;
@@ -181,8 +180,7 @@ export async function runProfile(opts: ProfileOptions = {}): Promise<ProfileSumm
   const intervalUs = 500;
   const redis = await startRedis({ appendfsync: 'everysec' });
   const redisCpu = redisProbe(redis);
-  const server = await startServerProcess(
-    RELAY_CHILD,
+  const server = await startHandoverRelay(
     { rootPublicKey: bench.rootPublicKey, redisUrl: redis.url },
     { execArgv: ['--cpu-prof', '--cpu-prof-dir', profDir, '--cpu-prof-interval', String(intervalUs)] },
   );

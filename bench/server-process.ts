@@ -1,6 +1,9 @@
 /**
- * Parent side of bench/baselines/child.ts: start a server module in its own
- * Node process (under tsx) and talk to it over IPC.
+ * Parent side of bench/baselines/child.ts: start a baseline server module
+ * in its own Node process (under tsx) and talk to it over IPC. The relay
+ * itself is started like in every test (bench/handover-relay.ts,
+ * test/support/relay-process.ts) and answers the same measurements, so
+ * `ServerProcess` covers both.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import path from 'node:path';

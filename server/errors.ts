@@ -43,3 +43,9 @@ export function toWireError(err: unknown): WireError & { code: RelayErrorCode } 
 
 /** Parse with a zod schema or throw BAD_REQUEST naming the first problem. */
 export { parseOrThrow as parseInput } from '../shared/validation';
+
+
+/** Name and message only: stacks and request bodies stay out of the log. */
+export function errorSummary(err: unknown): { name: string; message: string } {
+  return err instanceof Error ? { name: err.name, message: err.message.slice(0, 300) } : { name: 'non-error', message: typeof err };
+}

@@ -5,25 +5,26 @@
  */
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createAdapter } from '@socket.io/redis-adapter';
-import { Redis } from 'ioredis';
 import type { NetworkInfo } from '../shared/api';
-import { trustAnchor } from '../shared/certificates';
+import { type TrustAnchor, trustAnchor } from '../shared/certificates';
 import { loadNodeCrypto } from '../shared/crypto/node';
 import type { Crypto } from '../shared/crypto/types';
 import { toB64u } from '../shared/encoding';
 import type { RelayConfig } from './config';
 import { type NetworkRoot, resolveNetworkRoot } from './dev-network';
-import { createHttpApp, errorSummary } from './http/app';
+import { errorSummary } from './errors';
+import { ExpirySweeper } from './expiry/sweeper';
+import { createHttpApp } from './http/app';
 import { createLogger, type Logger } from './logger';
 import { createMetrics, type RelayMetrics } from './metrics';
 import { AuthService } from './services/auth';
 import { EnvelopeService } from './services/envelopes';
-import { inlineVerifier, startVerifierPool } from './verify/pool';
-import { Registry } from './services/registry';
+import { type EnvelopeVerifier, inlineVerifier, startVerifierPool } from './verify/pool';
+import { Registry, type RegistryEvents } from './services/registry';
 import { RelayTrust } from './services/trust';
+import { installRedisAdapter } from './socket/redis-adapter';
 import { attachSocketServer, deviceRoom, type RelayServer } from './socket/server';
-import { createStore, type RelayStore } from './store';
+import { createStore, type RelayStore, type StoreConfig } from './store';
 
 export interface RelayOptions {
   logger?: Logger;
@@ -56,22 +57,82 @@ export async function startRelay(config: RelayConfig, options: RelayOptions = {}
   const now = options.now ?? Date.now;
   const root = resolveNetworkRoot(crypto, config);
   const anchor = trustAnchor(crypto, root.rootPublicKey);
-  const store =
-    options.store ??
-    (await createStore({
-      ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
-      keyPrefix: config.redisKeyPrefix,
-      retentionMs: config.retentionMs,
-      maxInboxLength: config.maxInboxLength,
-      now,
-      logger,
-    }));
+  const store = options.store ?? (await createStore(storeConfig(config, now, logger)));
   const metrics = createMetrics(options.processMetrics ?? false);
   let accepting = true;
-  let closing: Promise<void> | undefined;
   const isAccepting = () => accepting;
+  const networkInfo = networkInfoOf(anchor, root, config);
 
-  const networkInfo: NetworkInfo = {
+  const trust = new RelayTrust(anchor, store, now);
+  const auth = new AuthService(crypto, trust, store, config, now);
+  const verifier = await startVerifier(config, crypto, logger);
+  const envelopes = new EnvelopeService(verifier, trust, store, config, now);
+  // The socket layer is created after the registry; events reach it through this indirection.
+  let io: RelayServer | undefined;
+  const registry = new Registry(trust, store, config, registryEvents(() => io), now);
+
+  const app = createHttpApp({ config, store, auth, registry, metrics, logger, networkInfo, isAccepting });
+  const httpServer = createServer(app);
+  httpServer.headersTimeout = 20_000;
+  httpServer.requestTimeout = 30_000;
+  const sockets = attachSocketServer(httpServer, { config, store, auth, envelopes, metrics, logger, isAccepting, now });
+  io = sockets.io;
+  let closing: Promise<void> | undefined;
+  const adapter = config.redisUrl
+    ? installRedisAdapter(sockets.io, { redisUrl: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger, isClosing: () => closing !== undefined })
+    : undefined;
+  if (adapter) sockets.enableCrossProcess();
+
+  // Expired, undelivered envelopes: tell the sender instead of dropping them silently.
+  const sweeper = new ExpirySweeper({
+    store,
+    now,
+    notifySender: (sender, notice) => sockets.io.to(deviceRoom(sender)).emit('envelope:expired', notice),
+    countExpired: (copies) => metrics.expired.inc(copies),
+    logger,
+  });
+  sweeper.start(config.expirySweepMs);
+
+  const { port, url } = await listen(httpServer, config);
+
+  const close = () =>
+    (closing ??= (async () => {
+      const trace = (what: string) => logger.debug({ step: what }, 'shutdown');
+      accepting = false;
+      sweeper.stop();
+      const deadline = Date.now() + config.shutdownGraceMs;
+      while (sockets.inFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      trace('in-flight sends finished');
+      const httpClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      sockets.io.disconnectSockets(true);
+      await new Promise<void>((resolve) => sockets.io.close(() => resolve()));
+      trace('sockets closed');
+      httpServer.closeAllConnections();
+      await httpClosed;
+      trace('http closed');
+      await verifier.close();
+      if (!options.store) await store.close();
+      trace('store closed');
+      await adapter?.close();
+    })());
+
+  return { url, port, config, store, io: sockets.io, httpServer, root, networkInfo, metrics, logger, close };
+}
+
+function storeConfig(config: RelayConfig, now: () => number, logger: Logger): StoreConfig {
+  return {
+    ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
+    keyPrefix: config.redisKeyPrefix,
+    retentionMs: config.retentionMs,
+    maxInboxLength: config.maxInboxLength,
+    now,
+    logger,
+  };
+}
+
+/** What GET /v1/network tells clients: the network, its root key and the limits they must respect. */
+function networkInfoOf(anchor: TrustAnchor, root: NetworkRoot, config: RelayConfig): NetworkInfo {
+  return {
     networkId: anchor.networkId,
     rootPublicKey: toB64u(root.rootPublicKey),
     development: root.development,
@@ -84,92 +145,28 @@ export async function startRelay(config: RelayConfig, options: RelayOptions = {}
       sessionTtlMs: config.sessionTtlMs,
     },
   };
+}
 
-  const trust = new RelayTrust(anchor, store, now);
-  const auth = new AuthService(crypto, trust, store, config, now);
-  const verifier =
-    config.verifyThreads > 0
-      ? await startVerifierPool(config.verifyThreads, { onThreadFailure: (err) => logger.error({ err: errorSummary(err) }, 'verification thread failed; replacing it') })
-      : inlineVerifier(crypto);
-  const envelopes = new EnvelopeService(verifier, trust, store, config, now);
-  // The socket layer is created after the registry; events reach it through this indirection.
-  let io: RelayServer | undefined;
-  const registry = new Registry(
-    trust,
-    store,
-    config,
-    {
-      prekeysLow: (deviceId, remaining) => io?.to(deviceRoom(deviceId)).emit('prekeys:low', { remaining }),
-      devicesRevoked: (deviceIds) => {
-        if (io && deviceIds.length > 0) io.in(deviceIds.map(deviceRoom)).disconnectSockets(true);
-      },
-      revocationPublished: (issuer, seq) => io?.emit('revocations:changed', { issuer, seq }),
+/** Envelope signatures checked on worker threads when configured, else on the event loop. */
+async function startVerifier(config: RelayConfig, crypto: Crypto, logger: Logger): Promise<EnvelopeVerifier> {
+  if (config.verifyThreads <= 0) return inlineVerifier(crypto);
+  return startVerifierPool(config.verifyThreads, {
+    onThreadFailure: (err) => logger.error({ err: errorSummary(err) }, 'verification thread failed; replacing it'),
+  });
+}
+
+/** Registry changes reach connected devices through their rooms (in every process). */
+function registryEvents(io: () => RelayServer | undefined): RegistryEvents {
+  return {
+    prekeysLow: (deviceId, remaining) => io()?.to(deviceRoom(deviceId)).emit('prekeys:low', { remaining }),
+    devicesRevoked: (deviceIds) => {
+      if (deviceIds.length > 0) io()?.in(deviceIds.map(deviceRoom)).disconnectSockets(true);
     },
-    now,
-  );
-
-  const app = createHttpApp({ config, store, auth, registry, metrics, logger, networkInfo, isAccepting });
-  const httpServer = createServer(app);
-  httpServer.headersTimeout = 20_000;
-  httpServer.requestTimeout = 30_000;
-  const sockets = attachSocketServer(httpServer, { config, store, auth, envelopes, metrics, logger, isAccepting });
-  io = sockets.io;
-
-  let adapterClients: Redis[] = [];
-  if (config.redisUrl) {
-    const pub = new Redis(config.redisUrl, { lazyConnect: false, maxRetriesPerRequest: null });
-    const sub = pub.duplicate();
-    // The adapter fires some commands without awaiting them (unsubscribe on close,
-    // publish on fan-out); when Redis drops, their rejections must not crash the process.
-    for (const client of [pub, sub]) markRejectionsHandled(client);
-    for (const client of [pub, sub]) {
-      client.on('error', (err: unknown) => {
-        if (!closing) logger.warn({ err: errorSummary(err) }, 'socket.io adapter redis error');
-      });
-    }
-    adapterClients = [pub, sub];
-    io.adapter(createAdapter(pub, sub, { key: `${config.redisKeyPrefix}sio` }));
-    sockets.enableCrossProcess();
-  }
-
-  // Expired, undelivered envelopes: tell the sender instead of dropping them silently.
-  const sweep = async () => {
-    for (let round = 0; round < 20; round++) {
-      const items = await store.takeExpired(now(), 500);
-      if (items.length === 0) return;
-      metrics.expired.inc(items.length);
-      const byMessage = new Map<string, { sender: string; recipients: string[] }>();
-      for (const item of items) {
-        const entry = byMessage.get(item.messageId) ?? { sender: item.senderDeviceId, recipients: [] };
-        entry.recipients.push(item.recipientDeviceId);
-        byMessage.set(item.messageId, entry);
-      }
-      await Promise.all(
-        [...byMessage].map(async ([messageId, { sender, recipients }]) => {
-          const notice = { messageId, recipientDeviceIds: recipients, at: now() };
-          // Kept until the sender's device acks it, so a sender offline now hears of it on its next connect.
-          let noticeId: string | undefined;
-          try {
-            noticeId = await store.putNotice(sender, JSON.stringify(notice));
-          } catch (err) {
-            logger.warn({ err: errorSummary(err) }, 'could not keep an expiry notice; sending it live only');
-          }
-          io.to(deviceRoom(sender)).emit('envelope:expired', noticeId ? { ...notice, noticeId } : notice);
-        }),
-      );
-      logger.info({ expired: items.length }, 'expired undelivered envelopes; senders notified');
-    }
+    revocationPublished: (issuer, seq) => io()?.emit('revocations:changed', { issuer, seq }),
   };
-  let sweeping = false;
-  const sweeper = setInterval(() => {
-    if (sweeping) return;
-    sweeping = true;
-    sweep()
-      .catch((err: unknown) => logger.warn({ err: errorSummary(err) }, 'expiry sweep failed'))
-      .finally(() => (sweeping = false));
-  }, config.expirySweepMs);
-  sweeper.unref();
+}
 
+async function listen(httpServer: HttpServer, config: RelayConfig): Promise<{ port: number; url: string }> {
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
     httpServer.listen(config.port, config.host, () => {
@@ -179,42 +176,5 @@ export async function startRelay(config: RelayConfig, options: RelayOptions = {}
   });
   const { port } = httpServer.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-
-  const close = () =>
-    (closing ??= (async () => {
-      const trace = (what: string) => logger.debug({ step: what }, 'shutdown');
-      accepting = false;
-      clearInterval(sweeper);
-      const deadline = Date.now() + config.shutdownGraceMs;
-      while (sockets.inFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      trace('in-flight sends finished');
-      const httpClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
-      io.disconnectSockets(true);
-      await new Promise<void>((resolve) => io.close(() => resolve()));
-      trace('sockets closed');
-      httpServer.closeAllConnections();
-      await httpClosed;
-      trace('http closed');
-      await verifier.close();
-      if (!options.store) await store.close();
-      trace('store closed');
-      // io.close() makes the adapter unsubscribe without awaiting it; a PING answered means
-      // those replies are in (Redis answers in order), so QUIT leaves no command to reject.
-      // Bounded: a client that is reconnecting would otherwise queue the PING forever.
-      const bounded = (work: Promise<unknown>) => Promise.race([work.catch(() => undefined), new Promise((r) => setTimeout(r, 500).unref())]);
-      await Promise.all(adapterClients.map((client) => bounded(client.ping())));
-      for (const client of adapterClients) client.disconnect();
-    })());
-
-  return { url: `http://${host}:${port}`, port, config, store, io, httpServer, root, networkInfo, metrics, logger, close };
-}
-
-/** Give every command promise of this client a handler, so an orphaned one cannot become an unhandled rejection. */
-function markRejectionsHandled(client: Redis): void {
-  const send = client.sendCommand.bind(client);
-  client.sendCommand = ((...args: Parameters<Redis['sendCommand']>) => {
-    const result = send(...args);
-    if (result instanceof Promise) result.catch(() => undefined);
-    return result;
-  }) as Redis['sendCommand'];
+  return { port, url: `http://${host}:${port}` };
 }

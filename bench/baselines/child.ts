@@ -5,7 +5,8 @@
  *   node --import tsx bench/baselines/child.ts <module path> '<options JSON>'
  *
  * The module exports `start(options) => Promise<{ url, close() }>` (both
- * baselines do; a Handover relay wrapper can too). Protocol on the IPC
+ * baselines do; the relay runs as server/main.ts instead, see
+ * test/support/relay-probe.ts for its side of this protocol). Protocol on the IPC
  * channel: the child sends {type:'ready', url} or {type:'failed', error};
  * the parent sends {type:'cpu'} (answered with {type:'cpu', ms}, the
  * child's user+system CPU so far) and {type:'close'} (answered with

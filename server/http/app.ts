@@ -20,17 +20,18 @@ import {
 import { HandoverError } from '../../shared/errors';
 import { Id } from '../../shared/schemas';
 import type { RelayConfig } from '../config';
-import { HTTP_STATUS, parseInput, toWireError } from '../errors';
+import { errorSummary, HTTP_STATUS, parseInput, toWireError } from '../errors';
 import type { Logger } from '../logger';
 import type { RelayMetrics } from '../metrics';
 import type { AuthService } from '../services/auth';
 import type { Registry } from '../services/registry';
 import type { ActiveDevice } from '../services/trust';
-import type { RelayStore } from '../store';
+import type { RateLimitStore, StoreLifecycle } from '../store';
 
 export interface HttpDeps {
   config: RelayConfig;
-  store: RelayStore;
+  /** The probes ask it whether it answers; the per-address limit counts in it. */
+  store: StoreLifecycle & RateLimitStore;
   auth: AuthService;
   registry: Registry;
   metrics: RelayMetrics;
@@ -43,16 +44,37 @@ export interface HttpDeps {
 /** JSON bodies are small (certificates, prekeys); envelopes travel on the socket. */
 export const MAX_JSON_BODY_BYTES = 256 * 1024;
 
-type AuthedRequest = Request & { device?: ActiveDevice & { sessionExpiresAt: number }; sessionToken?: string };
+type SignedInDevice = ActiveDevice & { sessionExpiresAt: number };
+type AuthedRequest = Request & { device?: SignedInDevice; sessionToken?: string };
+type App = express.Express;
 
-export function createHttpApp(deps: HttpDeps): express.Express {
-  const { config, store, auth, registry, metrics, logger } = deps;
+export function createHttpApp(deps: HttpDeps): App {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', config.trustProxyHops);
+  app.set('trust proxy', deps.config.trustProxyHops);
   app.set('etag', false);
+  app.use(countRequests(deps));
+  app.use(helmet());
+  app.use(corsFor(deps.config));
+  // Probes and metrics are outside the per-IP limit: load balancers poll them.
+  probeRoutes(app, deps);
+  app.use(limitPerAddress(deps));
+  app.use(express.json({ limit: MAX_JSON_BODY_BYTES, strict: true }));
+  const signedIn = requireDevice(deps.auth);
+  directoryRoutes(app, deps, signedIn);
+  signInRoutes(app, deps, signedIn);
+  prekeyRoutes(app, deps, signedIn);
+  revocationRoutes(app, deps, signedIn);
+  app.use((req, _res, next) => {
+    next(new HandoverError('NOT_FOUND', `no route ${req.method} ${req.path.slice(0, 100)}`));
+  });
+  app.use(answerErrors(deps));
+  return app;
+}
 
-  app.use((req, res, next) => {
+/** Per route template, method and status: a metric, and a debug log line with the time taken. */
+function countRequests({ metrics, logger }: HttpDeps) {
+  return (req: Request, res: Response, next: NextFunction) => {
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const route = (req.route as { path?: string } | undefined)?.path ?? 'unmatched';
@@ -61,23 +83,24 @@ export function createHttpApp(deps: HttpDeps): express.Express {
       logger.debug({ method: req.method, route, status: res.statusCode, ms: Math.round(ms * 10) / 10 }, 'http');
     });
     next();
-  });
-  app.use(helmet());
-  app.use(
-    cors({
-      origin: (origin, cb) => cb(null, origin !== undefined && config.corsOrigins.includes(origin)),
-      methods: ['GET', 'POST', 'PUT'],
-      allowedHeaders: ['content-type', 'authorization'],
-      maxAge: 600,
-    }),
-  );
+  };
+}
 
-  // Probes and metrics are outside the per-IP limit: load balancers poll them.
+function corsFor(config: RelayConfig) {
+  return cors({
+    origin: (origin, cb) => cb(null, origin !== undefined && config.corsOrigins.includes(origin)),
+    methods: ['GET', 'POST', 'PUT'],
+    allowedHeaders: ['content-type', 'authorization'],
+    maxAge: 600,
+  });
+}
+
+function probeRoutes(app: App, { store, metrics, isAccepting }: HttpDeps): void {
   app.get(ROUTES.health, (_req, res) => {
     res.json({ ok: true });
   });
   app.get(ROUTES.ready, async (_req, res) => {
-    if (!deps.isAccepting()) {
+    if (!isAccepting()) {
       res.status(503).json({ error: { code: 'UNAVAILABLE', message: 'shutting down' } });
       return;
     }
@@ -92,45 +115,55 @@ export function createHttpApp(deps: HttpDeps): express.Express {
     res.set('content-type', metrics.registry.contentType);
     res.send(await metrics.registry.metrics());
   });
+}
 
-  app.use(async (req, res, next) => {
+/** Every other request counts against its client address (as `trust proxy` computes it). */
+function limitPerAddress({ store, config }: HttpDeps) {
+  return async (req: Request, res: Response, next: NextFunction) => {
     const limit = await store.hitRateLimit(`ip:${req.ip ?? 'unknown'}`, 60_000, config.rateLimits.ipPerMinute);
     if (!limit.allowed) {
       res.set('retry-after', String(Math.ceil(limit.retryAfterMs / 1000)));
       throw new HandoverError('RATE_LIMITED', 'too many requests from this address; slow down', { retryAfterMs: limit.retryAfterMs });
     }
     next();
-  });
-  app.use(express.json({ limit: MAX_JSON_BODY_BYTES, strict: true }));
+  };
+}
 
-  const requireDevice = async (req: AuthedRequest, _res: Response, next: NextFunction) => {
+/** Middleware: the request carries a live session token (`Authorization: Bearer`) of an active device. */
+function requireDevice(auth: HttpDeps['auth']) {
+  return async (req: AuthedRequest, _res: Response, next: NextFunction) => {
     const header = req.get('authorization') ?? '';
     const match = /^Bearer ([A-Za-z0-9_-]{32,128})$/i.exec(header);
     req.device = await auth.authenticate(match?.[1]);
     req.sessionToken = match?.[1];
     next();
   };
-  const deviceOf = (req: AuthedRequest): ActiveDevice & { sessionExpiresAt: number } => {
-    if (!req.device) throw new HandoverError('UNAUTHENTICATED', 'sign in first');
-    return req.device;
-  };
-  const orgIdParam = (req: Request): string => parseInput(Id, req.params.orgId, 'org id');
+}
 
+type SignedIn = ReturnType<typeof requireDevice>;
+
+function deviceOf(req: AuthedRequest): SignedInDevice {
+  if (!req.device) throw new HandoverError('UNAUTHENTICATED', 'sign in first');
+  return req.device;
+}
+
+const orgIdParam = (req: Request): string => parseInput(Id, req.params.orgId, 'org id');
+
+function directoryRoutes(app: App, { registry, store, config, networkInfo }: HttpDeps, signedIn: SignedIn): void {
   app.get(ROUTES.network, (_req, res) => {
-    res.json(deps.networkInfo);
+    res.json(networkInfo);
   });
-
   app.post(ROUTES.orgs, async (req, res) => {
     const { certificate } = parseInput(RegisterOrgRequest, req.body, 'org registration');
     res.status(201).json(await registry.registerOrg(certificate));
   });
-  app.get(ROUTES.orgs, requireDevice, async (_req, res) => {
+  app.get(ROUTES.orgs, signedIn, async (_req, res) => {
     res.json(await registry.directory());
   });
-  app.get('/v1/orgs/:orgId', requireDevice, async (req, res) => {
+  app.get('/v1/orgs/:orgId', signedIn, async (req, res) => {
     res.json(await registry.orgEntry(orgIdParam(req)));
   });
-  app.get('/v1/orgs/:orgId/bundles', requireDevice, async (req: AuthedRequest, res) => {
+  app.get('/v1/orgs/:orgId/bundles', signedIn, async (req: AuthedRequest, res) => {
     const orgId = orgIdParam(req);
     const requester = deviceOf(req).device.deviceId;
     // Per (requester, target org): nobody can drain another org's one-time prekeys.
@@ -141,12 +174,13 @@ export function createHttpApp(deps: HttpDeps): express.Express {
     }
     res.json(await registry.bundles(orgId, requester));
   });
-
   app.post(ROUTES.devices, async (req, res) => {
     const request = parseInput(RegisterDeviceRequest, req.body, 'device registration');
     res.status(201).json(await registry.registerDevice(request));
   });
+}
 
+function signInRoutes(app: App, { auth }: HttpDeps, signedIn: SignedIn): void {
   app.post(ROUTES.challenge, async (req, res) => {
     const { deviceId } = parseInput(ChallengeRequest, req.body, 'challenge request');
     res.json(await auth.challenge(deviceId));
@@ -155,47 +189,48 @@ export function createHttpApp(deps: HttpDeps): express.Express {
     const { deviceId, challengeId, signature } = parseInput(SessionRequest, req.body, 'session request');
     res.json(await auth.session(deviceId, challengeId, signature));
   });
-
   // A single-use ticket for the next socket upgrade: the socket is authenticated before the upgrade (finding 7).
-  app.post(ROUTES.socketTicket, requireDevice, async (req: AuthedRequest, res) => {
+  app.post(ROUTES.socketTicket, signedIn, async (req: AuthedRequest, res) => {
     const device = deviceOf(req);
     if (!req.sessionToken) throw new HandoverError('UNAUTHENTICATED', 'sign in first');
     res.json(await auth.socketTicket(req.sessionToken, device.sessionExpiresAt, device.device.deviceId));
   });
+}
 
-  app.put(ROUTES.signedPrekeys, requireDevice, async (req: AuthedRequest, res) => {
+function prekeyRoutes(app: App, { registry }: HttpDeps, signedIn: SignedIn): void {
+  app.put(ROUTES.signedPrekeys, signedIn, async (req: AuthedRequest, res) => {
     const { signedPrekey, pqPrekey } = parseInput(UploadSignedPrekeysRequest, req.body, 'signed prekey upload');
     await registry.uploadSignedPrekeys(deviceOf(req).device.deviceId, signedPrekey, pqPrekey);
     res.json({ ok: true });
   });
-  app.post(ROUTES.oneTimePrekeys, requireDevice, async (req: AuthedRequest, res) => {
+  app.post(ROUTES.oneTimePrekeys, signedIn, async (req: AuthedRequest, res) => {
     const { prekeys } = parseInput(UploadOneTimePrekeysRequest, req.body, 'one-time prekey upload');
     res.json(await registry.uploadOneTimePrekeys(deviceOf(req).device.deviceId, prekeys));
   });
-  app.get(ROUTES.prekeyStatus, requireDevice, async (req: AuthedRequest, res) => {
+  app.get(ROUTES.prekeyStatus, signedIn, async (req: AuthedRequest, res) => {
     res.json(await registry.prekeyStatus(deviceOf(req).device.deviceId));
   });
+}
 
-  app.get(ROUTES.revocations, requireDevice, async (_req, res) => {
+function revocationRoutes(app: App, { registry }: HttpDeps, signedIn: SignedIn): void {
+  app.get(ROUTES.revocations, signedIn, async (_req, res) => {
     res.json(await registry.revocations());
   });
   app.post(ROUTES.revocations, async (req, res) => {
     const { revocation } = parseInput(PublishRevocationRequest, req.body, 'revocation');
     res.status(201).json(await registry.publishRevocation(revocation));
   });
+}
 
-  app.use((req, _res, next) => {
-    next(new HandoverError('NOT_FOUND', `no route ${req.method} ${req.path.slice(0, 100)}`));
-  });
-
-  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+/** Every refusal as `{ error: { code, message } }` with its HTTP status; internal failures logged, never detailed. */
+function answerErrors({ logger, metrics }: HttpDeps) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const wire = toWireError(bodyParserError(err) ?? err);
     if (wire.code === 'INTERNAL') logger.error({ err: errorSummary(err), route: req.path.slice(0, 100) }, 'unhandled error');
     else if (wire.code === 'UNAVAILABLE') metrics.storeErrors.inc();
     if (res.headersSent) return;
     res.status(HTTP_STATUS[wire.code]).json({ error: wire });
-  });
-  return app;
+  };
 }
 
 /** body-parser's own errors (status + type) as typed errors. */
@@ -206,9 +241,4 @@ function bodyParserError(err: unknown): HandoverError | undefined {
   if (type === 'entity.parse.failed') return new HandoverError('BAD_REQUEST', 'the request body is not valid JSON');
   if (typeof status === 'number' && status >= 400 && status < 500) return new HandoverError('BAD_REQUEST', 'the request body could not be read');
   return undefined;
-}
-
-/** Name and message only: stacks and request bodies stay out of the log. */
-export function errorSummary(err: unknown): { name: string; message: string } {
-  return err instanceof Error ? { name: err.name, message: err.message.slice(0, 300) } : { name: 'non-error', message: typeof err };
 }

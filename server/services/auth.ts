@@ -14,7 +14,7 @@ import type { Crypto } from '../../shared/crypto/types';
 import { fromB64u, toB64u, utf8 } from '../../shared/encoding';
 import { HandoverError } from '../../shared/errors';
 import type { RelayConfig } from '../config';
-import type { RelayStore } from '../store';
+import type { SessionStore } from '../store';
 import type { ActiveDevice, RelayTrust } from './trust';
 
 /** The one refusal of a failed sign-in, whatever failed. */
@@ -42,7 +42,7 @@ export class AuthService {
   constructor(
     private readonly crypto: Crypto,
     private readonly trust: RelayTrust,
-    private readonly store: RelayStore,
+    private readonly store: SessionStore,
     private readonly config: RelayConfig,
     private readonly now: () => number,
   ) {

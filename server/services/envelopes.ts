@@ -9,7 +9,7 @@ import { HandoverError } from '../../shared/errors';
 import type { EnvelopeHeader, SealedEnvelope } from '../../shared/schemas';
 import type { Delivery } from '../../shared/socket-events';
 import type { RelayConfig } from '../config';
-import type { RelayStore } from '../store';
+import type { InboxStore } from '../store';
 import type { EnvelopeVerifier } from '../verify/pool';
 import type { RelayTrust } from './trust';
 
@@ -27,7 +27,7 @@ export class EnvelopeService {
   constructor(
     private readonly verifier: EnvelopeVerifier,
     private readonly trust: RelayTrust,
-    private readonly store: RelayStore,
+    private readonly store: Pick<InboxStore, 'enqueue'>,
     private readonly config: RelayConfig,
     private readonly now: () => number,
   ) {}

@@ -20,7 +20,7 @@ import type {
 } from '../../shared/schemas';
 import { orgOfDeviceId } from '../../shared/schemas';
 import type { RelayConfig } from '../config';
-import type { RelayStore } from '../store';
+import type { DirectoryStore, InboxStore, PrekeyStore, RevocationStore, SessionStore } from '../store';
 import type { RelayTrust } from './trust';
 
 /**
@@ -36,6 +36,16 @@ export const NOT_VERIFIED_MESSAGE =
 function notVerified(): HandoverError {
   return new HandoverError('FORBIDDEN', NOT_VERIFIED_MESSAGE);
 }
+
+/**
+ * The registry writes the directory, prekeys and revocations; a revocation
+ * also ends the revoked devices' sessions and drops their inboxes.
+ */
+export type RegistryStore = DirectoryStore &
+  RevocationStore &
+  PrekeyStore &
+  Pick<SessionStore, 'deleteDeviceSessions'> &
+  Pick<InboxStore, 'deleteInbox'>;
 
 /** What the registry tells the socket layer (which may live in another process). */
 export interface RegistryEvents {
@@ -57,7 +67,7 @@ export class Registry {
 
   constructor(
     private readonly trust: RelayTrust,
-    private readonly store: RelayStore,
+    private readonly store: RegistryStore,
     private readonly config: RelayConfig,
     private readonly events: RegistryEvents,
     private readonly now: () => number,

@@ -19,7 +19,7 @@ import type { TrustAnchor } from '../../shared/certificates';
 import { HandoverError } from '../../shared/errors';
 import { fromB64u } from '../../shared/encoding';
 import type { DeviceCertificate, OrgCertificate, Revocation } from '../../shared/schemas';
-import type { RelayStore } from '../store';
+import type { DirectoryStore, RevocationStore } from '../store';
 
 export interface ActiveDevice {
   device: DeviceCertificate;
@@ -46,7 +46,7 @@ export class RelayTrust {
 
   constructor(
     readonly anchor: TrustAnchor,
-    private readonly store: RelayStore,
+    private readonly store: DirectoryStore & RevocationStore,
     private readonly now: () => number,
     private readonly cacheMs = 1000,
   ) {}

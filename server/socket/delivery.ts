@@ -9,7 +9,7 @@
  * again from the store, so per-sender order holds across reconnects.
  */
 import type { Delivery } from '../../shared/socket-events';
-import type { RelayStore } from '../store';
+import type { InboxStore } from '../store';
 
 export interface PendingItem {
   messageId: string;
@@ -41,7 +41,7 @@ export class DeliveryPump {
 
   constructor(
     private readonly deviceId: string,
-    private readonly store: RelayStore,
+    private readonly store: Pick<InboxStore, 'readInbox'>,
     private readonly target: DeliveryTarget,
     private readonly window: { count: number; bytes: number },
   ) {}

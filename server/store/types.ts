@@ -1,5 +1,6 @@
 /**
- * The relay's storage interface. One interface, two implementations:
+ * The relay's storage interfaces: one per concern, and `RelayStore`, their
+ * union, with two implementations:
  * `RedisStore` (shared by any number of relay processes, durable) and
  * `MemoryStore` (embedded single-process default, nothing survives a restart).
  *
@@ -106,15 +107,16 @@ export interface ExpiredItem {
   recipientDeviceId: string;
 }
 
-export interface RelayStore {
+/** Opening and closing the storage; every store has these. */
+export interface StoreLifecycle {
   readonly kind: StoreKind;
-
-  // --- lifecycle -----------------------------------------------------------
   /** Resolves when the storage answers; rejects with UNAVAILABLE otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
 
-  // --- directory -------------------------------------------------------------
+/** Registered org and device certificates (the relay's directory). */
+export interface DirectoryStore {
   /**
    * Insert or replace (a re-issued certificate) an organisation's current
    * certificate. Every certificate ever put also joins the org's history,
@@ -133,16 +135,20 @@ export interface RelayStore {
   listOrgDeviceIds(orgId: string): Promise<string[]>;
   /** Devices of an org, ordered by device id. */
   listOrgDevices(orgId: string): Promise<DeviceRecord[]>;
+}
 
-  // --- revocations -----------------------------------------------------------
+/** The append-only revocation list, one sequence per issuer. */
+export interface RevocationStore {
   /** Appends only when `seq` is the issuer's current head + 1 (atomic). */
   appendRevocation(issuerId: string, seq: number, json: string): Promise<RevocationAppendResult>;
   /** All revocations ordered by issuer id, then seq. */
   listRevocations(): Promise<RevocationRecord[]>;
   /** Highest seq appended for the issuer; 0 when none. */
   revocationHead(issuerId: string): Promise<number>;
+}
 
-  // --- prekeys ---------------------------------------------------------------
+/** Each device's signed prekeys and its pool of one-time prekeys. */
+export interface PrekeyStore {
   /** The device's current signed prekey and post-quantum prekey, as one JSON string. */
   setSignedPrekeys(deviceId: string, json: string): Promise<void>;
   getSignedPrekeys(deviceId: string): Promise<string | null>;
@@ -155,8 +161,10 @@ export interface RelayStore {
   /** Atomically takes the lowest-id prekey; never hands one out twice. */
   popOneTimePrekey(deviceId: string): Promise<OneTimePrekeyItem | null>;
   countOneTimePrekeys(deviceId: string): Promise<number>;
+}
 
-  // --- authentication ----------------------------------------------------------
+/** Sign-in state: single-use challenges and socket tickets, and sessions (all by hash where secret). */
+export interface SessionStore {
   putChallenge(challengeId: string, value: string, ttlMs: number): Promise<void>;
   /** Atomic get-and-delete: a challenge is returned at most once. */
   takeChallenge(challengeId: string): Promise<string | null>;
@@ -169,12 +177,20 @@ export interface RelayStore {
   deleteSession(tokenHash: string): Promise<void>;
   /** Ends every session of a device (revocation); returns how many. */
   deleteDeviceSessions(deviceId: string): Promise<number>;
+}
 
-  // --- rate limits -------------------------------------------------------------
+/** Fixed-window counters shared by every relay process. */
+export interface RateLimitStore {
   /** Counts one hit in a fixed window; atomic across relay processes. */
   hitRateLimit(key: string, windowMs: number, max: number): Promise<RateLimitResult>;
+}
 
-  // --- store-and-forward ---------------------------------------------------------
+/**
+ * Store-and-forward: each envelope stored once, its id in every recipient
+ * inbox until acked, and the replay memory of message ids (kept by
+ * `enqueue` for the retention window).
+ */
+export interface InboxStore {
   /**
    * Stores the envelope once and its id in every recipient inbox; resolves
    * only after every inbox write. Idempotent by message id, which is
@@ -193,6 +209,10 @@ export interface RelayStore {
   inboxLength(deviceId: string): Promise<number>;
   /** Drops a (revoked) device's inbox; returns how many envelopes it held. */
   deleteInbox(deviceId: string): Promise<number>;
+}
+
+/** Envelopes whose retention ran out before every recipient acked them. */
+export interface ExpiryStore {
   /**
    * Takes up to `limit` messages whose expiry is at or before `now` and
    * returns one item per recipient that had not acked. Each expiry is
@@ -200,8 +220,10 @@ export interface RelayStore {
    * Call again until it returns an empty list.
    */
   takeExpired(now: number, limit: number): Promise<ExpiredItem[]>;
+}
 
-  // --- kept notices ---------------------------------------------------------------
+/** Notices the relay keeps for a device until it acks them (today: expiry notices). */
+export interface NoticeStore {
   /**
    * Keeps a notice (JSON the relay wrote, e.g. an expiry) for a device until
    * it acks it, for the retention window; at most MAX_NOTICES_PER_DEVICE per
@@ -213,6 +235,22 @@ export interface RelayStore {
   /** True if the notice was kept for this device and is now gone. */
   ackNotice(deviceId: string, noticeId: string): Promise<boolean>;
 }
+
+/**
+ * The whole store, as both implementations provide it. Code that uses the
+ * store depends on the narrow interfaces above that it needs, so a reader
+ * sees at a glance what each service may touch.
+ */
+export interface RelayStore
+  extends StoreLifecycle,
+    DirectoryStore,
+    RevocationStore,
+    PrekeyStore,
+    SessionStore,
+    RateLimitStore,
+    InboxStore,
+    ExpiryStore,
+    NoticeStore {}
 
 export interface NoticeItem {
   noticeId: string;

@@ -34,7 +34,7 @@ export interface RelayFixture {
 
 export async function startTestRelay(
   network: TestNetwork,
-  opts: { redisUrl?: string; keyPrefix?: string; config?: Partial<RelayConfig>; logLevel?: RelayConfig['logLevel'] } = {},
+  opts: { redisUrl?: string; keyPrefix?: string; config?: Partial<RelayConfig>; logLevel?: RelayConfig['logLevel']; now?: () => number } = {},
 ): Promise<RelayFixture> {
   // What the relay runs in production: libsodium with OpenSSL's Ed25519 verification.
   const crypto = await loadNodeCrypto();
@@ -53,7 +53,7 @@ export async function startTestRelay(
     shutdownGraceMs: 2000,
     ...opts.config,
   });
-  const relay = await startRelay(config, { crypto, logger: createLogger(config.logLevel, sink) });
+  const relay = await startRelay(config, { crypto, logger: createLogger(config.logLevel, sink), ...(opts.now ? { now: opts.now } : {}) });
   return { relay, url: relay.url, crypto, network, logs, close: () => relay.close() };
 }
 

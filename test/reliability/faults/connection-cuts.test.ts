@@ -22,7 +22,8 @@ import { enrolClient, getJson } from '../../support/relay';
 import { burstNetwork, Ledger, registerAll, signInAll } from '../support/burst';
 import { recordFigures } from '../support/figures';
 import { cutConnection, type PeerSocket, Receiver, Sender } from '../support/peers';
-import { OPEN_LIMITS, type RelayProc, sleep, startRelayProcess, waitFor } from '../support/relay-proc';
+import { OPEN_LIMITS, type RelayProcess, spawnRelay } from '../../support/relay-process';
+import { sleep, waitFor } from '../support/wait';
 
 const SENDERS = 3;
 const PER_SENDER = 300;
@@ -32,7 +33,7 @@ const SDK_CUT_INTERVAL_MS = 700;
 const SDK_MAX_CUTS = 40;
 
 let redis: TestRedis;
-let relay: RelayProc | undefined;
+let relay: RelayProcess | undefined;
 const peers: Array<{ stop(): void }> = [];
 let sdkClient: HandoverClient | undefined;
 
@@ -48,7 +49,7 @@ it('loses and duplicates nothing while connections are cut before acks, over and
   const network = new TestNetwork(crypto, Date.now());
   // The faults here are in the network, not in storage: everysec keeps the run short.
   redis = await startRedis({ appendfsync: 'everysec' });
-  relay = await startRelayProcess({ REDIS_URL: redis.url, HANDOVER_ROOT_PUBLIC_KEY: toB64u(network.root.publicKey), ...OPEN_LIMITS });
+  relay = await spawnRelay({ REDIS_URL: redis.url, HANDOVER_ROOT_PUBLIC_KEY: toB64u(network.root.publicKey), ...OPEN_LIMITS });
   const { url } = relay;
   const fx = { url, crypto, network };
 

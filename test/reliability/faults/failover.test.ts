@@ -18,7 +18,8 @@ import { enrolClient } from '../../support/relay';
 import { burstNetwork, Ledger, percentiles, registerAll, signInAll } from '../support/burst';
 import { recordFigures } from '../support/figures';
 import { Receiver, Sender } from '../support/peers';
-import { OPEN_LIMITS, type RelayProc, sleep, startRelayProcess, waitFor } from '../support/relay-proc';
+import { OPEN_LIMITS, type RelayProcess, spawnRelay } from '../../support/relay-process';
+import { sleep, waitFor } from '../support/wait';
 
 const SENDERS = 4;
 const PER_SENDER = 250;
@@ -26,7 +27,7 @@ const SDK_MIN_MESSAGES = 40;
 const PASSPHRASE = 'correct horse battery staple'; // the one enrolClient uses
 
 let redis: TestRedis;
-const relays: RelayProc[] = [];
+const relays: RelayProcess[] = [];
 const peers: Array<{ stop(): void }> = [];
 const sdkClients: HandoverClient[] = [];
 
@@ -87,7 +88,7 @@ it('delivers everything through relay B after relay A is killed mid-burst', asyn
   const network = new TestNetwork(crypto, Date.now());
   redis = await startRedis({ appendfsync: 'always' });
   const env = { REDIS_URL: redis.url, HANDOVER_ROOT_PUBLIC_KEY: toB64u(network.root.publicKey), ...OPEN_LIMITS };
-  const [a, b] = await Promise.all([startRelayProcess(env), startRelayProcess(env)]);
+  const [a, b] = await Promise.all([spawnRelay(env), spawnRelay(env)]);
   relays.push(a, b);
 
   // SDK devices: the sender and one receiver on A, another receiver on B.

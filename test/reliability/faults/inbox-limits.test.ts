@@ -14,7 +14,7 @@ import { type TestDevice, TestNetwork } from '../../support/network';
 import { startRedis, type TestRedis } from '../../support/redis';
 import { type RawSocket, rawSocket, registerTestDevice, type RelayFixture, signInTestDevice, startTestRelay } from '../../support/relay';
 import { noDeliveries, recordFigures } from '../support/figures';
-import { sleep, waitFor } from '../support/relay-proc';
+import { sleep, waitFor } from '../support/wait';
 
 const THREAD = 'AAAAAAAAAAAAAAAAAAAAAA';
 const CAP = 10;

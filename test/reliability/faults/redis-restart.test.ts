@@ -16,7 +16,8 @@ import { enrolClient } from '../../support/relay';
 import { burstNetwork, explainInRedis, Ledger, percentiles, registerAll, signInAll } from '../support/burst';
 import { recordFigures } from '../support/figures';
 import { Receiver, Sender } from '../support/peers';
-import { OPEN_LIMITS, type RelayProc, sleep, startRelayProcess, waitFor } from '../support/relay-proc';
+import { OPEN_LIMITS, type RelayProcess, spawnRelay } from '../../support/relay-process';
+import { sleep, waitFor } from '../support/wait';
 
 const SENDERS = 4;
 const PER_SENDER = 300;
@@ -25,7 +26,7 @@ const OUTAGE_MS = 2000;
 const STORE_COMMAND_TIMEOUT_MS = 5000;
 
 let redis: TestRedis;
-let relay: RelayProc | undefined;
+let relay: RelayProcess | undefined;
 const peers: Array<{ stop(): void }> = [];
 const clients: HandoverClient[] = [];
 
@@ -46,7 +47,7 @@ it('answers UNAVAILABLE during a Redis outage, recovers by itself, and loses or 
   const crypto = await loadCrypto();
   const network = new TestNetwork(crypto, Date.now());
   redis = await startRedis({ appendfsync: 'always' });
-  relay = await startRelayProcess({ REDIS_URL: redis.url, HANDOVER_ROOT_PUBLIC_KEY: toB64u(network.root.publicKey), ...OPEN_LIMITS });
+  relay = await spawnRelay({ REDIS_URL: redis.url, HANDOVER_ROOT_PUBLIC_KEY: toB64u(network.root.publicKey), ...OPEN_LIMITS });
   const { url } = relay;
   const fx = { url, crypto, network };
 

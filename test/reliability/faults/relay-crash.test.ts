@@ -13,14 +13,15 @@ import { startRedis, type TestRedis } from '../../support/redis';
 import { burstNetwork, Ledger, percentiles, registerAll, signInAll } from '../support/burst';
 import { recordFigures } from '../support/figures';
 import { Receiver, Sender } from '../support/peers';
-import { freePort, OPEN_LIMITS, type RelayProc, sleep, startRelayProcess, waitFor } from '../support/relay-proc';
+import { OPEN_LIMITS, type RelayProcess, spawnRelay } from '../../support/relay-process';
+import { sleep, waitFor } from '../support/wait';
 
 const SENDERS = 4;
 const PER_SENDER = 600; // 2,400 envelopes, 4,800 recipient deliveries
 const KILL_AT = [0.3, 0.65];
 
 let redis: TestRedis;
-let relay: RelayProc | undefined;
+let relay: RelayProcess | undefined;
 const peers: Array<{ stop(): void }> = [];
 
 afterAll(async () => {
@@ -29,25 +30,12 @@ afterAll(async () => {
   await redis?.destroy();
 });
 
-/** Start the relay again on the same port (another process could grab it meanwhile: try a few times). */
-async function restartOn(port: number, env: Record<string, string>): Promise<RelayProc> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startRelayProcess(env, { port });
-    } catch (err) {
-      if (attempt >= 3) throw err;
-      await sleep(500);
-    }
-  }
-}
-
 it('loses and duplicates nothing across two kill -9 of the relay mid-burst', async () => {
   const crypto = await loadCrypto();
   const network = new TestNetwork(crypto, Date.now());
   redis = await startRedis({ appendfsync: 'always' });
-  const port = await freePort();
   const env = { REDIS_URL: redis.url, HANDOVER_ROOT_PUBLIC_KEY: toB64u(network.root.publicKey), ...OPEN_LIMITS };
-  relay = await startRelayProcess(env, { port });
+  relay = await spawnRelay(env);
   const url = relay.url;
 
   const net = burstNetwork(network, 'crash', SENDERS, 2);
@@ -84,7 +72,7 @@ it('loses and duplicates nothing across two kill -9 of the relay mid-burst', asy
     const killedAt = Date.now();
     await relay.kill();
     await sleep(300);
-    relay = await restartOn(port, env);
+    relay = await relay.restart(); // same port, same environment
     const restartedAt = Date.now();
     await waitFor(() => lastAckAt > restartedAt, 60_000);
     crashes.push({ atAcked, downMs: restartedAt - killedAt, firstAckAfterRestartMs: lastAckAt - restartedAt });

@@ -13,10 +13,11 @@ import { startRedis, type TestRedis } from '../../support/redis';
 import { enrolClient } from '../../support/relay';
 import { noDeliveries, recordFigures } from '../support/figures';
 import { cutConnection, type PeerSocket } from '../support/peers';
-import { OPEN_LIMITS, type RelayProc, sleep, startRelayProcess, waitFor } from '../support/relay-proc';
+import { OPEN_LIMITS, type RelayProcess, spawnRelay } from '../../support/relay-process';
+import { sleep, waitFor } from '../support/wait';
 
 let redis: TestRedis;
-let relay: RelayProc | undefined;
+let relay: RelayProcess | undefined;
 let client: HandoverClient | undefined;
 let reconnected: boolean | undefined;
 
@@ -38,7 +39,7 @@ beforeAll(async () => {
   const crypto = await loadCrypto();
   const network = new TestNetwork(crypto, Date.now());
   redis = await startRedis({ appendfsync: 'everysec' });
-  relay = await startRelayProcess({ REDIS_URL: redis.url, HANDOVER_ROOT_PUBLIC_KEY: toB64u(network.root.publicKey), ...OPEN_LIMITS });
+  relay = await spawnRelay({ REDIS_URL: redis.url, HANDOVER_ROOT_PUBLIC_KEY: toB64u(network.root.publicKey), ...OPEN_LIMITS });
   client = await enrolClient({ url: relay.url, crypto, network }, network.addOrg('rc-ngo'), 'rc-device');
   client.on('connection', (state) => (connected = state === 'connected'));
 

@@ -20,7 +20,7 @@ import { type TestDevice, TestNetwork } from '../../support/network';
 import { startRedis, type TestRedis } from '../../support/redis';
 import { type RawSocket, rawSocket, registerTestDevice, signInTestDevice } from '../../support/relay';
 import { recordFigures } from '../support/figures';
-import { sleep, waitFor } from '../support/relay-proc';
+import { sleep, waitFor } from '../support/wait';
 
 const THREAD = 'AAAAAAAAAAAAAAAAAAAAAA';
 

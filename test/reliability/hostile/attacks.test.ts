@@ -28,7 +28,7 @@ import {
   startTestRelay,
 } from '../../support/relay';
 import { recordFigures } from '../support/figures';
-import { sleep, waitFor } from '../support/relay-proc';
+import { sleep, waitFor } from '../support/wait';
 
 const THREAD = 'AAAAAAAAAAAAAAAAAAAAAA';
 const SESSION_TTL_MS = 1500;

@@ -17,7 +17,7 @@ import { recordFigures } from '../support/figures';
 import { type FuzzTarget, healthy, rawRequest, startFuzzTarget } from '../support/fuzz-setup';
 import { badHttpAnswer, badWireError } from '../support/hostile';
 import type { PeerSocket } from '../support/peers';
-import { sleep, waitFor } from '../support/relay-proc';
+import { sleep, waitFor } from '../support/wait';
 
 const LIMITS = { connectPerMinute: 40, ipPerMinute: 200, sendPerMinute: 100 };
 const BYSTANDER = '127.0.0.2';

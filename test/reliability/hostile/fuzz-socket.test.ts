@@ -20,7 +20,7 @@ import { type RawSocket, rawSocket, rawUpgrade, socketTicket, socketWithTicket }
 import { recordFigures } from '../support/figures';
 import { errorLines, FUZZ_MAX_ENVELOPE_BYTES, type FuzzTarget, healthy, startFuzzTarget } from '../support/fuzz-setup';
 import { badWireError, checkProperty, hostileValue, mutated, nested, wireSize } from '../support/hostile';
-import { sleep } from '../support/relay-proc';
+import { sleep } from '../support/wait';
 
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const SCALE = Number(process.env.FUZZ_SOCKET_SCALE ?? 1);

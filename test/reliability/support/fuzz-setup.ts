@@ -11,13 +11,13 @@ import { toB64u } from '../../../shared/encoding';
 import { type TestDevice, TestNetwork, type TestOrg } from '../../support/network';
 import { startRedis, type TestRedis } from '../../support/redis';
 import { registerAll, signInAll } from './burst';
-import { OPEN_LIMITS, type RelayProc, startRelayProcess } from './relay-proc';
+import { OPEN_LIMITS, type RelayProcess, spawnRelay } from '../../support/relay-process';
 
 export interface FuzzTarget {
   crypto: Crypto;
   network: TestNetwork;
   redis: TestRedis;
-  relay: RelayProc;
+  relay: RelayProcess;
   orgA: TestOrg;
   orgB: TestOrg;
   /** d1 and d2 in org A, d3 in org B; all registered and signed in. */
@@ -35,7 +35,7 @@ export async function startFuzzTarget(label: string, env: Record<string, string>
   const crypto = await loadCrypto();
   const network = new TestNetwork(crypto, Date.now());
   const redis = await startRedis({ appendfsync: 'everysec' });
-  const relay = await startRelayProcess({
+  const relay = await spawnRelay({
     REDIS_URL: redis.url,
     HANDOVER_ROOT_PUBLIC_KEY: toB64u(network.root.publicKey),
     ...OPEN_LIMITS,
@@ -128,7 +128,7 @@ export async function healthy(target: FuzzTarget): Promise<string | undefined> {
 }
 
 /** Log lines at error level or above (an INTERNAL error or a crash leaves one). */
-export function errorLines(relay: RelayProc): string[] {
+export function errorLines(relay: RelayProcess): string[] {
   return relay.output.filter((line) => {
     const m = /"level":(\d+)/.exec(line);
     return m ? Number(m[1]) >= 50 : !line.startsWith('{');

@@ -15,7 +15,7 @@ import { fromB64u } from '../../../shared/encoding';
 import type { SealedEnvelope } from '../../../shared/schemas';
 import type { ClientToServerEvents, Delivery, ServerToClientEvents, WireError } from '../../../shared/socket-events';
 import { type Refusal, socketTicket } from '../../support/relay';
-import { sleep } from './relay-proc';
+import { sleep } from './wait';
 
 export type PeerSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 

@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import { PrekeyStatus, ROUTES } from '../../../shared/api';
 import { loadCrypto } from '../../../shared/crypto/sodium';
 import { toB64u, utf8 } from '../../../shared/encoding';
+import { TestClock } from '../../support/clock';
 import { type TestDevice, TestNetwork } from '../../support/network';
 import { startRedis, type TestRedis } from '../../support/redis';
 import { type RelayFixture, startTestRelay } from '../../support/relay';
@@ -17,12 +18,13 @@ describe('sign-in over HTTP (redis store)', () => {
   let redis: TestRedis;
   let fx: RelayFixture;
   let network: TestNetwork;
+  const clock = new TestClock();
 
   beforeAll(async () => {
     const crypto = await loadCrypto();
     network = new TestNetwork(crypto, Date.now());
     redis = await startRedis();
-    fx = await startTestRelay(network, { redisUrl: redis.url });
+    fx = await startTestRelay(network, { redisUrl: redis.url, now: clock.now });
   });
   // Inside a describe block, so this runs before test/support/redis.ts's own file-level
   // afterAll (registered when it is imported), which kills every redis-server it started.
@@ -212,11 +214,11 @@ describe('sign-in over HTTP (redis store)', () => {
 
   describe('certificate expiry', () => {
     it('a device whose certificate has run out cannot sign in, and its live session stops working (FORBIDDEN)', async () => {
-      const mortal = network.addDevice(network.addOrg('auth-mortal-org'), 'auth-mortal-1', { expiresAt: Date.now() + 2500 });
+      const mortal = network.addDevice(network.addOrg('auth-mortal-org'), 'auth-mortal-1', { expiresAt: Date.now() + 60_000 });
       await enrol(fx, mortal);
       const token = await signIn(fx, mortal);
       expectOk(await status(token));
-      await new Promise((r) => setTimeout(r, Math.max(0, mortal.certificate.expiresAt - Date.now() + 50)));
+      clock.passTime(mortal.certificate.expiresAt);
       expect(expectError(await genuineAnswer(mortal), 403, 'FORBIDDEN').message).toMatch(/expired/);
       expectError(await status(token), 403, 'FORBIDDEN');
     });
@@ -224,8 +226,9 @@ describe('sign-in over HTTP (redis store)', () => {
 
   describe('expiry (short-lived relay settings)', () => {
     let short: RelayFixture;
+    const shortClock = new TestClock();
     beforeAll(async () => {
-      short = await startTestRelay(network, { config: { sessionTtlMs: 1000, challengeTtlMs: 500 } });
+      short = await startTestRelay(network, { config: { sessionTtlMs: 1000, challengeTtlMs: 500 }, now: shortClock.now });
     });
     afterAll(async () => {
       await short.close();
@@ -238,7 +241,7 @@ describe('sign-in over HTTP (redis store)', () => {
       expectOk(await api(short).get(ROUTES.prekeyStatus).set(bearer(token)));
       const ch = await challenge(short, device.keys.deviceId);
 
-      await new Promise((r) => setTimeout(r, 1300));
+      shortClock.advance(1300);
       expect(expectError(await api(short).get(ROUTES.prekeyStatus).set(bearer(token)), 401, 'UNAUTHENTICATED').message).toMatch(/expired/);
       const stale = { deviceId: device.keys.deviceId, challengeId: ch.challengeId, signature: signChallenge(short, device, { deviceId: device.keys.deviceId, ...ch }) };
       expectError(await api(short).post(ROUTES.session).send(stale), 401, 'UNAUTHENTICATED');

@@ -12,12 +12,15 @@ import { issueOrgCertificate, issueRevocation, signObject } from '../../../share
 import { loadCrypto } from '../../../shared/crypto/sodium';
 import { toB64u } from '../../../shared/encoding';
 import type { DeviceCertificate, Revocation } from '../../../shared/schemas';
+import { TestClock } from '../../support/clock';
 import { DAY, type TestDevice, TestNetwork, type TestOrg } from '../../support/network';
 import { type RelayFixture, startTestRelay } from '../../support/relay';
 import { api, challenge, enrol, expectOk, signChallenge } from './helpers';
 
 let fx: RelayFixture;
 let network: TestNetwork;
+/** The relay's clock: moved past a certificate's expiry instead of waiting for it. */
+const clock = new TestClock();
 /** Orgs and devices in every state the relay knows. */
 let states: {
   activeOrg: TestOrg;
@@ -35,14 +38,14 @@ let mallory: { publicKey: Uint8Array; privateKey: Uint8Array };
 beforeAll(async () => {
   const crypto = await loadCrypto();
   network = new TestNetwork(crypto, Date.now());
-  fx = await startTestRelay(network, { config: { rateLimits: { ipPerMinute: 100_000, sendPerMinute: 1000, bundlesPerMinute: 1000, connectPerMinute: 1000 } } });
+  fx = await startTestRelay(network, { config: { rateLimits: { ipPerMinute: 100_000, sendPerMinute: 1000, bundlesPerMinute: 1000, connectPerMinute: 1000 } }, now: clock.now });
   mallory = crypto.signKeyPair();
   const activeOrg = network.addOrg('enum-active');
   const revokedOrg = network.addOrg('enum-revoked');
   const unknownOrg = network.addOrg('enum-unknown');
   const active = network.addDevice(activeOrg, 'alive');
   const revoked = network.addDevice(activeOrg, 'revoked');
-  const expired = network.addDevice(activeOrg, 'expired', { expiresAt: Date.now() + 1200 });
+  const expired = network.addDevice(activeOrg, 'expired', { expiresAt: Date.now() + 60_000 });
   const ofRevokedOrg = network.addDevice(revokedOrg, 'orphan');
   const unknown = network.addDevice(activeOrg, 'never-registered');
   for (const d of [active, revoked, expired, ofRevokedOrg]) await enrol(fx, d);
@@ -50,7 +53,7 @@ beforeAll(async () => {
   expectOk(await api(fx).post(ROUTES.revocations).send({ revocation: network.revokeDevice(revoked) }), 201);
   expectOk(await api(fx).post(ROUTES.revocations).send({ revocation: network.revokeDevice(network.addDevice(revokedOrg, 'spare')) }), 201);
   expectOk(await api(fx).post(ROUTES.revocations).send({ revocation: network.revokeOrg(revokedOrg) }), 201);
-  await new Promise((r) => setTimeout(r, Math.max(0, expired.certificate.expiresAt - Date.now() + 50)));
+  clock.passTime(expired.certificate.expiresAt);
   states = { activeOrg, revokedOrg, unknownOrg, active, revoked, ofRevokedOrg, expired, unknown };
 });
 afterAll(async () => {

@@ -107,13 +107,3 @@ export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 /** A JSON body just over the relay's 256 KiB JSON limit. */
 export const OVERSIZED_JSON = JSON.stringify({ padding: 'x'.repeat(256 * 1024 + 16) });
 
-/**
- * Rate limits use fixed one-minute windows on the wall clock. A test that
- * counts hits waits for a fresh window when the current one is about to end,
- * so the count cannot straddle two windows.
- */
-export async function freshRateWindow(needMs = 8000, windowMs = 60_000): Promise<void> {
-  const left = windowMs - (Date.now() % windowMs);
-  if (left < needMs) await new Promise((r) => setTimeout(r, left + 50));
-}
-

@@ -6,14 +6,21 @@
  */
 import { ROUTES } from '../../../shared/api';
 import { loadCrypto } from '../../../shared/crypto/sodium';
+import { TestClock } from '../../support/clock';
 import { TestNetwork } from '../../support/network';
 import { startRedis, type TestRedis } from '../../support/redis';
 import { type RelayFixture, startTestRelay } from '../../support/relay';
 import type { RelayConfig } from '../../../server/config';
-import { api, bearer, enrol, expectError, expectOk, freshRateWindow, signIn } from './helpers';
+import { api, bearer, enrol, expectError, expectOk, signIn } from './helpers';
 
 let network: TestNetwork;
 const relays: RelayFixture[] = [];
+/**
+ * Every relay here runs on this clock. Limits count in fixed one-minute
+ * windows; a test that counts hits starts a fresh window first, so its
+ * count cannot straddle two.
+ */
+const clock = new TestClock();
 
 beforeAll(async () => {
   network = new TestNetwork(await loadCrypto(), Date.now());
@@ -25,6 +32,7 @@ afterAll(async () => {
 async function relay(rateLimits: Partial<RelayConfig['rateLimits']>, extra: Partial<RelayConfig> = {}, redisUrl?: string): Promise<RelayFixture> {
   const fx = await startTestRelay(network, {
     ...(redisUrl ? { redisUrl } : {}),
+    now: clock.now,
     config: { rateLimits: { ipPerMinute: 100_000, sendPerMinute: 1000, bundlesPerMinute: 1000, connectPerMinute: 1000, ...rateLimits }, ...extra },
   });
   relays.push(fx);
@@ -53,7 +61,7 @@ describe('key bundles per (requester, org)', () => {
     const targetToken = await signIn(fx, target);
     const bundles = (t: string, orgId: string) => api(fx).get(ROUTES.bundles(orgId)).set(bearer(t));
 
-    await freshRateWindow();
+    clock.startNextWindow();
     for (let i = 0; i < 3; i++) expectOk(await bundles(token, 'rl-target'));
     const refused = await bundles(token, 'rl-target');
     expectRateLimited(refused);
@@ -70,7 +78,7 @@ describe('key bundles per (requester, org)', () => {
 describe('requests per client address', () => {
   it('the 6th request in a minute is refused on every route; probes still answer', async () => {
     const fx = await relay({ ipPerMinute: 5 });
-    await freshRateWindow();
+    clock.startNextWindow();
     for (let i = 0; i < 3; i++) expectOk(await api(fx).get(ROUTES.network));
     // Every route counts, refused requests and unknown routes included.
     expectError(await api(fx).post(ROUTES.challenge).send({}), 400, 'BAD_REQUEST');
@@ -85,14 +93,14 @@ describe('requests per client address', () => {
 
   it('TRUST_PROXY_HOPS=0: X-Forwarded-For is ignored, so rotating it does not escape the limit', async () => {
     const fx = await relay({ ipPerMinute: 3 }, { trustProxyHops: 0 });
-    await freshRateWindow();
+    clock.startNextWindow();
     for (let i = 0; i < 3; i++) expectOk(await api(fx).get(ROUTES.network).set('x-forwarded-for', `203.0.113.${i}`));
     expectRateLimited(await api(fx).get(ROUTES.network).set('x-forwarded-for', '203.0.113.99'));
   });
 
   it('TRUST_PROXY_HOPS=1: the address the proxy appended counts; entries a client made up before it do not', async () => {
     const fx = await relay({ ipPerMinute: 3 }, { trustProxyHops: 1 });
-    await freshRateWindow();
+    clock.startNextWindow();
     // The client forges different leftmost entries; the proxy appends the real address last.
     for (let i = 0; i < 3; i++) expectOk(await api(fx).get(ROUTES.network).set('x-forwarded-for', `198.51.100.${i}, 203.0.113.7`));
     expectRateLimited(await api(fx).get(ROUTES.network).set('x-forwarded-for', '198.51.100.50, 203.0.113.7'));
@@ -115,7 +123,7 @@ describe('several relay processes on one Redis', () => {
   it('share one budget per address and one per (requester, org)', async () => {
     const a = await relay({ ipPerMinute: 8, bundlesPerMinute: 2 }, {}, redis.url);
     const b = await relay({ ipPerMinute: 8, bundlesPerMinute: 2 }, {}, redis.url);
-    await freshRateWindow(10_000);
+    clock.startNextWindow();
     // Registration through A, sign-in through B (one directory): requests 1-4.
     const target = network.addDevice(network.addOrg('rl-shared-target'), 'rl-shared-target-1');
     expectOk(await api(a).post(ROUTES.orgs).send({ certificate: target.org.certificate }), 201);

@@ -11,6 +11,7 @@ import { fromUtf8 } from '../../../shared/encoding';
 import type { SealedEnvelope } from '../../../shared/schemas';
 import type { Delivery } from '../../../shared/socket-events';
 import { ROUTES } from '../../../shared/api';
+import { TestClock } from '../../support/clock';
 import { type TestDevice, TestNetwork } from '../../support/network';
 import { startRedis, type TestRedis } from '../../support/redis';
 import {
@@ -297,7 +298,9 @@ describe('delivery', () => {
   it('tells the sender when an envelope expires undelivered', async () => {
     const crypto = fx.crypto;
     const shortRedis = redis;
-    const short = await startTestRelay(network, { redisUrl: shortRedis.url, keyPrefix: 'short:', config: { retentionMs: 1500, expirySweepMs: 100 } });
+    // The relay's clock is moved past the retention period; its sweeper (every 100 ms) does the rest.
+    const clock = new TestClock();
+    const short = await startTestRelay(network, { redisUrl: shortRedis.url, keyPrefix: 'short:', config: { retentionMs: 60_000, expirySweepMs: 100 }, now: clock.now });
     try {
       const n = ++counter;
       const ngo = network.addOrg(`ngo-exp-${n}`, 'ngo');
@@ -311,6 +314,7 @@ describe('delivery', () => {
       const expired = new Promise((resolve) => socket.once('envelope:expired', resolve));
       const env = seal(sender, [receiver]);
       expect((await send(socket, env)).ok).toBe(true);
+      clock.advance(60_000);
       const notice = (await expired) as { messageId: string; recipientDeviceIds: string[]; noticeId?: string };
       expect(notice).toMatchObject({ messageId: env.header.messageId, recipientDeviceIds: [receiver.keys.deviceId] });
       expect(notice.noticeId).toMatch(/^\d+-\d+$/);

@@ -10,6 +10,7 @@ import { io as ioClient } from 'socket.io-client';
 import { ROUTES, SocketTicketResponse } from '../../../shared/api';
 import { loadCrypto } from '../../../shared/crypto/sodium';
 import { toB64u } from '../../../shared/encoding';
+import { TestClock } from '../../support/clock';
 import { type TestDevice, TestNetwork } from '../../support/network';
 import { startRedis, type TestRedis } from '../../support/redis';
 import {
@@ -24,11 +25,12 @@ import {
   socketWithTicket,
   startTestRelay,
 } from '../../support/relay';
-import { freshRateWindow } from '../http/helpers';
 
 let redis: TestRedis;
 let fx: RelayFixture;
 let network: TestNetwork;
+/** The relay's clock: moved past a ticket's expiry instead of waiting for it. */
+const clock = new TestClock();
 const sockets: RawSocket[] = [];
 /** Sockets the relay ever let through (its own count, from the connection event). */
 let connections = 0;
@@ -37,7 +39,7 @@ beforeAll(async () => {
   const crypto = await loadCrypto();
   network = new TestNetwork(crypto, Date.now());
   redis = await startRedis({ appendfsync: 'everysec' });
-  fx = await startTestRelay(network, { redisUrl: redis.url, config: { socketTicketTtlMs: 1000 } });
+  fx = await startTestRelay(network, { redisUrl: redis.url, config: { socketTicketTtlMs: 1000 }, now: clock.now });
   fx.relay.io.on('connection', () => connections++);
 });
 afterAll(async () => {
@@ -110,7 +112,7 @@ describe('finding 7: the upgrade is authenticated before any frame is read', () 
   it('finding 7: an expired ticket is refused at the upgrade', async () => {
     const { token } = await signedIn();
     const { ticket, expiresAt } = await socketTicket(fx.url, token);
-    await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - Date.now() + 50)));
+    clock.passTime(expiresAt);
     await expectRefusedUpgrade(rawUpgrade(fx.url, { ticket }), 'UNAUTHENTICATED');
   });
 
@@ -187,13 +189,13 @@ describe('finding 7: the upgrade is authenticated before any frame is read', () 
 describe('the socket ticket route', () => {
   it('finding 7: POST /v1/auth/socket-ticket needs a session and answers a fresh 32-byte ticket and its expiry', async () => {
     const { token } = await signedIn();
-    const before = Date.now();
+    const before = clock.now();
     const a = SocketTicketResponse.parse((await postJson(fx.url, ROUTES.socketTicket, {}, token)).json);
     const b = SocketTicketResponse.parse((await postJson(fx.url, ROUTES.socketTicket, {}, token)).json);
     expect(a.ticket).not.toBe(b.ticket);
     expect(Buffer.from(a.ticket, 'base64url')).toHaveLength(32);
     expect(a.expiresAt).toBeGreaterThan(before);
-    expect(a.expiresAt).toBeLessThanOrEqual(Date.now() + 1000);
+    expect(a.expiresAt).toBeLessThanOrEqual(clock.now() + 1000);
     const refused = await postJson(fx.url, ROUTES.socketTicket, {});
     expect(refused.status).toBe(401);
     expect(refused.json).toMatchObject({ error: { code: 'UNAUTHENTICATED' } });
@@ -201,17 +203,18 @@ describe('the socket ticket route', () => {
   });
 
   it('finding 7: a ticket never outlives its session, and the relay keeps only its hash', async () => {
-    const short = await startTestRelay(network, { redisUrl: redis.url, keyPrefix: 'up-short:', config: { sessionTtlMs: 600 } });
+    const shortClock = new TestClock();
+    const short = await startTestRelay(network, { redisUrl: redis.url, keyPrefix: 'up-short:', config: { sessionTtlMs: 5000 }, now: shortClock.now });
     try {
       const { token } = await signedIn(short);
       const { ticket, expiresAt } = await socketTicket(short.url, token);
-      expect(expiresAt).toBeLessThanOrEqual(Date.now() + 600);
+      expect(expiresAt).toBeLessThanOrEqual(shortClock.now() + 5000); // the session's end, not the ticket's own 30 s
       const values = await redis.client().keys('up-short:socket-ticket:*');
       expect(values).toHaveLength(1);
       expect(values[0]).not.toContain(ticket);
       expect(await redis.client().get(values[0]!)).not.toContain(ticket);
       expect(short.logs.join('\n')).not.toContain(ticket);
-      await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - Date.now() + 50)));
+      shortClock.passTime(expiresAt);
       expect((await rawUpgrade(short.url, { ticket })).status).toBe(400);
     } finally {
       await short.close();
@@ -221,14 +224,16 @@ describe('the socket ticket route', () => {
 
 describe('finding 7: the per-address connection limit applies at the upgrade', () => {
   it('finding 7: past the limit an upgrade is refused RATE_LIMITED at the upgrade, with or without a good ticket', async () => {
+    const limitedClock = new TestClock();
     const limited = await startTestRelay(network, {
+      now: limitedClock.now,
       redisUrl: redis.url,
       keyPrefix: 'up-limit:',
       config: { rateLimits: { ipPerMinute: 1000, sendPerMinute: 1000, bundlesPerMinute: 1000, connectPerMinute: 3 } },
     });
     try {
       const { token } = await signedIn(limited);
-      await freshRateWindow();
+      limitedClock.startNextWindow();
       const tickets = await Promise.all(Array.from({ length: 4 }, async () => (await socketTicket(limited.url, token)).ticket));
       // Three upgrades fit the window (one without a ticket: it counts too).
       expect((await rawUpgrade(limited.url, {})).error?.code).toBe('UNAUTHENTICATED');

@@ -2,10 +2,10 @@
  * The delivery pump against a real (embedded) store whose inbox reads can be
  * held half-way, as a Redis read is between its XRANGE and its answer.
  */
-import { DeliveryPump, type PendingItem } from '../../server/socket/delivery';
-import { MemoryStore } from '../../server/store/memory-store';
-import type { InboxSkip } from '../../server/store/types';
-import { envelope, T0 } from './store/contract';
+import { DeliveryPump, type PendingItem } from '../../../server/socket/delivery';
+import { MemoryStore } from '../../../server/store/memory-store';
+import type { InboxSkip } from '../../../server/store/types';
+import { envelope, T0 } from '../store/contract';
 
 /** Reads the inbox at once (like XRANGE), then waits for `release` before filtering by `skip` and answering. */
 class HeldReads extends MemoryStore {

@@ -3,10 +3,10 @@
  * callers, no stale reload result cached over a change this process made,
  * and org device lists cached until invalidated or asked for fresh.
  */
-import { trustAnchor } from '../../shared/certificates';
-import { loadCrypto } from '../../shared/crypto/sodium';
-import { RelayTrust } from '../../server/services/trust';
-import { MemoryStore } from '../../server/store/memory-store';
+import { trustAnchor } from '../../../shared/certificates';
+import { loadCrypto } from '../../../shared/crypto/sodium';
+import { RelayTrust } from '../../../server/services/trust';
+import { MemoryStore } from '../../../server/store/memory-store';
 
 const T = Date.UTC(2026, 10, 29);
 

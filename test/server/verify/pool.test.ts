@@ -3,14 +3,14 @@
  * checks give, for good envelopes and for every kind of tampering, under
  * concurrency, and refuse work once closed.
  */
-import { loadNodeCrypto } from '../../shared/crypto/node';
-import type { Crypto } from '../../shared/crypto/types';
-import { toB64u, utf8 } from '../../shared/encoding';
-import { envelopeSigningInput, sealEnvelope } from '../../shared/envelope';
-import { isHandoverError } from '../../shared/errors';
-import type { SealedEnvelope } from '../../shared/schemas';
-import { type EnvelopeVerifier, inlineVerifier, startVerifierPool } from '../../server/verify/pool';
-import { TestNetwork } from '../support/network';
+import { loadNodeCrypto } from '../../../shared/crypto/node';
+import type { Crypto } from '../../../shared/crypto/types';
+import { toB64u, utf8 } from '../../../shared/encoding';
+import { envelopeSigningInput, sealEnvelope } from '../../../shared/envelope';
+import { isHandoverError } from '../../../shared/errors';
+import type { SealedEnvelope } from '../../../shared/schemas';
+import { type EnvelopeVerifier, inlineVerifier, startVerifierPool } from '../../../server/verify/pool';
+import { TestNetwork } from '../../support/network';
 
 let crypto: Crypto;
 let network: TestNetwork;
