@@ -1,7 +1,7 @@
 /**
  * HandoverClient: one staff device, the SDK's main object. Its profile
  * (keys and certificates in the encrypted vault), enrolment, sign-in and the
- * socket; sending (outbound.ts), receiving (inbound.ts) and prekey upkeep
+ * socket; sending and receiving (envelopes.ts) and prekey upkeep
  * (prekey-upkeep.ts) are their own small parts, which this facade wires to
  * the device's keys, relay API, trust store and message store. Runs in Node
  * and in browsers (storage injected).
@@ -18,10 +18,9 @@ import type { DeviceCertificate, EnrolmentRequest, OrgCertificate } from '../../
 import { relayErrorFrom } from '../../shared/relay-errors';
 import { DEFAULT_RETENTION_MS } from '../../shared/time';
 import { type ClientSocket, SocketConnection } from './connection';
-import { Inbound } from './inbound';
 import { MessageStore } from './message-store';
 import type { FailedMessage, StoredMessage } from './messages';
-import { Outbound, type SendInput } from './outbound';
+import { Inbound, Outbound, type SendInput } from './envelopes';
 import { ONE_TIME_PREKEY_BATCH, PrekeyUpkeep, SIGNED_PREKEY_ROTATION_MS } from './prekey-upkeep';
 import { RelayApi } from './relay-api';
 import type { KeyValueStorage } from './storage';
@@ -29,7 +28,7 @@ import { TrustStore } from './trust';
 import { Vault } from './vault';
 
 export { ONE_TIME_PREKEY_BATCH, SIGNED_PREKEY_ROTATION_MS } from './prekey-upkeep';
-export type { SendInput } from './outbound';
+export type { SendInput } from './envelopes';
 
 export interface ClientOptions {
   crypto: Crypto;
