@@ -18,6 +18,13 @@ module.exports = {
       to: { path: '^(client|server)/' },
     },
     {
+      name: 'protocol-through-its-entry',
+      comment: 'The relay and the clients import shared/ only through shared/index.ts (and shared/node.ts for Node\'s loader).',
+      severity: 'error',
+      from: { path: '^(server|client)/' },
+      to: { path: '^shared/', pathNot: '^shared/(index|node)\\.ts$' },
+    },
+    {
       name: 'relay-knows-no-referrals',
       comment: 'The relay knows envelopes, devices and inboxes; server/ never imports client/ (the referral domain lives there).',
       severity: 'error',
@@ -63,7 +70,7 @@ module.exports = {
       name: 'crypto-interface-apart',
       comment: 'Code depends on the Crypto interface (shared/crypto/types.ts); only the loaders import the libsodium implementation.',
       severity: 'error',
-      from: { path: PRODUCT, pathNot: '^(shared/crypto/node\\.ts|shared/index\\.ts|client/sdk/index\\.ts)$' },
+      from: { path: PRODUCT, pathNot: '^(shared/crypto/node\\.ts|shared/index\\.ts)$' },
       to: { path: '^shared/crypto/sodium\\.ts$' },
     },
     {

@@ -4,6 +4,7 @@ import type { CryptoResults } from './crypto';
 import type { DrainResult, TargetLoad } from './handover-scenario';
 import type { Ratios, RelayPlan, RelayRow } from './scenario';
 import { round } from './timing';
+import { type CaseReadResults, caseReadsSection } from './cases';
 
 export interface BenchResults {
   when: string;
@@ -22,6 +23,8 @@ export interface BenchResults {
   };
   connections: ConnectionsResult | null;
   crypto: CryptoResults | null;
+  /** Local case reads on a 200 × 20 profile (bench/cases.ts). */
+  caseReads: CaseReadResults | null;
   /** The issue's targets, checked against this run. */
   targets: TargetCheck[];
   phasesS: Record<string, number>;
@@ -120,6 +123,7 @@ export function markdown(r: BenchResults): string {
     lines.push('**Failed scenarios:**', '', ...r.relay.failures.map((f) => `- ${f.scenario}: ${f.error.split('\n')[0]}`), '');
   }
   if (r.crypto) lines.push(...cryptoSection(r.crypto));
+  lines.push(...caseReadsSection(r.caseReads));
   return `${lines.join('\n')}\n`;
 }
 

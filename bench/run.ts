@@ -15,6 +15,7 @@ import path from 'node:path';
 import { loadNodeCrypto } from '../shared/crypto/node';
 import { bareRelayScenario, durableRelayScenario, startBaselineServers } from './baselines/scenario';
 import { type ConnectionsResult, benchConnections, startConnectionRelays } from './connections';
+import { type CaseReadResults, benchCaseReads } from './cases';
 import { type CryptoResults, benchSealOpen } from './crypto';
 import { drainResults, handoverRelayScenario, startHandoverRelays, targetLoadInfo, twoProcessScenario } from './handover-scenario';
 import { profileMain } from './profile';
@@ -96,6 +97,17 @@ async function main(): Promise<void> {
     }
   });
   const cryptoResults: CryptoResults = await phase('crypto', async () => benchSealOpen(crypto, quick));
+  // Local case reads on a 200-thread × 20-event profile (issue 12): what `inbox` and `show` cost before any network.
+  const caseReads = await phase('cases', async (): Promise<CaseReadResults | null> => {
+    try {
+      return await benchCaseReads(crypto, { threads: 200, events: 20, runs: quick ? 3 : 7 });
+    } catch (err) {
+      const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+      progress(`case reads failed: ${error}`);
+      failures.push({ scenario: 'case reads', error });
+      return null;
+    }
+  });
 
   const results: BenchResults = {
     when: new Date().toISOString(),
@@ -105,6 +117,7 @@ async function main(): Promise<void> {
     relay: { rows, failures, targetLoad: targetLoadInfo.value, drain: drainResults },
     connections,
     crypto: cryptoResults,
+    caseReads,
     targets: [],
     phasesS,
     durationS: Math.round((Date.now() - started) / 1000),

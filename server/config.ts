@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { DAY_MS } from '../shared/time';
+import { DAY_MS } from '../shared';
 
 
 const intFrom = (min: number, max: number) =>

@@ -6,8 +6,7 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Crypto } from '../shared/crypto/types';
-import { fromB64u, toB64u } from '../shared/encoding';
+import { type Crypto, fromB64u, toB64u } from '../shared';
 import type { RelayConfig } from './config';
 import { ConfigError } from './config';
 

@@ -4,8 +4,7 @@
  * code are mapped to the relay code that fits; unknown failures become
  * INTERNAL with a generic message (the details go to the log, not the wire).
  */
-import { HandoverError, type RelayErrorCode, RELAY_ERROR_CODES } from '../shared/errors';
-import type { WireError } from '../shared/socket-events';
+import { HandoverError, type RelayErrorCode, RELAY_ERROR_CODES, type WireError } from '../shared';
 
 export const HTTP_STATUS: Record<RelayErrorCode, number> = {
   BAD_REQUEST: 400,
@@ -42,7 +41,7 @@ export function toWireError(err: unknown): WireError & { code: RelayErrorCode } 
 }
 
 /** Parse with a zod schema or throw BAD_REQUEST naming the first problem. */
-export { parseOrThrow as parseInput } from '../shared/validation';
+export { parseOrThrow as parseInput } from '../shared';
 
 
 /** Name and message only: stacks and request bodies stay out of the log. */

@@ -5,11 +5,8 @@
  */
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { NetworkInfo } from '../shared/api';
-import { type TrustAnchor, trustAnchor } from '../shared/certificates';
-import { loadNodeCrypto } from '../shared/crypto/node';
-import type { Crypto } from '../shared/crypto/types';
-import { toB64u } from '../shared/encoding';
+import { type NetworkInfo, type TrustAnchor, trustAnchor, type Crypto, toB64u } from '../shared';
+import { loadNodeCrypto } from '../shared/node';
 import type { RelayConfig } from './config';
 import { type NetworkRoot, resolveNetworkRoot } from './dev-network';
 import { errorSummary } from './errors';

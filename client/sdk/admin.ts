@@ -9,15 +9,8 @@
  * key's holder) and signs nothing unless it matches: a key swapped on the
  * way to the admin is caught before it is certified (issue 11, finding 6).
  */
-import { issueDeviceCertificate, issueOrgCertificate, issueRevocation, networkIdOf } from '../../shared/certificates';
-import type { Crypto } from '../../shared/crypto/types';
-import { fromB64u, toB64u } from '../../shared/encoding';
-import { HandoverError } from '../../shared/errors';
-import { parseOrThrow } from '../../shared/validation';
-import { fingerprint } from '../../shared/fingerprint';
-import { type DeviceCertificate, EnrolmentRequest, OrgCertificate, type OrgCertificateBody, type Revocation } from '../../shared/schemas';
+import { issueDeviceCertificate, issueOrgCertificate, issueRevocation, networkIdOf, type Crypto, fromB64u, toB64u, HandoverError, parseOrThrow, fingerprint, type DeviceCertificate, EnrolmentRequest, OrgCertificate, type OrgCertificateBody, type Revocation, DAY_MS as DAY } from '../../shared';
 import type { Vault } from './vault';
-import { DAY_MS as DAY } from '../../shared/time';
 
 
 /** A fingerprint as people write it, reduced to its 60 digits; BAD_REQUEST for anything else. */

@@ -6,17 +6,7 @@
  * the device's keys, relay API, trust store and message store. Runs in Node
  * and in browsers (storage injected).
  */
-import { authSigningInput } from '../../shared/api';
-import { createEnrolmentRequest, trustAnchor, verifyDeviceChain } from '../../shared/certificates';
-import type { Crypto, PwhashLimits } from '../../shared/crypto/types';
-import { PWHASH_MODERATE } from '../../shared/crypto/types';
-import { type DeviceKeys, createDeviceKeys, generateOneTimePrekeys, publicSignedPrekeys, rotateSignedPrekeys } from '../../shared/device-keys';
-import { fromB64u, toB64u } from '../../shared/encoding';
-import { HandoverError } from '../../shared/errors';
-import { deviceKeysFromJson, deviceKeysToJson } from '../../shared/keystore';
-import type { DeviceCertificate, EnrolmentRequest, OrgCertificate } from '../../shared/schemas';
-import { relayErrorFrom } from '../../shared/relay-errors';
-import { DEFAULT_RETENTION_MS } from '../../shared/time';
+import { authSigningInput, createEnrolmentRequest, trustAnchor, verifyDeviceChain, type Crypto, type PwhashLimits, PWHASH_MODERATE, type DeviceKeys, createDeviceKeys, generateOneTimePrekeys, publicSignedPrekeys, rotateSignedPrekeys, fromB64u, toB64u, HandoverError, deviceKeysFromJson, deviceKeysToJson, type DeviceCertificate, type EnrolmentRequest, type OrgCertificate, relayErrorFrom, DEFAULT_RETENTION_MS } from '../../shared';
 import { type ClientSocket, SocketConnection } from './connection';
 import { MessageStore } from './message-store';
 import type { FailedMessage, StoredMessage } from './messages';

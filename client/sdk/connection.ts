@@ -14,9 +14,7 @@
  * while it is reconnecting are buffered and sent once it is back.
  */
 import { io, type Socket } from 'socket.io-client';
-import type { SocketTicketResponse } from '../../shared/api';
-import { HandoverError, isHandoverError } from '../../shared/errors';
-import type { ClientToServerEvents, ServerToClientEvents } from '../../shared/socket-events';
+import { type SocketTicketResponse, HandoverError, isHandoverError, type ClientToServerEvents, type ServerToClientEvents } from '../../shared';
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 

@@ -16,14 +16,7 @@
  * itself is acked and recorded; one that met a relay, network or storage
  * problem stays in the inbox and is tried again (review finding 4).
  */
-import type { Crypto } from '../../shared/crypto/types';
-import { type DeviceKeys, type RecipientKeys, verifyBundle } from '../../shared/device-keys';
-import { fromUtf8, utf8 } from '../../shared/encoding';
-import { MAX_CLOCK_SKEW_MS, openEnvelope, parseEnvelope, sealEnvelope } from '../../shared/envelope';
-import { type ErrorCode, HandoverError, isHandoverError } from '../../shared/errors';
-import { relayErrorFrom } from '../../shared/relay-errors';
-import { orgOfDeviceId } from '../../shared/schemas';
-import type { Delivery, WireEnvelope } from '../../shared/socket-events';
+import { type Crypto, type DeviceKeys, type RecipientKeys, verifyBundle, fromUtf8, utf8, MAX_CLOCK_SKEW_MS, openEnvelope, parseEnvelope, sealEnvelope, type ErrorCode, HandoverError, isHandoverError, relayErrorFrom, orgOfDeviceId, type Delivery, type WireEnvelope } from '../../shared';
 import type { ClientSocket } from './connection';
 import type { MessageStore } from './message-store';
 import { type FailedMessage, MessageBody, type StoredMessage } from './messages';

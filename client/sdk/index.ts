@@ -15,8 +15,21 @@ export { type FailedMessage, type StoredMessage } from './messages';
 export type { KnownDevice, OrgKeyChange, OrgPin, TrustStore } from './trust';
 export { keyFingerprint, isKeyText } from './keys';
 
-export { loadCrypto } from '../../shared/crypto/sodium';
-export { type Crypto, type PwhashLimits, PWHASH_INTERACTIVE, PWHASH_MODERATE, PWHASH_TEST_ONLY } from '../../shared/crypto/types';
-export { HandoverError, isHandoverError, type ErrorCode } from '../../shared/errors';
-export { DEVICE_ROLES, ORG_TYPES, type DeviceCertificate, type EnrolmentRequest, type OrgCertificate, type Revocation } from '../../shared/schemas';
-export { DAY_MS } from '../../shared/time';
+export {
+  DAY_MS,
+  DEVICE_ROLES,
+  HandoverError,
+  ORG_TYPES,
+  PWHASH_INTERACTIVE,
+  PWHASH_MODERATE,
+  PWHASH_TEST_ONLY,
+  isHandoverError,
+  loadCrypto,
+  type Crypto,
+  type DeviceCertificate,
+  type EnrolmentRequest,
+  type ErrorCode,
+  type OrgCertificate,
+  type PwhashLimits,
+  type Revocation,
+} from '../../shared';

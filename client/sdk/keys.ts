@@ -3,9 +3,7 @@
  * the phone to confirm it) and a check that a pasted key is well-formed,
  * so apps never decode key bytes themselves.
  */
-import type { Crypto } from '../../shared/crypto/types';
-import { fromB64u } from '../../shared/encoding';
-import { fingerprint } from '../../shared/fingerprint';
+import { type Crypto, fromB64u, fingerprint } from '../../shared';
 
 /** The 60-digit fingerprint of an org or device signing key given as base64url (or bytes). */
 export function keyFingerprint(crypto: Crypto, kind: 'org' | 'device', id: string, publicKey: string | Uint8Array): string {

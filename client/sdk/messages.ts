@@ -5,7 +5,7 @@
  * against the signed header so a body cannot be spliced into another thread.
  */
 import { z } from 'zod';
-import { Id, MessageId } from '../../shared/schemas';
+import { Id, MessageId } from '../../shared';
 
 export const MAX_THREAD_ORGS = 50;
 

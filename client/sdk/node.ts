@@ -4,4 +4,4 @@
  * through OpenSSL. Browser code never imports this file.
  */
 export { FileStorage } from './file-storage';
-export { loadNodeCrypto } from '../../shared/crypto/node';
+export { loadNodeCrypto } from '../../shared/node';

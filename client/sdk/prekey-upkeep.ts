@@ -5,9 +5,7 @@
  * up, and one-time private halves that left the relay are deleted once no
  * message can use them any more.
  */
-import type { Crypto } from '../../shared/crypto/types';
-import { type DeviceKeys, generateOneTimePrekeys, pruneOldPrekeys, rotateSignedPrekeys } from '../../shared/device-keys';
-import { DAY_MS, MAX_CLOCK_SKEW_MS } from '../../shared/time';
+import { type Crypto, type DeviceKeys, generateOneTimePrekeys, pruneOldPrekeys, rotateSignedPrekeys, DAY_MS, MAX_CLOCK_SKEW_MS } from '../../shared';
 import type { RelayApi } from './relay-api';
 import type { Vault } from './vault';
 

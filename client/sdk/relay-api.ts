@@ -4,21 +4,7 @@
  * relay's code, so callers can react to `RATE_LIMITED`, `REVOKED`, ...
  */
 import { z } from 'zod';
-import {
-  BundlesResponse,
-  ChallengeResponse,
-  NetworkInfo,
-  OrgDirectory,
-  PrekeyStatus,
-  ROUTES,
-  RevocationList,
-  SessionResponse,
-  SocketTicketResponse,
-  type RegisterDeviceRequest,
-} from '../../shared/api';
-import { HandoverError } from '../../shared/errors';
-import { relayErrorFromBody } from '../../shared/relay-errors';
-import type { OneTimePrekey, OrgCertificate, PqPrekey, Revocation, SignedPrekey } from '../../shared/schemas';
+import { BundlesResponse, ChallengeResponse, NetworkInfo, OrgDirectory, PrekeyStatus, ROUTES, RevocationList, SessionResponse, SocketTicketResponse, type RegisterDeviceRequest, HandoverError, relayErrorFromBody, type OneTimePrekey, type OrgCertificate, type PqPrekey, type Revocation, type SignedPrekey } from '../../shared';
 
 export class RelayApi {
   private token: string | undefined;

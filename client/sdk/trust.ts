@@ -12,20 +12,7 @@
  * key's fingerprint (`acceptOrgKey`); another key with a serial not above
  * the pinned one is a rollback and refused.
  */
-import {
-  NOTHING_REVOKED,
-  type RevocationStatus,
-  type TrustAnchor,
-  type UnverifiableRevocation,
-  rootSignedOrgCertificate,
-  verifyDeviceChain,
-  verifyOrgCertificate,
-  verifyRevocationList,
-} from '../../shared/certificates';
-import { fromB64u } from '../../shared/encoding';
-import { HandoverError } from '../../shared/errors';
-import { fingerprint } from '../../shared/fingerprint';
-import { type DeviceCertificate, type OrgCertificate, orgOfDeviceId } from '../../shared/schemas';
+import { NOTHING_REVOKED, type RevocationStatus, type TrustAnchor, type UnverifiableRevocation, rootSignedOrgCertificate, verifyDeviceChain, verifyOrgCertificate, verifyRevocationList, fromB64u, HandoverError, fingerprint, type DeviceCertificate, type OrgCertificate, orgOfDeviceId } from '../../shared';
 import type { RelayApi } from './relay-api';
 import type { Vault } from './vault';
 

@@ -11,11 +11,7 @@
  * derived from the storage key, and the list of names lives in one
  * encrypted index record. Deleting a record leaves no name behind.
  */
-import type { Crypto, PwhashLimits } from '../../shared/crypto/types';
-import { SIZES } from '../../shared/crypto/types';
-import { concatBytes, fromB64u, fromUtf8, toB64u, utf8 } from '../../shared/encoding';
-import { HandoverError } from '../../shared/errors';
-import { openSecrets, sealSecrets } from '../../shared/keystore';
+import { type Crypto, type PwhashLimits, SIZES, concatBytes, fromB64u, fromUtf8, toB64u, utf8, HandoverError, openSecrets, sealSecrets } from '../../shared';
 import type { KeyValueStorage } from './storage';
 
 const KEYSTORE_RECORD = 'keystore';

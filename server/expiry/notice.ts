@@ -6,7 +6,7 @@
  * (anything else in the notice store is dropped, not forwarded).
  */
 import { z } from 'zod';
-import { MessageId } from '../../shared/schemas';
+import { MessageId } from '../../shared';
 import type { NoticeStore } from '../store';
 
 export const ExpiryNotice = z.strictObject({

@@ -6,19 +6,7 @@
 import cors from 'cors';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
-import {
-  ChallengeRequest,
-  PublishRevocationRequest,
-  RegisterDeviceRequest,
-  RegisterOrgRequest,
-  ROUTES,
-  SessionRequest,
-  UploadOneTimePrekeysRequest,
-  UploadSignedPrekeysRequest,
-  type NetworkInfo,
-} from '../../shared/api';
-import { HandoverError } from '../../shared/errors';
-import { Id } from '../../shared/schemas';
+import { ChallengeRequest, PublishRevocationRequest, RegisterDeviceRequest, RegisterOrgRequest, ROUTES, SessionRequest, UploadOneTimePrekeysRequest, UploadSignedPrekeysRequest, type NetworkInfo, HandoverError, Id } from '../../shared';
 import type { RelayConfig } from '../config';
 import { errorSummary, HTTP_STATUS, parseInput, toWireError } from '../errors';
 import type { Logger } from '../logger';

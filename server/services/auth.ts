@@ -9,10 +9,7 @@
  * every failed answer gets one refusal. Only a requester whose signature
  * verifies under the device's certified key is told REVOKED or expired.
  */
-import { authSigningInput } from '../../shared/api';
-import type { Crypto } from '../../shared/crypto/types';
-import { fromB64u, toB64u, utf8 } from '../../shared/encoding';
-import { HandoverError } from '../../shared/errors';
+import { authSigningInput, type Crypto, fromB64u, toB64u, utf8, HandoverError } from '../../shared';
 import type { RelayConfig } from '../config';
 import type { SessionStore } from '../store';
 import type { ActiveDevice, RelayTrust } from './trust';

@@ -3,11 +3,7 @@
  * then one idempotent write to every recipient inbox. The send is
  * acknowledged only after that write.
  */
-import { MAX_CLOCK_SKEW_MS, parseEnvelope } from '../../shared/envelope';
-import { fromUtf8, utf8 } from '../../shared/encoding';
-import { HandoverError } from '../../shared/errors';
-import type { EnvelopeHeader, SealedEnvelope } from '../../shared/schemas';
-import type { Delivery } from '../../shared/socket-events';
+import { MAX_CLOCK_SKEW_MS, parseEnvelope, fromUtf8, utf8, HandoverError, type EnvelopeHeader, type SealedEnvelope, type Delivery } from '../../shared';
 import type { RelayConfig } from '../config';
 import type { InboxStore } from '../store';
 import type { EnvelopeVerifier } from '../verify/pool';

@@ -4,21 +4,7 @@
  * only what chains to the pinned root.
  */
 import type { z } from 'zod';
-import type { BundlesResponse, OrgDirectory, RegisterDeviceRequest, RevocationList } from '../../shared/api';
-import { DOMAIN } from '../../shared/canonical';
-import { verifyDeviceChain, verifyObject, verifyOrgCertificate } from '../../shared/certificates';
-import { fromB64u } from '../../shared/encoding';
-import { HandoverError } from '../../shared/errors';
-import type {
-  DeviceBundle,
-  DeviceCertificate,
-  OneTimePrekey,
-  OrgCertificate,
-  PqPrekey,
-  Revocation,
-  SignedPrekey,
-} from '../../shared/schemas';
-import { orgOfDeviceId } from '../../shared/schemas';
+import { type BundlesResponse, type OrgDirectory, type RegisterDeviceRequest, type RevocationList, DOMAIN, verifyDeviceChain, verifyObject, verifyOrgCertificate, fromB64u, HandoverError, type DeviceBundle, type DeviceCertificate, type OneTimePrekey, type OrgCertificate, type PqPrekey, type Revocation, type SignedPrekey, orgOfDeviceId } from '../../shared';
 import type { RelayConfig } from '../config';
 import type { DirectoryStore, InboxStore, PrekeyStore, RevocationStore, SessionStore } from '../store';
 import type { RelayTrust } from './trust';

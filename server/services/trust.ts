@@ -15,10 +15,7 @@
  * is checked again against the store before it is refused, so a device
  * registered through another process is never refused for being unknown.
  */
-import type { TrustAnchor } from '../../shared/certificates';
-import { HandoverError } from '../../shared/errors';
-import { fromB64u } from '../../shared/encoding';
-import type { DeviceCertificate, OrgCertificate, Revocation } from '../../shared/schemas';
+import { type TrustAnchor, HandoverError, fromB64u, type DeviceCertificate, type OrgCertificate, type Revocation } from '../../shared';
 import type { DirectoryStore, RevocationStore } from '../store';
 
 export interface ActiveDevice {

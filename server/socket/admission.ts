@@ -10,8 +10,7 @@
  * kept with the request, and the socket middleware gives it to the socket.
  */
 import type { IncomingMessage } from 'node:http';
-import { HandoverError } from '../../shared/errors';
-import type { WireError } from '../../shared/socket-events';
+import { HandoverError, type WireError } from '../../shared';
 import type { RelayConfig } from '../config';
 import { errorSummary, toWireError } from '../errors';
 import type { Logger } from '../logger';

@@ -5,8 +5,7 @@
  * replayed on connect — waiting envelopes, kept expiry notices, a low
  * prekey warning.
  */
-import { HandoverError } from '../../shared/errors';
-import type { ClientToServerEvents, WireError } from '../../shared/socket-events';
+import { HandoverError, type ClientToServerEvents, type WireError } from '../../shared';
 import type { RelayConfig } from '../config';
 import { errorSummary, toWireError } from '../errors';
 import { readKeptExpiryNotices } from '../expiry/notice';

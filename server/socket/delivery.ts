@@ -8,7 +8,7 @@
  * waiting; otherwise the pump notes that the inbox is "dirty" and reads it
  * again from the store, so per-sender order holds across reconnects.
  */
-import type { Delivery } from '../../shared/socket-events';
+import type { Delivery } from '../../shared';
 import type { InboxStore } from '../store';
 
 export interface PendingItem {

@@ -5,9 +5,7 @@
  * only calls these and answers the acknowledgement.
  */
 import { z } from 'zod';
-import { parseEnvelope } from '../../shared/envelope';
-import { HandoverError, isHandoverError } from '../../shared/errors';
-import { MessageId } from '../../shared/schemas';
+import { parseEnvelope, HandoverError, isHandoverError, MessageId } from '../../shared';
 import type { RelayConfig } from '../config';
 import { parseInput, toWireError } from '../errors';
 import type { RelayMetrics } from '../metrics';

@@ -13,7 +13,7 @@
  * Ids are validated (validate.ts) so they cannot contain braces; device ids
  * hold one colon (`<orgId>:<name>`), which is inert inside a hash tag.
  */
-import { HandoverError } from '../../shared/errors';
+import { HandoverError } from '../../shared';
 
 const PREFIX_PATTERN = /^[A-Za-z0-9_.:-]{0,64}$/;
 

@@ -13,7 +13,7 @@
  * reconnecting in the background and calls succeed again when Redis is back.
  */
 import { Redis } from 'ioredis';
-import { HandoverError, isHandoverError } from '../../shared/errors';
+import { HandoverError, isHandoverError, DAY_MS } from '../../shared';
 import { fixedWindow, rateLimitResult } from './rate-limit';
 import { type RedisKeys, redisKeys } from './redis-keys';
 import * as scripts from './redis-scripts';
@@ -51,7 +51,6 @@ import {
   checkRateKey,
   checkTimestamp,
 } from './validate';
-import { DAY_MS } from '../../shared/time';
 
 /** The subset of a pino logger the store uses. */
 export interface StoreLogger {

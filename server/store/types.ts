@@ -260,5 +260,5 @@ export interface NoticeItem {
 export const MAX_NOTICES_PER_DEVICE = 1000;
 export const MAX_NOTICE_BYTES = 64 * 1024;
 
-export { DEFAULT_RETENTION_MS } from '../../shared/time';
+export { DEFAULT_RETENTION_MS } from '../../shared';
 export const DEFAULT_MAX_INBOX_LENGTH = 10_000;

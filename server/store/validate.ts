@@ -5,9 +5,8 @@
  * Device ids hold one `:` (`<orgId>:<name>`); they only ever appear inside
  * a hash tag or after a fixed `<orgId>:` prefix, where a colon is inert.
  */
-import { HandoverError } from '../../shared/errors';
+import { HandoverError, DAY_MS } from '../../shared';
 import type { EnqueueRequest, OneTimePrekeyItem } from './types';
-import { DAY_MS } from '../../shared/time';
 
 const ID_PATTERN = /^[A-Za-z0-9_-]{1,128}(:[A-Za-z0-9_-]{1,64})?$/;
 /** Rate-limit keys are composed by the relay (ids, IP addresses): printable ASCII without braces. */

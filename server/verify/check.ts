@@ -6,11 +6,7 @@
  * of the very same envelope can be told from another envelope reusing the
  * id. The signing input is built once for both.
  */
-import type { Crypto } from '../../shared/crypto/types';
-import { fromB64u, toB64u } from '../../shared/encoding';
-import { checkEnvelopeIntegrity, envelopeSigningInput } from '../../shared/envelope';
-import { HandoverError } from '../../shared/errors';
-import type { SealedEnvelope } from '../../shared/schemas';
+import { type Crypto, fromB64u, toB64u, checkEnvelopeIntegrity, envelopeSigningInput, HandoverError, type SealedEnvelope } from '../../shared';
 
 /** Resolves to the header hash (base64url, 32 bytes) when the envelope is good; throws the typed refusal otherwise. */
 export function checkEnvelope(crypto: Crypto, envelope: SealedEnvelope, signPublicKey: Uint8Array): string {

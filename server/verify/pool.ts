@@ -10,9 +10,7 @@
  */
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { Crypto } from '../../shared/crypto/types';
-import { HandoverError } from '../../shared/errors';
-import type { SealedEnvelope } from '../../shared/schemas';
+import { type Crypto, HandoverError, type SealedEnvelope } from '../../shared';
 import { checkEnvelope } from './check';
 import type { VerifyReply, VerifyRequest } from './protocol';
 

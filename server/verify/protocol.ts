@@ -1,6 +1,5 @@
 /** Messages between the relay and its verification threads. */
-import type { ErrorCode } from '../../shared/errors';
-import type { EnvelopeHeader } from '../../shared/schemas';
+import type { ErrorCode, EnvelopeHeader } from '../../shared';
 
 export interface VerifyRequest {
   id: number;

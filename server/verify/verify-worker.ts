@@ -4,8 +4,8 @@
  * thread has already looked up the sender's key and passes it in.
  */
 import { parentPort } from 'node:worker_threads';
-import { loadNodeCrypto } from '../../shared/crypto/node';
-import { isHandoverError } from '../../shared/errors';
+import { loadNodeCrypto } from '../../shared/node';
+import { isHandoverError } from '../../shared';
 import { checkEnvelope } from './check';
 import type { VerifyReply, VerifyRequest } from './protocol';
 

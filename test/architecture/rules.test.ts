@@ -38,6 +38,7 @@ describe('each rule fires on a file that breaks it', () => {
 
   it.each([
     ['shared-is-the-protocol-only', 'shared/protocol.ts'],
+    ['protocol-through-its-entry', 'client/sdk/deep-protocol.ts'],
     ['relay-knows-no-referrals', 'server/relay.ts'],
     ['apps-use-the-sdk-facade', 'client/cli/deep.ts'],
     ['apps-use-the-referral-package', 'client/cli/deep.ts'],

@@ -14,9 +14,7 @@
  * so a device never builds an event on a state another task is changing.
  */
 import type { z } from 'zod';
-import type { Crypto } from '../../../shared/crypto/types';
-import { HandoverError, isHandoverError } from '../../../shared/errors';
-import { describeIssues } from '../../../shared/validation';
+import { type Crypto, HandoverError, isHandoverError, describeIssues, MessageId } from '../../../shared';
 import { toHtcdsCsv } from '../domain/export';
 import {
   type AcceptBody,
@@ -38,7 +36,6 @@ import {
   type WithdrawBody,
 } from '../domain/schemas';
 import { type ThreadRules, type ThreadState, deriveThreadState, validateNextEvent } from '../domain/state';
-import { MessageId } from '../../../shared/schemas';
 import type { StoredMessage } from '../../sdk/messages';
 import { type RecipientDisclosure, planData, planReferral } from './disclosure';
 import { CaseStore } from './case-store';

@@ -8,7 +8,7 @@
  * whole thread carries only the groups no recipient has withheld; a
  * recipient allowed more gets those groups in a supplement (payload.ts).
  */
-import { canonicalJson } from '../../../shared/canonical';
+import { canonicalJson } from '../../../shared';
 import { checkConsentScope, fieldGroupsOf, redactForRecipient, withheldGroupsFor } from '../domain/consent';
 import type { ScopeViolation } from '../domain/consent';
 import type { ConsentRecord, FieldGroup, OrgRef, Purpose, ReferralBody, ReferralData } from '../domain/schemas';

@@ -6,9 +6,7 @@
  * events an override needs, each checked on the thread so far.
  */
 import type { z } from 'zod';
-import type { Crypto } from '../../../shared/crypto/types';
-import { HandoverError } from '../../../shared/errors';
-import { describeIssues } from '../../../shared/validation';
+import { type Crypto, HandoverError, describeIssues } from '../../../shared';
 import { type EventAuthor, EventEnvelope, type EventOf, type EventType, type Purpose, REFERRAL_LIMITS, type ReferralBody, type ThreadEvent } from '../domain/schemas';
 import { type ThreadRules, deriveThreadState, validateNextEvent } from '../domain/state';
 import type { RecipientDisclosure } from './disclosure';

@@ -6,7 +6,7 @@
  * certificate valid now), and the check that refuses a disclosure to an
  * org typed as something it is not certified to be.
  */
-import { HandoverError } from '../../../shared/errors';
+import { HandoverError } from '../../../shared';
 import type { EventEnvelope, OrgRef, OrgTypeName } from '../domain/schemas';
 import type { CaseTransport } from './transport';
 

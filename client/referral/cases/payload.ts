@@ -10,14 +10,10 @@
  * same hash for it, so the `prev` links agree across orgs.
  */
 import { z } from 'zod';
-import { signingInput } from '../../../shared/canonical';
+import { signingInput, type Crypto, toB64u, MAX_CLOCK_SKEW_MS, Hash32, MessageId } from '../../../shared';
 import { REFERRAL_DOMAIN } from '../domain/labels';
-import type { Crypto } from '../../../shared/crypto/types';
-import { toB64u } from '../../../shared/encoding';
-import { MAX_CLOCK_SKEW_MS } from '../../../shared/envelope';
 import { EventEnvelope, type EventOf, type EventType, ReferralData } from '../domain/schemas';
 import { deriveThreadId } from '../domain/thread-id';
-import { Hash32, MessageId } from '../../../shared/schemas';
 import type { StoredMessage } from '../../sdk/messages';
 
 export const Supplement = z.strictObject({

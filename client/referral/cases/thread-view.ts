@@ -12,7 +12,7 @@ import { orderEvents } from '../domain/order';
 import { redactForRecipient } from '../domain/consent';
 import type { EventAuthor, OrgRef, OrgTypeName, ReferralBody, ReferralData, ThreadEvent } from '../domain/schemas';
 import { type ParticipantRole, type ThreadRules, type ThreadState, deriveThreadState } from '../domain/state';
-import { orgOfDeviceId } from '../../../shared/schemas';
+import { orgOfDeviceId } from '../../../shared';
 import { mergeData } from './disclosure';
 import type { DroppedMessage, MessageRoute, ReceivedSupplement } from './payload';
 import { type PurgeRecord, type Tombstone, tombstoneState } from './tombstone';

@@ -9,7 +9,7 @@
  * messages it sent), never from the payload.
  */
 import type { OrgTypeName } from '../domain/schemas';
-import type { Crypto } from '../../../shared/crypto/types';
+import type { Crypto } from '../../../shared';
 import type { StoredMessage } from '../../sdk/messages';
 
 export interface CaseTransport {

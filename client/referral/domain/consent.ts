@@ -3,7 +3,7 @@
  * before it sends a referral, sends more data, or adds an org to a thread,
  * and strips the field groups the survivor withheld from that recipient.
  */
-import { HandoverError } from '../../../shared/errors';
+import { HandoverError } from '../../../shared';
 import type { ConsentRecord, FieldGroup, OrgTypeName, Purpose, ReferralBody, ReferralData } from './schemas';
 
 export interface Recipient {

@@ -3,7 +3,7 @@
  * Standard (HTCDS 2.0, IOM) has a list, its value names are used unchanged so
  * an export maps one to one; the rest come from DOMAIN.md.
  */
-import { DAY_MS, HOUR_MS } from '../../../shared/time';
+import { DAY_MS, HOUR_MS } from '../../../shared';
 
 // --- Workflow lists (DOMAIN.md) ---
 

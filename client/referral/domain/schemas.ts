@@ -7,7 +7,7 @@
  * parses a decrypted body with `EventEnvelope` before anything else reads it.
  */
 import { z } from 'zod';
-import { CountryCode, DeviceId, Hash32, Id, MessageId, OrgType, Timestamp, b64uBytes } from '../../../shared/schemas';
+import { CountryCode, DeviceId, Hash32, Id, MessageId, OrgType, Timestamp, b64uBytes } from '../../../shared';
 import {
   CONSENT_GIVERS,
   CONSENT_METHODS,

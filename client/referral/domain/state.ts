@@ -16,7 +16,7 @@
  * the thread) and the root-certified type of each org (what a form or an
  * event says about an org's type is checked against it, never trusted).
  */
-import { HandoverError, isHandoverError } from '../../../shared/errors';
+import { HandoverError, isHandoverError } from '../../../shared';
 import { type ScopeDecision, checkConsentScope } from './consent';
 import { orderEvents } from './order';
 import { RESPONSE_WINDOW_MS } from './picklists';

@@ -9,9 +9,8 @@
  * Pure: the caller passes the hash (the crypto seam's `hash`, 32 bytes), so
  * the state machine never loads libsodium.
  */
-import { signingInput } from '../../../shared/canonical';
+import { signingInput, toB64u } from '../../../shared';
 import { REFERRAL_DOMAIN } from './labels';
-import { toB64u } from '../../../shared/encoding';
 import type { EventOf } from './schemas';
 
 /** Bytes of the hash kept in a thread id (128 bits, the size of every other id). */
