@@ -1,5 +1,5 @@
 /**
- * Consent gates sending (DOMAIN.md "Consent"). A client checks the scope
+ * Consent gates sending (docs/DOMAIN.md "Consent"). A client checks the scope
  * before it sends a referral, sends more data, or adds an org to a thread,
  * and strips the field groups the survivor withheld from that recipient.
  */

@@ -1,11 +1,11 @@
 /**
  * Pick-lists of the referral workflow. Where the Human Trafficking Case Data
  * Standard (HTCDS 2.0, IOM) has a list, its value names are used unchanged so
- * an export maps one to one; the rest come from DOMAIN.md.
+ * an export maps one to one; the rest come from docs/DOMAIN.md.
  */
 import { DAY_MS, HOUR_MS } from '../../../shared';
 
-// --- Workflow lists (DOMAIN.md) ---
+// --- Workflow lists (docs/DOMAIN.md) ---
 
 export const REFERRAL_KINDS = ['shelter-intake', 'service', 'case-transfer', 'return'] as const;
 export type ReferralKind = (typeof REFERRAL_KINDS)[number];

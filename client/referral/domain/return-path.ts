@@ -1,5 +1,5 @@
 /**
- * The IOM return path (DOMAIN.md): which step updates are allowed, and the
+ * The IOM return path (docs/DOMAIN.md): which step updates are allowed, and the
  * path's state after one. Work on several steps can run in parallel, so
  * `pending`, `in-progress` and `blocked` may be set at any time; the order
  * binds when a step is marked `done`, and departure is gated by the risk

@@ -94,7 +94,7 @@ export type OrgTypeName = z.infer<typeof OrgType>;
 export const OrgRef = z.strictObject({ orgId: Id, orgType: OrgType });
 export type OrgRef = z.infer<typeof OrgRef>;
 
-// --- The referral body, group by group (DOMAIN.md) ---
+// --- The referral body, group by group (docs/DOMAIN.md) ---
 
 export const CaseWorker = z.strictObject({
   name: ShortText,

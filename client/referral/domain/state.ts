@@ -1,5 +1,5 @@
 /**
- * A case thread's state, derived by replaying its signed events (DOMAIN.md
+ * A case thread's state, derived by replaying its signed events (docs/DOMAIN.md
  * "Lifecycle"). Pure: the caller has already checked signatures and
  * certificates (so `author` is the device that signed), parsed every event
  * with `EventEnvelope`, and computed each event's hash `id`.
