@@ -38,6 +38,14 @@ export interface SealInput {
   body: Uint8Array;
   /** Normally random; only a retry of the same message reuses its id. */
   messageId?: string;
+  /**
+   * Return the content key K with the envelope instead of wiping it. A
+   * device that may later forward this envelope to a colleague's new device
+   * or to an org that joins the thread (history sharing) keeps K, encrypted
+   * in its own profile: the recipient then checks the original signature
+   * and decrypts with K (`openWithContentKey`).
+   */
+  keepContentKey?: boolean;
 }
 
 type HeaderWithoutBodyHash = Omit<EnvelopeHeader, 'ciphertextHash' | 'ciphertextLength'>;
@@ -95,7 +103,7 @@ function wrapAssociatedData(messageId: string, recipientDeviceId: string): Uint8
   return signingInput(DOMAIN.keyEncryptionKey, { messageId, recipientDeviceId });
 }
 
-export function sealEnvelope(crypto: Crypto, input: SealInput): SealedEnvelope {
+export function sealEnvelope(crypto: Crypto, input: SealInput): SealedEnvelope & { contentKey?: Uint8Array } {
   if (input.recipients.length === 0) throw new HandoverError('BAD_REQUEST', 'an envelope needs at least one recipient');
   if (input.body.length > MAX_BODY_BYTES) throw new HandoverError('PAYLOAD_TOO_LARGE', `body exceeds ${MAX_BODY_BYTES} bytes`);
   const seen = new Set<string>();
@@ -161,6 +169,7 @@ export function sealEnvelope(crypto: Crypto, input: SealInput): SealedEnvelope {
   };
   const padded = crypto.pad(input.body, bucketFor(input.body.length));
   const ciphertext = crypto.aeadEncrypt(padded, bodyAssociatedData(crypto, partial), bodyNonce, contentKey);
+  const keptKey = input.keepContentKey ? contentKey.slice() : undefined;
   crypto.wipe(contentKey);
   const header: EnvelopeHeader = {
     ...partial,
@@ -168,7 +177,7 @@ export function sealEnvelope(crypto: Crypto, input: SealInput): SealedEnvelope {
     ciphertextHash: toB64u(crypto.hash(ciphertext, 32)),
   };
   const signature = toB64u(crypto.sign(envelopeSigningInput(header), input.sender.signPrivateKey));
-  return { header, signature, ciphertext };
+  return { header, signature, ciphertext, ...(keptKey ? { contentKey: keptKey } : {}) };
 }
 
 /** Parse an envelope from the wire; throws BAD_REQUEST on any shape problem. */
@@ -224,6 +233,8 @@ export interface OpenedEnvelope {
   header: EnvelopeHeader;
   body: Uint8Array;
   usedOneTimePrekeyId?: number;
+  /** The content key K: lets this device forward the envelope later (history sharing, PROTOCOL.md §4.10). */
+  contentKey: Uint8Array;
 }
 
 export function openEnvelope(crypto: Crypto, input: OpenInput): OpenedEnvelope {
@@ -282,7 +293,6 @@ export function openEnvelope(crypto: Crypto, input: OpenInput): OpenedEnvelope {
   crypto.wipe(pqSharedSecret);
   const { ciphertextHash: _h, ciphertextLength: _l, ...partial } = header;
   const padded = crypto.aeadDecrypt(envelope.ciphertext, bodyAssociatedData(crypto, partial), fromB64u(header.bodyNonce), contentKey);
-  crypto.wipe(contentKey);
   const body = crypto.unpad(padded, padded.length);
 
   // Forward secrecy: the one-time prekey's private half is gone for good.
@@ -290,5 +300,29 @@ export function openEnvelope(crypto: Crypto, input: OpenInput): OpenedEnvelope {
     crypto.wipe(opk.keyPair.privateKey);
     recipient.oneTimePrekeys.delete(opk.id);
   }
-  return { header, body, ...(opk ? { usedOneTimePrekeyId: opk.id } : {}) };
+  return { header, body, contentKey, ...(opk ? { usedOneTimePrekeyId: opk.id } : {}) };
+}
+
+/**
+ * Open an envelope with its content key K revealed by someone who holds it
+ * (a forwarded envelope: history sharing, PROTOCOL.md §4.10). Everything
+ * that makes the envelope the original author's is checked exactly as when
+ * it was first delivered — the author's signature over the header, the
+ * ciphertext against its signed hash and length — and K must decrypt it
+ * under the header-bound additional data. The forwarder is trusted for
+ * nothing: it cannot change a byte without failing one of these checks,
+ * and the wrapped keys for the original recipients are not used.
+ */
+export function openWithContentKey(
+  crypto: Crypto,
+  input: { envelope: SealedEnvelope; contentKey: Uint8Array; senderSignPublicKey: Uint8Array },
+): { header: EnvelopeHeader; body: Uint8Array } {
+  const { envelope } = input;
+  const { header } = envelope;
+  verifyEnvelopeSignature(crypto, envelope, input.senderSignPublicKey);
+  checkEnvelopeIntegrity(crypto, envelope);
+  if (input.contentKey.length !== SIZES.aeadKey) throw new HandoverError('DECRYPT_FAILED', 'the content key has the wrong length');
+  const { ciphertextHash: _h, ciphertextLength: _l, ...partial } = header;
+  const padded = crypto.aeadDecrypt(envelope.ciphertext, bodyAssociatedData(crypto, partial), fromB64u(header.bodyNonce), input.contentKey);
+  return { header, body: crypto.unpad(padded, padded.length) };
 }

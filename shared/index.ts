@@ -18,7 +18,7 @@ export * from './relay-errors';
 export * from './padding';
 export * from './certificates';
 export * from './device-keys';
-export { checkEnvelopeIntegrity, envelopeSigningInput, openEnvelope, parseEnvelope, sealEnvelope, verifyEnvelopeSignature } from './envelope';
+export { checkEnvelopeIntegrity, envelopeSigningInput, openEnvelope, openWithContentKey, parseEnvelope, sealEnvelope, verifyEnvelopeSignature } from './envelope';
 export type { OpenInput, OpenedEnvelope, SealInput, SenderKeys } from './envelope';
 export * from './fingerprint';
 export * from './keystore';
