@@ -11,6 +11,7 @@ import { type ClientSocket, SocketConnection } from './connection';
 import { MessageStore } from './message-store';
 import type { FailedMessage, StoredMessage } from './messages';
 import { Inbound, Outbound, type SendInput } from './envelopes';
+import { HistoryShare, type HistoryProgress } from './history-share';
 import { ONE_TIME_PREKEY_BATCH, PrekeyUpkeep, SIGNED_PREKEY_ROTATION_MS } from './prekey-upkeep';
 import { RelayApi } from './relay-api';
 import type { KeyValueStorage } from './storage';
@@ -50,6 +51,8 @@ type Events = {
   delivered: (notice: { messageId: string; recipientDeviceId: string }) => void;
   expired: (notice: { messageId: string; recipientDeviceIds: string[] }) => void;
   connection: (state: 'connected' | 'disconnected') => void;
+  /** A forwarded message of a history transfer arrived ("receiving history: 12 of 40"). */
+  history: (progress: HistoryProgress) => void;
 };
 
 export class HandoverClient {
@@ -64,12 +67,14 @@ export class HandoverClient {
     delivered: new Set(),
     expired: new Set(),
     connection: new Set(),
+    history: new Set(),
   };
   private readonly now: () => number;
   private readonly messages: MessageStore;
   private readonly inbound: Inbound;
   private readonly outbound: Outbound;
   private readonly prekeys: PrekeyUpkeep;
+  private readonly history: HistoryShare;
 
   private constructor(
     /** The app's one crypto instance (the case layer hashes with it too). */
@@ -97,6 +102,9 @@ export class HandoverClient {
       socket: () => this.socket,
       onMessage: (message) => this.emit('message', message),
       onFailure: (failure) => this.emit('failed', failure),
+      onHistory: (progress) => {
+        void this.history.recordProgress(progress).then((p) => this.emit('history', p));
+      },
     });
     this.outbound = new Outbound({
       ...device,
@@ -105,11 +113,26 @@ export class HandoverClient {
       messages: this.messages,
       socket: () => this.socket,
       me: () => ({ deviceId: this.profile.deviceId, orgId: this.profile.orgId }),
+      certificates: () => ({ device: this.profile.deviceCertificate, org: this.profile.orgCertificate }),
       // A recipient keeps old signed-prekey private halves for the retention window plus one rotation.
       maxPrekeyAgeMs: () => this.profile.retentionMs + SIGNED_PREKEY_ROTATION_MS,
       ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
     });
     this.prekeys = new PrekeyUpkeep({ ...device, api: this.api, vault });
+    this.history = new HistoryShare({
+      crypto,
+      trust: this.trust,
+      messages: this.messages,
+      vault,
+      now: () => this.now(),
+      me: () => ({
+        deviceId: this.profile.deviceId,
+        orgId: this.profile.orgId,
+        ...(this.profile.deviceCertificate ? { certificate: this.profile.deviceCertificate } : {}),
+        ...(this.profile.orgCertificate ? { orgCertificate: this.profile.orgCertificate } : {}),
+      }),
+      sendAll: (inputs) => this.sendAll(inputs),
+    });
   }
 
   /* ------------------------------------------------------------ profile -- */
@@ -271,11 +294,35 @@ export class HandoverClient {
       void this.refillOneTimePrekeys().catch(() => undefined);
     });
     socket.on('revocations:changed', () => {
-      void this.trust.refresh().catch(() => undefined);
+      void this.trust
+        .refresh()
+        .then(() => this.shareWithNewColleagues())
+        .catch(() => undefined);
     });
     socket.on('connect', () => this.emit('connection', 'connected'));
     socket.on('disconnect', () => this.emit('connection', 'disconnected'));
     await connection.start(15_000);
+    // A colleague's device certified since the last sign-in gets this device's history (best effort: retried next time).
+    await this.shareWithNewColleagues().catch(() => undefined);
+  }
+
+  /**
+   * Forward the history this device holds to colleagues' devices certified
+   * after it (PROTOCOL.md §4.10). Runs on every connect; each colleague is
+   * served once.
+   */
+  shareWithNewColleagues(): Promise<{ devices: string[]; messages: number }> {
+    return this.history.shareWithNewColleagues();
+  }
+
+  /** Forward a thread's messages (all, or those named) to the devices of other orgs (a participant added later). */
+  shareHistory(threadId: string, toOrgIds: readonly string[], messageIds?: readonly string[]): Promise<number> {
+    return this.history.shareThread(threadId, toOrgIds, messageIds);
+  }
+
+  /** History transfers this device received, with how far each got. */
+  historyProgress(): Promise<HistoryProgress[]> {
+    return this.history.progress();
   }
 
   /**

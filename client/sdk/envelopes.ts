@@ -16,10 +16,33 @@
  * itself is acked and recorded; one that met a relay, network or storage
  * problem stays in the inbox and is tried again (review finding 4).
  */
-import { type Crypto, type DeviceKeys, type RecipientKeys, verifyBundle, fromUtf8, utf8, MAX_CLOCK_SKEW_MS, openEnvelope, parseEnvelope, sealEnvelope, type ErrorCode, HandoverError, isHandoverError, relayErrorFrom, orgOfDeviceId, type Delivery, type WireEnvelope } from '../../shared';
+import {
+  type Crypto,
+  type Delivery,
+  type DeviceCertificate,
+  type DeviceKeys,
+  type ErrorCode,
+  HandoverError,
+  MAX_CLOCK_SKEW_MS,
+  type OrgCertificate,
+  type RecipientKeys,
+  type SealedEnvelope,
+  type WireEnvelope,
+  fromUtf8,
+  isHandoverError,
+  openEnvelope,
+  orgOfDeviceId,
+  parseEnvelope,
+  relayErrorFrom,
+  sealEnvelope,
+  toB64u,
+  utf8,
+  verifyBundle,
+} from '../../shared';
 import type { ClientSocket } from './connection';
 import type { MessageStore } from './message-store';
-import { type FailedMessage, MessageBody, type StoredMessage } from './messages';
+import { isHistoryPayload, openHistoryItem } from './history';
+import { type FailedMessage, MessageBody, type OriginalEnvelope, type StoredMessage } from './messages';
 import type { RelayApi } from './relay-api';
 import type { TrustStore } from './trust';
 
@@ -40,6 +63,8 @@ export interface OutboundContext {
   messages: MessageStore;
   keys(): DeviceKeys;
   me(): { deviceId: string; orgId: string };
+  /** This device's certificates (kept with each sent envelope, to forward it later). */
+  certificates(): { device?: DeviceCertificate; org?: OrgCertificate };
   socket(): ClientSocket | undefined;
   now(): number;
   /** Oldest signed or post-quantum prekey a sender accepts. */
@@ -109,12 +134,13 @@ export class Outbound {
           .map((r) => (oneTimeUsed.has(r.deviceId) ? withoutOneTimePrekey(r) : r));
         if (mine.length === 0) throw new HandoverError('BAD_REQUEST', 'no recipient device is registered in these orgs');
         const sentAt = this.ctx.now();
-        const envelope = sealEnvelope(this.ctx.crypto, {
+        const { contentKey, ...envelope } = sealEnvelope(this.ctx.crypto, {
           sender: { deviceId: this.ctx.me().deviceId, signPrivateKey: this.ctx.keys().sign.privateKey, identity: this.ctx.keys().identity },
           recipients: mine,
           threadId: input.threadId,
           sentAt,
           body,
+          keepContentKey: true,
         });
         try {
           await this.emitSend(envelope);
@@ -138,6 +164,7 @@ export class Outbound {
           receivedAt: sentAt,
           direction: 'out',
           payload: input.payload,
+          ...this.original(envelope, contentKey),
         };
         await this.ctx.messages.add(stored);
         out.push(stored);
@@ -146,6 +173,23 @@ export class Outbound {
     }
     return out;
   }
+
+  /** What this device keeps of an envelope it sent, to forward it later (history sharing). */
+  private original(sealed: SealedEnvelope, contentKey: Uint8Array | undefined): { original?: OriginalEnvelope } {
+    const { device, org } = this.ctx.certificates();
+    if (!contentKey || !device || !org) return {};
+    return {
+      original: {
+        header: sealed.header,
+        signature: sealed.signature,
+        ciphertext: toB64u(sealed.ciphertext),
+        contentKey: toB64u(contentKey),
+        senderCertificate: device,
+        senderOrgCertificate: org,
+      },
+    };
+  }
+
 
   private async emitSend(envelope: WireEnvelope): Promise<void> {
     const socket = this.ctx.socket();
@@ -216,6 +260,8 @@ export interface InboundContext {
   saveKeys(): Promise<void>;
   onMessage(message: StoredMessage): void;
   onFailure(failure: FailedMessage): void;
+  /** A forwarded message of a history transfer was taken (for "receiving history: 12 of 40"). */
+  onHistory(progress: { transferId: string; fromDeviceId: string; index: number; total: number }): void;
 }
 
 export class Inbound {
@@ -262,10 +308,13 @@ export class Inbound {
       const stored = await this.open(envelope);
       // Persist first (keys only when a one-time prekey was used up, then the message), then ack.
       if (stored.usedOneTimePrekey) await this.ctx.saveKeys();
-      await this.ctx.messages.add(stored.message);
+      // A forwarded message the device already holds is not stored twice; its carrier is remembered, so a redelivery is acked at once.
+      const fresh = !(await this.ctx.messages.hasSeen(stored.message.threadId, stored.message.messageId));
+      await this.ctx.messages.add(stored.message, stored.history ? { carrierId: messageId } : {});
       this.cancelRetry(messageId);
       await this.ack(messageId);
-      this.ctx.onMessage(stored.message);
+      if (stored.history) this.ctx.onHistory({ ...stored.history, fromDeviceId: envelope.header.senderDeviceId });
+      if (fresh) this.ctx.onMessage(stored.message);
     } catch (err) {
       const code: ErrorCode = isHandoverError(err) ? err.code : 'INTERNAL';
       const final = ENVELOPE_FAILURES.has(code);
@@ -290,7 +339,9 @@ export class Inbound {
   }
 
   /** Everything that makes an envelope a message, or a typed error saying why not. */
-  private async open(envelope: ReturnType<typeof parseEnvelope>): Promise<{ message: StoredMessage; usedOneTimePrekey: boolean }> {
+  private async open(
+    envelope: ReturnType<typeof parseEnvelope>,
+  ): Promise<{ message: StoredMessage; usedOneTimePrekey: boolean; history?: { transferId: string; index: number; total: number } }> {
     const sender = await this.ctx.trust.device(envelope.header.senderDeviceId);
     const opened = openEnvelope(this.ctx.crypto, {
       envelope,
@@ -309,6 +360,13 @@ export class Inbound {
     if (!body.success || body.data.threadId !== envelope.header.threadId) {
       throw new HandoverError('DECRYPT_FAILED', 'the message body is not a valid Handover message');
     }
+    const usedOneTimePrekey = opened.usedOneTimePrekeyId !== undefined;
+    if (isHistoryPayload(body.data.payload)) {
+      // A forwarded envelope: the message is the original author's, checked on its own (history.ts).
+      const forwarded = openHistoryItem(this.ctx.crypto, this.ctx.trust, body.data.payload, { threadId: envelope.header.threadId, now: this.ctx.now() });
+      this.ctx.crypto.wipe(opened.contentKey);
+      return { message: forwarded.message, usedOneTimePrekey, history: forwarded.transfer };
+    }
     const message: StoredMessage = {
       messageId: envelope.header.messageId,
       threadId: body.data.threadId,
@@ -320,8 +378,17 @@ export class Inbound {
       receivedAt: this.ctx.now(),
       direction: 'in',
       payload: body.data.payload,
+      original: {
+        header: envelope.header,
+        signature: envelope.signature,
+        ciphertext: toB64u(envelope.ciphertext),
+        contentKey: toB64u(opened.contentKey),
+        senderCertificate: sender.certificate,
+        senderOrgCertificate: sender.org,
+      },
     };
-    return { message, usedOneTimePrekey: opened.usedOneTimePrekeyId !== undefined };
+    this.ctx.crypto.wipe(opened.contentKey);
+    return { message, usedOneTimePrekey };
   }
 
   private scheduleRetry(messageId: string, delivery: Delivery): void {

@@ -20,6 +20,8 @@ const MAX_FAILURES = 500;
 interface ThreadRecord {
   v: 1;
   messages: StoredMessage[];
+  /** Ids of the envelopes that forwarded some of these messages (history sharing): a redelivered one is known at once. */
+  carriers?: string[];
 }
 
 const threadRecord = (threadId: string) => `${THREAD_PREFIX}${threadId}`;
@@ -57,7 +59,8 @@ export class MessageStore {
 
   /** Whether this message of this thread was already stored (a redelivery after a lost ack). */
   async hasSeen(threadId: string, messageId: string): Promise<boolean> {
-    return (await this.threadRecord(threadId)).messages.some((m) => m.messageId === messageId);
+    const record = await this.threadRecord(threadId);
+    return record.messages.some((m) => m.messageId === messageId) || (record.carriers?.includes(messageId) ?? false);
   }
 
   /** Keep many messages at once (a history import): one write per thread. */
@@ -76,15 +79,18 @@ export class MessageStore {
     }
   }
 
-  /** Keep a message in its thread (once). */
-  async add(message: StoredMessage): Promise<void> {
+  /** Keep a message in its thread (once); `carrierId` names the envelope that forwarded it, if it was forwarded. */
+  async add(message: StoredMessage, opts: { carrierId?: string } = {}): Promise<void> {
     const record = await this.threadRecord(message.threadId);
-    if (!record.messages.some((m) => m.messageId === message.messageId)) {
+    const isNew = !record.messages.some((m) => m.messageId === message.messageId);
+    if (isNew) {
       record.messages.push(message);
       record.messages.sort(byTime);
-      await this.vault.put(threadRecord(message.threadId), record);
-      await this.setCount(message.threadId, record.messages.length);
     }
+    const newCarrier = opts.carrierId !== undefined && !(record.carriers ?? []).includes(opts.carrierId);
+    if (newCarrier && opts.carrierId) record.carriers = [...(record.carriers ?? []), opts.carrierId];
+    if (isNew || newCarrier) await this.vault.put(threadRecord(message.threadId), record);
+    if (isNew) await this.setCount(message.threadId, record.messages.length);
     await this.clearFailure(message.messageId);
   }
 

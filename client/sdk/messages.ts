@@ -5,7 +5,7 @@
  * against the signed header so a body cannot be spliced into another thread.
  */
 import { z } from 'zod';
-import { Id, MessageId } from '../../shared';
+import { type DeviceCertificate, type EnvelopeHeader, Id, MessageId, type OrgCertificate } from '../../shared';
 
 export const MAX_THREAD_ORGS = 50;
 
@@ -35,6 +35,27 @@ export interface StoredMessage {
   receivedAt: number;
   direction: 'in' | 'out';
   payload: unknown;
+  /**
+   * The envelope as its author signed it, its content key, and the author's
+   * certificates: what this device forwards when it shares the thread's
+   * history with a colleague's new device or an org that joins later
+   * (PROTOCOL.md §4.10). Kept inside the encrypted profile; absent for
+   * messages stored before history sharing existed.
+   */
+  original?: OriginalEnvelope;
+}
+
+/** An envelope kept to forward it later, with what a receiver needs to check its author. */
+export interface OriginalEnvelope {
+  header: EnvelopeHeader;
+  signature: string;
+  /** The ciphertext, canonical unpadded base64url. */
+  ciphertext: string;
+  /** The content key K (32 bytes, base64url). */
+  contentKey: string;
+  /** The author's device and org certificates as this device verified them. */
+  senderCertificate: DeviceCertificate;
+  senderOrgCertificate: OrgCertificate;
 }
 
 /** An envelope that could not be opened: kept visible, never silently dropped. */

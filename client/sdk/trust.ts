@@ -12,7 +12,7 @@
  * key's fingerprint (`acceptOrgKey`); another key with a serial not above
  * the pinned one is a rollback and refused.
  */
-import { NOTHING_REVOKED, type RevocationStatus, type TrustAnchor, type UnverifiableRevocation, rootSignedOrgCertificate, verifyDeviceChain, verifyOrgCertificate, verifyRevocationList, fromB64u, HandoverError, fingerprint, type DeviceCertificate, type OrgCertificate, orgOfDeviceId } from '../../shared';
+import { NOTHING_REVOKED, type RevocationStatus, type TrustAnchor, type UnverifiableRevocation, rootSignedOrgCertificate, verifyDeviceChain, verifyOrgCertificate, verifyRevocationList, fromB64u, HandoverError, fingerprint, type DeviceCertificate, type OrgCertificate, type Revocation, orgOfDeviceId } from '../../shared';
 import type { RelayApi } from './relay-api';
 import type { Vault } from './vault';
 
@@ -52,6 +52,8 @@ export class TrustStore {
   private revocations: RevocationStatus = NOTHING_REVOKED;
   private heads = new Map<string, number>();
   private unverifiable: UnverifiableRevocation[] = [];
+  /** Every revocation of the last sync (verified or not), for `revokedAt`. */
+  private revocationEntries: Revocation[] = [];
 
   constructor(
     readonly anchor: TrustAnchor,
@@ -90,6 +92,21 @@ export class TrustStore {
 
   revocationStatus(): RevocationStatus {
     return this.revocations;
+  }
+
+  /** When a device (or its org) was revoked, by the earliest revocation naming it; undefined when it is not. */
+  revokedAt(deviceId: string, orgId: string): number | undefined {
+    let earliest: number | undefined;
+    for (const r of this.revocationEntries) {
+      const hit = r.subject.type === 'org' ? r.subject.orgId === orgId : r.subject.deviceId === deviceId && r.subject.orgId === orgId;
+      if (hit && (earliest === undefined || r.revokedAt < earliest)) earliest = r.revokedAt;
+    }
+    return earliest;
+  }
+
+  /** Whether `publicKey` is a key this device knows `orgId` held (pinned now, or seen in root-signed certificates). */
+  knowsOrgKey(orgId: string, publicKey: string): boolean {
+    return this.historicKeys.get(orgId)?.has(publicKey) ?? false;
   }
 
   /** Revocations the last sync could not verify (their subjects count as revoked). */
@@ -207,6 +224,7 @@ export class TrustStore {
     this.revocations = result.status;
     this.heads = result.heads;
     this.unverifiable = result.unverifiable;
+    this.revocationEntries = result.revocations;
     await this.vault.put(HEADS_RECORD, Object.fromEntries(this.heads));
     for (const [id, d] of this.devices) if (this.isRevoked(d)) this.devices.delete(id);
   }

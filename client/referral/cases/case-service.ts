@@ -42,6 +42,7 @@ import { CaseStore } from './case-store';
 import { type Supplement, threadIdOf } from './payload';
 import { type Body, EventBuilder, type SentEvent } from './events';
 import { OrgTypes, orgsNamedIn } from './org-types';
+import { type HistorySelection, historyFor } from './history';
 import { ConsentPurge } from './purge';
 import { indexEntry, purgedSummary, summaryAt } from './summaries';
 import { type CaseThread, type LoadedThread, type ThreadSummary, deriveCaseThread, purgedCaseThread } from './thread-view';
@@ -506,7 +507,7 @@ export class CaseService {
       });
     }
     this.types.checkCertified({ orgId: input.orgId, orgType });
-    return this.act(
+    const sent = await this.act(
       threadId,
       'participant.add',
       {
@@ -517,6 +518,32 @@ export class CaseService {
       },
       [input.orgId],
     );
+    // The new org gets the thread's history that the consent lets it see, so it can act at once (PROTOCOL.md §4.10).
+    await this.shareHistory(threadId, input.orgId).catch((err: unknown) => this.recordFailure(threadId, err));
+    return sent;
+  }
+
+  /**
+   * Forward to an org of the thread (normally one just added) every message
+   * of the thread that the survivor's consent lets its certified type see,
+   * as signed by their authors. Messages with withheld groups are left out
+   * and listed. Needs a transport that can forward (the SDK client can).
+   */
+  async shareHistory(threadId: string, orgId: string): Promise<{ forwarded: number; withheld: HistorySelection['withheld'] }> {
+    checkThreadId(threadId);
+    return this.enqueue(async () => {
+      const { state, loaded } = await this.current(threadId);
+      const orgType = this.types.current(orgId);
+      if (!state.referral) throw new HandoverError('INVALID_EVENT', 'the thread has no referral to share yet', { reason: 'no-referral' });
+      if (!orgType || !state.participants.some((p) => p.orgId === orgId)) {
+        throw new HandoverError('WRONG_PARTY', `${orgId} is not a participant of this thread with a valid certificate`);
+      }
+      const forward = this.transport.shareHistory;
+      if (!forward) throw new HandoverError('BAD_REQUEST', 'this transport cannot forward history');
+      const selection = historyFor(loaded, state.referral, { orgId, orgType });
+      const forwarded = selection.messageIds.length > 0 ? await forward.call(this.transport, threadId, [orgId], selection.messageIds) : 0;
+      return { forwarded, withheld: selection.withheld };
+    });
   }
 
   /** An IOM office records a return-path step; the responsible org defaults to this one. */

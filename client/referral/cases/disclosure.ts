@@ -60,14 +60,18 @@ function extra(shared: ReferralBody, view: ReferralBody, keys: readonly DataKey[
   return out as ReferralData;
 }
 
-/** The body with every group that some recipient may not see removed. */
+/**
+ * The body without every group the consent withholds from anyone, whether
+ * or not that org is a recipient now: the shared event can then be shown,
+ * as signed, to any org that joins the thread later (history sharing,
+ * PROTOCOL.md §4.10). Recipients allowed more get it in supplements.
+ */
 function sharedView(body: ReferralBody, consent: ConsentRecord, recipients: readonly OrgRef[]): ReferralBody {
-  const union = new Set<FieldGroup>();
-  for (const r of recipients) for (const g of withheldGroupsFor(consent, r)) union.add(g);
+  const named = new Set<FieldGroup>(consent.withheld.flatMap((rule) => rule.fieldGroups));
   const first = recipients[0];
-  if (union.size === 0 || !first) return body;
+  if (named.size === 0 || !first) return body;
   // A rule that lists no org applies to everyone: redacting with it gives the common view.
-  const everyone: ConsentRecord = { ...consent, withheld: [{ fieldGroups: [...union] }] };
+  const everyone: ConsentRecord = { ...consent, withheld: [{ fieldGroups: [...named] }] };
   return redactForRecipient(body, everyone, first);
 }
 

@@ -47,4 +47,6 @@ export interface CaseTransport {
   getRecord(name: string): Promise<unknown>;
   putRecord(name: string, value: unknown): Promise<void>;
   deleteRecord(name: string): Promise<void>;
+  /** Forward messages of a thread, as signed by their authors, to the devices of other orgs (history sharing; the SDK client has it). */
+  shareHistory?(threadId: string, toOrgIds: readonly string[], messageIds?: readonly string[]): Promise<number>;
 }
