@@ -48,7 +48,7 @@ export interface ClientToServerEvents {
 export interface ServerToClientEvents {
   'envelope:deliver': (delivery: Delivery) => void;
   /** To the sender's devices: a recipient device stored the envelope. */
-  'envelope:delivered': (notice: { messageId: string; recipientDeviceId: string; at: number }) => void;
+  'envelope:delivered': (notice: { messageId: string; recipientDeviceId: string; at: number; noticeId?: string }) => void;
   /**
    * To the sender's device: an envelope expired undelivered in these inboxes.
    * Kept by the relay until acked with `notice:ack` (noticeId), and sent again

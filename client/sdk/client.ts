@@ -6,11 +6,36 @@
  * the device's keys, relay API, trust store and message store. Runs in Node
  * and in browsers (storage injected).
  */
-import { authSigningInput, createEnrolmentRequest, trustAnchor, verifyDeviceChain, type Crypto, type PwhashLimits, PWHASH_MODERATE, type DeviceKeys, createDeviceKeys, generateOneTimePrekeys, publicSignedPrekeys, rotateSignedPrekeys, fromB64u, toB64u, HandoverError, deviceKeysFromJson, deviceKeysToJson, type DeviceCertificate, type EnrolmentRequest, type OrgCertificate, relayErrorFrom, DEFAULT_RETENTION_MS } from '../../shared';
+import {
+  authSigningInput,
+  createDeviceKeys,
+  createEnrolmentRequest,
+  type Crypto,
+  DEFAULT_RETENTION_MS,
+  type DeviceCertificate,
+  type DeviceKeys,
+  deviceKeysFromJson,
+  deviceKeysToJson,
+  type EnrolmentRequest,
+  fromB64u,
+  orgOfDeviceId,
+  generateOneTimePrekeys,
+  HandoverError,
+  type OrgCertificate,
+  publicSignedPrekeys,
+  PWHASH_MODERATE,
+  type PwhashLimits,
+  relayErrorFrom,
+  rotateSignedPrekeys,
+  toB64u,
+  trustAnchor,
+  verifyDeviceChain,
+} from '../../shared';
 import { type ClientSocket, SocketConnection } from './connection';
 import { MessageStore } from './message-store';
 import type { FailedMessage, StoredMessage } from './messages';
 import { Inbound, Outbound, type SendInput } from './envelopes';
+import { type DeliveryEntry, DeliveryLog } from './delivery';
 import { HistoryShare, type HistoryProgress } from './history-share';
 import { ONE_TIME_PREKEY_BATCH, PrekeyUpkeep, SIGNED_PREKEY_ROTATION_MS } from './prekey-upkeep';
 import { RelayApi } from './relay-api';
@@ -75,6 +100,9 @@ export class HandoverClient {
   private readonly outbound: Outbound;
   private readonly prekeys: PrekeyUpkeep;
   private readonly history: HistoryShare;
+  private readonly delivery: DeliveryLog;
+  /** Notices being recorded and acked (idle() waits for them). */
+  private readonly noticeWork = new Set<Promise<void>>();
 
   private constructor(
     /** The app's one crypto instance (the case layer hashes with it too). */
@@ -95,6 +123,7 @@ export class HandoverClient {
       retentionMs: () => this.profile.retentionMs,
       saveKeys: () => this.saveKeys(),
     };
+    this.delivery = new DeliveryLog(vault, () => this.now(), () => this.profile.retentionMs);
     this.inbound = new Inbound({
       ...device,
       trust: this.trust,
@@ -114,6 +143,7 @@ export class HandoverClient {
       socket: () => this.socket,
       me: () => ({ deviceId: this.profile.deviceId, orgId: this.profile.orgId }),
       certificates: () => ({ device: this.profile.deviceCertificate, org: this.profile.orgCertificate }),
+      onSent: (entry) => this.delivery.sent(entry).catch(() => undefined),
       // A recipient keeps old signed-prekey private halves for the retention window plus one rotation.
       maxPrekeyAgeMs: () => this.profile.retentionMs + SIGNED_PREKEY_ROTATION_MS,
       ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
@@ -283,12 +313,18 @@ export class HandoverClient {
     socket.on('envelope:deliver', (delivery) => {
       this.inbound.deliver(delivery);
     });
-    socket.on('envelope:delivered', (n) => this.emit('delivered', n));
+    socket.on('envelope:delivered', (n) => {
+      const { noticeId, ...notice } = n;
+      this.emit('delivered', notice);
+      // Recorded first, then the relay may forget it (otherwise it comes again on the next connect).
+      this.handleNotice(socket, noticeId, () => this.delivery.delivered(notice.messageId, notice.recipientDeviceId));
+    });
     socket.on('envelope:expired', (n) => {
       const { noticeId, ...notice } = n;
       this.emit('expired', notice);
-      // Handled: the relay may forget it (otherwise it comes again on the next connect; listeners see it again).
-      if (typeof noticeId === 'string') void socket.timeout(10_000).emitWithAck('notice:ack', { noticeId }).catch(() => undefined);
+      // Kept first (the sender must see "expired undelivered"), then the relay may forget it; if keeping
+      // fails, the notice is not acked and comes again on the next connect.
+      this.handleNotice(socket, noticeId, () => this.delivery.expired(notice.messageId, notice.recipientDeviceIds));
     });
     socket.on('prekeys:low', () => {
       void this.refillOneTimePrekeys().catch(() => undefined);
@@ -320,6 +356,27 @@ export class HandoverClient {
     return this.history.shareThread(threadId, toOrgIds, messageIds);
   }
 
+  /** What became of the envelopes this device sent (of one thread, or all): stored, delivered, expired per device. */
+  deliveryState(threadId?: string): Promise<DeliveryEntry[]> {
+    return this.delivery.list(threadId);
+  }
+
+  /**
+   * Send again what expired undelivered in some devices' inboxes (a device
+   * away for longer than the relay keeps envelopes): each original envelope
+   * is forwarded as signed (history sharing), so its author and time stay
+   * what they were. Returns how many messages were forwarded.
+   */
+  async resendExpired(threadId: string): Promise<number> {
+    const expired = (await this.delivery.list(threadId)).filter((e) => e.expired.length > 0);
+    if (expired.length === 0) return 0;
+    const orgs = [...new Set(expired.flatMap((e) => e.expired.map(orgOfDeviceId)))];
+    const ids = expired.map((e) => e.messageId);
+    const forwarded = await this.history.shareThread(threadId, orgs, ids);
+    await this.delivery.resent(ids);
+    return forwarded;
+  }
+
   /** History transfers this device received, with how far each got. */
   historyProgress(): Promise<HistoryProgress[]> {
     return this.history.progress();
@@ -339,9 +396,26 @@ export class HandoverClient {
     return res.pending;
   }
 
-  /** Wait until every delivery received so far has been processed. */
-  idle(): Promise<void> {
-    return this.inbound.idle();
+  /** Wait until every delivery and notice received so far has been processed. */
+  async idle(): Promise<void> {
+    await this.inbound.idle();
+    await Promise.all([...this.noticeWork]);
+  }
+
+  /**
+   * Record a relay notice, then ack it so the relay forgets it. A notice
+   * that could not be recorded is not acked: it comes again on the next
+   * connect or sync. (Recording is idempotent, so repeats are harmless.)
+   */
+  private handleNotice(socket: ClientSocket, noticeId: string | undefined, record: () => Promise<void>): void {
+    const work = record()
+      .then(() => (typeof noticeId === 'string' ? socket.timeout(10_000).emitWithAck('notice:ack', { noticeId }) : undefined))
+      .then(
+        () => undefined,
+        () => undefined, // not recorded or not acked: the relay sends it again
+      )
+      .finally(() => this.noticeWork.delete(work));
+    this.noticeWork.add(work);
   }
 
   async close(): Promise<void> {
@@ -349,7 +423,8 @@ export class HandoverClient {
     this.connection?.close();
     this.connection = undefined;
     this.socket = undefined;
-    await this.idle();
+    // Notices still in hand are not awaited: unacked, they come again on the next connect.
+    await this.inbound.idle();
   }
 
   on<K extends keyof Events>(event: K, listener: Events[K]): () => void {

@@ -65,6 +65,8 @@ export interface OutboundContext {
   me(): { deviceId: string; orgId: string };
   /** This device's certificates (kept with each sent envelope, to forward it later). */
   certificates(): { device?: DeviceCertificate; org?: OrgCertificate };
+  /** The relay stored a sent envelope (for the delivery log). */
+  onSent(entry: { messageId: string; threadId: string; sentAt: number; storedAt?: number; recipients: string[] }): Promise<void>;
   socket(): ClientSocket | undefined;
   now(): number;
   /** Oldest signed or post-quantum prekey a sender accepts. */
@@ -142,8 +144,9 @@ export class Outbound {
           body,
           keepContentKey: true,
         });
+        let storedAt: number | undefined;
         try {
-          await this.emitSend(envelope);
+          storedAt = await this.emitSend(envelope);
         } catch (err) {
           if (isHandoverError(err, 'DEVICE_SET_MISMATCH') && attempt < 2) {
             recipients = await this.recipientsFor(allOrgs);
@@ -167,6 +170,7 @@ export class Outbound {
           ...this.original(envelope, contentKey),
         };
         await this.ctx.messages.add(stored);
+        await this.ctx.onSent({ messageId: stored.messageId, threadId: stored.threadId, sentAt, ...(storedAt !== undefined ? { storedAt } : {}), recipients: stored.recipientDeviceIds });
         out.push(stored);
         break;
       }
@@ -191,17 +195,18 @@ export class Outbound {
   }
 
 
-  private async emitSend(envelope: WireEnvelope): Promise<void> {
+  /** Hand the envelope to the relay until it accepts it; returns when the relay stored it (its clock). */
+  private async emitSend(envelope: WireEnvelope): Promise<number | undefined> {
     const socket = this.ctx.socket();
     if (!socket) throw new HandoverError('UNAVAILABLE', 'not connected: call connect() first');
     const timeout = this.ctx.ackTimeoutMs;
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
         const res = await socket.timeout(timeout).emitWithAck('envelope:send', envelope);
-        if (res.ok) return;
+        if (res.ok) return res.storedAt;
         // Only the signed-in sender can hit its own message id again: an earlier
         // attempt was stored and its ack was lost, so the send did succeed.
-        if (res.error.code === 'REPLAY' && res.error.details?.alreadyAccepted === true) return;
+        if (res.error.code === 'REPLAY' && res.error.details?.alreadyAccepted === true) return undefined;
         if (res.error.code !== 'UNAVAILABLE') throw relayErrorFrom(res.error, 'the relay refused');
         // A busy relay says when to come back; otherwise back off.
         const retryAfterMs = Number(res.error.details?.retryAfterMs);

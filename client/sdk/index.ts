@@ -11,7 +11,9 @@ export { AdminKeys, fingerprintDigits } from './admin';
 export { RelayApi } from './relay-api';
 export { Vault } from './vault';
 export { type KeyValueStorage, MemoryStorage } from './storage';
-export { type FailedMessage, type StoredMessage } from './messages';
+export { type FailedMessage, type OriginalEnvelope, type StoredMessage } from './messages';
+export { type DeliveryEntry, type OrgDelivery, byOrg } from './delivery';
+export type { HistoryProgress } from './history-share';
 export type { KnownDevice, OrgKeyChange, OrgPin, TrustStore } from './trust';
 export { keyFingerprint, isKeyText } from './keys';
 

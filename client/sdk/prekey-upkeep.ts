@@ -5,7 +5,15 @@
  * up, and one-time private halves that left the relay are deleted once no
  * message can use them any more.
  */
-import { type Crypto, type DeviceKeys, generateOneTimePrekeys, pruneOldPrekeys, rotateSignedPrekeys, DAY_MS, MAX_CLOCK_SKEW_MS } from '../../shared';
+import {
+  type Crypto,
+  DAY_MS,
+  type DeviceKeys,
+  generateOneTimePrekeys,
+  MAX_CLOCK_SKEW_MS,
+  pruneOldPrekeys,
+  rotateSignedPrekeys,
+} from '../../shared';
 import type { RelayApi } from './relay-api';
 import type { Vault } from './vault';
 

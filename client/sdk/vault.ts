@@ -11,7 +11,19 @@
  * derived from the storage key, and the list of names lives in one
  * encrypted index record. Deleting a record leaves no name behind.
  */
-import { type Crypto, type PwhashLimits, SIZES, concatBytes, fromB64u, fromUtf8, toB64u, utf8, HandoverError, openSecrets, sealSecrets } from '../../shared';
+import {
+  concatBytes,
+  type Crypto,
+  fromB64u,
+  fromUtf8,
+  HandoverError,
+  openSecrets,
+  type PwhashLimits,
+  sealSecrets,
+  SIZES,
+  toB64u,
+  utf8,
+} from '../../shared';
 import type { KeyValueStorage } from './storage';
 
 const KEYSTORE_RECORD = 'keystore';

@@ -8,7 +8,7 @@
 import { HandoverError, type ClientToServerEvents, type WireError } from '../../shared';
 import type { RelayConfig } from '../config';
 import { errorSummary, toWireError } from '../errors';
-import { readKeptExpiryNotices } from '../expiry/notice';
+import { readKeptNotices } from '../expiry/notice';
 import type { Logger } from '../logger';
 import type { RelayMetrics } from '../metrics';
 import { decodeStored } from '../services/envelopes';
@@ -18,7 +18,7 @@ import { DeviceEvents, type DeviceEventDeps } from './device-events';
 import type { FanOut } from './fan-out';
 import { deviceRoom, type RelaySocket } from './types';
 
-/** Kept notices sent on connect; more wait for the next connect. */
+/** Kept notices sent on connect (and on each sync); more wait for the next time. */
 const NOTICES_PER_CONNECT = 1000;
 /** Refusals per socket per minute before the relay hangs up on it. */
 const ABUSE_LIMIT = 200;
@@ -53,7 +53,13 @@ export function serveConnection(socket: RelaySocket, deps: ConnectionDeps): void
   const on = ackedEvents(socket, refusals);
   on('envelope:send', (envelope) => events.send(envelope));
   on('envelope:ack', (payload) => events.ack(payload));
-  on('inbox:sync', () => events.sync());
+  // The kept notices come again before the answer, so a client that syncs and then reads has them (a CLI).
+  on('inbox:sync', async () => {
+    const answer = await events.sync();
+    // A notice store that fails costs the notices (they come on a later connect), never the sync.
+    await sendKeptNotices(socket, deps).catch((err: unknown) => deps.logger.warn({ deviceId, err: errorSummary(err) }, 'notice replay failed'));
+    return answer;
+  });
   on('notice:ack', (payload) => events.noticeAck(payload));
 
   socket.on('disconnect', () => {
@@ -65,16 +71,20 @@ export function serveConnection(socket: RelaySocket, deps: ConnectionDeps): void
   welcome(socket, pump, deps);
 }
 
-/** Replay what waited while the device was away: envelopes, then kept expiry notices; and warn of few prekeys. */
+/** Send the device's kept notices (expiries, deliveries), oldest first; each comes again until acked. */
+async function sendKeptNotices(socket: RelaySocket, deps: Pick<ConnectionDeps, 'store'>): Promise<void> {
+  for (const k of await readKeptNotices(deps.store, socket.data.deviceId, NOTICES_PER_CONNECT)) {
+    if (k.event === 'envelope:expired') socket.emit('envelope:expired', k.notice);
+    else socket.emit('envelope:delivered', k.notice);
+  }
+}
+
+/** Replay what waited while the device was away: envelopes, then kept notices (expiries, deliveries); and warn of few prekeys. */
 function welcome(socket: RelaySocket, pump: DeliveryPump, deps: ConnectionDeps): void {
   const { deviceId } = socket.data;
   const { store, logger } = deps;
   void pump.replay().catch((err: unknown) => logger.warn({ deviceId, err: errorSummary(err) }, 'inbox replay failed'));
-  void readKeptExpiryNotices(store, deviceId, NOTICES_PER_CONNECT)
-    .then((notices) => {
-      for (const notice of notices) socket.emit('envelope:expired', notice);
-    })
-    .catch((err: unknown) => logger.warn({ deviceId, err: errorSummary(err) }, 'notice replay failed'));
+  void sendKeptNotices(socket, deps).catch((err: unknown) => logger.warn({ deviceId, err: errorSummary(err) }, 'notice replay failed'));
   void store
     .countOneTimePrekeys(deviceId)
     .then((remaining) => {

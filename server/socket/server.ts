@@ -17,6 +17,8 @@ import type { RelayMetrics } from '../metrics';
 import type { AuthService } from '../services/auth';
 import type { EnvelopeService } from '../services/envelopes';
 import type { InboxStore, NoticeStore, PrekeyStore, RateLimitStore } from '../store';
+import { encodeDeliveredNotice } from '../expiry/notice';
+import { errorSummary } from '../errors';
 import { UpgradeAdmission } from './admission';
 import { serveConnection } from './connection';
 import { FanOut } from './fan-out';
@@ -64,8 +66,18 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
     subscribe: (handler) => io.on('inbox:new', handler),
   });
   const gate = new SendGate(config);
-  const notifyDelivered = (sender: string, notice: { messageId: string; recipientDeviceId: string; at: number }) =>
-    io.to(deviceRoom(sender)).emit('envelope:delivered', notice);
+  // Kept until the sender acks it (a sender that is offline now learns it on its next connect), then sent on.
+  const notifyDelivered = (sender: string, notice: { messageId: string; recipientDeviceId: string; at: number }) => {
+    void deps.store
+      .putNotice(sender, encodeDeliveredNotice(notice))
+      .then(
+        (noticeId) => io.to(deviceRoom(sender)).emit('envelope:delivered', { ...notice, noticeId }),
+        (err: unknown) => {
+          deps.logger.warn({ err: errorSummary(err) }, 'delivered notice not kept; sent once');
+          io.to(deviceRoom(sender)).emit('envelope:delivered', notice);
+        },
+      );
+  };
   io.on('connection', (socket) => serveConnection(socket, { ...deps, fanOut, gate, notifyDelivered }));
 
   return {

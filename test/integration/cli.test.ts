@@ -157,6 +157,17 @@ it('sets up a network and works a referral from refer to purge', async () => {
   ]);
   const human = await ok(ngo, ['show', threadId]);
   expect(human.stdout).toContain('intake.arrived');
+  expect(human.stdout).toMatch(/delivery: \d+ sent by this device/);
+
+  // What became of what the NGO sent: stored by the relay, delivered to the shelter's and IOM's devices.
+  const delivery = await ok(ngo, ['delivery', threadId, '--json']);
+  expect(delivery.json.messages.length).toBeGreaterThan(0);
+  expect(delivery.json.messages[0].storedAt).toEqual(expect.any(Number));
+  expect(delivery.json.messages[0].byOrg.map((o: { orgId: string }) => o.orgId)).toEqual(expect.arrayContaining(['shelter-ist', 'iom-ist']));
+  const deliveryText = await ok(ngo, ['delivery', threadId]);
+  expect(deliveryText.stdout).toMatch(/stored by the relay .*shelter-ist delivered 1\/1/);
+  const resend = await ok(ngo, ['resend', threadId]);
+  expect(resend.stdout).toContain('Nothing in this thread expired undelivered.');
 
   await ok(ngo, ['export', '--out', 'cases.csv']);
   const csv = readFileSync(path.join(dir, 'cases.csv'), 'utf8');

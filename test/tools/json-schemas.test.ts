@@ -160,7 +160,7 @@ function buildSamples(): Array<{ file: string; value: unknown }> {
     { file: 'socket-empty-ack.schema.json', value: { ok: true } },
     { file: 'socket-inbox-sync-ack.schema.json', value: { ok: true, pending: 3 } },
     { file: 'socket-notice-ack-request.schema.json', value: { noticeId: '1796000000000-0' } },
-    { file: 'socket-delivered.schema.json', value: { messageId, recipientDeviceId: device.keys.deviceId, at: T0 } },
+    { file: 'socket-delivered.schema.json', value: { messageId, recipientDeviceId: device.keys.deviceId, at: T0, noticeId: '1796000000000-2' } },
     { file: 'socket-expired.schema.json', value: { messageId, recipientDeviceIds: [device.keys.deviceId], at: T0, noticeId: '1796000000000-1' } },
     { file: 'socket-prekeys-low.schema.json', value: { remaining: 4 } },
     { file: 'socket-revocations-changed.schema.json', value: { issuer: 'root', seq: 1 } },

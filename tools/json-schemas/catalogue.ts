@@ -44,7 +44,12 @@ export const WireEnvelopeSchema = z.strictObject({ header: wire.EnvelopeHeader, 
 export const DeliverySchema = z.strictObject({ envelope: WireEnvelopeSchema, storedAt: wire.Timestamp });
 export const EnvelopeAckRequest = z.strictObject({ messageId: wire.MessageId });
 export const NoticeAckRequest = z.strictObject({ noticeId: z.string().regex(NOTICE_ID) });
-export const DeliveredNotice = z.strictObject({ messageId: wire.MessageId, recipientDeviceId: wire.DeviceId, at: wire.Timestamp });
+export const DeliveredNotice = z.strictObject({
+  messageId: wire.MessageId,
+  recipientDeviceId: wire.DeviceId,
+  at: wire.Timestamp,
+  noticeId: z.string().regex(NOTICE_ID).optional(),
+});
 export const ExpiredNotice = z.strictObject({
   messageId: wire.MessageId,
   recipientDeviceIds: z.array(wire.DeviceId).max(10_000),
@@ -153,7 +158,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
   { file: 'socket-inbox-sync-ack.schema.json', title: 'inbox:sync acknowledgement', description: 'pending: how many envelopes this call emitted (they are emitted before the acknowledgement).', source: 'tools/json-schemas/catalogue.ts SyncAck', schema: SyncAck },
   { file: 'socket-notice-ack-request.schema.json', title: 'notice:ack payload', description: 'This device handled a kept notice (an expiry): the relay may forget it.', source: 'tools/json-schemas/catalogue.ts NoticeAckRequest', schema: NoticeAckRequest },
   { file: 'socket-delivery.schema.json', title: 'envelope:deliver payload', description: 'An envelope for this device and when the relay accepted it; ack it with envelope:ack once stored.', source: 'tools/json-schemas/catalogue.ts DeliverySchema (shared/socket-events.ts Delivery)', schema: DeliverySchema },
-  { file: 'socket-delivered.schema.json', title: 'envelope:delivered payload', description: 'To the sending device: a recipient device acked the envelope. The relay\'s word, not a signed receipt.', source: 'tools/json-schemas/catalogue.ts DeliveredNotice', schema: DeliveredNotice },
+  { file: 'socket-delivered.schema.json', title: 'envelope:delivered payload', description: 'To the sending device: a recipient device acked the envelope. The relay\'s word, not a signed receipt. Kept and sent on every connect until acked with notice:ack (noticeId).', source: 'tools/json-schemas/catalogue.ts DeliveredNotice', schema: DeliveredNotice },
   { file: 'socket-expired.schema.json', title: 'envelope:expired payload', description: 'To the sending device: the envelope expired undelivered in these inboxes. Kept and sent on every connect until acked with notice:ack (noticeId).', source: 'tools/json-schemas/catalogue.ts ExpiredNotice', schema: ExpiredNotice },
   { file: 'socket-prekeys-low.schema.json', title: 'prekeys:low payload', description: 'The relay holds fewer one-time prekeys for this device than its low-water mark: upload more.', source: 'tools/json-schemas/catalogue.ts PrekeysLowNotice', schema: PrekeysLowNotice },
   { file: 'socket-revocations-changed.schema.json', title: 'revocations:changed payload', description: 'A revocation was published: fetch GET /v1/revocations again.', source: 'tools/json-schemas/catalogue.ts RevocationsChangedNotice', schema: RevocationsChangedNotice },

@@ -7,6 +7,7 @@
 import type { Command } from 'commander';
 import { acceptCommand, ackCommand, arrivedCommand, closeCommand, declineCommand, noShowCommand, noteCommand, scheduleCommand, withdrawCommand } from './actions';
 import { withdrawConsentCommand } from './consent';
+import { deliveryCommand, resendCommand } from './delivery';
 import { exportCommand, inboxCommand, showCommand } from './read';
 import { addParticipantCommand, provideInfoCommand, referCommand, requestInfoCommand } from './refer';
 import { returnStepCommand } from './return-path';
@@ -29,6 +30,8 @@ const CASE_COMMANDS: ReadonlyArray<(program: Command) => void> = [
   withdrawCommand,
   closeCommand,
   withdrawConsentCommand,
+  deliveryCommand,
+  resendCommand,
   exportCommand,
 ];
 

@@ -8,6 +8,7 @@ import { HandoverError } from '../../sdk';
 import { output } from '../context';
 import { globalOptions, run } from '../run';
 import { withCases } from './session';
+import { deliverySummary } from './delivery';
 import { failedLine, inboxLine, threadText } from './text';
 
 export function inboxCommand(program: Command): void {
@@ -21,8 +22,11 @@ export function inboxCommand(program: Command): void {
           const threads = await cases.listThreads();
           // Envelopes that could not be opened are shown, never hidden (ids and reasons only).
           const failed = await client.failedMessages();
-          output(g(), { threads, couldNotOpen: failed }, () => {
-            const lines = threads.length === 0 ? ['No case threads.'] : threads.map(inboxLine);
+          const expired = new Set((await client.deliveryState()).filter((e) => e.expired.length > 0).map((e) => e.threadId));
+          const receiving = (await client.historyProgress()).filter((p) => p.received < p.total);
+          output(g(), { threads, couldNotOpen: failed, expiredUndelivered: [...expired], receivingHistory: receiving }, () => {
+            const lines = threads.length === 0 ? ['No case threads.'] : threads.map((t) => inboxLine(t) + (expired.has(t.threadId) ? '  (something EXPIRED undelivered: handover resend)' : ''));
+            for (const p of receiving) lines.push(`receiving history from ${p.fromDeviceId}: ${p.received} of ${p.total}`);
             if (failed.length > 0) lines.push('', `COULD NOT OPEN ${failed.length} message(s):`, ...failed.map(failedLine));
             return lines.join('\n');
           });
@@ -40,12 +44,14 @@ export function showCommand(program: Command): void {
     .option('--referral', 'also print the referral itself (survivor data: only on a screen others cannot see)')
     .action(
       run(program, async (threadId: string, o: { referral?: boolean }) => {
-        await withCases(g(), async (cases) => {
+        await withCases(g(), async (cases, client) => {
           const t = await cases.thread(threadId);
+          const delivery = await client.deliveryState(threadId);
           if (!t.purged && t.timeline.length === 0 && t.rejected.length === 0 && t.dropped.length === 0 && t.securityWarnings.length === 0) {
             throw new HandoverError('NOT_FOUND', `this device holds no thread ${threadId}`);
           }
-          output(g(), t, () => threadText(t) + (o.referral && t.referral ? `\n  referral:\n${JSON.stringify(t.referral, null, 2)}` : ''));
+          const summary = deliverySummary(delivery);
+          output(g(), { ...t, delivery }, () => threadText(t) + (summary ? `\n${summary}` : '') + (o.referral && t.referral ? `\n  referral:\n${JSON.stringify(t.referral, null, 2)}` : ''));
         });
       }),
     );

@@ -191,8 +191,10 @@ export class DocClient {
     socket.on('envelope:deliver', (delivery: Delivery) => {
       this.handling = this.handling.then(() => this.handleDelivery(delivery)).catch(() => undefined);
     });
-    socket.on('envelope:delivered', (notice: { messageId: string; recipientDeviceId: string; at: number }) => {
-      this.delivered.push(notice);
+    socket.on('envelope:delivered', (notice: { messageId: string; recipientDeviceId: string; at: number; noticeId?: string }) => {
+      const { noticeId, ...rest } = notice;
+      this.delivered.push(rest);
+      if (noticeId) void socket.emitWithAck('notice:ack', { noticeId });
       this.wake();
     });
     socket.on('prekeys:low', () => {

@@ -3,7 +3,7 @@
  * moved, never waited for. And the one expiry-notice format, read back the
  * way the socket layer reads it on connect.
  */
-import { decodeExpiryNotice, encodeExpiryNotice, readKeptExpiryNotices, type SentExpiryNotice } from '../../../server/expiry/notice';
+import { decodeKeptNotice, encodeDeliveredNotice, encodeExpiryNotice, readKeptNotices, type SentExpiryNotice } from '../../../server/expiry/notice';
 import { ExpirySweeper, type SweepLog } from '../../../server/expiry/sweeper';
 import { MemoryStore } from '../../../server/store/memory-store';
 import { toB64u } from '../../../shared/encoding';
@@ -52,7 +52,7 @@ describe('expiry sweeper', () => {
     expect(notice).toEqual({ messageId: MSG(1), recipientDeviceIds: ['dev-a', 'dev-c'], at: T0 + HOUR, noticeId: expect.any(String) });
 
     // The sender was offline: on its next connect it reads the same notice back.
-    expect(await readKeptExpiryNotices(store, 'dev-sender', 10)).toEqual([notice]);
+    expect(await readKeptNotices(store, 'dev-sender', 10)).toEqual([{ event: 'envelope:expired', notice }]);
     // Each expiry is told once.
     expect(await sweeper.sweep()).toBe(0);
     expect(told).toHaveLength(1);
@@ -113,24 +113,33 @@ describe('expiry sweeper', () => {
   });
 });
 
-describe('the expiry notice format', () => {
+describe('the kept notice formats', () => {
   const notice = { messageId: MSG(1), recipientDeviceIds: ['org-a:dev-a'], at: T0 };
+  const delivered = { messageId: MSG(2), recipientDeviceId: 'org-a:dev-a', at: T0 };
+  const ID = '1796000000000-1';
 
-  it('reads back what the sweeper writes', () => {
-    expect(decodeExpiryNotice(encodeExpiryNotice(notice))).toEqual(notice);
+  it('reads back what the sweeper and the delivery ack write', () => {
+    expect(decodeKeptNotice(encodeExpiryNotice(notice), ID)).toEqual({ event: 'envelope:expired', notice: { ...notice, noticeId: ID } });
+    expect(decodeKeptNotice(encodeDeliveredNotice(delivered), ID)).toEqual({ event: 'envelope:delivered', notice: { ...delivered, noticeId: ID } });
   });
 
-  it('is refused with extra fields, missing fields or no JSON at all', () => {
-    expect(decodeExpiryNotice(JSON.stringify({ ...notice, plaintext: 'x' }))).toBeUndefined();
-    expect(decodeExpiryNotice(JSON.stringify({ messageId: MSG(1), at: T0 }))).toBeUndefined();
-    expect(decodeExpiryNotice('{not json')).toBeUndefined();
+  it('is refused with extra fields, missing fields, an unknown kind or no JSON at all', () => {
+    expect(decodeKeptNotice(JSON.stringify({ ...notice, plaintext: 'x' }), ID)).toBeUndefined();
+    expect(decodeKeptNotice(JSON.stringify({ messageId: MSG(1), at: T0 }), ID)).toBeUndefined();
+    expect(decodeKeptNotice(JSON.stringify({ kind: 'delivered', ...delivered, plaintext: 'x' }), ID)).toBeUndefined();
+    expect(decodeKeptNotice(JSON.stringify({ kind: 'read', ...delivered }), ID)).toBeUndefined();
+    expect(decodeKeptNotice('{not json', ID)).toBeUndefined();
   });
 
-  it('a kept notice that is not an expiry notice is dropped instead of sent on', async () => {
+  it('a kept notice of neither kind is dropped instead of sent on', async () => {
     const store = new MemoryStore({ now: () => T0 });
     await store.putNotice('dev-s', JSON.stringify({ something: 'else' }));
     const keptId = await store.putNotice('dev-s', encodeExpiryNotice(notice));
-    expect(await readKeptExpiryNotices(store, 'dev-s', 10)).toEqual([{ ...notice, noticeId: keptId }]);
-    expect((await store.readNotices('dev-s', 10)).map((n) => n.noticeId)).toEqual([keptId]);
+    const deliveredId = await store.putNotice('dev-s', encodeDeliveredNotice(delivered));
+    expect(await readKeptNotices(store, 'dev-s', 10)).toEqual([
+      { event: 'envelope:expired', notice: { ...notice, noticeId: keptId } },
+      { event: 'envelope:delivered', notice: { ...delivered, noticeId: deliveredId } },
+    ]);
+    expect((await store.readNotices('dev-s', 10)).map((n) => n.noticeId)).toEqual([keptId, deliveredId]);
   });
 });

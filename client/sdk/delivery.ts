@@ -1,0 +1,133 @@
+/**
+ * What became of each envelope this device sent, per recipient device,
+ * kept so a person can see it (issue 13): sent; stored by the relay (its
+ * acknowledgement, with the time); delivered to n of m devices (the
+ * relay's delivered notices); expired undelivered (its expiry notices,
+ * which the relay keeps until acked). These are the relay's word, not
+ * signed receipts: a hostile relay can lie about delivery, never about
+ * content. Entries older than the relay's retention window (plus a day)
+ * are dropped: nothing can change them any more.
+ */
+import { DAY_MS } from '../../shared';
+import type { Vault } from './vault';
+
+const DELIVERY_RECORD = 'delivery/log';
+/** At most this many sent envelopes are tracked (the oldest go first). */
+const MAX_TRACKED = 5000;
+
+export interface DeliveryEntry {
+  messageId: string;
+  threadId: string;
+  sentAt: number;
+  /** When the relay acknowledged storing it in every inbox. */
+  storedAt?: number;
+  recipients: string[];
+  delivered: string[];
+  expired: string[];
+  /** Devices whose expired copy was sent again (forwarded as history), and when. */
+  resent?: { at: number; deviceIds: string[] };
+}
+
+/** A summary per recipient org: "delivered to 2 of 3 devices", "expired undelivered on 1". */
+export interface OrgDelivery {
+  orgId: string;
+  devices: number;
+  delivered: number;
+  expired: number;
+}
+
+export function byOrg(entry: DeliveryEntry): OrgDelivery[] {
+  const orgs = new Map<string, OrgDelivery>();
+  const org = (deviceId: string) => deviceId.slice(0, deviceId.indexOf(':'));
+  for (const id of entry.recipients) {
+    const o = orgs.get(org(id)) ?? { orgId: org(id), devices: 0, delivered: 0, expired: 0 };
+    o.devices++;
+    if (entry.delivered.includes(id)) o.delivered++;
+    else if (entry.expired.includes(id)) o.expired++;
+    orgs.set(o.orgId, o);
+  }
+  return [...orgs.values()].sort((a, b) => (a.orgId < b.orgId ? -1 : 1));
+}
+
+export class DeliveryLog {
+  private entries: Map<string, DeliveryEntry> | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly vault: Vault,
+    private readonly now: () => number,
+    private readonly retentionMs: () => number,
+  ) {}
+
+  private async load(): Promise<Map<string, DeliveryEntry>> {
+    if (!this.entries) {
+      const stored = await this.vault.get(DELIVERY_RECORD);
+      this.entries = new Map(Array.isArray(stored) ? (stored as DeliveryEntry[]).map((e) => [e.messageId, e]) : []);
+    }
+    return this.entries;
+  }
+
+  /** Updates run one after another (each rewrites one record). */
+  private update(change: (entries: Map<string, DeliveryEntry>) => boolean): Promise<void> {
+    const run = this.queue.then(async () => {
+      const entries = await this.load();
+      if (!change(entries)) return;
+      const horizon = this.now() - this.retentionMs() - DAY_MS;
+      const kept = [...entries.values()].filter((e) => e.sentAt >= horizon).slice(-MAX_TRACKED);
+      this.entries = new Map(kept.map((e) => [e.messageId, e]));
+      await this.vault.put(DELIVERY_RECORD, kept);
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  sent(entry: { messageId: string; threadId: string; sentAt: number; storedAt?: number; recipients: string[] }): Promise<void> {
+    return this.update((entries) => {
+      entries.set(entry.messageId, { ...entry, delivered: [], expired: [] });
+      return true;
+    });
+  }
+
+  delivered(messageId: string, deviceId: string): Promise<void> {
+    return this.update((entries) => {
+      const e = entries.get(messageId);
+      if (!e || !e.recipients.includes(deviceId) || e.delivered.includes(deviceId)) return false;
+      e.delivered.push(deviceId);
+      e.expired = e.expired.filter((id) => id !== deviceId);
+      return true;
+    });
+  }
+
+  expired(messageId: string, deviceIds: readonly string[]): Promise<void> {
+    return this.update((entries) => {
+      const e = entries.get(messageId);
+      if (!e) return false;
+      const fresh = deviceIds.filter((id) => e.recipients.includes(id) && !e.delivered.includes(id) && !e.expired.includes(id));
+      if (fresh.length === 0) return false;
+      e.expired.push(...fresh);
+      return true;
+    });
+  }
+
+  /** What expired was sent again: it no longer counts as expired (a later expiry of the resent copy is the history item's). */
+  resent(messageIds: readonly string[]): Promise<void> {
+    return this.update((entries) => {
+      let changed = false;
+      for (const id of messageIds) {
+        const e = entries.get(id);
+        if (!e || e.expired.length === 0) continue;
+        e.resent = { at: this.now(), deviceIds: [...(e.resent?.deviceIds ?? []), ...e.expired] };
+        e.expired = [];
+        changed = true;
+      }
+      return changed;
+    });
+  }
+
+  /** The tracked envelopes of a thread (or all), oldest first. */
+  async list(threadId?: string): Promise<DeliveryEntry[]> {
+    await this.queue;
+    const all = [...(await this.load()).values()].filter((e) => threadId === undefined || e.threadId === threadId);
+    return all.sort((a, b) => a.sentAt - b.sentAt);
+  }
+}
