@@ -24,3 +24,6 @@ export { type DroppedMessage, type DropReason, type Supplement, eventHash, threa
 export { type DisclosurePlan, type RecipientDisclosure, mergeData, planData, planReferral } from './cases/disclosure';
 export type { PurgeRecord, Tombstone } from './cases/tombstone';
 export { deriveCaseThread } from './cases/thread-view';
+export { DEFAULT_DUE_WINDOW_MS, type DeadlineAlert, DeadlineAlerts, type DueDates, type DueItem, type DueKind, type MessageNotice, dueItemKey, dueItems, messageNotice } from './cases/reminders';
+export type { OutboxRun, PendingReferral, ReferralOptions, SentReferral } from './cases/outbox';
+export type { EarlierWithdrawal } from './cases/purge';

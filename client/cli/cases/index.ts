@@ -9,12 +9,17 @@ import { acceptCommand, ackCommand, arrivedCommand, closeCommand, declineCommand
 import { withdrawConsentCommand } from './consent';
 import { deliveryCommand, resendCommand } from './delivery';
 import { exportCommand, inboxCommand, showCommand } from './read';
-import { addParticipantCommand, provideInfoCommand, referCommand, requestInfoCommand } from './refer';
+import { dueCommand } from './due';
+import { addParticipantCommand, outboxCommand, provideInfoCommand, referCommand, requestInfoCommand } from './refer';
 import { returnStepCommand } from './return-path';
+import { watchCommand } from './watch';
 
 const CASE_COMMANDS: ReadonlyArray<(program: Command) => void> = [
   referCommand,
+  outboxCommand,
   inboxCommand,
+  dueCommand,
+  watchCommand,
   showCommand,
   ackCommand,
   requestInfoCommand,

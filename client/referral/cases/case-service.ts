@@ -15,6 +15,7 @@
  */
 import type { z } from 'zod';
 import { type Crypto, HandoverError, isHandoverError, describeIssues, MessageId } from '../../../shared';
+import { checkConsentExpiry } from '../domain/consent';
 import { toHtcdsCsv } from '../domain/export';
 import {
   type AcceptBody,
@@ -43,7 +44,9 @@ import { type Supplement, threadIdOf } from './payload';
 import { type Body, EventBuilder, type SentEvent } from './events';
 import { OrgTypes, orgsNamedIn } from './org-types';
 import { type HistorySelection, historyFor } from './history';
-import { ConsentPurge } from './purge';
+import { type OutboxRun, type PendingReferral, type PreparedReferral, ReferralOutbox, type ReferralOptions } from './outbox';
+import { ConsentPurge, type EarlierWithdrawal, caseCodeTag } from './purge';
+import { DEFAULT_DUE_WINDOW_MS, DeadlineAlerts, type DueItem, dueItems } from './reminders';
 import { indexEntry, purgedSummary, summaryAt } from './summaries';
 import { type CaseThread, type LoadedThread, type ThreadSummary, deriveCaseThread, purgedCaseThread } from './thread-view';
 import type { CaseTransport } from './transport';
@@ -68,6 +71,10 @@ export interface ReferResult {
   recipients: RecipientDisclosure[];
   /** The `consent.override` events sent for recipients outside the consent. */
   overrides: SentEvent[];
+  /** Earlier threads of the same case code on this device whose consent was withdrawn: a warning, not a refusal. */
+  earlierWithdrawals: EarlierWithdrawal[];
+  /** This referral was already in the outbox (given before and not completely sent): it was finished, not sent again. */
+  resumed: boolean;
 }
 
 export type CaseUpdateKind = 'event' | 'supplement' | 'dropped' | 'purged' | 'receipt' | 'discarded';
@@ -126,6 +133,7 @@ export class CaseService {
       forget: (threadId) => this.store.remove(threadId),
       emit: (update) => this.emit(update),
       recordFailure: (threadId, err) => this.recordFailure(threadId, err),
+      tagCaseCode: (caseCode) => caseCodeTag(this.transport, this.crypto, caseCode),
     });
     // Subscribe at once so nothing received after construction is missed; `start()` catches up on the rest.
     this.unsubscribe = this.transport.on('message', (message) => {
@@ -161,6 +169,8 @@ export class CaseService {
       for (const [threadId, entry] of await this.store.indexEntries()) {
         if (entry.withdrawn && !purged.includes(threadId)) await each(threadId, async () => this.refresh(threadId, await this.store.load(threadId)));
       }
+      // A referral a failure or a crash left half-sent is finished now (outbox.ts); failures are recorded.
+      this.lastOutboxRun = await this.outbox.finish();
     });
   }
 
@@ -293,6 +303,76 @@ export class CaseService {
     return toHtcdsCsv(threads);
   }
 
+  /* ---------------------------------------------------------- reminders -- */
+
+  /**
+   * Overdue items, and items due within `windowMs` (default 24 h), of the
+   * threads this device holds (reminders.ts), from the inbox index.
+   */
+  async reminders(opts: { windowMs?: number } = {}): Promise<DueItem[]> {
+    return this.enqueue(async () => {
+      const purged = await this.purge.tombstoneIds();
+      for (const threadId of await this.store.stale()) {
+        if (!purged.includes(threadId)) await this.refresh(threadId, (await this.store.rebuild(threadId)).loaded);
+      }
+      // Lines written before reminders existed carry no dates: derive those threads once.
+      for (const [threadId, entry] of await this.store.indexEntries()) {
+        if (entry.due === undefined && !purged.includes(threadId)) await this.refresh(threadId, await this.store.load(threadId));
+      }
+      const entries = [...(await this.store.indexEntries())].filter(([threadId]) => !purged.includes(threadId));
+      return dueItems(entries, { now: this.now(), windowMs: opts.windowMs ?? DEFAULT_DUE_WINDOW_MS, orgId: this.transport.orgId });
+    });
+  }
+
+  /** Alerts for items crossing `thresholdsMs` before their due time (and when overdue), once each, remembered in the vault. */
+  deadlineAlerts(thresholdsMs: readonly number[]): DeadlineAlerts {
+    return new DeadlineAlerts(this.transport, thresholdsMs);
+  }
+
+  /* ------------------------------------------------------------- outbox -- */
+
+  private outboxInstance: ReferralOutbox | undefined;
+  private lastOutboxRun: OutboxRun = { finished: [], stillPending: [], abandoned: [] };
+
+  private get outbox(): ReferralOutbox {
+    this.outboxInstance ??= new ReferralOutbox({
+      transport: this.transport,
+      crypto: this.crypto,
+      now: () => this.now(),
+      eventId: (event) => this.eventId(event),
+      prepare: (body, options) => this.prepareReferral(body, options),
+      send: (messages) => this.sendMessages(messages),
+      purged: async (threadId) => (await this.purge.tombstone(threadId)) !== undefined,
+      recordFailure: (threadId, err) => this.recordFailure(threadId, err),
+    });
+    return this.outboxInstance;
+  }
+
+  /** Referrals not completely sent yet (ids and what is pending; no survivor data). */
+  pendingReferrals(): Promise<PendingReferral[]> {
+    return this.enqueue(() => this.outbox.pending());
+  }
+
+  /** Send what is pending in the outbox now (`start()` does this too); failures are recorded in `failures`, not thrown. */
+  finishPendingReferrals(): Promise<OutboxRun> {
+    return this.enqueue(async () => (this.lastOutboxRun = await this.outbox.finish()));
+  }
+
+  /** What the last outbox run (in `start()` or `finishPendingReferrals`) finished, left pending or gave up. */
+  get outboxRun(): OutboxRun {
+    return this.lastOutboxRun;
+  }
+
+  /** Take a pending referral out of the outbox without sending the rest. */
+  discardPendingReferral(outboxId: string): Promise<PendingReferral> {
+    return this.enqueue(() => this.outbox.discard(outboxId));
+  }
+
+  /** Earlier threads of this case code whose consent was withdrawn (tombstones on this device). */
+  async consentWithdrawnBefore(caseCode: string): Promise<EarlierWithdrawal[]> {
+    return this.enqueue(async () => this.purge.withdrawnWithTag(await caseCodeTag(this.transport, this.crypto, caseCode)));
+  }
+
   /* ------------------------------------------------------------ sending -- */
 
   private others(orgIds: Iterable<string>): string[] {
@@ -343,37 +423,60 @@ export class CaseService {
    * thread, whose id is derived from the referral event. Every recipient's
    * org type must be its certified one (UNTRUSTED_KEY otherwise). The
    * consent is checked for every recipient first (CONSENT_SCOPE, nothing
-   * sent); each recipient gets only what the consent lets it see.
-   * `overrideReason` (vital interest) lets an out-of-scope send go ahead and
-   * records a visible `consent.override` event per affected recipient.
+   * sent), and must not run longer than `maxConsentDays` after it was given
+   * (INVALID_EVENT; a year by default); each recipient gets only what the
+   * consent lets it see. `overrideReason` (vital interest) lets an
+   * out-of-scope send go ahead and records a visible `consent.override`
+   * event per affected recipient.
+   *
+   * All or nothing from the user's view (outbox.ts): the messages are kept
+   * in the outbox before they are sent; if some do not go out, the error
+   * says which are pending (`details.outbox`) and `start()` finishes them.
+   * The same referral given again while pending is finished, not sent twice.
    */
-  async refer(input: unknown, opts: { overrideReason?: string } = {}): Promise<ReferResult> {
+  async refer(input: unknown, opts: ReferralOptions = {}): Promise<ReferResult> {
     const parsed = ReferralBody.safeParse(input);
     if (!parsed.success) throw new HandoverError('INVALID_EVENT', `the referral is not valid: ${issuesText(parsed.error)}`);
     const body = parsed.data;
     return this.enqueue(async () => {
-      const { header } = body;
-      const recipients: OrgRef[] = [header.referredOrganisation, ...header.coordinators];
-      await this.types.learn(recipients.map((r) => r.orgId));
-      // Consent and withholding go by org type: it must be the certified one before anything is planned.
-      for (const r of recipients) this.types.checkCertified(r);
-      const empty = deriveThreadState([], { now: this.now(), ...this.rules });
-      // Structure first (distinct orgs), so that error is not hidden behind a consent refusal.
-      validateNextEvent(empty, this.builder.buildCreate(body), this.rules);
-      const plan = planReferral(body, {
-        recipients,
-        purpose: header.purpose,
-        now: this.now(),
-        ...(opts.overrideReason !== undefined ? { overrideReason: opts.overrideReason } : {}),
-      });
-      const create = this.builder.buildCreate(plan.shared);
-      const { threadId } = create;
-      validateNextEvent(empty, create, this.rules);
-      const created: SentEvent = { id: this.eventId(create), event: create };
-      const overrides = this.builder.overrideEvents(threadId, [created], plan.recipients, header.purpose);
+      const earlierWithdrawals = await this.purge.withdrawnWithTag(await caseCodeTag(this.transport, this.crypto, body.identity.caseCode));
+      const again = await this.outbox.again(body);
+      if (again) return { ...again, earlierWithdrawals, resumed: true };
+      const prepared = await this.prepareReferral(body, opts);
+      const sent = await this.outbox.send(body, opts, prepared);
+      return { ...sent, earlierWithdrawals, resumed: false };
+    });
+  }
 
-      const orgIds = this.others(recipients.map((r) => r.orgId));
-      await this.sendMessages([
+  /** A referral's messages, checked (certified types, thread structure, consent and its expiry) and built; nothing is sent. */
+  private async prepareReferral(body: ReferralBody, opts: ReferralOptions): Promise<PreparedReferral> {
+    const { header } = body;
+    checkConsentExpiry(body.consent, opts.maxConsentDays);
+    const recipients: OrgRef[] = [header.referredOrganisation, ...header.coordinators];
+    await this.types.learn(recipients.map((r) => r.orgId));
+    // Consent and withholding go by org type: it must be the certified one before anything is planned.
+    for (const r of recipients) this.types.checkCertified(r);
+    const empty = deriveThreadState([], { now: this.now(), ...this.rules });
+    // Structure first (distinct orgs), so that error is not hidden behind a consent refusal.
+    validateNextEvent(empty, this.builder.buildCreate(body), this.rules);
+    const plan = planReferral(body, {
+      recipients,
+      purpose: header.purpose,
+      now: this.now(),
+      ...(opts.overrideReason !== undefined ? { overrideReason: opts.overrideReason } : {}),
+    });
+    const create = this.builder.buildCreate(plan.shared);
+    const { threadId } = create;
+    validateNextEvent(empty, create, this.rules);
+    const created: SentEvent = { id: this.eventId(create), event: create };
+    const overrides = this.builder.overrideEvents(threadId, [created], plan.recipients, header.purpose);
+    const orgIds = this.others(recipients.map((r) => r.orgId));
+    return {
+      threadId,
+      referralId: created.id,
+      recipients: plan.recipients,
+      overrides,
+      messages: [
         { threadId, orgIds, payload: create },
         ...overrides.map((o) => ({ threadId, orgIds, payload: o.event })),
         ...plan.supplements.map((sup) => ({
@@ -381,9 +484,8 @@ export class CaseService {
           orgIds: this.others(sup.orgIds),
           payload: { kind: 'referral.supplement' as const, threadId, eventHash: created.id, data: sup.data },
         })),
-      ]);
-      return { threadId, referralId: created.id, recipients: plan.recipients, overrides };
-    });
+      ],
+    };
   }
 
   acknowledge(threadId: string, body: z.input<typeof AcknowledgeBody> = {}): Promise<SentEvent> {

@@ -12,6 +12,7 @@
  */
 import type { StoredMessage } from '../../sdk/messages';
 import { type MessageRoute, classify } from './payload';
+import type { DueDates } from './reminders';
 import type { LoadedThread, ThreadSummary } from './thread-view';
 import type { CaseTransport } from './transport';
 import type { ThreadEvent } from '../domain/schemas';
@@ -36,6 +37,8 @@ export interface IndexEntry {
   /** The thread holds an applied consent withdrawal: it must be purged (a crash may have stopped the purge). */
   withdrawn: boolean;
   messageCount: number;
+  /** Deadlines for reminders (reminders.ts); absent in lines written before them. */
+  due?: DueDates;
 }
 
 /** How a message becomes its decoded form: classification needs the certified org types, hashing the crypto seam. */

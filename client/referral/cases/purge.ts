@@ -6,7 +6,14 @@
  * late messages (receipts join the tombstone, everything else is deleted on
  * arrival). The tombstone is written first, so a crash at any point is
  * finished by the next `CaseService.start()`.
+ *
+ * The tombstone keeps the case code only as a keyed hash (`caseCodeTag`),
+ * so referring the same survivor again can warn that consent was withdrawn
+ * before. The key is random, per device, and kept in the vault: someone who
+ * only knows case codes (or a tombstone that leaked on its own) cannot tell
+ * which codes were withdrawn.
  */
+import { type Crypto, fromB64u, toB64u, utf8 } from '../../../shared';
 import type { StoredMessage } from '../../sdk/messages';
 import type { EventAuthor, EventEnvelope, EventOf } from '../domain/schemas';
 import { type ThreadRules, validateNextEvent } from '../domain/state';
@@ -17,6 +24,29 @@ import type { CaseTransport } from './transport';
 
 const TOMBSTONE_INDEX = 'referrals/tombstones';
 const tombstoneRecord = (threadId: string) => `referrals/tombstone/${threadId}`;
+const CASE_CODE_KEY_RECORD = 'referrals/case-code-key';
+const CASE_CODE_TAG_LABEL = 'handover/case-code-tag/v1';
+
+/**
+ * A case code under this device's case-code key (created on first use).
+ * Codes are compared as people write them, so case and surrounding space
+ * do not matter (`trz-2026-0147` is `TRZ-2026-0147`).
+ */
+export async function caseCodeTag(records: Pick<CaseTransport, 'getRecord' | 'putRecord'>, crypto: Crypto, caseCode: string): Promise<string> {
+  let stored = await records.getRecord(CASE_CODE_KEY_RECORD);
+  if (typeof stored !== 'string') {
+    stored = toB64u(crypto.random(32));
+    await records.putRecord(CASE_CODE_KEY_RECORD, stored);
+  }
+  const normalised = caseCode.normalize('NFKC').trim().toUpperCase();
+  return toB64u(crypto.hash(utf8(`${CASE_CODE_TAG_LABEL}\0${normalised}`), 32, fromB64u(stored as string)));
+}
+
+/** An earlier thread of the same case code whose consent was withdrawn. */
+export interface EarlierWithdrawal {
+  threadId: string;
+  withdrawnAt: number;
+}
 
 /** What the purge needs from the case service around it. */
 export interface PurgeContext {
@@ -34,6 +64,8 @@ export interface PurgeContext {
   forget(threadId: string): Promise<void>;
   emit(update: { threadId: string; kind: 'purged' | 'receipt' | 'discarded'; type?: string }): void;
   recordFailure(threadId: string, err: unknown): void;
+  /** The case code's keyed hash (`caseCodeTag`), kept in the tombstone. */
+  tagCaseCode?(caseCode: string): Promise<string>;
 }
 
 export class ConsentPurge {
@@ -47,6 +79,16 @@ export class ConsentPurge {
   async tombstone(threadId: string): Promise<Tombstone | undefined> {
     const value = await this.ctx.transport.getRecord(tombstoneRecord(threadId));
     return value && typeof value === 'object' && (value as Tombstone).v === 1 ? (value as Tombstone) : undefined;
+  }
+
+  /** Purged threads whose case code had this tag (see `caseCodeTag`). */
+  async withdrawnWithTag(tag: string): Promise<EarlierWithdrawal[]> {
+    const out: EarlierWithdrawal[] = [];
+    for (const threadId of await this.tombstoneIds()) {
+      const tomb = await this.tombstone(threadId);
+      if (tomb?.caseCodeTag === tag) out.push({ threadId, withdrawnAt: tomb.withdrawal.at });
+    }
+    return out;
   }
 
   private async saveTombstone(tomb: Tombstone): Promise<void> {
@@ -90,6 +132,8 @@ export class ConsentPurge {
         pendingReceipt = null;
       }
     }
+    const caseCode = state.referral?.identity.caseCode;
+    const caseCodeTag = caseCode && this.ctx.tagCaseCode ? await this.ctx.tagCaseCode(caseCode) : undefined;
     const tomb: Tombstone = {
       v: 1,
       threadId,
@@ -101,6 +145,7 @@ export class ConsentPurge {
       heads: state.heads,
       receipts: receipts.map(({ id, event }) => ({ id, event })),
       pendingReceipt,
+      ...(caseCodeTag ? { caseCodeTag } : {}),
     };
     await this.saveTombstone(tomb);
     tomb.itemsDeleted = await this.ctx.transport.purgeThread(threadId);

@@ -4,6 +4,7 @@
  * the clock when read (a referral turns overdue without any new message).
  */
 import type { IndexEntry } from './case-store';
+import { dueDatesOf } from './reminders';
 import type { CaseThread, LoadedThread, ThreadSummary } from './thread-view';
 
 /** A derived thread as its inbox line (ids, states and counts only; never survivor data beyond the case code). */
@@ -29,6 +30,7 @@ export function indexEntry(threadId: string, t: CaseThread, loaded: LoadedThread
       firstResponseAt: t.firstResponseAt,
       withdrawn: t.consentWithdrawal !== null,
       messageCount: loaded.messageCount,
+      due: dueDatesOf(t),
     };
   }
 

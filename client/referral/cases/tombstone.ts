@@ -29,6 +29,12 @@ export interface Tombstone {
   receipts: TombstoneReceipt[];
   /** Our own receipt until the transport has taken it (retried by `CaseService.start`). */
   pendingReceipt: EventOf<'purge.receipt'> | null;
+  /**
+   * The thread's case code under this device's case-code key (purge.ts
+   * `caseCodeTag`), so a later referral with the same code can be warned
+   * about; not the code itself. Absent in tombstones written before it.
+   */
+  caseCodeTag?: string;
 }
 
 /** Facts about the purge for a thread view. */

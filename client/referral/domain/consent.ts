@@ -2,8 +2,10 @@
  * Consent gates sending (docs/DOMAIN.md "Consent"). A client checks the scope
  * before it sends a referral, sends more data, or adds an org to a thread,
  * and strips the field groups the survivor withheld from that recipient.
+ * A new referral's consent must also not run longer than a bound (a year
+ * by default) after it was given.
  */
-import { HandoverError } from '../../../shared';
+import { DAY_MS, HandoverError } from '../../../shared';
 import type { ConsentRecord, FieldGroup, OrgTypeName, Purpose, ReferralBody, ReferralData } from './schemas';
 
 export interface Recipient {
@@ -138,4 +140,48 @@ function redactIdentity(identity: ReferralBody['identity'], withheld: ReadonlySe
   if (!withheld.has('legalName')) return identity;
   const { firstName: _first, secondName: _second, ...rest } = identity;
   return rest;
+}
+
+/**
+ * How long a consent may run when nothing else is configured: a year after
+ * it was given. A consent people never renew turns into a standing licence
+ * to share; a bound makes the caseworker ask again (HANDOVER_MAX_CONSENT_DAYS
+ * changes it in the CLI, within MAX_CONSENT_DAYS_LIMIT).
+ */
+export const DEFAULT_MAX_CONSENT_DAYS = 365;
+/** No setting makes a consent run longer than this (5 years). */
+export const MAX_CONSENT_DAYS_LIMIT = 5 * 365;
+
+export interface ConsentExpiryProblem {
+  givenAt: number;
+  expiresAt: number;
+  maxDays: number;
+  /** The latest `expiresAt` the bound allows. */
+  latestAllowed: number;
+}
+
+/** Whether the consent runs longer than `maxDays` after it was given (null when it does not). */
+export function consentExpiryProblem(consent: Pick<ConsentRecord, 'givenAt' | 'expiresAt'>, maxDays: number = DEFAULT_MAX_CONSENT_DAYS): ConsentExpiryProblem | null {
+  const latestAllowed = consent.givenAt + maxDays * DAY_MS;
+  return consent.expiresAt > latestAllowed ? { givenAt: consent.givenAt, expiresAt: consent.expiresAt, maxDays, latestAllowed } : null;
+}
+
+/**
+ * Refuses (INVALID_EVENT, `details.reason` "consent-too-long") a referral
+ * whose consent runs longer than the bound. Checked when a referral is sent,
+ * never on receipt: a receiver's replay must not depend on its own settings.
+ */
+export function checkConsentExpiry(consent: Pick<ConsentRecord, 'givenAt' | 'expiresAt'>, maxDays: number = DEFAULT_MAX_CONSENT_DAYS): void {
+  if (!Number.isInteger(maxDays) || maxDays < 1 || maxDays > MAX_CONSENT_DAYS_LIMIT) {
+    throw new HandoverError('BAD_REQUEST', `the longest consent must be 1 to ${MAX_CONSENT_DAYS_LIMIT} days, not ${maxDays}`);
+  }
+  const problem = consentExpiryProblem(consent, maxDays);
+  if (!problem) return;
+  const day = (ms: number) => new Date(ms).toISOString().slice(0, 16).replace('T', ' ') + ' UTC';
+  throw new HandoverError(
+    'INVALID_EVENT',
+    `the consent runs until ${day(problem.expiresAt)}, more than ${maxDays} days after it was given (${day(problem.givenAt)}); ` +
+      `record an expiry no later than ${day(problem.latestAllowed)}, or ask the survivor again when it runs out`,
+    { reason: 'consent-too-long', ...problem },
+  );
 }
