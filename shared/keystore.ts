@@ -14,8 +14,12 @@ import type { DeviceKeys, StoredPrekey } from './device-keys';
 import { concatBytes, fromB64u, fromUtf8, toB64u, utf8 } from './encoding';
 import { HandoverError } from './errors';
 
+/** What a sealed file holds: a device's keystore, or a profile backup (its own passphrase; never mistaken for the other). */
+export type SealedFormat = 'handover-keystore' | 'handover-backup';
+const WHAT: Record<SealedFormat, string> = { 'handover-keystore': 'keystore', 'handover-backup': 'backup' };
+
 const SealedKeystore = z.strictObject({
-  format: z.literal('handover-keystore'),
+  format: z.enum(['handover-keystore', 'handover-backup']),
   v: z.literal(1),
   kdf: z.strictObject({
     alg: z.literal('argon2id13'),
@@ -33,12 +37,12 @@ function associatedData(sealed: Omit<SealedKeystore, 'ciphertext'>): Uint8Array 
 }
 
 /** Seal any JSON-serialisable secret value under a passphrase. */
-export function sealSecrets(crypto: Crypto, value: unknown, passphrase: string, limits: PwhashLimits): string {
+export function sealSecrets(crypto: Crypto, value: unknown, passphrase: string, limits: PwhashLimits, format: SealedFormat = 'handover-keystore'): string {
   if (passphrase.length === 0) throw new HandoverError('BAD_REQUEST', 'the passphrase must not be empty');
   const salt = crypto.random(SIZES.pwhashSalt);
   const nonce = crypto.random(SIZES.aeadNonce);
   const meta = {
-    format: 'handover-keystore' as const,
+    format,
     v: 1 as const,
     kdf: { alg: 'argon2id13' as const, opsLimit: limits.opsLimit, memLimit: limits.memLimit, salt: toB64u(salt) },
     nonce: toB64u(nonce),
@@ -56,13 +60,15 @@ export function sealSecrets(crypto: Crypto, value: unknown, passphrase: string, 
  * same to AEAD; both give WRONG_PASSPHRASE, while a file that is not a
  * keystore at all gives KEYSTORE_CORRUPT.
  */
-export function openSecrets(crypto: Crypto, sealedText: string, passphrase: string): unknown {
+export function openSecrets(crypto: Crypto, sealedText: string, passphrase: string, format: SealedFormat = 'handover-keystore'): unknown {
+  const what = WHAT[format];
   let sealed: SealedKeystore;
   try {
     sealed = SealedKeystore.parse(JSON.parse(sealedText));
   } catch {
-    throw new HandoverError('KEYSTORE_CORRUPT', 'the keystore file is damaged or not a Handover keystore');
+    throw new HandoverError('KEYSTORE_CORRUPT', `the ${what} file is damaged or not a Handover ${what}`);
   }
+  if (sealed.format !== format) throw new HandoverError('KEYSTORE_CORRUPT', `this is a Handover ${WHAT[sealed.format]}, not a ${what}`);
   const { ciphertext, ...meta } = sealed;
   let salt: Uint8Array;
   let nonce: Uint8Array;
@@ -72,24 +78,24 @@ export function openSecrets(crypto: Crypto, sealedText: string, passphrase: stri
     nonce = fromB64u(meta.nonce);
     ct = fromB64u(ciphertext);
   } catch {
-    throw new HandoverError('KEYSTORE_CORRUPT', 'the keystore file is damaged');
+    throw new HandoverError('KEYSTORE_CORRUPT', `the ${what} file is damaged`);
   }
   if (salt.length !== SIZES.pwhashSalt || nonce.length !== SIZES.aeadNonce) {
-    throw new HandoverError('KEYSTORE_CORRUPT', 'the keystore file is damaged');
+    throw new HandoverError('KEYSTORE_CORRUPT', `the ${what} file is damaged`);
   }
   const key = crypto.passwordKey(passphrase, salt, { opsLimit: meta.kdf.opsLimit, memLimit: meta.kdf.memLimit });
   let plaintext: Uint8Array;
   try {
     plaintext = crypto.aeadDecrypt(ct, associatedData(meta), nonce, key);
   } catch {
-    throw new HandoverError('WRONG_PASSPHRASE', 'wrong passphrase, or the keystore file was altered');
+    throw new HandoverError('WRONG_PASSPHRASE', `wrong passphrase, or the ${what} file was altered`);
   } finally {
     crypto.wipe(key);
   }
   try {
     return JSON.parse(fromUtf8(plaintext));
   } catch {
-    throw new HandoverError('KEYSTORE_CORRUPT', 'the keystore content is damaged');
+    throw new HandoverError('KEYSTORE_CORRUPT', `the ${what} content is damaged`);
   }
 }
 

@@ -116,7 +116,7 @@ function askVisible(prompt: string): Promise<string> {
   });
 }
 
-function askHidden(prompt: string): Promise<string> {
+export function askHidden(prompt: string): Promise<string> {
   return new Promise((resolve) => {
     const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
     const rlWithOutput = rl as unknown as { _writeToOutput: (s: string) => void };

@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { registerNetworkCommands } from './admin/network';
 import { registerOrgCommands } from './admin/org';
 import { registerCaseCommands } from './cases';
+import { registerBackupCommands } from './device/backup';
 import { registerDirectoryCommand, registerVerifyCommand } from './device/directory';
 import { registerDeviceCommands } from './device/setup';
 import { registerTrustCommands } from './device/trust';
@@ -43,6 +44,7 @@ Environment: HANDOVER_PASSPHRASE, HANDOVER_PROFILE, HANDOVER_SERVER, HANDOVER_KD
   registerDeviceCommands(program);
   registerDirectoryCommand(program);
   registerTrustCommands(program);
+  registerBackupCommands(program);
   registerVerifyCommand(program);
   registerCaseCommands(program);
   return program;

@@ -35,6 +35,7 @@ import { type ClientSocket, SocketConnection } from './connection';
 import { MessageStore } from './message-store';
 import type { FailedMessage, StoredMessage } from './messages';
 import { Inbound, Outbound, type SendInput } from './envelopes';
+import { type BackupSummary, PROFILE_RECORD, readBackup, restoreRecords, summaryOf, writeBackup } from './backup';
 import { type DeliveryEntry, DeliveryLog } from './delivery';
 import { HistoryShare, type HistoryProgress } from './history-share';
 import { ONE_TIME_PREKEY_BATCH, PrekeyUpkeep, SIGNED_PREKEY_ROTATION_MS } from './prekey-upkeep';
@@ -199,6 +200,55 @@ export class HandoverClient {
     await client.trust.load();
     if (profile.orgCertificate && !client.trust.pinned(profile.orgId)) await client.trust.pinOwnOrg(profile.orgCertificate);
     return client;
+  }
+
+  /**
+   * Make a profile on a new device from a backup (backup.ts): every record
+   * comes back, under NEW device keys and a new device id, so the result is
+   * a new device to enrol like any other (the lost one is revoked by the
+   * org admin). `deviceId` is a full id or a bare name in the backed-up
+   * org; the backed-up device's own id is refused.
+   */
+  static async restoreProfile(
+    options: ClientOptions & { passphrase: string; backup: string; recoveryPassphrase: string; deviceId: string; label?: string },
+  ): Promise<{ client: HandoverClient; enrolmentRequest: EnrolmentRequest; restored: BackupSummary }> {
+    const { crypto } = options;
+    const contents = readBackup(crypto, options.backup, options.recoveryPassphrase);
+    const old = contents.records.find(([name]) => name === PROFILE_RECORD)?.[1] as Omit<Profile, 'registered'> | undefined;
+    if (!old || typeof old.orgId !== 'string') throw new HandoverError('BAD_REQUEST', 'this backup holds no staff device profile (an admin profile restores with restoreVault)');
+    // A bare name joins the backed-up device's org.
+    const deviceId = options.deviceId.includes(':') ? options.deviceId : `${old.orgId}:${options.deviceId}`;
+    if (deviceId === old.deviceId) {
+      throw new HandoverError('BAD_REQUEST', `a restored device needs a new device id, not ${old.deviceId}: two devices must never share an id or keys`);
+    }
+    if (orgOfDeviceId(deviceId) !== old.orgId) throw new HandoverError('BAD_REQUEST', `the device id must be one of ${old.orgId} (${old.orgId}:<name>)`);
+    const vault = await Vault.create(crypto, options.storage, options.passphrase, options.pwhashLimits ?? PWHASH_MODERATE);
+    await restoreRecords(vault, { ...contents, records: contents.records.filter(([name]) => name !== PROFILE_RECORD) });
+    const profile: Profile = {
+      orgId: old.orgId,
+      deviceId,
+      label: options.label ?? old.label,
+      rootPublicKey: old.rootPublicKey,
+      serverUrl: options.serverUrl ?? old.serverUrl,
+      ...(old.orgCertificate ? { orgCertificate: old.orgCertificate } : {}),
+      registered: false,
+      retentionMs: old.retentionMs ?? DEFAULT_RETENTION_MS,
+    };
+    const client = new HandoverClient(crypto, vault, profile, createDeviceKeys(crypto, { deviceId, orgId: old.orgId }), options);
+    await client.saveKeys();
+    await client.saveProfile();
+    await client.trust.load();
+    return { client, enrolmentRequest: client.enrolmentRequest(), restored: summaryOf(contents) };
+  }
+
+  /**
+   * Seal a backup of this profile under a recovery passphrase (not the
+   * profile's own): everything but the device's keys. Waits for work in
+   * hand first, so what was received is in it.
+   */
+  async backup(recoveryPassphrase: string, limits: PwhashLimits = this.options.pwhashLimits ?? PWHASH_MODERATE): Promise<{ text: string; summary: BackupSummary }> {
+    await this.idle();
+    return writeBackup(this.crypto, this.vault, recoveryPassphrase, limits, this.now());
   }
 
   get deviceId(): string {

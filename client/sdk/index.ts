@@ -12,6 +12,7 @@ export { RelayApi } from './relay-api';
 export { Vault } from './vault';
 export { type KeyValueStorage, MemoryStorage } from './storage';
 export { type FailedMessage, type OriginalEnvelope, type StoredMessage } from './messages';
+export { type BackupSummary, restoreVault, writeBackup } from './backup';
 export { type DeliveryEntry, type OrgDelivery, byOrg } from './delivery';
 export type { HistoryProgress } from './history-share';
 export type { KnownDevice, OrgKeyChange, OrgPin, TrustStore } from './trust';

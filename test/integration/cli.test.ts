@@ -258,3 +258,41 @@ it('finding 12: a short HANDOVER_PASSPHRASE is refused when creating a profile',
   const created = await cli('short-passphrase', ['org', 'init', '--org-id', 'ngo-short'], { HANDOVER_PASSPHRASE: 'twelve chars' });
   expect(created.code).toBe(0);
 });
+
+it('backs up a staff device and restores it on a new machine as a new device, enrolled again; refuses a wrong recovery passphrase and an existing file', async () => {
+  const shelter = 'shelter-ist-amina';
+  const recovery = { HANDOVER_RECOVERY_PASSPHRASE: 'the shelter recovery words' };
+  const threadId: string = (await ok(shelter, ['inbox', '--json'])).json.threads[0].threadId;
+
+  const made = await cli(shelter, ['backup', '--out', 'amina.backup', '--json'], recovery);
+  expect(made.code).toBe(0);
+  expect(made.json).toMatchObject({ written: 'amina.backup', fromDeviceId: 'shelter-ist:shelter-ist-amina' });
+  expect(readFileSync(path.join(dir, 'amina.backup'), 'utf8')).not.toContain('Aigerim');
+  const again = await cli(shelter, ['backup', '--out', 'amina.backup'], recovery);
+  expect(again.code).toBe(2);
+  expect(again.stderr).toContain('amina.backup exists');
+  const short = await cli(shelter, ['backup', '--out', 'short.backup'], { HANDOVER_RECOVERY_PASSPHRASE: 'too short' });
+  expect(short.stderr).toContain('recovery passphrase is too short');
+  const same = await cli(shelter, ['backup', '--out', 'same.backup'], { HANDOVER_RECOVERY_PASSPHRASE: `passphrase of ${shelter}` });
+  expect(same.stderr).toContain('other than the profile passphrase');
+
+  // The laptop is lost: the backup goes onto a new machine as a new device.
+  const wrong = await cli('amina-new-laptop', ['restore', 'amina.backup', '--device-id', 'amina-2'], { HANDOVER_RECOVERY_PASSPHRASE: 'not the recovery words' });
+  expect(wrong.code).toBe(2);
+  expect(wrong.stderr).toMatch(/^error WRONG_PASSPHRASE: wrong passphrase, or the backup file was altered/m);
+  const oldId = await cli('amina-new-laptop', ['restore', 'amina.backup', '--device-id', 'shelter-ist-amina'], recovery);
+  expect(oldId.stderr).toContain('needs a new device id');
+  const restored = await cli('amina-new-laptop', ['restore', 'amina.backup', '--device-id', 'amina-2', '--out', 'amina-2-request.json'], recovery);
+  expect(restored.code).toBe(0);
+  expect(restored.stderr).toContain('revokes shelter-ist:shelter-ist-amina');
+  const fingerprint = /new device key fingerprint: ((?:\d{5} ?){12})/.exec(restored.stderr)![1]!.trim();
+  await ok('shelter-ist-admin', ['org', 'revoke-device', '--device-id', 'shelter-ist:shelter-ist-amina', '--reason', 'laptop lost']);
+  await ok('shelter-ist-admin', ['org', 'sign-device', 'amina-2-request.json', '--fingerprint', fingerprint, '--out', 'amina-2-cert.json']);
+  await ok('amina-new-laptop', ['device', 'register', '--certificate', 'amina-2-cert.json', '--org-certificate', 'shelter-ist.json']);
+  const view = await ok('amina-new-laptop', ['show', threadId, '--json']);
+  expect(view.json.threadId).toBe(threadId);
+  expect(view.json.purged).not.toBeNull(); // the consent was withdrawn before the backup: it stays purged
+  expect(JSON.stringify(view.json)).not.toContain('Aigerim');
+  const lost = await cli(shelter, ['inbox']);
+  expect(lost.code).not.toBe(0); // the lost device can no longer sign in
+});
