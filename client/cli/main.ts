@@ -7,6 +7,7 @@ import { Command } from 'commander';
 import { registerNetworkCommands } from './admin/network';
 import { registerOrgCommands } from './admin/org';
 import { registerCaseCommands } from './cases';
+import { registerCertificatesCommand } from './device/certificates';
 import { registerDirectoryCommand, registerVerifyCommand } from './device/directory';
 import { registerDeviceCommands } from './device/setup';
 import { registerTrustCommands } from './device/trust';
@@ -44,6 +45,7 @@ Environment: HANDOVER_PASSPHRASE, HANDOVER_PROFILE, HANDOVER_SERVER, HANDOVER_KD
   registerDirectoryCommand(program);
   registerTrustCommands(program);
   registerVerifyCommand(program);
+  registerCertificatesCommand(program);
   registerCaseCommands(program);
   return program;
 }

@@ -24,3 +24,5 @@ export { type DroppedMessage, type DropReason, type Supplement, eventHash, threa
 export { type DisclosurePlan, type RecipientDisclosure, mergeData, planData, planReferral } from './cases/disclosure';
 export type { PurgeRecord, Tombstone } from './cases/tombstone';
 export { deriveCaseThread } from './cases/thread-view';
+export { type CaseReport, type ReportCell, type ReportFacts, type ReportOptions, type TimingSummary, REPORT_MIN_CELL, aggregateReport, buildCaseReport, reportCsv, reportFacts } from './cases/report';
+export { ACCESS_ACTIONS, type AccessAction, type AccessEntry, AccessLog, accessLogCsv } from './cases/access-log';

@@ -5,10 +5,12 @@
  * in the order `handover --help` shows them.
  */
 import type { Command } from 'commander';
+import { accessLogCommand } from './access-log';
 import { acceptCommand, ackCommand, arrivedCommand, closeCommand, declineCommand, noShowCommand, noteCommand, scheduleCommand, withdrawCommand } from './actions';
 import { withdrawConsentCommand } from './consent';
 import { exportCommand, inboxCommand, showCommand } from './read';
 import { addParticipantCommand, provideInfoCommand, referCommand, requestInfoCommand } from './refer';
+import { reportCommand } from './report';
 import { returnStepCommand } from './return-path';
 
 const CASE_COMMANDS: ReadonlyArray<(program: Command) => void> = [
@@ -30,6 +32,8 @@ const CASE_COMMANDS: ReadonlyArray<(program: Command) => void> = [
   closeCommand,
   withdrawConsentCommand,
   exportCommand,
+  reportCommand,
+  accessLogCommand,
 ];
 
 export function registerCaseCommands(program: Command): void {

@@ -1,14 +1,24 @@
 /**
  * The read commands — `inbox`, `show`, `export` — which change nothing in a
- * case. Messages that could not be opened are listed, never hidden.
+ * case. Messages that could not be opened are listed, never hidden; so are
+ * certificates about to expire (one line each). Each `show` and `export`
+ * is written to this device's access log (thread ids only) before anything
+ * is printed.
  */
 import { promises as fs } from 'node:fs';
 import type { Command } from 'commander';
+import { AccessLog, type CaseService } from '../../referral';
 import { HandoverError } from '../../sdk';
 import { output } from '../context';
+import { certificateWarnings } from '../device/certificates';
 import { globalOptions, run } from '../run';
 import { withCases } from './session';
 import { failedLine, inboxLine, threadText } from './text';
+
+/** The threads `exportCsv` writes (not purged, with a referral, this org taking part): what the access log records. */
+async function exportedThreadIds(cases: CaseService): Promise<string[]> {
+  return (await cases.listThreads()).filter((t) => !t.purged && t.caseCode !== null && t.role !== null).map((t) => t.threadId);
+}
 
 export function inboxCommand(program: Command): void {
   const g = () => globalOptions(program);
@@ -21,8 +31,9 @@ export function inboxCommand(program: Command): void {
           const threads = await cases.listThreads();
           // Envelopes that could not be opened are shown, never hidden (ids and reasons only).
           const failed = await client.failedMessages();
-          output(g(), { threads, couldNotOpen: failed }, () => {
-            const lines = threads.length === 0 ? ['No case threads.'] : threads.map(inboxLine);
+          const warnings = certificateWarnings(client);
+          output(g(), { threads, couldNotOpen: failed, certificateWarnings: warnings }, () => {
+            const lines = [...warnings, ...(threads.length === 0 ? ['No case threads.'] : threads.map(inboxLine))];
             if (failed.length > 0) lines.push('', `COULD NOT OPEN ${failed.length} message(s):`, ...failed.map(failedLine));
             return lines.join('\n');
           });
@@ -40,12 +51,17 @@ export function showCommand(program: Command): void {
     .option('--referral', 'also print the referral itself (survivor data: only on a screen others cannot see)')
     .action(
       run(program, async (threadId: string, o: { referral?: boolean }) => {
-        await withCases(g(), async (cases) => {
+        await withCases(g(), async (cases, client) => {
           const t = await cases.thread(threadId);
           if (!t.purged && t.timeline.length === 0 && t.rejected.length === 0 && t.dropped.length === 0 && t.securityWarnings.length === 0) {
             throw new HandoverError('NOT_FOUND', `this device holds no thread ${threadId}`);
           }
-          output(g(), t, () => threadText(t) + (o.referral && t.referral ? `\n  referral:\n${JSON.stringify(t.referral, null, 2)}` : ''));
+          // --json prints the referral too, as --referral does on screen.
+          await new AccessLog(client).record(o.referral || g().json ? 'show-referral' : 'show', [threadId]);
+          const warnings = certificateWarnings(client);
+          output(g(), { ...t, certificateWarnings: warnings }, () =>
+            [...warnings, threadText(t) + (o.referral && t.referral ? `\n  referral:\n${JSON.stringify(t.referral, null, 2)}` : '')].join('\n'),
+          );
         });
       }),
     );
@@ -59,9 +75,10 @@ export function exportCommand(program: Command): void {
     .option('--out <file>', 'write to this file (created readable by you only) instead of stdout')
     .action(
       run(program, async (o: { out?: string }) => {
-        await withCases(g(), async (cases) => {
+        await withCases(g(), async (cases, client) => {
           const csv = await cases.exportCsv();
           const rows = csv.split('\r\n').filter(Boolean).length - 1;
+          await new AccessLog(client).record('export', await exportedThreadIds(cases));
           if (o.out) {
             await fs.writeFile(o.out, csv, { mode: 0o600 });
             output(g(), { written: o.out, rows }, `${rows} case(s) written to ${o.out}`);
