@@ -26,7 +26,7 @@ export interface CertificateStanding {
   name: string;
   issuedAt: number;
   expiresAt: number;
-  /** Whole days until it expires (0: less than a day; negative: days since it expired). */
+  /** Days until it expires, rounded (0: less than half a day; negative: days since it expired, at least 1). */
   daysLeft: number;
   state: CertificateState;
 }
@@ -41,7 +41,8 @@ export function standingOf(
   warnDays = EXPIRY_WARNING_DAYS,
 ): CertificateStanding {
   const left = cert.expiresAt - now;
-  const daysLeft = left > 0 ? Math.floor(left / DAY_MS) : -Math.ceil(-left / DAY_MS);
+  // Rounded, so a certificate issued for 180 days reads "180 days left" a moment later.
+  const daysLeft = left > 0 ? Math.round(left / DAY_MS) : -Math.max(1, Math.round(-left / DAY_MS));
   const state: CertificateState =
     now >= cert.expiresAt ? 'expired' : now + MAX_CLOCK_SKEW_MS < cert.issuedAt ? 'not-yet-valid' : left <= warnDays * DAY_MS ? 'expiring' : 'valid';
   return { role, id, name, issuedAt: cert.issuedAt, expiresAt: cert.expiresAt, daysLeft, state };
