@@ -24,7 +24,7 @@ export function inboxCommand(program: Command): void {
   const g = () => globalOptions(program);
   program
     .command('inbox')
-    .description("this org's case threads: state, priority, overdue responses, and counts of security warnings, refused events and dropped messages")
+    .description("this org's case threads: state, priority, overdue responses, counts of security warnings, refused events and dropped messages; certificates about to expire")
     .action(
       run(program, async () => {
         await withCases(g(), async (cases, client) => {
