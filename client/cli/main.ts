@@ -8,6 +8,7 @@ import { registerNetworkCommands } from './admin/network';
 import { registerOrgCommands } from './admin/org';
 import { registerCaseCommands } from './cases';
 import { registerBackupCommands } from './device/backup';
+import { registerCertificatesCommand } from './device/certificates';
 import { registerDirectoryCommand, registerVerifyCommand } from './device/directory';
 import { registerDeviceCommands } from './device/setup';
 import { registerTrustCommands } from './device/trust';
@@ -46,6 +47,7 @@ Environment: HANDOVER_PASSPHRASE, HANDOVER_PROFILE, HANDOVER_SERVER, HANDOVER_KD
   registerTrustCommands(program);
   registerBackupCommands(program);
   registerVerifyCommand(program);
+  registerCertificatesCommand(program);
   registerCaseCommands(program);
   return program;
 }

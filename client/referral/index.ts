@@ -27,3 +27,5 @@ export { deriveCaseThread } from './cases/thread-view';
 export { DEFAULT_DUE_WINDOW_MS, type DeadlineAlert, DeadlineAlerts, type DueDates, type DueItem, type DueKind, type MessageNotice, dueItemKey, dueItems, messageNotice } from './cases/reminders';
 export type { OutboxRun, PendingReferral, ReferralOptions, SentReferral } from './cases/outbox';
 export type { EarlierWithdrawal } from './cases/purge';
+export { type CaseReport, type ReportCell, type ReportFacts, type ReportOptions, type TimingSummary, REPORT_MIN_CELL, aggregateReport, buildCaseReport, reportCsv, reportFacts } from './cases/report';
+export { ACCESS_ACTIONS, type AccessAction, type AccessEntry, AccessLog, accessLogCsv } from './cases/access-log';

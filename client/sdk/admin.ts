@@ -8,8 +8,14 @@
  * the key's fingerprint as a person confirmed it (read over the phone by the
  * key's holder) and signs nothing unless it matches: a key swapped on the
  * way to the admin is caught before it is certified (issue 11, finding 6).
+ * A renewal of a still-valid certificate for the same key proves continuity
+ * instead (renewal.ts), and the issuer remembers what it revoked so a
+ * revoked org or device is never renewed.
  */
 import { issueDeviceCertificate, issueOrgCertificate, issueRevocation, networkIdOf, type Crypto, fromB64u, toB64u, HandoverError, parseOrThrow, fingerprint, type DeviceCertificate, EnrolmentRequest, OrgCertificate, type OrgCertificateBody, type Revocation, DAY_MS as DAY } from '../../shared';
+import { checkNotFutureDated } from './clock';
+import { type CertificateStanding, standingOf } from './certificate-status';
+import { checkDeviceRenewal, checkOrgRenewal, isDeviceRenewal, orgRenewalRequest, type OrgRenewalRequest } from './renewal';
 import type { Vault } from './vault';
 
 
@@ -38,6 +44,8 @@ interface RootRecord {
   networkId: string;
   nextSerial: number;
   revocationSeq: number;
+  /** Orgs this root revoked: never renewed (absent in profiles from before renewals). */
+  revokedOrgs?: string[];
 }
 
 interface OrgRecord {
@@ -46,6 +54,17 @@ interface OrgRecord {
   privateKey: string;
   certificate?: OrgCertificate;
   revocationSeq: number;
+  /** Devices this org revoked: never renewed (absent in profiles from before renewals). */
+  revokedDevices?: string[];
+}
+
+/** A device request as the org admin reads it: a first enrolment, or a renewal of a certificate this org issued. */
+export interface DeviceRequestView {
+  request: EnrolmentRequest;
+  /** The fingerprint of the device signing key the request names. */
+  fingerprint: string;
+  /** Set for a renewal: the certificate it renews, and whether that is still valid (then no phone call is needed). */
+  renewal?: { previous: DeviceCertificate; stillValid: boolean };
 }
 
 export class AdminKeys {
@@ -127,17 +146,46 @@ export class AdminKeys {
   async issueOrg(
     fields: Omit<OrgCertificateBody, 'v' | 'kind' | 'networkId' | 'serial' | 'issuedAt' | 'expiresAt'> & { days: number; confirmedFingerprint: string },
   ): Promise<OrgCertificate> {
-    const root = await this.root();
     const { days, confirmedFingerprint, ...rest } = fields;
     requireFingerprint(`the org key of ${rest.orgId}`, this.orgKeyFingerprint(rest.orgId, rest.publicKey), confirmedFingerprint);
+    return this.certifyOrg(rest, days);
+  }
+
+  private async certifyOrg(fields: Omit<OrgCertificateBody, 'v' | 'kind' | 'networkId' | 'serial' | 'issuedAt' | 'expiresAt'>, days: number): Promise<OrgCertificate> {
+    const root = await this.root();
     const now = this.now();
     const cert = issueOrgCertificate(
       this.crypto,
-      { ...rest, networkId: root.networkId, serial: root.nextSerial, issuedAt: now, expiresAt: now + days * DAY },
+      { ...fields, networkId: root.networkId, serial: root.nextSerial, issuedAt: now, expiresAt: now + days * DAY },
       fromB64u(root.privateKey),
     );
     await this.vault.put('admin/root', { ...root, nextSerial: root.nextSerial + 1 });
     return cert;
+  }
+
+  /**
+   * Re-issue an org certificate for the same key and details, from the org
+   * admin's renewal request (renewal.ts): a new serial and validity period.
+   * While the certificate it renews is valid, the request's proof of
+   * continuity stands in for the phone call; after that, the fingerprint
+   * the org admin reads out is needed, as for `issueOrg`.
+   */
+  async renewOrg(value: unknown, days: number, confirmedFingerprint?: string): Promise<{ certificate: OrgCertificate; previous: OrgCertificate; confirmedBy: 'continuity' | 'fingerprint' }> {
+    const root = await this.root();
+    const { previous, stillValid } = checkOrgRenewal(this.crypto, value, root.publicKey, this.now());
+    if (root.revokedOrgs?.includes(previous.orgId)) throw new HandoverError('REVOKED', `org ${previous.orgId} was revoked by this root: it cannot be renewed`);
+    if (!stillValid || confirmedFingerprint !== undefined) {
+      if (confirmedFingerprint === undefined) {
+        throw new HandoverError(
+          'BAD_REQUEST',
+          `the certificate of ${previous.orgId} expired ${new Date(previous.expiresAt).toISOString().slice(0, 10)}: confirm its key as for a new org — ask its admin to read you the org key fingerprint and pass it with --fingerprint`,
+        );
+      }
+      requireFingerprint(`the org key of ${previous.orgId}`, this.orgKeyFingerprint(previous.orgId, previous.publicKey), confirmedFingerprint);
+    }
+    const { v: _v, kind: _k, networkId: _n, serial: _s, issuedAt: _i, expiresAt: _e, signature: _sig, ...fields } = previous;
+    const certificate = await this.certifyOrg(fields, days);
+    return { certificate, previous, confirmedBy: confirmedFingerprint === undefined ? 'continuity' : 'fingerprint' };
   }
 
   async revokeOrg(orgId: string, reason: string, seq?: number): Promise<Revocation> {
@@ -148,7 +196,7 @@ export class AdminKeys {
       { networkId: root.networkId, issuer: 'root', seq: next, subject: { type: 'org', orgId }, reason, revokedAt: this.now() },
       fromB64u(root.privateKey),
     );
-    await this.vault.put('admin/root', { ...root, revocationSeq: next });
+    await this.vault.put('admin/root', { ...root, revocationSeq: next, revokedOrgs: [...new Set([...(root.revokedOrgs ?? []), orgId])] });
     return rev;
   }
 
@@ -175,8 +223,22 @@ export class AdminKeys {
     if (cert.orgId !== org.orgId || cert.publicKey !== org.publicKey) {
       throw new HandoverError('UNTRUSTED_KEY', 'this org certificate is not for this org key');
     }
+    checkNotFutureDated(`the org certificate of ${cert.orgId}`, cert, this.now());
     await this.vault.put('admin/org', { ...org, certificate: cert });
     return cert;
+  }
+
+  /** The request the coordinator renews this org's certificate from (same key), signed with the org key. */
+  async orgRenewal(): Promise<OrgRenewalRequest> {
+    const org = await this.org();
+    return orgRenewalRequest(this.crypto, await this.orgCertificate(), fromB64u(org.privateKey), this.now());
+  }
+
+  /** How long this org's certificate has left (for `handover certificates` on an admin profile), if one was imported. */
+  async orgCertificateStanding(): Promise<CertificateStanding | undefined> {
+    const org = await this.org().catch(() => undefined);
+    const cert = org?.certificate;
+    return cert ? standingOf('own-org', cert, cert.orgId, cert.name, this.now()) : undefined;
   }
 
   async orgCertificate(): Promise<OrgCertificate> {
@@ -195,18 +257,37 @@ export class AdminKeys {
     return { request: parsed, fingerprint: fingerprint(this.crypto, 'device', deviceId, this.parseSignPublicKey(signPublicKey, 'the device signing key')) };
   }
 
-  /** Certify a device. `confirmedFingerprint` is the one its holder read out; a mismatch signs nothing. */
-  async signDevice(request: unknown, role: DeviceCertificate['role'], days: number, confirmedFingerprint: string): Promise<DeviceCertificate> {
+  /** A first enrolment request or a renewal request (of a certificate this org issued), read before signing. */
+  async readDeviceRequest(value: unknown): Promise<DeviceRequestView> {
+    if (!isDeviceRenewal(value)) return this.enrolmentFingerprint(value);
+    const org = await this.org();
+    const renewal = checkDeviceRenewal(this.crypto, value, org.publicKey, this.now());
+    return { ...this.enrolmentFingerprint(renewal.request), renewal: { previous: renewal.previous, stillValid: renewal.stillValid } };
+  }
+
+  /**
+   * Certify a device. `confirmedFingerprint` is the one its holder read out;
+   * a mismatch signs nothing. A renewal of a still-valid certificate this
+   * org issued needs none (continuity) and keeps the device's role unless
+   * another is given; a revoked device is never certified again.
+   */
+  async signDevice(request: unknown, role: DeviceCertificate['role'] | undefined, days: number, confirmedFingerprint?: string): Promise<DeviceCertificate> {
     const org = await this.org();
     const orgCertificate = await this.orgCertificate();
-    const { request: parsed, fingerprint: expected } = this.enrolmentFingerprint(request);
-    requireFingerprint(`the signing key of device ${parsed.deviceId}`, expected, confirmedFingerprint);
+    const { request: parsed, fingerprint: expected, renewal } = await this.readDeviceRequest(request);
+    if (org.revokedDevices?.includes(parsed.deviceId)) throw new HandoverError('REVOKED', `device ${parsed.deviceId} was revoked by this org: it cannot be certified again (enrol it under a new device id)`);
+    if (confirmedFingerprint !== undefined || !renewal?.stillValid) {
+      if (confirmedFingerprint === undefined) {
+        throw new HandoverError('BAD_REQUEST', `confirm the key before signing: ask the holder of ${parsed.deviceId} to read you its fingerprint and pass it with --fingerprint`);
+      }
+      requireFingerprint(`the signing key of device ${parsed.deviceId}`, expected, confirmedFingerprint);
+    }
     const now = this.now();
     return issueDeviceCertificate(this.crypto, {
       request: parsed,
       orgCertificate,
       orgPrivateKey: fromB64u(org.privateKey),
-      role,
+      role: role ?? renewal?.previous.role ?? 'caseworker',
       issuedAt: now,
       expiresAt: now + days * DAY,
     });
@@ -221,7 +302,7 @@ export class AdminKeys {
       { networkId: cert.networkId, issuer: org.orgId, seq: next, subject: { type: 'device', orgId: org.orgId, deviceId }, reason, revokedAt: this.now() },
       fromB64u(org.privateKey),
     );
-    await this.vault.put('admin/org', { ...org, revocationSeq: next });
+    await this.vault.put('admin/org', { ...org, revocationSeq: next, revokedDevices: [...new Set([...(org.revokedDevices ?? []), deviceId])] });
     return rev;
   }
 }

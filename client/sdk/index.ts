@@ -7,7 +7,10 @@
  * the case layer through the client.
  */
 export { HandoverClient, type ClientOptions, type SendInput, ONE_TIME_PREKEY_BATCH, SIGNED_PREKEY_ROTATION_MS } from './client';
-export { AdminKeys, fingerprintDigits } from './admin';
+export { AdminKeys, type DeviceRequestView, fingerprintDigits } from './admin';
+export { type CertificateRole, type CertificateStanding, type CertificateState, EXPIRY_WARNING_DAYS, certificateStandings, deviceDependencies, needingAction, standingOf } from './certificate-status';
+export { CLOCKS_AGREE_MS, checkNotFutureDated, clockOffsetText, explainClockError, isClockError, relayClockOffset, spanText } from './clock';
+export { type DeviceRenewalRequest, type OrgRenewalRequest, deviceRenewalRequest } from './renewal';
 export { RelayApi } from './relay-api';
 export { Vault } from './vault';
 export { type KeyValueStorage, MemoryStorage } from './storage';

@@ -276,6 +276,18 @@ export class TrustStore {
     await this.refreshDirectory();
   }
 
+  /**
+   * The pinned certificates of every org but `ownOrgId`, expired ones
+   * included (revoked orgs left out): the partners whose certificate
+   * lifetime this device depends on, for expiry warnings.
+   */
+  partnerOrgs(ownOrgId: string): OrgCertificate[] {
+    return [...this.pins.values()]
+      .map((p) => p.certificate)
+      .filter((c) => c.orgId !== ownOrgId && !this.revocations.isOrgRevoked(c.orgId))
+      .sort((a, b) => (a.orgId < b.orgId ? -1 : a.orgId > b.orgId ? 1 : 0));
+  }
+
   /** Orgs with a pinned, currently valid certificate. */
   listOrgs(): OrgCertificate[] {
     return [...this.pins.values()].map((p) => p.certificate).filter((c) => this.isOrgUsable(c));

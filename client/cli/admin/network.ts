@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { HandoverError, ORG_TYPES, type OrgCertificate, RelayApi } from '../../sdk';
-import { confirmedFingerprint, output, serverUrl } from '../context';
+import { confirmedFingerprint, output, progress, serverUrl } from '../context';
 import { readJsonFile, writeJsonOut } from '../files';
 import { globalOptions, intOption, run } from '../run';
 import { openAdminKeys } from './keys';
@@ -15,6 +15,7 @@ export function registerNetworkCommands(program: Command): void {
   networkInit(program, network);
   importRoot(program, network);
   issueOrg(program, network);
+  renewOrg(program, network);
   revokeOrg(program, network);
 }
 
@@ -94,6 +95,29 @@ function issueOrg(program: Command, network: Command): void {
           confirmedFingerprint: confirmed,
         });
         await writeJsonOut(g(), o.out, cert, 'Org certificate');
+      }),
+    );
+}
+
+function renewOrg(program: Command, network: Command): void {
+  const g = () => globalOptions(program);
+  network
+    .command('renew-org')
+    .description("renew an org certificate for the same key and details, from the org admin's renewal request (`handover org renew`)")
+    .argument('<request>', 'the renewal request JSON')
+    .option('--days <n>', 'validity in days', '365')
+    .option('--fingerprint <digits>', 'the org key fingerprint its admin read to you: only needed when the certificate has already expired')
+    .option('--out <file>', 'write the renewed certificate to this file')
+    .action(
+      run(program, async (file: string, o: { days: string; fingerprint?: string; out?: string }) => {
+        const days = intOption(o.days, '--days');
+        const keys = await openAdminKeys(g());
+        const { certificate, previous, confirmedBy } = await keys.renewOrg(await readJsonFile(file), days, o.fingerprint);
+        progress(
+          `renewed ${previous.orgId} (${previous.name}, ${previous.orgType}, ${previous.country}) for the same key: serial ${previous.serial} → ${certificate.serial}` +
+            (confirmedBy === 'continuity' ? ' (its certificate was still valid and the request is signed with its key: no phone call needed)' : ''),
+        );
+        await writeJsonOut(g(), o.out, certificate, 'Renewed org certificate');
       }),
     );
 }

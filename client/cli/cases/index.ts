@@ -5,12 +5,14 @@
  * in the order `handover --help` shows them.
  */
 import type { Command } from 'commander';
+import { accessLogCommand } from './access-log';
 import { acceptCommand, ackCommand, arrivedCommand, closeCommand, declineCommand, noShowCommand, noteCommand, scheduleCommand, withdrawCommand } from './actions';
 import { withdrawConsentCommand } from './consent';
 import { deliveryCommand, resendCommand } from './delivery';
 import { exportCommand, inboxCommand, showCommand } from './read';
 import { dueCommand } from './due';
 import { addParticipantCommand, outboxCommand, provideInfoCommand, referCommand, requestInfoCommand } from './refer';
+import { reportCommand } from './report';
 import { returnStepCommand } from './return-path';
 import { watchCommand } from './watch';
 
@@ -38,6 +40,8 @@ const CASE_COMMANDS: ReadonlyArray<(program: Command) => void> = [
   deliveryCommand,
   resendCommand,
   exportCommand,
+  reportCommand,
+  accessLogCommand,
 ];
 
 export function registerCaseCommands(program: Command): void {

@@ -1,19 +1,22 @@
 /**
  * `handover device …`: a staff device's own setup — its keys and
- * enrolment request, registration once the org admin certified it, its
- * passphrase, and its ids and fingerprint.
+ * enrolment request, registration once the org admin certified it (again
+ * at each renewal), its passphrase, and its ids and fingerprint.
  */
 import type { Command } from 'commander';
-import { HandoverClient, HandoverError, isKeyText, keyFingerprint } from '../../sdk';
+import { DAY_MS, HandoverClient, HandoverError, checkNotFutureDated, deviceRenewalRequest, isKeyText, keyFingerprint } from '../../sdk';
+import { clockAware } from '../clock';
 import { kdfLimits, newPassphrase, openStorage, output, passphrase, progress, serverUrl } from '../context';
 import { readJsonFile, writeJsonOut } from '../files';
 import { globalOptions, run } from '../run';
+import { localDate } from './certificates';
 import { openDevice } from './open';
 
 export function registerDeviceCommands(program: Command): void {
-  const device = program.command('device').description('this staff device: create keys, enrol, register');
+  const device = program.command('device').description('this staff device: create keys, enrol, register, renew');
   deviceInit(program, device);
   deviceRegister(program, device);
+  deviceRenew(program, device);
   devicePassphrase(program, device);
   deviceShow(program, device);
 }
@@ -49,20 +52,71 @@ function deviceInit(program: Command, device: Command): void {
     );
 }
 
+/** The org certificate to register with: the given file, else the one this profile holds (a renewal). */
+async function orgCertificateFor(client: HandoverClient, file: string | undefined): Promise<unknown> {
+  if (file !== undefined) return readJsonFile(file);
+  const held = client.trust.pinned(client.orgId) ?? client.certificates.org;
+  if (!held) throw new HandoverError('BAD_REQUEST', 'this profile holds no org certificate yet: pass --org-certificate <file> (from your org admin: `handover org certificate`)');
+  return held;
+}
+
 function deviceRegister(program: Command, device: Command): void {
   const g = () => globalOptions(program);
   device
     .command('register')
-    .description('import the certificates from the org admin and register this device with the relay')
+    .description('import the certificates from the org admin and register this device with the relay (again after a renewal)')
     .requiredOption('--certificate <file>', 'device certificate JSON from `handover org sign-device`')
-    .requiredOption('--org-certificate <file>', 'org certificate JSON from `handover org certificate`')
+    .option('--org-certificate <file>', 'org certificate JSON from `handover org certificate` (default: the one this profile holds, when renewing)')
     .action(
-      run(program, async (o: { certificate: string; orgCertificate: string }) => {
+      run(program, async (o: { certificate: string; orgCertificate?: string }) => {
         const client = await openDevice(g(), false);
-        await client.importCertificates(await readJsonFile(o.orgCertificate), await readJsonFile(o.certificate));
-        progress('uploading prekeys');
-        await client.register();
-        output(g(), { deviceId: client.deviceId, orgId: client.orgId, registered: true }, `Device ${client.deviceId} of ${client.orgId} is registered.`);
+        const renewing = client.certificates.device !== undefined;
+        const deviceCertificate = await readJsonFile(o.certificate);
+        const orgCertificate = await orgCertificateFor(client, o.orgCertificate);
+        await clockAware(
+          () => client.api.baseUrl,
+          async () => {
+            // A certificate from an admin whose clock runs fast is named as a clock problem, not a key problem.
+            checkNotFutureDated('the org certificate', orgCertificate, Date.now());
+            checkNotFutureDated('the device certificate', deviceCertificate, Date.now());
+            await client.importCertificates(orgCertificate, deviceCertificate);
+            progress('uploading prekeys');
+            await client.register();
+          },
+        );
+        const until = client.certificates.device?.expiresAt ?? 0;
+        const days = Math.floor((until - Date.now()) / DAY_MS);
+        output(
+          g(),
+          { deviceId: client.deviceId, orgId: client.orgId, registered: true, renewed: renewing, expiresAt: until },
+          `Device ${client.deviceId} of ${client.orgId} is ${renewing ? 're-registered with its renewed certificate' : 'registered'}; the certificate is valid until ${localDate(until)} (${days} days).`,
+        );
+      }),
+    );
+}
+
+function deviceRenew(program: Command, device: Command): void {
+  const g = () => globalOptions(program);
+  device
+    .command('renew')
+    .description("ask your org admin to renew this device's certificate (same keys): writes a renewal request")
+    .option('--out <file>', 'write the renewal request to this file')
+    .addHelpText(
+      'after',
+      `
+Renewing, before the certificate expires (\`handover certificates\` shows the days left):
+  handover device renew --out renewal.json                   # you: give renewal.json to your org admin
+  handover org sign-device renewal.json --out renewed.json   # org admin: no phone call needed while
+                                                             #   the current certificate is valid
+  handover device register --certificate renewed.json        # you: import it and register again
+After it expired, the org admin confirms your fingerprint by phone again (--fingerprint).`,
+    )
+    .action(
+      run(program, async (o: { out?: string }) => {
+        const client = await openDevice(g(), false);
+        const request = deviceRenewalRequest(client.enrolmentRequest(), client.certificates.device);
+        await writeJsonOut(g(), o.out, request, 'Renewal request');
+        if (o.out) progress(`give ${o.out} to your org admin (handover org sign-device ${o.out}), then: handover device register --certificate <the renewed certificate>`);
       }),
     );
 }
