@@ -43,3 +43,4 @@ export { DEFAULT_MAX_INBOX_LENGTH, DEFAULT_RETENTION_MS } from './types';
 export { EmbeddedStore, type EmbeddedStoreOptions } from './embedded-store';
 export { MemoryStore } from './memory-store';
 export { RedisStore, type RedisStoreOptions, type StoreLogger } from './redis-store';
+export { removeRedisPrefix } from './redis-cleanup';
