@@ -9,14 +9,16 @@
  *   the survivor withdraws consent: every party purges and sends a signed receipt
  *
  * Then it prints each party's timeline and what the relay stored (sizes of
- * ciphertext only). Uses the embedded store, or Redis when REDIS_URL is set.
+ * ciphertext only). Uses the in-memory store, or Redis when REDIS_URL is set:
+ * then under a key prefix of its own (`demo-<time>-<pid>:`), removed at the
+ * end, failure included — never point it at a production Redis all the same.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { CaseService } from '../client/referral';
 import { AdminKeys, HandoverClient, MemoryStorage, PWHASH_INTERACTIVE, PWHASH_TEST_ONLY, Vault, type OrgCertificate } from '../client/sdk';
 import { loadNodeCrypto } from '../client/sdk/node';
-import { type EnqueueRequest, type RelayStore, createLogger, createStore, decodeStored, startRelay, testConfig } from '../server';
+import { type EnqueueRequest, type RelayStore, createLogger, createStore, decodeStored, removeRedisPrefix, startRelay, testConfig } from '../server';
 
 interface Party {
   name: string;
@@ -25,6 +27,9 @@ interface Party {
 }
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
+
+/** Set once the demo writes to Redis: removes its keys (also when the demo fails). */
+let removeDemoKeys: (() => Promise<number>) | undefined;
 const step = (line: string) => say(`\n▶ ${line}`);
 
 /** Records what the relay writes to inboxes: ids and sizes only, as an operator could see them. */
@@ -59,8 +64,9 @@ async function main(): Promise<void> {
   const config = testConfig({
     rootPublicKey: root.publicKey,
     logLevel: 'warn',
-    ...(redisUrl ? { redisUrl, redisKeyPrefix: `demo-${Date.now()}:` } : {}),
+    ...(redisUrl ? { redisUrl, redisKeyPrefix: `demo-${Date.now()}-${process.pid}:` } : {}),
   });
+  if (redisUrl) removeDemoKeys = () => removeRedisPrefix(redisUrl, config.redisKeyPrefix);
   const baseStore = await createStore({
     ...(redisUrl ? { redisUrl, keyPrefix: config.redisKeyPrefix } : {}),
     retentionMs: config.retentionMs,
@@ -213,6 +219,8 @@ async function main(): Promise<void> {
   }
   await relay.close();
   await baseStore.close();
+  if (removeDemoKeys) say(`\nRemoved the demo's ${await removeDemoKeys()} Redis keys (prefix ${config.redisKeyPrefix}).`);
+  removeDemoKeys = undefined;
   say('\nDemo finished.');
 }
 
@@ -226,8 +234,9 @@ async function printTimeline(p: Party, threadId: string): Promise<void> {
 
 main().then(
   () => process.exit(0),
-  (err: unknown) => {
+  async (err: unknown) => {
     process.stderr.write(`demo failed: ${err instanceof Error ? `${err.message}\n${err.stack ?? ''}` : String(err)}\n`);
+    await removeDemoKeys?.().catch(() => undefined);
     process.exit(1);
   },
 );

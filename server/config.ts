@@ -18,14 +18,17 @@ const intFrom = (min: number, max: number) =>
 const EnvSchema = z.object({
   NODE_ENV: z.string().optional(),
   PORT: intFrom(0, 65535).default(8080),
-  HOST: z.string().min(1).default('0.0.0.0'),
+  /** Loopback unless told otherwise: a newcomer's relay is not on the network by accident. */
+  HOST: z.string().min(1).default('127.0.0.1'),
+  /** embedded (default without REDIS_URL), redis (default with it), or memory (tests only). */
+  STORE: z.enum(['embedded', 'redis', 'memory']).optional(),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://').optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/).default('ho:'),
   /** The network root public key (base64url, 32 bytes). */
   HANDOVER_ROOT_PUBLIC_KEY: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be a base64url Ed25519 public key (43 characters)').optional(),
   /** A file holding the root public key (alternative to the variable). */
   HANDOVER_ROOT_PUBLIC_KEY_FILE: z.string().min(1).optional(),
-  /** Where the development network keeps its root key pair. */
+  /** The relay's data folder: the embedded store (`store/`) and a development network's root key pair. */
   HANDOVER_DATA_DIR: z.string().min(1).default('.data'),
   RETENTION_DAYS: intFrom(1, 365).default(30),
   MAX_ENVELOPE_BYTES: intFrom(1024, 64 * 1024 * 1024).default(16 * 1024 * 1024 + 64),
@@ -55,10 +58,14 @@ const EnvSchema = z.object({
   SHUTDOWN_GRACE_SECONDS: intFrom(0, 600).default(10),
 });
 
+export type StoreChoice = 'embedded' | 'redis' | 'memory';
+
 export interface RelayConfig {
   production: boolean;
   port: number;
   host: string;
+  /** Where the relay keeps its state (see chooseStore). */
+  store: StoreChoice;
   redisUrl?: string;
   redisKeyPrefix: string;
   rootPublicKey?: string;
@@ -129,6 +136,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     production,
     port: e.PORT,
     host: e.HOST,
+    store: chooseStore(e.STORE, e.REDIS_URL, e.NODE_ENV),
     ...(e.REDIS_URL ? { redisUrl: e.REDIS_URL } : {}),
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     ...(e.HANDOVER_ROOT_PUBLIC_KEY ? { rootPublicKey: e.HANDOVER_ROOT_PUBLIC_KEY } : {}),
@@ -162,7 +170,28 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   };
 }
 
-/** Defaults for tests and embedding: loadConfig({}) plus overrides. */
+/**
+ * Redis when REDIS_URL is set, else the embedded store. The in-memory store
+ * forgets everything on a restart while senders believe their referrals are
+ * stored, so it is refused outside tests (NODE_ENV=test) rather than
+ * warned about in a log nobody reads.
+ */
+function chooseStore(store: StoreChoice | undefined, redisUrl: string | undefined, nodeEnv: string | undefined): StoreChoice {
+  if (store === 'memory' && nodeEnv !== 'test') {
+    throw new ConfigError(
+      'STORE=memory keeps nothing across a restart and is for tests only (NODE_ENV=test). ' +
+        'Leave STORE unset for the embedded store (durable, in HANDOVER_DATA_DIR), or set REDIS_URL for Redis.',
+    );
+  }
+  if (store === 'redis' && !redisUrl) throw new ConfigError('STORE=redis needs REDIS_URL (redis:// or rediss://).');
+  if (store && store !== 'redis' && redisUrl) {
+    throw new ConfigError(`STORE=${store} and REDIS_URL are both set: unset REDIS_URL to use the ${store} store, or STORE to use Redis.`);
+  }
+  return store ?? (redisUrl ? 'redis' : 'embedded');
+}
+
+/** Defaults for tests and embedding: loadConfig({}) on the in-memory store, plus overrides. */
 export function testConfig(overrides: Partial<RelayConfig> = {}): RelayConfig {
-  return { ...loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'silent' }), ...overrides };
+  const store: StoreChoice = overrides.redisUrl ? 'redis' : 'memory';
+  return { ...loadConfig({ PORT: '0', LOG_LEVEL: 'silent' }), store, ...overrides };
 }

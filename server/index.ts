@@ -6,5 +6,5 @@
 export { type Relay, type RelayOptions, startRelay } from './relay';
 export { type RelayConfig, loadConfig, testConfig } from './config';
 export { type Logger, createLogger } from './logger';
-export { type EnqueueRequest, type RelayStore, createStore } from './store';
+export { type EnqueueRequest, type RelayStore, createStore, removeRedisPrefix } from './store';
 export { decodeStored } from './services/envelopes';

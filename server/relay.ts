@@ -5,6 +5,7 @@
  */
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { type NetworkInfo, type TrustAnchor, trustAnchor, type Crypto, toB64u } from '../shared';
 import { loadNodeCrypto } from '../shared/node';
 import type { RelayConfig } from './config';
@@ -34,7 +35,10 @@ export interface RelayOptions {
 }
 
 export interface Relay {
+  /** Where a client on this machine reaches the relay (loopback when it listens on every address). */
   readonly url: string;
+  /** The address the listening socket is bound to, as the OS reports it (e.g. 127.0.0.1, 0.0.0.0, ::). */
+  readonly address: string;
   readonly port: number;
   readonly config: RelayConfig;
   readonly store: RelayStore;
@@ -75,7 +79,7 @@ export async function startRelay(config: RelayConfig, options: RelayOptions = {}
   const sockets = attachSocketServer(httpServer, { config, store, auth, envelopes, metrics, logger, isAccepting, now });
   io = sockets.io;
   let closing: Promise<void> | undefined;
-  const adapter = config.redisUrl
+  const adapter = config.store === 'redis' && config.redisUrl
     ? installRedisAdapter(sockets.io, { redisUrl: config.redisUrl, keyPrefix: config.redisKeyPrefix, logger, isClosing: () => closing !== undefined })
     : undefined;
   if (adapter) sockets.enableCrossProcess();
@@ -90,7 +94,7 @@ export async function startRelay(config: RelayConfig, options: RelayOptions = {}
   });
   sweeper.start(config.expirySweepMs);
 
-  const { port, url } = await listen(httpServer, config);
+  const { port, url, address } = await listen(httpServer, config);
 
   const close = () =>
     (closing ??= (async () => {
@@ -113,12 +117,19 @@ export async function startRelay(config: RelayConfig, options: RelayOptions = {}
       await adapter?.close();
     })());
 
-  return { url, port, config, store, io: sockets.io, httpServer, root, networkInfo, metrics, logger, close };
+  return { url, address, port, config, store, io: sockets.io, httpServer, root, networkInfo, metrics, logger, close };
+}
+
+/** The embedded store's folder inside the relay's data folder. */
+export function embeddedStoreDir(config: Pick<RelayConfig, 'dataDir'>): string {
+  return path.resolve(config.dataDir, 'store');
 }
 
 function storeConfig(config: RelayConfig, now: () => number, logger: Logger): StoreConfig {
   return {
+    kind: config.store,
     ...(config.redisUrl ? { redisUrl: config.redisUrl } : {}),
+    embeddedDir: embeddedStoreDir(config),
     keyPrefix: config.redisKeyPrefix,
     retentionMs: config.retentionMs,
     maxInboxLength: config.maxInboxLength,
@@ -163,7 +174,8 @@ function registryEvents(io: () => RelayServer | undefined): RegistryEvents {
   };
 }
 
-async function listen(httpServer: HttpServer, config: RelayConfig): Promise<{ port: number; url: string }> {
+/** Listens on HOST:PORT; reports the address the OS actually bound, and a URL a local client can use. */
+async function listen(httpServer: HttpServer, config: RelayConfig): Promise<{ port: number; url: string; address: string }> {
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);
     httpServer.listen(config.port, config.host, () => {
@@ -171,7 +183,12 @@ async function listen(httpServer: HttpServer, config: RelayConfig): Promise<{ po
       resolve();
     });
   });
-  const { port } = httpServer.address() as AddressInfo;
-  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  return { port, url: `http://${host}:${port}` };
+  const { port, address, family } = httpServer.address() as AddressInfo;
+  return { port, address, url: `http://${localHost(address, family)}:${port}` };
+}
+
+function localHost(address: string, family: string): string {
+  if (address === '0.0.0.0') return '127.0.0.1';
+  if (address === '::') return '[::1]';
+  return family === 'IPv6' ? `[${address}]` : address;
 }

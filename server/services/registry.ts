@@ -4,7 +4,7 @@
  * only what chains to the pinned root.
  */
 import type { z } from 'zod';
-import { type BundlesResponse, type OrgDirectory, type RegisterDeviceRequest, type RevocationList, DOMAIN, verifyDeviceChain, verifyObject, verifyOrgCertificate, fromB64u, HandoverError, type DeviceBundle, type DeviceCertificate, type OneTimePrekey, type OrgCertificate, type PqPrekey, type Revocation, type SignedPrekey, orgOfDeviceId } from '../../shared';
+import { type BundlesResponse, type OrgDirectory, type RegisterDeviceRequest, type RevocationList, DOMAIN, MAX_CLOCK_SKEW_MS, verifyDeviceChain, verifyObject, verifyOrgCertificate, fromB64u, HandoverError, type DeviceBundle, type DeviceCertificate, type OneTimePrekey, type OrgCertificate, type PqPrekey, type Revocation, type SignedPrekey, orgOfDeviceId } from '../../shared';
 import type { RelayConfig } from '../config';
 import type { DirectoryStore, InboxStore, PrekeyStore, RevocationStore, SessionStore } from '../store';
 import type { RelayTrust } from './trust';
@@ -21,6 +21,33 @@ export const NOT_VERIFIED_MESSAGE =
 
 function notVerified(): HandoverError {
   return new HandoverError('FORBIDDEN', NOT_VERIFIED_MESSAGE);
+}
+
+/**
+ * A certificate dated beyond the clock-skew window is refused at the door,
+ * saying how far ahead its issuer's clock was: stored, it would be "not
+ * valid yet" for every client with a correct clock, and one such device
+ * certificate stopped every org from sending to its org.
+ */
+function refuseFutureDated(what: string, issuedAt: number, now: number, whose: string): void {
+  const aheadByMs = issuedAt - now;
+  if (aheadByMs <= MAX_CLOCK_SKEW_MS) return;
+  throw new HandoverError(
+    'FORBIDDEN',
+    `${what} is dated ${describeSpan(aheadByMs)} ahead of the relay's clock (issued ${new Date(issuedAt).toISOString()}, relay time ` +
+      `${new Date(now).toISOString()}; up to ${describeSpan(MAX_CLOCK_SKEW_MS)} are tolerated): the clock of ${whose} is at least ` +
+      `${describeSpan(aheadByMs)} ahead (or the relay's is that far behind). Set that clock right (turn on automatic time / NTP) and issue the certificate again.`,
+    { issuedAt, relayTime: now, aheadByMs, maxClockSkewMs: MAX_CLOCK_SKEW_MS },
+  );
+}
+
+/** "12 minutes", "3 hours", "2 days" (rounded down: the message says "at least"). */
+function describeSpan(ms: number): string {
+  const minutes = Math.floor(ms / 60_000);
+  if (minutes < 120) return minutes === 1 ? '1 minute' : `${minutes} minutes`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} hours`;
+  return `${Math.floor(hours / 24)} days`;
 }
 
 /**
@@ -77,6 +104,7 @@ export class Registry {
       throw notVerified();
     }
     // Signed by the root: from here on the requester may learn the org's state.
+    refuseFutureDated(`org certificate ${certificate.orgId}`, certificate.issuedAt, this.now(), "the network coordinator's machine that signed it");
     const org = verifyOrgCertificate(anchor, certificate, { now: this.now() });
     if (await this.trust.isOrgRevoked(org.orgId)) throw new HandoverError('REVOKED', `org ${org.orgId} has been revoked`);
     const existing = await this.trust.org(org.orgId);
@@ -120,6 +148,7 @@ export class Registry {
     const signed = this.signedByOrg(claimed, claimed.orgId, registered ? fromB64u(registered.publicKey) : this.decoyKey);
     if (!registered || !signed) throw notVerified();
     // The org's current key signed it: now the requester may learn the org's state.
+    refuseFutureDated(`device certificate ${claimed.deviceId}`, claimed.issuedAt, this.now(), `the ${claimed.orgId} admin's machine that signed it`);
     const orgCert = await this.trust.activeOrg(claimed.orgId);
     const { device } = verifyDeviceChain(this.trust.anchor, orgCert, claimed, { now: this.now() });
     const existing = await this.store.getDevice(device.deviceId);

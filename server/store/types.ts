@@ -1,8 +1,9 @@
 /**
  * The relay's storage interfaces: one per concern, and `RelayStore`, their
- * union, with two implementations:
- * `RedisStore` (shared by any number of relay processes, durable) and
- * `MemoryStore` (embedded single-process default, nothing survives a restart).
+ * union, with three implementations:
+ * `RedisStore` (shared by any number of relay processes, durable),
+ * `EmbeddedStore` (one process, durable on local disk: the default without
+ * Redis) and `MemoryStore` (tests only: nothing survives a restart).
  *
  * Values are opaque: certificate, revocation and prekey JSON strings the
  * caller has already verified, and envelope bytes. The store knows nothing
@@ -14,7 +15,7 @@
  * when an id is malformed (see `validate.ts`).
  */
 
-export type StoreKind = 'redis' | 'memory';
+export type StoreKind = 'redis' | 'embedded' | 'memory';
 
 export interface StoreOptions {
   /** Clock in ms since the epoch; injectable so tests can use a fake one. */

@@ -44,8 +44,13 @@ interface Thread {
   pending: Map<number, Pending>;
 }
 
-/** Worker threads do not inherit a TypeScript loader (jest's or tsx's), so each registers tsx itself. */
+/**
+ * Compiled (`npm run build`, dist/): the worker is plain JavaScript. From
+ * TypeScript sources, worker threads do not inherit a loader (jest's or
+ * tsx's), so each registers tsx itself.
+ */
 function spawnWorker(): Worker {
+  if (__filename.endsWith('.js')) return new Worker(path.join(__dirname, 'verify-worker.js'));
   const tsx = require.resolve('tsx/cjs/api');
   const entry = path.join(__dirname, 'verify-worker.ts');
   return new Worker(`require(${JSON.stringify(tsx)}).register(); require(${JSON.stringify(entry)});`, { eval: true });

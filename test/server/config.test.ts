@@ -54,7 +54,8 @@ describe('loadConfig', () => {
     const expected: RelayConfig = {
       production: false,
       port: 8080,
-      host: '0.0.0.0',
+      host: '127.0.0.1',
+      store: 'embedded',
       redisKeyPrefix: 'ho:',
       dataDir: '.data',
       retentionMs: 30 * DAY,
@@ -116,6 +117,7 @@ describe('loadConfig', () => {
       production: true,
       port: 9000,
       host: '127.0.0.1',
+      store: 'redis',
       redisUrl: 'rediss://user:pw@redis.internal:6380/2',
       redisKeyPrefix: 'handover-eu:',
       rootPublicKey: key,
@@ -174,6 +176,8 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'INFO'],
     ['EXPIRY_SWEEP_SECONDS', '0'],
     ['SHUTDOWN_GRACE_SECONDS', '601'],
+    ['STORE', 'sqlite'],
+    ['STORE', 'Embedded'],
   ])('refuses %s=%j, naming the variable', (name, value) => {
     const message = configError({ [name]: value });
     expect(message).toContain(`  ${name}: `);
@@ -201,9 +205,35 @@ describe('loadConfig', () => {
     for (const env of ['development', 'test', 'staging', 'Production']) expect(loadConfig({ NODE_ENV: env }).production).toBe(false);
   });
 
-  it('testConfig: loopback, free port, silent, with overrides', () => {
-    expect(testConfig()).toMatchObject({ port: 0, host: '127.0.0.1', logLevel: 'silent', production: false });
+  it('testConfig: loopback, free port, silent, the in-memory store (Redis when given a URL), with overrides', () => {
+    expect(testConfig()).toMatchObject({ port: 0, host: '127.0.0.1', logLevel: 'silent', production: false, store: 'memory' });
+    expect(testConfig({ redisUrl: 'redis://127.0.0.1:1' }).store).toBe('redis');
     expect(testConfig({ sessionTtlMs: 500 }).sessionTtlMs).toBe(500);
+  });
+
+  it('listens on loopback unless HOST says otherwise', () => {
+    expect(loadConfig({}).host).toBe('127.0.0.1');
+    expect(loadConfig({ HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
+    expect(loadConfig({ HOST: '::' }).host).toBe('::');
+  });
+
+  it('chooses the embedded store without REDIS_URL and Redis with it; STORE says so explicitly', () => {
+    expect(loadConfig({}).store).toBe('embedded');
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:7000' }).store).toBe('redis');
+    expect(loadConfig({ STORE: 'embedded' }).store).toBe('embedded');
+    expect(loadConfig({ STORE: 'redis', REDIS_URL: 'redis://127.0.0.1:7000' }).store).toBe('redis');
+    expect(configError({ STORE: 'redis' })).toMatch(/STORE=redis needs REDIS_URL/);
+    expect(configError({ STORE: 'embedded', REDIS_URL: 'redis://127.0.0.1:7000' })).toMatch(/both set/);
+  });
+
+  it('refuses the in-memory store outside tests, saying what to use instead', () => {
+    for (const NODE_ENV of [undefined, 'production', 'development']) {
+      const env: Record<string, string> = { STORE: 'memory', HANDOVER_ROOT_PUBLIC_KEY: aKey(), ...(NODE_ENV ? { NODE_ENV } : {}) };
+      const message = configError(env);
+      expect(message).toMatch(/STORE=memory keeps nothing across a restart and is for tests only \(NODE_ENV=test\)/);
+      expect(message).toMatch(/embedded store[\s\S]*REDIS_URL/);
+    }
+    expect(loadConfig({ STORE: 'memory', NODE_ENV: 'test' }).store).toBe('memory');
   });
 });
 

@@ -1,6 +1,8 @@
 /**
  * The one way tests and benches run a relay as a real child process: the
- * production entry `server/main.ts`, configured by environment variables,
+ * production entry `server/main.ts`, configured by environment variables
+ * (without REDIS_URL on the embedded store, in a private temporary data
+ * folder that restarts reuse and that is removed when the tests end),
  * as one process (node with tsx's loader, not the tsx CLI, whose grandchild
  * would survive a SIGKILL of the wrapper) — so kill -9 is a real crash and
  * /proc/<pid> is the relay's memory.
@@ -12,7 +14,8 @@
  * relay and keep their own tiny servers.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -47,6 +50,8 @@ export interface ProcessMemory {
 
 export interface RelayProcess {
   readonly url: string;
+  /** The relay's data folder (HANDOVER_DATA_DIR): the embedded store lives in its `store/`. */
+  readonly dataDir: string;
   readonly port: number;
   readonly pid: number;
   readonly child: ChildProcess;
@@ -85,16 +90,34 @@ export const OPEN_LIMITS = {
 };
 
 const running = new Set<ChildProcess>();
-if (typeof afterAll === 'function') afterAll(() => running.forEach((c) => c.kill('SIGKILL')));
-process.once('exit', () => running.forEach((c) => c.kill('SIGKILL')));
+/** Data folders this module made; removed with the relays once the tests (or the bench) end. */
+const madeDataDirs = new Set<string>();
+const cleanUp = () => {
+  running.forEach((c) => c.kill('SIGKILL'));
+  for (const dir of madeDataDirs) rmSync(dir, { recursive: true, force: true });
+  madeDataDirs.clear();
+};
+if (typeof afterAll === 'function') afterAll(cleanUp);
+process.once('exit', cleanUp);
+
+/** A fresh private data folder, unless the caller chose one. */
+function withDataDir(env: Record<string, string>): Record<string, string> {
+  if (env.HANDOVER_DATA_DIR) return env;
+  const dir = mkdtempSync(path.join(tmpdir(), 'handover-relay-'));
+  madeDataDirs.add(dir);
+  return { ...env, HANDOVER_DATA_DIR: dir };
+}
 
 /**
- * Start `server/main.ts` with `env` on top of HOST=127.0.0.1, PORT=0 and
+ * Start `server/main.ts` with `env` on top of HOST=127.0.0.1, PORT=0,
  * LOG_LEVEL=info (the relay announces its URL at info level; that line is
- * how readiness is seen). Nothing else of this process's environment is
- * passed but PATH.
+ * how readiness is seen) and a fresh HANDOVER_DATA_DIR. Nothing else of
+ * this process's environment is passed but PATH. `HOST: ''` leaves HOST
+ * unset (the relay's own default).
  */
-export async function spawnRelay(env: Record<string, string> = {}, options: RelayProcessOptions = {}): Promise<RelayProcess> {
+export async function spawnRelay(givenEnv: Record<string, string> = {}, options: RelayProcessOptions = {}): Promise<RelayProcess> {
+  const env = withDataDir(givenEnv);
+  const dataDir = env.HANDOVER_DATA_DIR ?? '';
   const child = spawn(process.execPath, [...(options.execArgv ?? []), '--import', LOADER, ...(options.measure ? ['--import', PROBE] : []), path.join(ROOT, 'server/main.ts')], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(options.port ?? 0), LOG_LEVEL: 'info', ...env },
@@ -122,6 +145,7 @@ export async function spawnRelay(env: Record<string, string> = {}, options: Rela
   const alive = () => child.exitCode === null && child.signalCode === null;
   return {
     url,
+    dataDir,
     port,
     pid,
     child,

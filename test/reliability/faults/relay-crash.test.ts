@@ -1,11 +1,15 @@
 /**
  * kill -9 of the relay process in the middle of a burst from several
- * senders, twice, each time restarted on the same port over the same Redis
- * (AOF, appendfsync always). Senders retry the very same envelope until it
- * is acknowledged; one recipient is online throughout, one connects only
+ * senders, twice, each time restarted on the same port over the same store:
+ * a private Redis (AOF, appendfsync always), and the embedded store (the
+ * default without REDIS_URL: LevelDB in the relay's data folder, fsync'd
+ * before every ack). Senders retry the very same envelope until it is
+ * acknowledged; one recipient is online throughout, one connects only
  * after the burst. End state: every acknowledged envelope processed exactly
  * once by both recipients, in per-sender order, and every inbox empty.
  */
+import path from 'node:path';
+import { EmbeddedStore } from '../../../server/store/embedded-store';
 import { loadCrypto } from '../../../shared/crypto/sodium';
 import { toB64u } from '../../../shared/encoding';
 import { TestNetwork } from '../../support/network';
@@ -20,21 +24,62 @@ const SENDERS = 4;
 const PER_SENDER = 600; // 2,400 envelopes, 4,800 recipient deliveries
 const KILL_AT = [0.3, 0.65];
 
-let redis: TestRedis;
+let redis: TestRedis | undefined;
 let relay: RelayProcess | undefined;
 const peers: Array<{ stop(): void }> = [];
 
-afterAll(async () => {
-  for (const p of peers) p.stop();
+afterEach(async () => {
+  for (const p of peers.splice(0)) p.stop();
   await relay?.kill();
+  relay = undefined;
   await redis?.destroy();
+  redis = undefined;
 });
 
-it('loses and duplicates nothing across two kill -9 of the relay mid-burst', async () => {
+/** Where the relay keeps its state, and how the test reads inbox lengths at the end. */
+interface Backend {
+  env(): Promise<Record<string, string>>;
+  /** Inbox lengths of these devices once nothing is in flight (the embedded store's relay is stopped first). */
+  inboxLengths(deviceIds: string[]): Promise<number[]>;
+  figuresName: string;
+}
+
+const redisBackend: Backend = {
+  figuresName: 'relayKill9MidBurst',
+  async env() {
+    redis = await startRedis({ appendfsync: 'always' });
+    return { REDIS_URL: redis.url };
+  },
+  async inboxLengths(deviceIds) {
+    const client = redis!.client();
+    return Promise.all(deviceIds.map((id) => client.xlen(`ho:inbox:{${id}}`)));
+  },
+};
+
+const embeddedBackend: Backend = {
+  figuresName: 'relayKill9MidBurstEmbedded',
+  async env() {
+    return {};
+  },
+  async inboxLengths(deviceIds) {
+    // One process holds the folder: stop the relay (graceful, so acks in flight land), then read it.
+    if (relay?.alive()) await relay.stop();
+    const store = await EmbeddedStore.open({ dir: path.join(relay!.dataDir, 'store') });
+    try {
+      return await Promise.all(deviceIds.map((id) => store.inboxLength(id)));
+    } finally {
+      await store.close();
+    }
+  },
+};
+
+it.each([
+  ['Redis (appendfsync always)', redisBackend],
+  ['the embedded store', embeddedBackend],
+])('loses and duplicates nothing across two kill -9 of the relay mid-burst, on %s', async (_name, backend) => {
   const crypto = await loadCrypto();
   const network = new TestNetwork(crypto, Date.now());
-  redis = await startRedis({ appendfsync: 'always' });
-  const env = { REDIS_URL: redis.url, HANDOVER_ROOT_PUBLIC_KEY: toB64u(network.root.publicKey), ...OPEN_LIMITS };
+  const env = { ...(await backend.env()), HANDOVER_ROOT_PUBLIC_KEY: toB64u(network.root.publicKey), ...OPEN_LIMITS };
   relay = await spawnRelay(env);
   const url = relay.url;
 
@@ -70,9 +115,9 @@ it('loses and duplicates nothing across two kill -9 of the relay mid-burst', asy
     expect(await waitFor(() => ledger.acked.size >= total * share, 120_000)).toBe(true);
     const atAcked = ledger.acked.size;
     const killedAt = Date.now();
-    await relay.kill();
+    await relay!.kill();
     await sleep(300);
-    relay = await relay.restart(); // same port, same environment
+    relay = await relay!.restart(); // same port, same environment (and data folder)
     const restartedAt = Date.now();
     await waitFor(() => lastAckAt > restartedAt, 60_000);
     crashes.push({ atAcked, downMs: restartedAt - killedAt, firstAckAfterRestartMs: lastAckAt - restartedAt });
@@ -84,15 +129,12 @@ it('loses and duplicates nothing across two kill -9 of the relay mid-burst', asy
   const everything = () => ledger.deliveredFor(receivers) === ledger.expectedFor(receivers);
   await waitFor(everything, 90_000, 100);
   await sleep(500); // late duplicates would show up here
-  const client = redis.client();
-  const inboxesEmpty = await waitFor(async () => {
-    const lengths = await Promise.all(net.receivers.map((d) => client.xlen(`ho:inbox:{${d.keys.deviceId}}`)));
-    return lengths.every((n) => n === 0);
-  }, 30_000, 100);
+  const receiverIds = net.receivers.map((d) => d.keys.deviceId);
+  const inboxesEmpty = await waitFor(async () => (await backend.inboxLengths(receiverIds)).every((n) => n === 0), 30_000, 100);
 
   const { figures, problems } = ledger.verify(receivers, total);
   const attempts = senders.flatMap((s) => s.attempts);
-  recordFigures('faults', 'relayKill9MidBurst', {
+  recordFigures('faults', backend.figuresName, {
     ...figures,
     senders: SENDERS,
     recipientDevices: receivers.length,
