@@ -7,6 +7,7 @@
 import { Command } from 'commander';
 import { registerNetworkCommands } from './admin/network';
 import { registerOrgCommands } from './admin/org';
+import { registerAgentCommands } from './agent/commands';
 import { registerCaseCommands } from './cases';
 import { registerDirectoryCommand, registerVerifyCommand } from './device/directory';
 import { registerDeviceCommands } from './device/setup';
@@ -61,6 +62,7 @@ Environment:
   registerNetworkCommands(program);
   registerOrgCommands(program);
   registerDeviceCommands(program);
+  registerAgentCommands(program);
   registerDirectoryCommand(program);
   registerTrustCommands(program);
   registerVerifyCommand(program);

@@ -51,19 +51,12 @@ async function refusal(p: Promise<unknown>): Promise<HandoverError> {
   throw new Error('expected a refusal');
 }
 
-async function timed<T>(p: Promise<T>): Promise<{ value: T; ms: number }> {
-  const t0 = Date.now();
-  const value = await p;
-  return { value, ms: Date.now() - t0 };
-}
-
 it('an HTTP call to a relay that never answers fails with UNAVAILABLE after the configured wait, naming the relay and the wait', async () => {
   const api = new RelayApi(stalledUrl, undefined, { timeoutMs: 400 });
-  const { value: err, ms } = await timed(refusal(api.network()));
+  const err = await refusal(api.network());
   expect(err.code).toBe('UNAVAILABLE');
   expect(err.message).toBe(`the relay at ${stalledUrl} did not answer within 0.4 s`);
   expect(err.details).toEqual({ timeoutMs: 400 });
-  expect(ms).toBeGreaterThanOrEqual(350);
 });
 
 it('a relay that sends the headers and then stalls the body is bounded by the same wait', async () => {
@@ -79,13 +72,13 @@ it('whole seconds read as whole seconds, and the default wait is 10 s', async ()
 });
 
 it('cancel() ends a call in flight at once and refuses the next, without waiting for the timeout', async () => {
-  const api = new RelayApi(stalledUrl, undefined, { timeoutMs: 60_000 });
+  // The wait is longer than the test's own time limit: only cancel() can end this call in time.
+  const api = new RelayApi(stalledUrl, undefined, { timeoutMs: 600_000 });
   const pending = refusal(api.network());
   await new Promise((resolve) => setTimeout(resolve, 100));
   api.cancel();
-  const { value: err, ms } = await timed(pending);
+  const err = await pending;
   expect([err.code, err.message]).toEqual(['UNAVAILABLE', `stopped waiting for the relay at ${stalledUrl}`]);
-  expect(ms).toBeLessThan(5_000);
   const next = await refusal(api.network());
   expect(next.message).toBe(`stopped waiting for the relay at ${stalledUrl}`);
 });
@@ -114,10 +107,9 @@ it("the socket's connect to a relay that never answers the handshake fails with 
 it('a ticket call that never settles is bounded too (the connect gives up with the same wording)', async () => {
   const connection = new SocketConnection(stalledUrl, { ticket: () => new Promise(() => undefined), signIn: async () => undefined }, undefined, { timeoutMs: 300 });
   try {
-    const { value: err, ms } = await timed(refusal(connection.start(1_000)));
+    const err = await refusal(connection.start(1_000));
     expect(err.code).toBe('UNAVAILABLE');
     expect(err.message).toBe(`the relay at ${stalledUrl} did not answer within 0.3 s`);
-    expect(ms).toBeLessThan(5_000);
   } finally {
     connection.close();
   }
