@@ -1,17 +1,27 @@
-// Which code `handover` runs: the compiled JavaScript in dist/ when it is
-// there and not older than the sources, else the TypeScript sources through
-// tsx (a development tree where someone just edited a file, or a checkout
-// nobody has built). Start-up through tsx costs about half a second more,
-// so a stale build must not silently run old code, nor a missing one fail.
+// Which code `handover` runs: the compiled JavaScript in dist/cli/ (one
+// bundled file, `npm run build:cli`) when it is there and not older than
+// what it is built from, else the TypeScript sources through tsx (a
+// development tree where someone just edited a file, or a checkout nobody
+// has built). Start-up through tsx costs several times more, so a stale
+// build must not silently run old code, nor a missing one fail.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..');
-const COMPILED_MAIN = path.join(ROOT, 'dist', 'client', 'cli', 'main.js');
+const COMPILED_MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 const SOURCE_MAIN = path.join(ROOT, 'client', 'cli', 'main.ts');
-/** Everything the CLI is compiled from (it imports no server code). */
+/** Everything the CLI is compiled from (it imports no server code); the lock file stands for the bundled packages. */
 const SOURCE_DIRS = ['client', 'shared'].map((d) => path.join(ROOT, d));
+const LOCK_FILE = path.join(ROOT, 'package-lock.json');
+
+function mtime(file) {
+  try {
+    return fs.statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
 
 /** The newest modification time of any .ts file under `dir` (0 when there is none). */
 function newestSource(dir) {
@@ -38,6 +48,7 @@ function staleReason() {
   } catch {
     return 'missing';
   }
+  if (mtime(LOCK_FILE) > built) return 'older than package-lock.json';
   return SOURCE_DIRS.some((dir) => newestSource(dir) > built) ? 'older than the sources' : undefined;
 }
 

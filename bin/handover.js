@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// `handover` (and `npx handover`): runs the compiled CLI from dist/ (built
-// by `npm run build:cli`, which `npm ci` runs through `prepare`), or the
-// TypeScript sources through tsx in a development tree whose build is
-// missing or older than the sources (see cli-entry.js).
+// `handover` (and `npx handover`): runs the compiled CLI, one bundled file
+// in dist/cli/ (built by `npm run build:cli`, which `npm ci` runs through
+// `prepare`), or the TypeScript sources through tsx in a development tree
+// whose build is missing or older than the sources (see cli-entry.js).
 'use strict';
 const { compiledEntry, staleReason, SOURCE_MAIN } = require('./cli-entry');
 

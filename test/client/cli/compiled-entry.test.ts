@@ -1,6 +1,7 @@
 /**
  * Which code `handover` runs (bin/cli-entry.js): the compiled CLI when
- * dist/ holds it and it is not older than any source it is built from,
+ * dist/cli/ holds it and it is not older than any source it is built from
+ * (nor than package-lock.json, which stands for the bundled packages),
  * the TypeScript sources otherwise — so a stale build never runs old code
  * and a missing one never fails. Checked on a small copy of the layout,
  * with file times set by hand.
@@ -52,34 +53,38 @@ it('runs the sources when nothing is built', () => {
 });
 
 it('runs the compiled CLI when it is newer than every source', () => {
-  touch(path.join(tree, 'dist/client/cli/main.js'), 60);
+  touch(path.join(tree, 'dist/cli/main.js'), 60);
   const e = entry();
-  expect(e.compiledEntry()).toBe(path.join(tree, 'dist/client/cli/main.js'));
+  expect(e.compiledEntry()).toBe(path.join(tree, 'dist/cli/main.js'));
   expect(e.COMPILED_MAIN).toBe(e.compiledEntry());
 });
 
 it('falls back to the sources once any source under client/ or shared/ is edited after the build, however deep', () => {
-  touch(path.join(tree, 'dist/client/cli/main.js'), 60);
+  touch(path.join(tree, 'dist/cli/main.js'), 60);
   touch(path.join(tree, 'shared/crypto/sodium.ts'), 1);
   expect(entry().compiledEntry()).toBeUndefined();
   expect(entry().staleReason()).toBe('older than the sources');
 });
 
 it('a newer file that is not a TypeScript source does not count, and HANDOVER_CLI_FROM_SOURCE=1 forces the sources', () => {
-  touch(path.join(tree, 'dist/client/cli/main.js'), 60);
+  touch(path.join(tree, 'dist/cli/main.js'), 60);
   touch(path.join(tree, 'client/cli/notes.md'), 1);
   expect(entry().compiledEntry()).toBeDefined();
   process.env.HANDOVER_CLI_FROM_SOURCE = '1';
   expect(entry().compiledEntry()).toBeUndefined();
 });
 
-it('the build config compiles the CLI and its agent into dist/ where the bin looks for them', () => {
-  // tsconfig.cli.json is JSON with comments.
-  const text = require('node:fs').readFileSync(path.join(ROOT, 'tsconfig.cli.json'), 'utf8') as string;
-  const config = JSON.parse(text.replace(/^\s*\/\/.*$/gm, '')) as { compilerOptions: { outDir: string; rootDir: string }; files: string[] };
-  expect(config.compilerOptions).toMatchObject({ outDir: 'dist', rootDir: '.' });
-  expect(config.files).toEqual(expect.arrayContaining(['client/cli/main.ts', 'client/cli/agent/agent-main.ts']));
+it('a package-lock.json newer than the build (packages changed) makes it stale too', () => {
+  touch(path.join(tree, 'dist/cli/main.js'), 60);
+  touch(path.join(tree, 'package-lock.json'), 1);
+  expect(entry().staleReason()).toBe('older than package-lock.json');
+});
+
+it('npm ci builds the CLI and its agent into dist/cli/, where the bin and the agent starter look for them', () => {
   const pkg = require(path.join(ROOT, 'package.json')) as { scripts: Record<string, string>; bin: Record<string, string> };
   expect(pkg.bin.handover).toBe('bin/handover.js');
-  expect(pkg.scripts.prepare).toContain('build:cli');
+  expect(pkg.scripts.prepare).toBe('npm run build:cli');
+  const build = pkg.scripts['build:cli'] ?? '';
+  expect(build).toMatch(/^esbuild client\/cli\/main\.ts client\/cli\/agent\/agent-main\.ts --bundle /);
+  expect(build).toContain('--outdir=dist/cli --entry-names=[name]');
 });
