@@ -276,7 +276,7 @@ export function progress(message: string): void {
 }
 
 const HINTS: Partial<Record<string, string>> = {
-  UNAVAILABLE: 'Is the relay running? Check --server or HANDOVER_SERVER.',
+  UNAVAILABLE: 'Is the relay running? Check --server or HANDOVER_SERVER (on a slow link, raise HANDOVER_TIMEOUT_MS).',
   WRONG_PASSPHRASE: 'Check the passphrase (HANDOVER_PASSPHRASE or the prompt).',
   UNAUTHENTICATED: 'Register the device first (handover device register).',
   UNTRUSTED_KEY: 'The key is not the one expected (no chain to the pinned network root, or not the fingerprint you were told). Confirm fingerprints by phone.',

@@ -21,7 +21,10 @@ export function registerAgentCommands(program: Command): void {
         const session = await openExistingStorage(g(), 'handover device init');
         const ttlMs = o.for !== undefined ? parseDuration(o.for, '--for') : agentTtl().ms;
         const { until, started } = await unlockForSession(session, ttlMs);
-        output(g(), { profile: session.dir, unlockedUntil: new Date(until).toISOString(), started }, `${started ? 'Unlocked' : 'Already unlocked'} until ${localTime(until)}. \`handover lock\` ends it now.`);
+        const human = started
+          ? `Unlocked until ${localTime(until)}. \`handover lock\` ends it now.`
+          : `Already unlocked until ${localTime(until)}. For another length: \`handover lock\`, then \`handover unlock --for <duration>\` (the passphrase again).`;
+        output(g(), { profile: session.dir, unlockedUntil: new Date(until).toISOString(), started }, human);
       }),
     );
   program
