@@ -59,8 +59,8 @@ async function median(runs: number, fn: () => Promise<unknown>): Promise<number>
   return round(samples[Math.floor(samples.length / 2)] ?? 0, 1);
 }
 
-/** Make `threads` referrals, each with `events` events in all, as the shelter device would hold them. */
-async function generateMessages(crypto: Crypto, threads: number, events: number) {
+/** Make `threads` referrals, each with `events` events in all, as the shelter device would hold them (bench/cli.ts builds its profile with it too). */
+export async function generateMessages(crypto: Crypto, threads: number, events: number) {
   let clock = Date.now() - 10 * DAY;
   const network = new LoopbackNetwork(() => clock);
   const ngo = network.device('ngo-taraz', 'ngo', 'ngo-taraz:dana');

@@ -5,6 +5,7 @@ import type { DrainResult, TargetLoad } from './handover-scenario';
 import type { Ratios, RelayPlan, RelayRow } from './scenario';
 import { round } from './timing';
 import { type CaseReadResults, caseReadsSection } from './cases';
+import { type CliTimingResults, cliSection } from './cli';
 
 export interface BenchResults {
   when: string;
@@ -25,6 +26,8 @@ export interface BenchResults {
   crypto: CryptoResults | null;
   /** Local case reads on a 200 × 20 profile (bench/cases.ts). */
   caseReads: CaseReadResults | null;
+  /** Whole `handover` processes against `node -e 0` (bench/cli.ts). */
+  cli: CliTimingResults | null;
   /** The issue's targets, checked against this run. */
   targets: TargetCheck[];
   phasesS: Record<string, number>;
@@ -124,6 +127,7 @@ export function markdown(r: BenchResults): string {
   }
   if (r.crypto) lines.push(...cryptoSection(r.crypto));
   lines.push(...caseReadsSection(r.caseReads));
+  lines.push(...cliSection(r.cli));
   return `${lines.join('\n')}\n`;
 }
 
@@ -225,6 +229,18 @@ export function evaluateTargets(r: BenchResults): TargetCheck[] {
     met: worstConn ? worstConn.rssPerSocketKiB < 60 : null,
     detail: conn.map((row) => `${row.sockets} sockets: RSS ${row.rssPerSocketKiB} KiB, heap ${row.heapPerSocketKiB} KiB per socket`).join('; ') || 'not measured',
   });
+  // Issue 15: `handover --help` and local reads under 1 s on this machine.
+  for (const row of r.cli?.rows.filter((x) => x.targetMs !== undefined) ?? []) {
+    const limit = row.targetMs ?? 0;
+    checks.push({
+      target: `CLI: \`${row.command}\` (${row.what}), whole process`,
+      value: row.medianMs,
+      limit,
+      unit: 'ms (under)',
+      met: row.medianMs < limit,
+      detail: `${row.vsNode} × node -e 0 (${r.cli?.nodeMs} ms)${r.cli?.compiled ? '' : '; the TypeScript fallback ran (no current build)'}`,
+    });
+  }
   return checks;
 }
 

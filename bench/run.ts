@@ -16,6 +16,7 @@ import { loadNodeCrypto } from '../shared/crypto/node';
 import { bareRelayScenario, durableRelayScenario, startBaselineServers } from './baselines/scenario';
 import { type ConnectionsResult, benchConnections, startConnectionRelays } from './connections';
 import { type CaseReadResults, benchCaseReads } from './cases';
+import { type CliTimingResults, FULL as CLI_FULL, QUICK as CLI_QUICK, benchCli } from './cli';
 import { type CryptoResults, benchSealOpen } from './crypto';
 import { drainResults, handoverRelayScenario, startHandoverRelays, targetLoadInfo, twoProcessScenario } from './handover-scenario';
 import { profileMain } from './profile';
@@ -109,6 +110,18 @@ async function main(): Promise<void> {
     }
   });
 
+  // Whole CLI processes (issue 15): `handover --help` and local reads as ratios to `node -e 0`.
+  const cli = await phase('cli', async (): Promise<CliTimingResults | null> => {
+    try {
+      return await benchCli(crypto, quick ? CLI_QUICK : CLI_FULL);
+    } catch (err) {
+      const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+      progress(`cli timing failed: ${error}`);
+      failures.push({ scenario: 'cli timing', error });
+      return null;
+    }
+  });
+
   const results: BenchResults = {
     when: new Date().toISOString(),
     mode: quick ? 'quick' : 'full',
@@ -118,6 +131,7 @@ async function main(): Promise<void> {
     connections,
     crypto: cryptoResults,
     caseReads,
+    cli,
     targets: [],
     phasesS,
     durationS: Math.round((Date.now() - started) / 1000),

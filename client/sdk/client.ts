@@ -39,7 +39,7 @@ import { type BackupSummary, PROFILE_RECORD, readBackup, restoreRecords, summary
 import { type DeliveryEntry, DeliveryLog } from './delivery';
 import { HistoryShare, type HistoryProgress } from './history-share';
 import { ONE_TIME_PREKEY_BATCH, PrekeyUpkeep, SIGNED_PREKEY_ROTATION_MS } from './prekey-upkeep';
-import { RelayApi } from './relay-api';
+import { DEFAULT_RELAY_TIMEOUT_MS, RelayApi, relayTimeoutError } from './relay-api';
 import type { KeyValueStorage } from './storage';
 import { TrustStore } from './trust';
 import { Vault } from './vault';
@@ -57,6 +57,8 @@ export interface ClientOptions {
   pwhashLimits?: PwhashLimits;
   /** How long to wait for a send acknowledgement before retrying. */
   ackTimeoutMs?: number;
+  /** How long any one relay call (HTTP, the socket's connect, the inbox sync) may go unanswered before it fails with UNAVAILABLE (default 10 s). */
+  requestTimeoutMs?: number;
 }
 
 interface Profile {
@@ -115,7 +117,7 @@ export class HandoverClient {
   ) {
     this.now = options.now ?? Date.now;
     this.messages = new MessageStore(vault);
-    this.api = new RelayApi(options.serverUrl ?? profile.serverUrl);
+    this.api = new RelayApi(options.serverUrl ?? profile.serverUrl, undefined, { timeoutMs: options.requestTimeoutMs });
     this.trust = new TrustStore(trustAnchor(crypto, fromB64u(profile.rootPublicKey)), this.api, vault, this.now);
     const device = {
       crypto,
@@ -191,8 +193,9 @@ export class HandoverClient {
     return { client, enrolmentRequest: client.enrolmentRequest() };
   }
 
-  static async open(options: ClientOptions & { passphrase: string }): Promise<HandoverClient> {
-    const vault = await Vault.unlock(options.crypto, options.storage, options.passphrase);
+  /** Open the profile in `storage` with its passphrase, or with a vault the app has already unlocked (e.g. from a storage key a session agent kept). */
+  static async open(options: ClientOptions & ({ passphrase: string } | { vault: Vault })): Promise<HandoverClient> {
+    const vault = 'vault' in options ? options.vault : await Vault.unlock(options.crypto, options.storage, options.passphrase);
     const profile = (await vault.get('profile')) as Profile | undefined;
     const keysJson = await vault.get('device-keys');
     if (!profile || !keysJson) throw new HandoverError('KEYSTORE_CORRUPT', 'the profile is incomplete');
@@ -350,13 +353,18 @@ export class HandoverClient {
   async connect(): Promise<void> {
     if (!this.api.hasToken) await this.signIn();
     this.connection?.close();
-    const connection = new SocketConnection(this.api.baseUrl, {
-      ticket: () => this.api.socketTicket(),
-      signIn: async () => {
-        this.api.setToken(undefined);
-        await this.signIn();
+    const connection = new SocketConnection(
+      this.api.baseUrl,
+      {
+        ticket: () => this.api.socketTicket(),
+        signIn: async () => {
+          this.api.setToken(undefined);
+          await this.signIn();
+        },
       },
-    });
+      undefined,
+      { timeoutMs: this.api.timeoutMs },
+    );
     const socket = connection.socket;
     this.connection = connection;
     this.socket = socket;
@@ -387,7 +395,7 @@ export class HandoverClient {
     });
     socket.on('connect', () => this.emit('connection', 'connected'));
     socket.on('disconnect', () => this.emit('connection', 'disconnected'));
-    await connection.start(15_000);
+    await connection.start();
     // A colleague's device certified since the last sign-in gets this device's history (best effort: retried next time).
     await this.shareWithNewColleagues().catch(() => undefined);
   }
@@ -440,7 +448,13 @@ export class HandoverClient {
   async sync(): Promise<number> {
     const socket = this.socket;
     if (!socket) throw new HandoverError('UNAVAILABLE', 'not connected: call connect() first');
-    const res = await socket.timeout(15_000).emitWithAck('inbox:sync');
+    const waitMs = this.options.requestTimeoutMs ?? DEFAULT_RELAY_TIMEOUT_MS;
+    const res = await socket
+      .timeout(waitMs)
+      .emitWithAck('inbox:sync')
+      .catch(() => {
+        throw relayTimeoutError(this.api.baseUrl, waitMs);
+      });
     if (!res.ok) throw relayErrorFrom(res.error, 'the relay refused');
     await this.idle();
     return res.pending;

@@ -12,9 +12,14 @@
  *
  * One Socket.IO socket object lives as long as the connection, so emits made
  * while it is reconnecting are buffered and sent once it is back.
+ *
+ * Every wait is bounded by one timeout (the app's, 10 s by default): the
+ * ticket and sign-in calls, the socket's handshake, and `start()` itself,
+ * which fails with the same UNAVAILABLE wording as the HTTP calls.
  */
 import { io, type Socket } from 'socket.io-client';
 import { type SocketTicketResponse, HandoverError, isHandoverError, type ClientToServerEvents, type ServerToClientEvents } from '../../shared';
+import { DEFAULT_RELAY_TIMEOUT_MS, relayTimeoutError } from './relay-api';
 
 export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -32,8 +37,16 @@ export interface ConnectionHooks {
   signIn(): Promise<void>;
 }
 
+export interface ConnectionOptions {
+  /** How long the ticket call, the handshake and `start()` may each go unanswered. */
+  timeoutMs?: number;
+}
+
 export class SocketConnection {
   readonly socket: ClientSocket;
+  private readonly timeoutMs: number;
+  /** Why the last attempt failed, for the message when `start()` gives up. */
+  private lastFailure: HandoverError | undefined;
   private closed = false;
   /** Failed attempts since the last connection: sets the backoff. */
   private failures = 0;
@@ -44,17 +57,24 @@ export class SocketConnection {
   private readonly stopListeners = new Set<(err: HandoverError) => void>();
 
   constructor(
-    url: string,
+    private readonly url: string,
     private readonly hooks: ConnectionHooks,
     private readonly random: () => number = Math.random,
+    options: ConnectionOptions = {},
   ) {
-    this.socket = io(url, { transports: ['websocket'], reconnection: false, autoConnect: false, timeout: 10_000 });
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_RELAY_TIMEOUT_MS;
+    this.socket = io(url, { transports: ['websocket'], reconnection: false, autoConnect: false, timeout: this.timeoutMs });
     this.socket.on('connect', () => {
       this.attempting = false;
       this.failures = 0;
+      this.lastFailure = undefined;
     });
-    this.socket.on('connect_error', () => {
+    this.socket.on('connect_error', (err) => {
       this.attempting = false;
+      // socket.io reports its own handshake timeout as the message "timeout".
+      this.lastFailure = err.message === 'timeout'
+        ? relayTimeoutError(this.url, this.timeoutMs)
+        : new HandoverError('UNAVAILABLE', `the relay at ${this.url} refused the socket: ${err.message}`);
       this.retryLater();
     });
     this.socket.on('disconnect', (reason) => {
@@ -67,7 +87,7 @@ export class SocketConnection {
    * Start connecting. Resolves once connected; rejects with REVOKED if the
    * relay says so, or with UNAVAILABLE after `timeoutMs` (the loop carries on).
    */
-  start(timeoutMs = 15_000): Promise<void> {
+  start(timeoutMs = this.timeoutMs): Promise<void> {
     const connected = new Promise<void>((resolve, reject) => {
       const done = () => {
         clearTimeout(timer);
@@ -84,7 +104,8 @@ export class SocketConnection {
       };
       const timer = setTimeout(() => {
         done();
-        reject(new HandoverError('UNAVAILABLE', 'could not connect to the relay'));
+        // The last attempt's own failure says more (refused, revoked ticket) than "no answer".
+        reject(this.lastFailure ?? relayTimeoutError(this.url, timeoutMs));
       }, timeoutMs);
       this.socket.on('connect', onConnect);
       this.stopListeners.add(onStop);
@@ -114,6 +135,7 @@ export class SocketConnection {
       ticket = await this.freshTicket();
     } catch (err) {
       this.attempting = false;
+      if (isHandoverError(err)) this.lastFailure = err;
       if (isHandoverError(err, 'REVOKED')) return this.stop(err);
       this.retryLater(retryAfterOf(err));
       return;
@@ -129,12 +151,21 @@ export class SocketConnection {
   /** A ticket; when the session has ended, sign in once and ask again. */
   private async freshTicket(): Promise<string> {
     try {
-      return (await bounded(this.hooks.ticket())).ticket;
+      return (await this.bounded(this.hooks.ticket())).ticket;
     } catch (err) {
       if (!isHandoverError(err, 'UNAUTHENTICATED')) throw err;
-      await bounded(this.hooks.signIn());
-      return (await bounded(this.hooks.ticket())).ticket;
+      await this.bounded(this.hooks.signIn());
+      return (await this.bounded(this.hooks.ticket())).ticket;
     }
+  }
+
+  /** A hook that does not settle within the timeout counts as an unanswered relay for this attempt. */
+  private bounded<T>(call: Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(relayTimeoutError(this.url, this.timeoutMs)), this.timeoutMs);
+    });
+    return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
   }
 
   private retryLater(retryAfterMs = 0): void {
@@ -157,17 +188,6 @@ export class SocketConnection {
     this.socket.disconnect();
     for (const listener of this.stopListeners) listener(err);
   }
-}
-
-/** A relay that does not answer within this long counts as unavailable for this attempt. */
-const CALL_TIMEOUT_MS = 15_000;
-
-function bounded<T>(call: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new HandoverError('UNAVAILABLE', 'the relay did not answer in time')), CALL_TIMEOUT_MS);
-  });
-  return Promise.race([call, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** The wait a RATE_LIMITED or UNAVAILABLE refusal asks for, or 0. */

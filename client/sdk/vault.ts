@@ -70,6 +70,36 @@ export class Vault {
     return vault;
   }
 
+  /**
+   * Open the vault with its storage key itself, as kept by something that
+   * unlocked it earlier with the passphrase (the CLI's session agent): no
+   * Argon2id. A key that is not this profile's cannot open the index and is
+   * refused with WRONG_PASSPHRASE.
+   */
+  static async unlockWithKey(crypto: Crypto, storage: KeyValueStorage, storageKey: Uint8Array): Promise<Vault> {
+    if (!(await Vault.exists(storage))) throw new HandoverError('KEYSTORE_CORRUPT', 'no profile here: create one first');
+    if (storageKey.length !== SIZES.aeadKey) throw new HandoverError('WRONG_PASSPHRASE', 'this storage key does not open this profile');
+    const vault = new Vault(crypto, storage, storageKey.slice());
+    // Another key names the index differently, so it finds none: that is a wrong key, not a damaged profile.
+    if ((await storage.get(vault.storageName(INDEX_NAME))) === undefined) {
+      vault.lock();
+      throw new HandoverError('WRONG_PASSPHRASE', 'this storage key does not open this profile');
+    }
+    try {
+      await vault.loadIndex();
+    } catch (err) {
+      vault.lock();
+      if (err instanceof HandoverError && err.code === 'DECRYPT_FAILED') throw new HandoverError('WRONG_PASSPHRASE', 'this storage key does not open this profile');
+      throw err;
+    }
+    return vault;
+  }
+
+  /** A copy of the storage key, to hand to a session agent that keeps this profile unlocked for a while. The caller wipes it. */
+  exportStorageKey(): Uint8Array {
+    return this.storageKey.slice();
+  }
+
   /** Unlock the vault in `storage`, or create one there if there is none yet. */
   static async openOrCreate(crypto: Crypto, storage: KeyValueStorage, passphrase: string, limits: PwhashLimits): Promise<Vault> {
     return (await Vault.exists(storage)) ? Vault.unlock(crypto, storage, passphrase) : Vault.create(crypto, storage, passphrase, limits);

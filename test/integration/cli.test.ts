@@ -189,12 +189,16 @@ it('explains failures with a code and a hint', async () => {
   const wrong = await cli('ngo-taraz-dana', ['inbox'], { HANDOVER_PASSPHRASE: 'not the passphrase' });
   expect(wrong.code).toBe(2);
   expect(wrong.stderr).toContain('error WRONG_PASSPHRASE');
-  const down = await cli('ngo-taraz-dana', ['--server', 'http://127.0.0.1:9', 'inbox']);
+  const down = await cli('ngo-taraz-dana', ['--server', 'http://127.0.0.1:9', 'directory']);
   expect(down.code).toBe(2);
   expect(down.stderr).toMatch(/error UNAVAILABLE[\s\S]*Is the relay running/);
+  // A read still shows what the device holds, and says it is offline (test/client/cli/offline-reads.test.ts has the rest).
+  const readDown = await cli('ngo-taraz-dana', ['--server', 'http://127.0.0.1:9', 'inbox']);
+  expect(readDown.code).toBe(0);
+  expect(readDown.stderr).toMatch(/offline: showing what this device holds \(last sync /);
   const missing = await cli('nobody', ['inbox']);
   expect(missing.code).toBe(2);
-  expect(missing.stderr).toContain('KEYSTORE_CORRUPT');
+  expect(missing.stderr).toContain(`error NOT_FOUND: no Handover profile in ${path.join(dir, 'nobody')} (given with --profile)`);
 });
 
 /** A fingerprint of the right shape that belongs to no key here. */

@@ -44,7 +44,8 @@ export function registerBackupCommands(program: Command): void {
       run(program, async (o: { out: string }) => {
         const { crypto, vault } = await openVault(g(), false);
         const recovery = await recoveryPassphrase(true);
-        if (recovery === (await passphrase())) throw new HandoverError('BAD_REQUEST', 'use a recovery passphrase other than the profile passphrase: the backup must not fall with the laptop');
+        // (Compared with HANDOVER_PASSPHRASE only: a typed profile passphrase is not asked for again.)
+        if (recovery === process.env.HANDOVER_PASSPHRASE) throw new HandoverError('BAD_REQUEST', 'use a recovery passphrase other than the profile passphrase: the backup must not fall with the laptop');
         progress('sealing the backup (Argon2id)');
         const { text, summary } = await writeBackup(crypto, vault, recovery, kdfLimits(), Date.now());
         try {
