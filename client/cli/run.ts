@@ -5,7 +5,8 @@
  */
 import type { Command } from 'commander';
 import { HandoverError } from '../sdk';
-import { type GlobalOptions, fail } from './context';
+import { explainClock } from './clock';
+import { type GlobalOptions, fail, serverUrl } from './context';
 
 type Action<A extends unknown[]> = (...args: A) => Promise<void>;
 
@@ -21,7 +22,8 @@ export function run<A extends unknown[]>(program: Command, action: Action<A>): (
     try {
       await action(...args);
     } catch (err) {
-      fail(opts, err);
+      // A clock error (a certificate "not valid yet", a send refused as from the future) says whose clock is off.
+      fail(opts, await explainClock(err, serverUrl(opts)).catch(() => err));
     }
   };
 }

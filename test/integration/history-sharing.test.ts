@@ -77,7 +77,8 @@ it('a new shelter device gets the whole case and acts; IOM added later sees what
   await amina.client.trust.refresh();
   const shared = await amina.client.shareWithNewColleagues();
   expect(shared.devices).toEqual([bora.client.deviceId]);
-  await eventually(async () => (await bora.cases.thread(threadId)).status === 'accepted', 15_000, 'the case on the new device');
+  // Every shared message has arrived (they may come in any order; the note is the last one sent).
+  await eventually(async () => (await bora.cases.thread(threadId)).timeline.length === 3, 15_000, 'the case on the new device');
   const atBora = await bora.cases.thread(threadId);
   expect(atBora.referralId).toBe(sent.referralId);
   expect(atBora.referral?.healthNeeds?.immediateMedicalNeeds).toContain('Untreated cut'); // the shelter may see them: its supplement came too

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { HandoverError, ORG_TYPES, type OrgCertificate, RelayApi } from '../../sdk';
-import { confirmedFingerprint, output, progress, serverUrl } from '../context';
+import { confirmedFingerprint, output, progress, serverUrl, requestTimeoutMs } from '../context';
 import { readJsonFile, writeJsonOut } from '../files';
 import { globalOptions, intOption, run } from '../run';
 import { openAdminKeys } from './keys';
@@ -132,7 +132,7 @@ function revokeOrg(program: Command, network: Command): void {
     .action(
       run(program, async (o: { orgId: string; reason: string }) => {
         const rev = await (await openAdminKeys(g())).revokeOrg(o.orgId, o.reason);
-        await new RelayApi(serverUrl(g())).publishRevocation(rev);
+        await new RelayApi(serverUrl(g()), undefined, { timeoutMs: requestTimeoutMs() }).publishRevocation(rev);
         output(g(), rev, `Org ${o.orgId} revoked (root revocation #${rev.seq}).`);
       }),
     );

@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { type AdminKeys, DEVICE_ROLES, type DeviceRequestView, HandoverError, RelayApi } from '../../sdk';
 import { clockAware } from '../clock';
-import { confirmedFingerprint, output, progress, serverUrl } from '../context';
+import { confirmedFingerprint, output, progress, serverUrl, requestTimeoutMs } from '../context';
 import { localDate, warningLine } from '../device/certificates';
 import { readJsonFile, writeJsonOut } from '../files';
 import { globalOptions, intOption, run } from '../run';
@@ -57,7 +57,7 @@ function importCertificate(program: Command, org: Command): void {
           () => serverUrl(g()),
           async () => {
             const imported = await keys.importOrgCertificate(value);
-            if (o.register) await new RelayApi(serverUrl(g())).registerOrg(imported);
+            if (o.register) await new RelayApi(serverUrl(g()), undefined, { timeoutMs: requestTimeoutMs() }).registerOrg(imported);
             return imported;
           },
         );
@@ -164,7 +164,7 @@ function revokeDevice(program: Command, org: Command): void {
     .action(
       run(program, async (o: { deviceId: string; reason: string }) => {
         const rev = await (await openAdminKeys(g())).revokeDevice(o.deviceId, o.reason);
-        await new RelayApi(serverUrl(g())).publishRevocation(rev);
+        await new RelayApi(serverUrl(g()), undefined, { timeoutMs: requestTimeoutMs() }).publishRevocation(rev);
         output(g(), rev, `Device ${o.deviceId} revoked (revocation #${rev.seq}).`);
       }),
     );

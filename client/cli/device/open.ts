@@ -66,6 +66,8 @@ async function syncIfReachable(client: HandoverClient, opts: GlobalOptions): Pro
     // Stop everything still waiting on the relay, so nothing arrives while the device's data is read.
     client.api.cancel();
     await client.close();
+    // Only an unreachable relay means "offline"; a relay that refuses this device (revoked, expired) is an answer to show.
+    if (err instanceof HandoverError && err.code !== 'UNAVAILABLE') throw err;
     const reason = err instanceof Error ? err.message : String(err);
     progress(`offline: showing what this device holds (${await lastSyncText(client)}); ${reason}`);
   }

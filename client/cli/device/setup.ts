@@ -6,7 +6,8 @@
 import type { Command } from 'commander';
 import { DAY_MS, HandoverClient, HandoverError, checkNotFutureDated, deviceRenewalRequest, isKeyText, keyFingerprint } from '../../sdk';
 import { clockAware } from '../clock';
-import { kdfLimits, newPassphrase, openStorage, output, passphrase, progress, serverUrl } from '../context';
+import { lockAgent } from '../agent/agent-client';
+import { kdfLimits, newPassphrase, openStorage, output, passphrase, profileDir, progress, serverUrl } from '../context';
 import { readJsonFile, writeJsonOut } from '../files';
 import { globalOptions, run } from '../run';
 import { localDate } from './certificates';
@@ -130,7 +131,9 @@ function devicePassphrase(program: Command, device: Command): void {
       run(program, async () => {
         const client = await openDevice(g(), false);
         await client.changePassphrase(await newPassphrase(), kdfLimits());
-        output(g(), { changed: true }, 'The passphrase of this profile is changed; the old one no longer opens it.');
+        // An unlocked session would outlive the old passphrase (the storage key stays the same): end it.
+        const locked = await lockAgent(profileDir(g()));
+        output(g(), { changed: true, locked }, `The passphrase of this profile is changed; the old one no longer opens it.${locked ? ' The unlocked session ended.' : ''}`);
       }),
     );
 }

@@ -68,7 +68,7 @@ export async function deviceOnDisk(
     orgPrivateKey: org.keys.privateKey,
     role: 'caseworker',
     issuedAt: now - 60_000,
-    expiresAt: now + 30 * 24 * 3600_000,
+    expiresAt: now + 90 * 24 * 3600_000, // beyond the 30-day renewal warning
   });
   await client.importCertificates(org.certificate, certificate);
   if (relayUrl !== 'http://127.0.0.1:9') {
