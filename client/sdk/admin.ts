@@ -236,7 +236,7 @@ export class AdminKeys {
 
   /** How long this org's certificate has left (for `handover certificates` on an admin profile), if one was imported. */
   async orgCertificateStanding(): Promise<CertificateStanding | undefined> {
-    const org = await this.org().catch(() => undefined);
+    const org = (await this.vault.get('admin/org')) as OrgRecord | undefined;
     const cert = org?.certificate;
     return cert ? standingOf('own-org', cert, cert.orgId, cert.name, this.now()) : undefined;
   }

@@ -21,6 +21,7 @@ import {
   orgOfDeviceId,
   generateOneTimePrekeys,
   HandoverError,
+  isHandoverError,
   type OrgCertificate,
   publicSignedPrekeys,
   PWHASH_MODERATE,
@@ -81,7 +82,20 @@ type Events = {
   connection: (state: 'connected' | 'disconnected') => void;
   /** A forwarded message of a history transfer arrived ("receiving history: 12 of 40"). */
   history: (progress: HistoryProgress) => void;
+  /**
+   * Background work failed (prekey refill, history sharing, the delivery
+   * log, a notice): nothing was lost — each is retried on a later connect —
+   * but an app shows or logs it rather than staying silent.
+   */
+  problem: (problem: BackgroundProblem) => void;
 };
+
+/** A failure of work the client does on its own, for the app to show. */
+export interface BackgroundProblem {
+  what: 'prekey-refill' | 'history-share' | 'delivery-log' | 'notice';
+  code: string;
+  message: string;
+}
 
 export class HandoverClient {
   readonly api: RelayApi;
@@ -96,6 +110,7 @@ export class HandoverClient {
     expired: new Set(),
     connection: new Set(),
     history: new Set(),
+    problem: new Set(),
   };
   private readonly now: () => number;
   private readonly messages: MessageStore;
@@ -146,7 +161,7 @@ export class HandoverClient {
       socket: () => this.socket,
       me: () => ({ deviceId: this.profile.deviceId, orgId: this.profile.orgId }),
       certificates: () => ({ device: this.profile.deviceCertificate, org: this.profile.orgCertificate }),
-      onSent: (entry) => this.delivery.sent(entry).catch(() => undefined),
+      onSent: (entry) => this.delivery.sent(entry).catch((err: unknown) => this.reportProblem('delivery-log', err)),
       // A recipient keeps old signed-prekey private halves for the retention window plus one rotation.
       maxPrekeyAgeMs: () => this.profile.retentionMs + SIGNED_PREKEY_ROTATION_MS,
       ackTimeoutMs: options.ackTimeoutMs ?? 10_000,
@@ -385,19 +400,19 @@ export class HandoverClient {
       this.handleNotice(socket, noticeId, () => this.delivery.expired(notice.messageId, notice.recipientDeviceIds));
     });
     socket.on('prekeys:low', () => {
-      void this.refillOneTimePrekeys().catch(() => undefined);
+      void this.refillOneTimePrekeys().catch((err: unknown) => this.reportProblem('prekey-refill', err));
     });
     socket.on('revocations:changed', () => {
       void this.trust
         .refresh()
         .then(() => this.shareWithNewColleagues())
-        .catch(() => undefined);
+        .catch((err: unknown) => this.reportProblem('history-share', err));
     });
     socket.on('connect', () => this.emit('connection', 'connected'));
     socket.on('disconnect', () => this.emit('connection', 'disconnected'));
     await connection.start();
-    // A colleague's device certified since the last sign-in gets this device's history (best effort: retried next time).
-    await this.shareWithNewColleagues().catch(() => undefined);
+    // A colleague's device certified since the last sign-in gets this device's history (retried on the next sign-in if it fails).
+    await this.shareWithNewColleagues().catch((err: unknown) => this.reportProblem('history-share', err));
   }
 
   /**
@@ -471,13 +486,16 @@ export class HandoverClient {
    * that could not be recorded is not acked: it comes again on the next
    * connect or sync. (Recording is idempotent, so repeats are harmless.)
    */
+  private reportProblem(what: BackgroundProblem['what'], err: unknown): void {
+    const code = isHandoverError(err) ? err.code : 'INTERNAL';
+    this.emit('problem', { what, code, message: err instanceof Error ? err.message : String(err) });
+  }
+
   private handleNotice(socket: ClientSocket, noticeId: string | undefined, record: () => Promise<void>): void {
     const work = record()
       .then(() => (typeof noticeId === 'string' ? socket.timeout(10_000).emitWithAck('notice:ack', { noticeId }) : undefined))
-      .then(
-        () => undefined,
-        () => undefined, // not recorded or not acked: the relay sends it again
-      )
+      // Not recorded or not acked: the relay sends it again on the next connect or sync.
+      .catch((err: unknown) => this.reportProblem('notice', err))
       .finally(() => this.noticeWork.delete(work));
     this.noticeWork.add(work);
   }

@@ -9,6 +9,7 @@
  * are dropped: nothing can change them any more.
  */
 import { DAY_MS } from '../../shared';
+import { SerialQueue } from './serial-queue';
 import type { Vault } from './vault';
 
 const DELIVERY_RECORD = 'delivery/log';
@@ -51,7 +52,7 @@ export function byOrg(entry: DeliveryEntry): OrgDelivery[] {
 
 export class DeliveryLog {
   private entries: Map<string, DeliveryEntry> | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   constructor(
     private readonly vault: Vault,
@@ -69,7 +70,7 @@ export class DeliveryLog {
 
   /** Updates run one after another (each rewrites one record). */
   private update(change: (entries: Map<string, DeliveryEntry>) => boolean): Promise<void> {
-    const run = this.queue.then(async () => {
+    return this.queue.run(async () => {
       const entries = await this.load();
       if (!change(entries)) return;
       const horizon = this.now() - this.retentionMs() - DAY_MS;
@@ -77,8 +78,6 @@ export class DeliveryLog {
       this.entries = new Map(kept.map((e) => [e.messageId, e]));
       await this.vault.put(DELIVERY_RECORD, kept);
     });
-    this.queue = run.catch(() => undefined);
-    return run;
   }
 
   sent(entry: { messageId: string; threadId: string; sentAt: number; storedAt?: number; recipients: string[] }): Promise<void> {
@@ -126,7 +125,7 @@ export class DeliveryLog {
 
   /** The tracked envelopes of a thread (or all), oldest first. */
   async list(threadId?: string): Promise<DeliveryEntry[]> {
-    await this.queue;
+    await this.queue.idle();
     const all = [...(await this.load()).values()].filter((e) => threadId === undefined || e.threadId === threadId);
     return all.sort((a, b) => a.sentAt - b.sentAt);
   }

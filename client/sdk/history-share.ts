@@ -17,6 +17,7 @@ import type { MessageStore } from './message-store';
 import type { StoredMessage } from './messages';
 import type { SendInput } from './envelopes';
 import type { TrustStore } from './trust';
+import { SerialQueue } from './serial-queue';
 import type { Vault } from './vault';
 
 const SHARED_WITH_RECORD = 'history/shared-with';
@@ -43,7 +44,7 @@ export interface HistoryShareContext {
 
 export class HistoryShare {
   /** Progress updates run one after another (each rewrites one record). */
-  private progressQueue: Promise<unknown> = Promise.resolve();
+  private readonly progressQueue = new SerialQueue();
 
   constructor(private readonly ctx: HistoryShareContext) {}
 
@@ -92,9 +93,7 @@ export class HistoryShare {
 
   /** Note one forwarded message taken; returns the transfer's progress. */
   recordProgress(p: { transferId: string; fromDeviceId: string; index: number; total: number }): Promise<HistoryProgress> {
-    const run = this.progressQueue.then(() => this.applyProgress(p));
-    this.progressQueue = run.catch(() => undefined);
-    return run;
+    return this.progressQueue.run(() => this.applyProgress(p));
   }
 
   private async applyProgress(p: { transferId: string; fromDeviceId: string; index: number; total: number }): Promise<HistoryProgress> {

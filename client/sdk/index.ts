@@ -6,7 +6,7 @@
  * `loadNodeCrypto` in `./node`) is passed to every SDK object and reused by
  * the case layer through the client.
  */
-export { HandoverClient, type ClientOptions, type SendInput, ONE_TIME_PREKEY_BATCH, SIGNED_PREKEY_ROTATION_MS } from './client';
+export { type BackgroundProblem, HandoverClient, type ClientOptions, type SendInput, ONE_TIME_PREKEY_BATCH, SIGNED_PREKEY_ROTATION_MS } from './client';
 export { AdminKeys, type DeviceRequestView, fingerprintDigits } from './admin';
 export { type CertificateRole, type CertificateStanding, type CertificateState, EXPIRY_WARNING_DAYS, certificateStandings, deviceDependencies, needingAction, standingOf } from './certificate-status';
 export { CLOCKS_AGREE_MS, checkNotFutureDated, clockOffsetText, explainClockError, isClockError, relayClockOffset, spanText } from './clock';
@@ -17,6 +17,7 @@ export { type KeyValueStorage, MemoryStorage } from './storage';
 export { type FailedMessage, type OriginalEnvelope, type StoredMessage } from './messages';
 export { type BackupSummary, restoreVault, writeBackup } from './backup';
 export { type DeliveryEntry, type OrgDelivery, byOrg } from './delivery';
+export { SerialQueue } from './serial-queue';
 export type { HistoryProgress } from './history-share';
 export type { KnownDevice, OrgKeyChange, OrgPin, TrustStore } from './trust';
 export { keyFingerprint, isKeyText } from './keys';

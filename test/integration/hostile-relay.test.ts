@@ -402,6 +402,21 @@ describe('withheld, replayed and injected frames', () => {
   });
 });
 
+describe('background work the relay makes fail is reported, never silent', () => {
+  it('a prekey refill the relay refuses surfaces as a problem event; the client keeps working', async () => {
+    const shelter = await viaProxy(network.addOrg('pb-shelter', 'shelter'), 'amina');
+    const problems: Array<{ what: string; code: string }> = [];
+    shelter.on('problem', (p) => problems.push(p));
+    proxy.rewrites.push((x) => (x.method === 'POST' && x.path.includes('one-time-prekeys') ? { status: 503, body: { error: { code: 'UNAVAILABLE', message: 'down for maintenance' } } } : undefined));
+    proxy.injectToClients('42["prekeys:low",{"remaining":0}]');
+    await eventually(() => problems.length > 0, 10_000, 'the problem event');
+    expect(problems[0]).toMatchObject({ what: 'prekey-refill', code: 'UNAVAILABLE' });
+    const ngo = await direct(network.addOrg('pb-ngo', 'ngo'), 'dana');
+    const sent = await ngo.send({ threadId: THREAD, orgIds: ['pb-shelter'], payload: 'still delivered' });
+    await eventually(async () => (await shelter.threadMessages(THREAD)).some((m) => m.messageId === sent.messageId), 10_000, 'delivery after the problem');
+  });
+});
+
 /** Seal and send one envelope from a TestNetwork device (keys held by the test) over a raw socket. */
 async function sealFrom(sender: TestDevice, recipientDeviceId: string, token: string): Promise<string> {
   const recipientOrg = recipientDeviceId.split(':')[0] ?? '';

@@ -27,6 +27,8 @@ export async function openDevice(opts: GlobalOptions, connect: boolean): Promise
     requestTimeoutMs: requestTimeoutMs(),
     ...(opts.server || process.env.HANDOVER_SERVER ? { serverUrl: serverUrl(opts) } : {}),
   });
+  // Background work that failed is retried on a later run; people are told, never left guessing.
+  client.on('problem', (p) => progress(`${p.what} did not finish (${p.code}: ${p.message}); it is tried again next time`));
   if (!connect) return client;
   if (opts.localRead) {
     await syncIfReachable(client, opts);

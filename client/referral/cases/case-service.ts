@@ -38,6 +38,7 @@ import {
 } from '../domain/schemas';
 import { type ThreadRules, type ThreadState, deriveThreadState, validateNextEvent } from '../domain/state';
 import type { StoredMessage } from '../../sdk/messages';
+import { SerialQueue } from '../../sdk/serial-queue';
 import { type RecipientDisclosure, planData, planReferral } from './disclosure';
 import { CaseStore } from './case-store';
 import { type Supplement, threadIdOf } from './payload';
@@ -101,7 +102,7 @@ export class CaseService {
   readonly transport: CaseTransport;
   private readonly crypto: Crypto;
   private readonly now: () => number;
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly queue = new SerialQueue();
   private readonly listeners = new Set<(update: CaseUpdate) => void>();
   private readonly unsubscribe: () => void;
   private readonly failureLog: CaseFailure[] = [];
@@ -181,11 +182,11 @@ export class CaseService {
 
   /** Resolves when every queued action and every received message has been handled. */
   async idle(): Promise<void> {
-    let last: Promise<unknown>;
+    let last: Promise<void>;
     do {
-      last = this.chain;
+      last = this.queue.idle();
       await last;
-    } while (last !== this.chain);
+    } while (last !== this.queue.idle());
   }
 
   /** Called after each handled incoming message. */
@@ -204,9 +205,7 @@ export class CaseService {
   }
 
   private enqueue<T>(task: () => Promise<T>): Promise<T> {
-    const run = this.chain.then(task);
-    this.chain = run.catch(() => undefined);
-    return run;
+    return this.queue.run(task);
   }
 
   private emit(update: CaseUpdate): void {
@@ -269,7 +268,7 @@ export class CaseService {
     if (tomb) return purgedCaseThread(tomb);
     const loaded = await this.store.load(threadId);
     // An org the thread names that this device has not seen yet (no network needed when all are known; offline it shows as refused).
-    await this.types.learn(loaded.events.flatMap((e) => orgsNamedIn(e.event))).catch(() => undefined);
+    await this.types.learn(loaded.events.flatMap((e) => orgsNamedIn(e.event)));
     return this.derive(threadId, loaded);
   }
 
@@ -681,7 +680,7 @@ export class CaseService {
     const route = loaded.routes.find((r) => r.messageId === message.messageId);
     const carried = route?.carries.kind === 'event' ? loaded.events.find((e) => e.id === (route.carries as { id: string }).id) : undefined;
     // An org named for the first time (a new participant) is learned before the thread is derived again.
-    if (carried) await this.types.learn(orgsNamedIn(carried.event)).catch(() => undefined);
+    if (carried) await this.types.learn(orgsNamedIn(carried.event));
     if ((await this.refresh(message.threadId, loaded)) === null) return;
     const kind = route?.carries.kind ?? 'dropped';
     this.emit({ threadId: message.threadId, kind, ...(carried ? { type: carried.event.type } : {}) });

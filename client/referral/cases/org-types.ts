@@ -27,9 +27,22 @@ export class OrgTypes {
   }
 
   /** Fetch the directory once when some org is not known yet (a new org since sign-in). */
-  async learn(orgIds: readonly string[]): Promise<void> {
-    if (!orgIds.some((id) => this.current(id) === undefined)) return;
-    await this.transport.trust.refresh?.();
+  /**
+   * Fetch the directory when an org is named that this device has no
+   * certificate for. Best effort, and says so: offline (or with the relay
+   * refusing), such an org's events show as refused for "no valid org
+   * certificate" until a later refresh, and the thread is derived again.
+   * Returns whether every named org is known now.
+   */
+  async learn(orgIds: readonly string[]): Promise<boolean> {
+    const unknown = () => orgIds.some((id) => this.current(id) === undefined);
+    if (!unknown()) return true;
+    try {
+      await this.transport.trust.refresh?.();
+    } catch {
+      return false;
+    }
+    return !unknown();
   }
 
   /**
