@@ -541,9 +541,13 @@ export class HandoverClient {
 
   /* ------------------------------------------------------ local storage -- */
 
-  /** Every message of a thread this device holds, oldest first. */
-  threadMessages(threadId: string): Promise<StoredMessage[]> {
-    return this.messages.threadMessages(threadId);
+  /**
+   * Every message of a thread this device holds, oldest first; with
+   * `originals`, each with the signed envelope it came in (read from their
+   * own records: only forwarding and audits need them).
+   */
+  threadMessages(threadId: string, opts: { originals?: boolean } = {}): Promise<StoredMessage[]> {
+    return opts.originals ? this.messages.threadMessagesWithOriginals(threadId) : this.messages.threadMessages(threadId);
   }
 
   threadIds(): Promise<string[]> {

@@ -56,7 +56,7 @@ export class HistoryShare {
    */
   async shareThread(threadId: string, toOrgIds: readonly string[], messageIds?: readonly string[]): Promise<number> {
     const wanted = messageIds ? new Set(messageIds) : undefined;
-    const originals = (await this.ctx.messages.threadMessages(threadId)).filter((m) => m.original && (!wanted || wanted.has(m.messageId)));
+    const originals = (await this.ctx.messages.threadMessagesWithOriginals(threadId)).filter((m) => m.original && (!wanted || wanted.has(m.messageId)));
     if (originals.length === 0) return 0;
     const transferId = newTransferId(this.ctx.crypto);
     const orgIds = [...new Set(toOrgIds)];

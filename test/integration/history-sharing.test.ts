@@ -113,7 +113,7 @@ it('a new shelter device gets the whole case and acts; IOM added later sees what
   await eventually(async () => (await ngo.cases.thread(threadId)).returnPath.steps.some((s) => s.step === 'return-requested'), 15_000, 'the return step at the NGO');
 
   // A forwarder that alters an original envelope is refused by the receiving device; nothing is stored.
-  const original = (await amina.client.threadMessages(threadId)).find((m) => m.original)!.original!;
+  const original = (await amina.client.threadMessages(threadId, { originals: true })).find((m) => m.original)!.original!;
   const ciphertext = fromB64u(original.ciphertext);
   ciphertext[3] = (ciphertext[3] ?? 0) ^ 1;
   const before = (await bora.client.threadMessages(threadId)).length;
