@@ -39,6 +39,7 @@ import { Inbound, Outbound, type SendInput } from './envelopes';
 import { type BackupSummary, PROFILE_RECORD, readBackup, restoreRecords, summaryOf, writeBackup } from './backup';
 import { type DeliveryEntry, DeliveryLog } from './delivery';
 import { HistoryShare, type HistoryProgress } from './history-share';
+import { MAX_READ_PER_RECEIPT, type ReadReceipt, ReceiptBook } from './receipts';
 import { ONE_TIME_PREKEY_BATCH, PrekeyUpkeep, SIGNED_PREKEY_ROTATION_MS } from './prekey-upkeep';
 import { DEFAULT_RELAY_TIMEOUT_MS, RelayApi, relayTimeoutError } from './relay-api';
 import type { KeyValueStorage } from './storage';
@@ -119,6 +120,7 @@ export class HandoverClient {
   private readonly prekeys: PrekeyUpkeep;
   private readonly history: HistoryShare;
   private readonly delivery: DeliveryLog;
+  private readonly receipts: ReceiptBook;
   /** Notices being recorded and acked (idle() waits for them). */
   private readonly noticeWork = new Set<Promise<void>>();
 
@@ -142,6 +144,7 @@ export class HandoverClient {
       saveKeys: () => this.saveKeys(),
     };
     this.delivery = new DeliveryLog(vault, () => this.now(), () => this.profile.retentionMs);
+    this.receipts = new ReceiptBook(vault);
     this.inbound = new Inbound({
       ...device,
       trust: this.trust,
@@ -149,6 +152,11 @@ export class HandoverClient {
       socket: () => this.socket,
       onMessage: (message) => this.emit('message', message),
       onFailure: (failure) => this.emit('failed', failure),
+      onReceipt: async (receipt) => {
+        // A colleague's receipt: this org has receipted those already. Another org's: the sender sees "opened".
+        if (receipt.fromOrgId === this.profile.orgId) await this.receipts.remember(receipt.read);
+        else await this.delivery.opened(receipt.threadId, receipt.read, { orgId: receipt.fromOrgId, deviceId: receipt.fromDeviceId }, receipt.at);
+      },
       onHistory: (progress) => {
         void this.history.recordProgress(progress).then((p) => this.emit('history', p));
       },
@@ -448,6 +456,42 @@ export class HandoverClient {
     const forwarded = await this.history.shareThread(threadId, orgs, ids);
     await this.delivery.resent(ids);
     return forwarded;
+  }
+
+  /** Whether the socket to the relay is open now (a read that went offline is not). */
+  get online(): boolean {
+    return this.socket?.connected === true;
+  }
+
+  /** Whether this device sends read receipts (an org's choice, off unless turned on). */
+  readReceiptsEnabled(): Promise<boolean> {
+    return this.receipts.enabled();
+  }
+
+  setReadReceipts(on: boolean): Promise<void> {
+    return this.receipts.setEnabled(on);
+  }
+
+  /**
+   * The person read this thread: when read receipts are on, send each
+   * author org one signed receipt naming its messages not receipted yet
+   * (by this device or a colleague's). Needs the relay; returns how many
+   * messages were receipted (0 when receipts are off or nothing is owed).
+   */
+  async markRead(threadId: string): Promise<number> {
+    if (!(await this.receipts.enabled())) return 0;
+    const owed = await this.receipts.owed(await this.messages.threadMessages(threadId), this.profile.orgId);
+    let count = 0;
+    for (const [orgId, ids] of owed) {
+      for (let i = 0; i < ids.length; i += MAX_READ_PER_RECEIPT) {
+        const read = ids.slice(i, i + MAX_READ_PER_RECEIPT);
+        const receipt: ReadReceipt = { kind: 'handover.receipt', v: 1, read };
+        await this.sendAll([{ threadId, orgIds: [orgId], payload: receipt, carries: 'receipt' }]);
+        await this.receipts.remember(read);
+        count += read.length;
+      }
+    }
+    return count;
   }
 
   /** History transfers this device received, with how far each got. */

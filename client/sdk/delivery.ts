@@ -8,7 +8,7 @@
  * content. Entries older than the relay's retention window (plus a day)
  * are dropped: nothing can change them any more.
  */
-import { DAY_MS } from '../../shared';
+import { DAY_MS, orgOfDeviceId } from '../../shared';
 import { SerialQueue } from './serial-queue';
 import type { Vault } from './vault';
 
@@ -27,6 +27,8 @@ export interface DeliveryEntry {
   expired: string[];
   /** Devices whose expired copy was sent again (forwarded as history), and when. */
   resent?: { at: number; deviceIds: string[] };
+  /** Recipient orgs that sent a signed read receipt: the first one per org, dated by its envelope. */
+  opened?: Record<string, { at: number; deviceId: string }>;
 }
 
 /** A summary per recipient org: "delivered to 2 of 3 devices", "expired undelivered on 1". */
@@ -35,6 +37,8 @@ export interface OrgDelivery {
   devices: number;
   delivered: number;
   expired: number;
+  /** When the org's first read receipt was signed (absent: none came; receipts are optional per org). */
+  openedAt?: number;
 }
 
 export function byOrg(entry: DeliveryEntry): OrgDelivery[] {
@@ -46,6 +50,10 @@ export function byOrg(entry: DeliveryEntry): OrgDelivery[] {
     if (entry.delivered.includes(id)) o.delivered++;
     else if (entry.expired.includes(id)) o.expired++;
     orgs.set(o.orgId, o);
+  }
+  for (const [orgId, opened] of Object.entries(entry.opened ?? {})) {
+    const o = orgs.get(orgId);
+    if (o) o.openedAt = opened.at;
   }
   return [...orgs.values()].sort((a, b) => (a.orgId < b.orgId ? -1 : 1));
 }
@@ -105,6 +113,26 @@ export class DeliveryLog {
       if (fresh.length === 0) return false;
       e.expired.push(...fresh);
       return true;
+    });
+  }
+
+  /**
+   * A read receipt from a device of `orgId` (its envelope verified, `at` its
+   * signed sentAt) for messages of `threadId`. Counted only for messages
+   * this device sent in that thread to a device of that org: a receipt
+   * cannot claim a message it was never sent, nor one of another thread.
+   */
+  opened(threadId: string, messageIds: readonly string[], from: { orgId: string; deviceId: string }, at: number): Promise<void> {
+    return this.update((entries) => {
+      let changed = false;
+      for (const id of messageIds) {
+        const e = entries.get(id);
+        if (!e || e.threadId !== threadId || e.opened?.[from.orgId]) continue;
+        if (!e.recipients.some((r) => orgOfDeviceId(r) === from.orgId)) continue;
+        e.opened = { ...e.opened, [from.orgId]: { at, deviceId: from.deviceId } };
+        changed = true;
+      }
+      return changed;
     });
   }
 

@@ -42,6 +42,7 @@ import {
 import type { ClientSocket } from './connection';
 import type { MessageStore } from './message-store';
 import { isHistoryPayload, openHistoryItem } from './history';
+import { isReceiptPayload, ReadReceipt } from './receipts';
 import { type FailedMessage, MessageBody, type OriginalEnvelope, type StoredMessage } from './messages';
 import type { RelayApi } from './relay-api';
 import type { TrustStore } from './trust';
@@ -53,6 +54,13 @@ export interface SendInput {
   /** Participant orgs of the thread (the sender's own org is added automatically). */
   orgIds: string[];
   payload: unknown;
+  /**
+   * What the envelope carries: a thread message (default; kept in the
+   * thread and in the delivery log), a history carrier (its forwarded
+   * original is the message: only the delivery log tracks the carrier) or
+   * a read receipt (neither).
+   */
+  carries?: 'message' | 'history' | 'receipt';
 }
 
 /** What sending needs from the device around it. */
@@ -169,8 +177,9 @@ export class Outbound {
           payload: input.payload,
           ...this.original(envelope, contentKey),
         };
-        await this.ctx.messages.add(stored);
-        await this.ctx.onSent({ messageId: stored.messageId, threadId: stored.threadId, sentAt, ...(storedAt !== undefined ? { storedAt } : {}), recipients: stored.recipientDeviceIds });
+        const carries = input.carries ?? 'message';
+        if (carries === 'message') await this.ctx.messages.add(stored);
+        if (carries !== 'receipt') await this.ctx.onSent({ messageId: stored.messageId, threadId: stored.threadId, sentAt, ...(storedAt !== undefined ? { storedAt } : {}), recipients: stored.recipientDeviceIds });
         out.push(stored);
         break;
       }
@@ -265,6 +274,8 @@ export interface InboundContext {
   saveKeys(): Promise<void>;
   onMessage(message: StoredMessage): void;
   onFailure(failure: FailedMessage): void;
+  /** A signed read receipt from another device, already verified as its envelope (`at` is its signed sentAt). */
+  onReceipt(receipt: { threadId: string; read: string[]; fromDeviceId: string; fromOrgId: string; at: number }): Promise<void>;
   /** A forwarded message of a history transfer was taken (for "receiving history: 12 of 40"). */
   onHistory(progress: { transferId: string; fromDeviceId: string; index: number; total: number }): void;
 }
@@ -313,6 +324,13 @@ export class Inbound {
       const stored = await this.open(envelope);
       // Persist first (keys only when a one-time prekey was used up, then the message), then ack.
       if (stored.usedOneTimePrekey) await this.ctx.saveKeys();
+      if ('receipt' in stored) {
+        // A receipt is recorded in the delivery log, never stored as a message; recording is idempotent.
+        await this.ctx.onReceipt(stored.receipt);
+        this.cancelRetry(messageId);
+        await this.ack(messageId);
+        return;
+      }
       // A forwarded message the device already holds is not stored twice; its carrier is remembered, so a redelivery is acked at once.
       const fresh = !(await this.ctx.messages.hasSeen(stored.message.threadId, stored.message.messageId));
       await this.ctx.messages.add(stored.message, stored.history ? { carrierId: messageId } : {});
@@ -346,7 +364,10 @@ export class Inbound {
   /** Everything that makes an envelope a message, or a typed error saying why not. */
   private async open(
     envelope: ReturnType<typeof parseEnvelope>,
-  ): Promise<{ message: StoredMessage; usedOneTimePrekey: boolean; history?: { transferId: string; index: number; total: number } }> {
+  ): Promise<
+    | { message: StoredMessage; usedOneTimePrekey: boolean; history?: { transferId: string; index: number; total: number } }
+    | { receipt: { threadId: string; read: string[]; fromDeviceId: string; fromOrgId: string; at: number }; usedOneTimePrekey: boolean }
+  > {
     const sender = await this.ctx.trust.device(envelope.header.senderDeviceId);
     const opened = openEnvelope(this.ctx.crypto, {
       envelope,
@@ -366,6 +387,14 @@ export class Inbound {
       throw new HandoverError('DECRYPT_FAILED', 'the message body is not a valid Handover message');
     }
     const usedOneTimePrekey = opened.usedOneTimePrekeyId !== undefined;
+    if (isReceiptPayload(body.data.payload)) {
+      this.ctx.crypto.wipe(opened.contentKey);
+      const receipt = ReadReceipt.safeParse(body.data.payload);
+      if (!receipt.success) throw new HandoverError('BAD_REQUEST', 'a read receipt that does not match its schema');
+      // Its time is the signed envelope's, its author the verified sender: nothing here comes from the relay.
+      const { threadId, sentAt, senderDeviceId } = envelope.header;
+      return { receipt: { threadId, read: receipt.data.read, fromDeviceId: senderDeviceId, fromOrgId: sender.org.orgId, at: sentAt }, usedOneTimePrekey };
+    }
     if (isHistoryPayload(body.data.payload)) {
       // A forwarded envelope: the message is the original author's, checked on its own (history.ts).
       const forwarded = openHistoryItem(this.ctx.crypto, this.ctx.trust, body.data.payload, { threadId: envelope.header.threadId, now: this.ctx.now() });

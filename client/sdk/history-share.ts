@@ -66,6 +66,7 @@ export class HistoryShare {
         orgIds,
         // The carrier's body names the orgs it goes to; the forwarded original keeps its own.
         payload: historyItem(m.original!, transferId, i + 1, originals.length),
+        carries: 'history' as const,
       })),
     );
     return originals.length;

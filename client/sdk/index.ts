@@ -17,6 +17,7 @@ export { type KeyValueStorage, MemoryStorage } from './storage';
 export { type FailedMessage, type OriginalEnvelope, type StoredMessage } from './messages';
 export { type BackupSummary, restoreVault, writeBackup } from './backup';
 export { type DeliveryEntry, type OrgDelivery, byOrg } from './delivery';
+export { type ReadReceipt, MAX_READ_PER_RECEIPT } from './receipts';
 export { SerialQueue } from './serial-queue';
 export type { HistoryProgress } from './history-share';
 export type { KnownDevice, OrgKeyChange, OrgPin, TrustStore } from './trust';

@@ -164,8 +164,14 @@ it('sets up a network and works a referral from refer to purge', async () => {
   expect(delivery.json.messages.length).toBeGreaterThan(0);
   expect(delivery.json.messages[0].storedAt).toEqual(expect.any(Number));
   expect(delivery.json.messages[0].byOrg.map((o: { orgId: string }) => o.orgId)).toEqual(expect.arrayContaining(['shelter-ist', 'iom-ist']));
+  expect(JSON.stringify(delivery.json)).not.toContain('opened');
+  // The shelter turns read receipts on; its next `show` tells the NGO, in a signed receipt, what it read.
+  expect((await ok(shelter, ['device', 'read-receipts'])).stdout).toContain('Read receipts are off');
+  expect((await ok(shelter, ['device', 'read-receipts', 'on'])).stdout).toContain('Read receipts are on');
+  await ok(shelter, ['show', threadId]);
   const deliveryText = await ok(ngo, ['delivery', threadId]);
-  expect(deliveryText.stdout).toMatch(/stored by the relay .*shelter-ist delivered 1\/1/);
+  expect(deliveryText.stdout).toMatch(/stored by the relay .*shelter-ist delivered 1\/1, opened \d{4}-/);
+  expect((await cli(shelter, ['device', 'read-receipts', 'maybe'])).code).toBe(2);
   const resend = await ok(ngo, ['resend', threadId]);
   expect(resend.stdout).toContain('Nothing in this thread expired undelivered.');
 

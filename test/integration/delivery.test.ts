@@ -76,6 +76,60 @@ describe('delivery state on a real relay', () => {
   });
 });
 
+describe('read receipts on a real relay', () => {
+  it('off unless the org turns them on; then one signed receipt per author org, dated by its envelope, shown to the sender; colleagues do not receipt again; forged receipts change nothing', async () => {
+    const crypto = await loadCrypto();
+    const network = new TestNetwork(crypto, Date.now());
+    const fx = await startTestRelay(network);
+    const clients: HandoverClient[] = [];
+    try {
+      const sender = await enrolClient(fx, network.addOrg('rr-ngo', 'ngo'), 'dana');
+      const shelter = network.addOrg('rr-shelter', 'shelter');
+      const amina = await enrolClient(fx, shelter, 'amina');
+      const bora = await enrolClient(fx, shelter, 'bora');
+      const mallory = await enrolClient(fx, network.addOrg('rr-other', 'ngo'), 'mallory');
+      clients.push(sender, amina, bora, mallory);
+
+      const sent = await sender.send({ threadId: THREAD, orgIds: ['rr-shelter'], payload: 'intake at 18:00' });
+      await eventually(async () => (await amina.threadMessages(THREAD)).length === 1 && (await bora.threadMessages(THREAD)).length === 1, 10_000, 'the message on both shelter devices');
+      await eventually(async () => (await sender.deliveryState(THREAD))[0]?.delivered.length === 2, 10_000, 'delivered');
+
+      // Off by default: reading tells nobody.
+      expect(await amina.readReceiptsEnabled()).toBe(false);
+      expect(await amina.markRead(THREAD)).toBe(0);
+
+      // Forged: an org the message never went to, and the right org naming it from another thread.
+      const receipt = { kind: 'handover.receipt', v: 1, read: [sent.messageId] };
+      await mallory.sendAll([{ threadId: THREAD, orgIds: ['rr-ngo'], payload: receipt, carries: 'receipt' }]);
+      await amina.sendAll([{ threadId: 'DDDDDDDDDDDDDDDDDDDDDQ', orgIds: ['rr-ngo'], payload: receipt, carries: 'receipt' }]);
+      // A malformed receipt is an envelope that failed in itself: recorded, acked, nothing else.
+      await mallory.sendAll([{ threadId: THREAD, orgIds: ['rr-ngo'], payload: { kind: 'handover.receipt', v: 1, read: [] }, carries: 'receipt' }]);
+      await eventually(async () => (await sender.failedMessages()).some((f) => f.code === 'BAD_REQUEST'), 10_000, 'the malformed receipt recorded');
+      await sender.idle();
+      expect((await sender.deliveryState(THREAD))[0]!.opened).toBeUndefined();
+
+      await amina.setReadReceipts(true);
+      await bora.setReadReceipts(true);
+      const before = Date.now();
+      expect(await amina.markRead(THREAD)).toBe(1);
+      expect(await amina.markRead(THREAD)).toBe(0); // once per message
+      await eventually(async () => (await sender.deliveryState(THREAD))[0]!.opened?.['rr-shelter'] !== undefined, 10_000, 'opened shown to the sender');
+      const [entry] = await sender.deliveryState(THREAD);
+      expect(entry!.opened!['rr-shelter']!.deviceId).toBe('rr-shelter:amina');
+      expect(entry!.opened!['rr-shelter']!.at).toBeGreaterThanOrEqual(before - 1000);
+      expect(byOrg(entry!).find((o) => o.orgId === 'rr-shelter')!.openedAt).toBe(entry!.opened!['rr-shelter']!.at);
+
+      // Bora's device got its colleague's receipt: the org has receipted this message already.
+      await eventually(async () => (await bora.markRead(THREAD)) === 0, 10_000, 'the colleague receipt remembered');
+      // Receipts are never thread messages, on either side.
+      for (const c of [sender, amina, bora]) expect((await c.threadMessages(THREAD)).map((m) => m.messageId)).toEqual([sent.messageId]);
+    } finally {
+      for (const c of clients) await c.close();
+      await fx.close();
+    }
+  });
+});
+
 describe('DeliveryLog (the relay\'s notices are untrusted input)', () => {
   async function log(now = () => 1_000_000_000_000) {
     const crypto = await loadCrypto();
@@ -111,6 +165,20 @@ describe('DeliveryLog (the relay\'s notices are untrusted input)', () => {
       { orgId: 'i', devices: 1, delivered: 0, expired: 0 },
       { orgId: 's', devices: 2, delivered: 1, expired: 0 },
     ]);
+  });
+
+  it('a read receipt counts only for messages of its thread sent to a device of its org; the first one per org stays', async () => {
+    const { log: l } = await log();
+    await l.sent(entry);
+    await l.opened('another-thread', ['m1'], { orgId: 's', deviceId: 's:a' }, 5);
+    await l.opened(THREAD, ['m1', 'unknown'], { orgId: 'evil', deviceId: 'evil:x' }, 6);
+    expect((await l.list())[0]!.opened).toBeUndefined();
+    await l.opened(THREAD, ['m1'], { orgId: 's', deviceId: 's:b' }, 7);
+    await l.opened(THREAD, ['m1'], { orgId: 's', deviceId: 's:a' }, 8);
+    const [e] = await l.list();
+    expect(e!.opened).toEqual({ s: { at: 7, deviceId: 's:b' } });
+    expect(byOrg(e!).find((o) => o.orgId === 's')!.openedAt).toBe(7);
+    expect(byOrg(e!).find((o) => o.orgId === 'i')!.openedAt).toBeUndefined();
   });
 
   it('forgets what is older than the retention window plus a day (nothing can change it any more)', async () => {

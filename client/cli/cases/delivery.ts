@@ -1,7 +1,8 @@
 /**
  * What became of what this device sent: per message and per recipient
  * org, stored by the relay, delivered to n of m devices, expired
- * undelivered — and `resend`, which forwards what expired, as signed by its
+ * undelivered, opened (signed read receipts, when the recipient org sends
+ * them) — and `resend`, which forwards what expired, as signed by its
  * author, to the devices it did not reach (issue 13).
  */
 import type { Command } from 'commander';
@@ -15,7 +16,7 @@ import { iso } from './text';
 export function deliveryLine(e: DeliveryEntry): string {
   const orgs = byOrg(e).map((o) => {
     if (o.expired > 0) return `${o.orgId} EXPIRED undelivered on ${o.expired} of ${o.devices}${o.delivered ? `, delivered ${o.delivered}` : ''}`;
-    return `${o.orgId} delivered ${o.delivered}/${o.devices}`;
+    return `${o.orgId} delivered ${o.delivered}/${o.devices}${o.openedAt !== undefined ? `, opened ${iso(o.openedAt)}` : ''}`;
   });
   const stored = e.storedAt ? `stored by the relay ${iso(e.storedAt)}` : 'sent';
   return `  ${e.messageId} ${iso(e.sentAt)}: ${stored}; ${orgs.join('; ')}`;

@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import type { Command } from 'commander';
 import { AccessLog, type CaseService } from '../../referral';
 import { HandoverError } from '../../sdk';
-import { output } from '../context';
+import { output, progress } from '../context';
 import { certificateWarnings } from '../device/certificates';
 import { globalOptions, run } from '../run';
 import { withCases } from './session';
@@ -63,6 +63,10 @@ export function showCommand(program: Command): void {
           }
           // --json prints the referral too, as --referral does on screen.
           await new AccessLog(client).record(o.referral || g().json ? 'show-referral' : 'show', [threadId]);
+          // Reading is what a receipt reports: sent only when this org turned receipts on and the relay is reachable (else next time).
+          if (client.online) {
+            await client.markRead(threadId).catch((err: unknown) => progress(`read receipt not sent (${err instanceof Error ? err.message : String(err)}); it is sent the next time you open this thread`));
+          }
           const warnings = certificateWarnings(client);
           const summary = deliverySummary(delivery);
           output(g(), { ...t, delivery, certificateWarnings: warnings }, () =>

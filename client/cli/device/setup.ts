@@ -19,6 +19,7 @@ export function registerDeviceCommands(program: Command): void {
   deviceRegister(program, device);
   deviceRenew(program, device);
   devicePassphrase(program, device);
+  deviceReadReceipts(program, device);
   deviceShow(program, device);
 }
 
@@ -134,6 +135,29 @@ function devicePassphrase(program: Command, device: Command): void {
         // An unlocked session would outlive the old passphrase (the storage key stays the same): end it.
         const locked = await lockAgent(profileDir(g()));
         output(g(), { changed: true, locked }, `The passphrase of this profile is changed; the old one no longer opens it.${locked ? ' The unlocked session ended.' : ''}`);
+      }),
+    );
+}
+
+function deviceReadReceipts(program: Command, device: Command): void {
+  const g = () => globalOptions(program);
+  device
+    .command('read-receipts')
+    .description("whether `show` tells the author's org, in a signed receipt, that this device read its messages (your org's policy; off unless turned on)")
+    .argument('[setting]', 'on or off (without it: the current setting)')
+    .action(
+      run(program, async (setting?: string) => {
+        if (setting !== undefined && setting !== 'on' && setting !== 'off') throw new HandoverError('BAD_REQUEST', `read-receipts takes "on" or "off", not "${setting}"`);
+        const client = await openDevice(g(), false);
+        if (setting !== undefined) await client.setReadReceipts(setting === 'on');
+        const on = await client.readReceiptsEnabled();
+        output(
+          g(),
+          { readReceipts: on },
+          on
+            ? 'Read receipts are on: `handover show` tells the author org which of its messages this device read.'
+            : 'Read receipts are off: nobody is told when this device reads a thread.',
+        );
       }),
     );
 }
