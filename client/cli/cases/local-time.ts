@@ -33,6 +33,24 @@ export function localTime(ms: number | null | undefined): string {
   return formatter.format(new Date(ms));
 }
 
+let compact: Intl.DateTimeFormat | undefined;
+
+/** A point in time in the user's zone for tables and timelines, sortable: "2026-12-06 09:21 GMT+5". */
+export function compactLocalTime(ms: number): string {
+  if (!Number.isFinite(ms)) return '-';
+  compact ??= new Intl.DateTimeFormat('en-CA', {
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+    timeZoneName: 'short',
+  });
+  const part = Object.fromEntries(compact.formatToParts(new Date(ms)).map((p) => [p.type, p.value]));
+  return `${part.year}-${part.month}-${part.day} ${part.hour}:${part.minute} ${part.timeZoneName}`;
+}
+
 /** A length of time for people: "3 d 4 h", "24 h", "1 h 5 min", "under a minute" (hours up to two days). */
 export function span(ms: number): string {
   const abs = Math.abs(ms);

@@ -6,9 +6,11 @@
  */
 import type { CaseThread, DropReason, ThreadSummary } from '../../referral';
 import type { FailedMessage } from '../../sdk';
+import { compactLocalTime } from './local-time';
 
+/** Times in the user's zone (TZ or the system's), written out: a case spans countries. */
 export function iso(ms: number | null | undefined): string {
-  return ms === null || ms === undefined ? '-' : `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')}Z`;
+  return ms === null || ms === undefined ? '-' : compactLocalTime(ms);
 }
 
 /** One envelope that could not be opened: still waiting in the relay (retried) or given up (it can never be opened). */

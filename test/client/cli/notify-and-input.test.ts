@@ -3,6 +3,7 @@
  * one call with a count, and hooks that fail (reported, never fatal). The
  * end-to-end check of what a hook receives is test/integration/watch-due.test.ts.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -147,5 +148,20 @@ describe('what people type', () => {
     expect(() => referralTimesToEpoch({ consent: { givenAt: '28/11/2026 15:00' } })).toThrow('consent.givenAt "28/11/2026 15:00" is not a time');
     expect(() => referralTimesToEpoch({ consent: { givenAt: '2026-11-28T15:00' } })).toThrow(/is not a time: use ISO 8601 with a time zone/);
     expect(referralTimesToEpoch('not an object')).toBe('not an object');
+  });
+});
+
+describe('times on screen are in the reader\'s zone, written out', () => {
+  const show = (tz: string) =>
+    execFileSync(process.execPath, ['--require', 'tsx/cjs', '-e', "process.stdout.write(require('./client/cli/cases/text').iso(Date.UTC(2026, 11, 6, 6, 25)))"], {
+      cwd: path.resolve(__dirname, '../../..'),
+      env: { ...process.env, TZ: tz },
+      encoding: 'utf8',
+    });
+
+  it('Almaty, Istanbul and UTC readers see the same instant in their own zone', () => {
+    expect(show('Asia/Almaty')).toBe('2026-12-06 11:25 GMT+5');
+    expect(show('Europe/Istanbul')).toBe('2026-12-06 09:25 GMT+3');
+    expect(show('UTC')).toBe('2026-12-06 06:25 UTC');
   });
 });
