@@ -44,6 +44,7 @@ export function serveConnection(socket: RelaySocket, deps: ConnectionDeps): void
         metrics.deliveries.inc();
         socket.emit('envelope:deliver', item.delivery ?? decodeStored(item.blob));
       },
+      readFailed: (err) => deps.logger.warn({ deviceId, err: errorSummary(err) }, 'inbox read failed; reading again shortly'),
     },
     { count: config.deliveryWindow, bytes: config.deliveryWindowBytes },
   );
@@ -90,7 +91,8 @@ function welcome(socket: RelaySocket, pump: DeliveryPump, deps: ConnectionDeps):
     .then((remaining) => {
       if (remaining < deps.config.oneTimePrekeyLowWater) socket.emit('prekeys:low', { remaining });
     })
-    .catch(() => undefined);
+    // Only a warning is lost (the next connect asks again); the operator should still see the store failing.
+    .catch((err: unknown) => logger.warn({ deviceId, err: errorSummary(err) }, 'one-time prekey count failed'));
 }
 
 /** Counts a socket's refusals; past the limit in a minute, the relay hangs up on it. */

@@ -22,6 +22,8 @@ export interface PendingItem {
 export interface DeliveryTarget {
   /** Send one envelope to the socket. */
   emit(item: PendingItem): void;
+  /** An inbox read failed (storage down); the pump reads again by itself. For the log. */
+  readFailed?(err: unknown): void;
 }
 
 const MAX_READ = 1000;
@@ -55,7 +57,7 @@ export class DeliveryPump {
     if (this.closed || this.inflight.has(item.messageId)) return;
     if (this.dirty || this.draining || this.full) {
       this.dirty = true;
-      if (!this.draining && !this.full) void this.replay().catch(() => undefined);
+      if (!this.draining && !this.full) this.replaySoon();
       return;
     }
     this.send(item);
@@ -74,7 +76,7 @@ export class DeliveryPump {
     this.inflight.delete(messageId);
     this.inflightBytes -= entry.bytes;
     this.ackedDuringRead?.add(messageId);
-    if (this.dirty && !this.draining && this.inflight.size <= this.window.count / 2) void this.replay().catch(() => undefined);
+    if (this.dirty && !this.draining && this.inflight.size <= this.window.count / 2) this.replaySoon();
     return entry.senderDeviceId;
   }
 
@@ -144,11 +146,16 @@ export class DeliveryPump {
     return emitted;
   }
 
+  /** Read the inbox again without waiting: a failed read schedules its own retry (drain), so it is only reported. */
+  private replaySoon(): void {
+    void this.replay().catch((err: unknown) => this.target.readFailed?.(err));
+  }
+
   private retryLater(): void {
     if (this.closed || this.retryTimer) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      if (!this.closed) void this.replay().catch(() => undefined);
+      if (!this.closed) this.replaySoon();
     }, RETRY_READ_MS);
     this.retryTimer.unref?.();
   }

@@ -67,3 +67,31 @@ test('a failed ack makes the envelope come again once, after a read', async () =
   expect(sent).toEqual(['only', 'only']);
   pump.close();
 });
+
+test('a live envelope that meets a failing inbox read is reported, read again by the pump itself, and delivered in order', async () => {
+  class FailingReads extends MemoryStore {
+    failures = 0;
+    override async readInbox(deviceId: string, limit: number, skip?: InboxSkip) {
+      if (this.failures > 0) {
+        this.failures--;
+        throw new Error('storage down');
+      }
+      return super.readInbox(deviceId, limit, skip);
+    }
+  }
+  const store = new FailingReads({ now: () => T0 });
+  const sent: string[] = [];
+  const reported: unknown[] = [];
+  const pump = new DeliveryPump('dev-a', store, { emit: (item: PendingItem) => sent.push(item.messageId), readFailed: (err) => reported.push(err) }, { count: 10, bytes: 1e9 });
+  await store.enqueue(envelope('m1', ['dev-a']));
+  store.failures = 1;
+  await expect(pump.replay()).rejects.toThrow('storage down');
+  // A live envelope arrives while the inbox is "dirty": the pump reads again instead of sending it ahead of m1.
+  const m2 = envelope('m2', ['dev-a']);
+  await store.enqueue(m2);
+  store.failures = 1;
+  pump.offer({ messageId: 'm2', senderDeviceId: 'dev-sender', blob: new Uint8Array(10) });
+  for (let i = 0; i < 100 && sent.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+  expect(reported.map((e) => (e as Error).message)).toEqual(['storage down']);
+  expect(sent).toEqual(['m1', 'm2']);
+});
