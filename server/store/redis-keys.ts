@@ -6,7 +6,8 @@
  *   {dir}        directory: org and device certificates (and every org's certificate history), org membership
  *   {rev}        revocation logs and per-issuer heads
  *   {<device>}   prekeys, session index, notices, and the inbox: stream, message index,
- *                envelope bodies (stored with each recipient) and replay memory
+ *                the bytes of envelopes to this device alone, and replay memory
+ *   {<message>}  the bytes of an envelope to several devices (kept once) and who has not acked it
  *   {<token>}    one session;  {<challenge>}  one challenge;  {<ticket>}  one socket ticket
  *   {expiry}     the sorted set of pending envelope expiries ("<message>/<device>")
  *
@@ -46,6 +47,8 @@ export function redisKeys(prefix: string) {
 
     rateWindow: (key: string, window: number) => `${p}rate:{${key}}:${window}`,
 
+    envelope: (messageId: string) => `${p}env:{${messageId}}`,
+    pending: (messageId: string) => `${p}pending:{${messageId}}`,
     inbox: (deviceId: string) => `${p}inbox:{${deviceId}}`,
     inboxIndex: (deviceId: string) => `${p}inbox-index:{${deviceId}}`,
     inboxBodies: (deviceId: string) => `${p}inbox-body:{${deviceId}}`,

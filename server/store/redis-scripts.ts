@@ -125,14 +125,19 @@ return count
 );
 
 /*
- * An envelope's life in Redis, all under its recipient's hash tag: one
- * script per recipient inbox does the replay check, the inbox cap and the
- * write in one step, so an enqueue is one round trip per inbox (the body is
- * stored with each recipient; DECISIONS 2026-12-06).
+ * An envelope's life in Redis. One script per recipient inbox, under the
+ * recipient's hash tag, does the replay check, the inbox cap and the write
+ * in one step. An envelope to one device keeps its bytes in that inbox:
+ * its enqueue is one round trip. An envelope to several devices keeps its
+ * bytes once, under the message's tag, with the set of recipients that
+ * have not acked it (its header lists every recipient, so a copy per inbox
+ * would grow with the square of the recipient count; DECISIONS 2026-12-06).
  *
- *   inbox:{d}        stream of entries  m = message id, s = sender, e = expiresAt
+ *   inbox:{d}        stream of entries  m = message id, s = sender, e = expiresAt, b = 'shared' for a body kept once
  *   inbox-index:{d}  hash  message id -> stream entry id (pending envelopes)
- *   inbox-body:{d}   hash  message id -> envelope bytes (pending envelopes)
+ *   inbox-body:{d}   hash  message id -> envelope bytes (pending envelopes to this device alone)
+ *   env:{m}          the envelope bytes of a message to several devices
+ *   pending:{m}      set of its recipients that have not acked it (the bytes go with the last)
  *   replay:{d}       hash  message id -> "<remembered-until ms>:<recipients digest>:<fingerprint>"
  *   replay-due:{d}   zset  message id by remembered-until, to forget lapsed ids
  *
@@ -179,9 +184,10 @@ return state
 /**
  * KEYS: the five inbox keys. ARGV: now, messageId, digest:fingerprint, maxLength
  * (0: no cap check), sender, expiresAt, inboxTtlMs, rememberUntil,
- * rememberTtlMs, blob. Forgets a few lapsed replay records, then stores the
- * envelope in the inbox and remembers its id, unless the id is known here
- * or the inbox is full. Returns 'stored', 'duplicate', 'moved', 'conflict' or 'full'.
+ * rememberTtlMs, blob, 'own' or 'shared' ('shared': the bytes are kept once,
+ * in env:{m}, and blob is empty).
+ * Forgets a few lapsed replay records, then stores the envelope in the
+ * inbox and remembers its id, unless the id is known here or the inbox is full. Returns 'stored', 'duplicate', 'moved', 'conflict' or 'full'.
  */
 export const ENQUEUE_INBOX = script(
   'enqueue-inbox',
@@ -196,9 +202,14 @@ ${INBOX_STATE}
 if state ~= 'new' then return state end
 local cap = tonumber(ARGV[4])
 if cap > 0 and redis.call('XLEN', KEYS[1]) >= cap then return 'full' end
-local entry = redis.call('XADD', KEYS[1], '*', 'm', ARGV[2], 's', ARGV[5], 'e', ARGV[6])
+local entry
+if ARGV[11] == 'shared' then
+  entry = redis.call('XADD', KEYS[1], '*', 'm', ARGV[2], 's', ARGV[5], 'e', ARGV[6], 'b', 'shared')
+else
+  entry = redis.call('XADD', KEYS[1], '*', 'm', ARGV[2], 's', ARGV[5], 'e', ARGV[6])
+  redis.call('HSET', KEYS[3], ARGV[2], ARGV[10])
+end
 redis.call('HSET', KEYS[2], ARGV[2], entry)
-redis.call('HSET', KEYS[3], ARGV[2], ARGV[10])
 redis.call('HSET', KEYS[4], ARGV[2], ARGV[8] .. ':' .. ARGV[3])
 redis.call('ZADD', KEYS[5], ARGV[8], ARGV[2])
 -- Redis drops an inbox on its own only after its last envelope (plus grace), in case no relay takes expiries.
@@ -214,24 +225,26 @@ return 'stored'
 
 /**
  * KEYS: inbox stream, inbox index, inbox bodies. ARGV: messageId.
- * Removes a pending envelope (ack, revoked inbox entry, dangling entry); 1 if it was there.
+ * Removes a pending envelope (ack, dangling entry). Returns false if it was
+ * not there, 'own' if its bytes were in this inbox, 'shared' if they are
+ * kept once (the caller then releases this recipient from env:{m}).
  */
 export const INBOX_REMOVE = script(
   'inbox-remove',
   3,
   `
 local entry = redis.call('HGET', KEYS[2], ARGV[1])
-if not entry then return 0 end
+if not entry then return false end
 redis.call('XDEL', KEYS[1], entry)
 redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-return 1
+if redis.call('HDEL', KEYS[3], ARGV[1]) == 1 then return 'own' end
+return 'shared'
 `,
 );
 
 /**
  * KEYS: inbox stream, inbox index, inbox bodies. ARGV: messageId, now.
- * Takes an expired envelope out of the inbox. Returns {'expired', sender};
+ * Takes an expired envelope out of the inbox. Returns {'own' or 'shared', sender};
  * {'later', expiresAt} when it is not due yet (its expiry entry was
  * scheduled by an earlier attempt); false when it is no longer pending.
  */
@@ -252,19 +265,60 @@ end
 if exp > tonumber(ARGV[2]) then return {'later', tostring(exp)} end
 redis.call('XDEL', KEYS[1], entry)
 redis.call('HDEL', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-return {'expired', sender}
+if redis.call('HDEL', KEYS[3], ARGV[1]) == 1 then return {'own', sender} end
+return {'shared', sender}
 `,
 );
 
-/** KEYS: inbox stream, inbox index, inbox bodies. Deletes the inbox; returns the message ids it held. */
+/**
+ * KEYS: inbox stream, inbox index, inbox bodies. Deletes the inbox; returns
+ * the message ids it held, each followed by 'own' or 'shared' (as INBOX_REMOVE).
+ */
 export const DRAIN_INBOX = script(
   'drain-inbox',
   3,
   `
 local ids = redis.call('HKEYS', KEYS[2])
+local out = {}
+for _, id in ipairs(ids) do
+  out[#out + 1] = id
+  out[#out + 1] = (redis.call('HEXISTS', KEYS[3], id) == 1) and 'own' or 'shared'
+end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-return ids
+return out
+`,
+);
+
+/**
+ * KEYS: env, pending. ARGV: ttlMs, blob, recipients... Keeps the bytes of an
+ * envelope to several devices once (unless a retry finds them there) and
+ * adds the recipients this call is about to write to. Before any inbox entry.
+ */
+export const KEEP_SHARED_BODY = script(
+  'keep-shared-body',
+  2,
+  `
+redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[1])
+for i = 3, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[2], ARGV[1]) end
+return 1
+`,
+);
+
+/**
+ * KEYS: pending, env. ARGV: deviceId. Releases one recipient of a shared
+ * body; frees the bytes after the last. Returns 1 if they were freed.
+ */
+export const RELEASE_SHARED_BODY = script(
+  'release-shared-body',
+  2,
+  `
+redis.call('SREM', KEYS[1], ARGV[1])
+if redis.call('SCARD', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[1])
+  return redis.call('DEL', KEYS[2])
+end
+return 0
 `,
 );
 

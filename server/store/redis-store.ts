@@ -336,7 +336,7 @@ export class RedisStore implements RelayStore {
     const identity = `${recipientsDigest(recipients)}:${request.fingerprint}`;
     const now = this.now();
     const expiresAt = Math.min(request.expiresAt, now + this.retentionMs);
-    const add = (deviceId: string, cap: number) =>
+    const add = (deviceId: string, cap: number, shared: boolean) =>
       this.run(scripts.ENQUEUE_INBOX, this.inboxKeys(deviceId), [
         now,
         messageId,
@@ -347,28 +347,31 @@ export class RedisStore implements RelayStore {
         Math.max(1, expiresAt - now) + this.expiryGraceMs,
         now + this.retentionMs,
         this.retentionMs,
-        Buffer.from(request.blob.buffer, request.blob.byteOffset, request.blob.byteLength),
+        shared ? '' : blobArg(request.blob),
+        shared ? 'shared' : 'own',
       ]);
     // The expiry entries go in the same round trip as the inbox writes. NX:
     // a retry never moves an earlier schedule, and an entry scheduled by an
     // attempt that stored nothing is harmless (takeExpired finds no envelope,
     // or one not yet due, which it schedules again).
-    const schedule = () => this.guard(() => this.redis.zadd(this.keys.expiries, 'NX', ...recipients.flatMap((id) => [expiresAt, expiryMember(messageId, id)])));
+    const schedule = (deviceIds: readonly string[]) =>
+      this.guard(() => this.redis.zadd(this.keys.expiries, 'NX', ...deviceIds.flatMap((id) => [expiresAt, expiryMember(messageId, id)])));
 
     if (recipients.length === 1) {
-      // One inbox: the replay check, the cap and the write are one script, one round trip.
+      // One inbox, holding the bytes too: the replay check, the cap and the write are one script, one round trip.
       const deviceId = recipients[0] ?? '';
-      const [state] = await Promise.all([add(deviceId, this.maxInboxLength), schedule()]);
+      const [state] = await Promise.all([add(deviceId, this.maxInboxLength, false), schedule(recipients)]);
       if (state === 'full') return { status: 'inbox_full', deviceIds: [deviceId] };
       return enqueueResult([inboxState(state)]);
     }
 
     // Several inboxes: nothing is written unless every one can take it (no
     // other envelope holds the id, none is full), so first a read-only look
-    // at all of them (one round trip), then one script per inbox (one more).
-    // Inboxes that already hold this envelope (a retry of a half-done
-    // enqueue) are left as they are. Concurrent senders can overshoot the
-    // cap by a few: it bounds memory, it is not a quota.
+    // at all of them (one round trip); then the bytes, once (one more: they
+    // are there before any inbox entry points at them); then one script per
+    // inbox (one more). Inboxes that already hold this envelope (a retry of
+    // a half-done enqueue) are left as they are. Concurrent senders can
+    // overshoot the cap by a few: it bounds memory, it is not a quota.
     const peeked = await Promise.all(
       recipients.map(async (id) => inboxState(await this.run(scripts.PEEK_INBOX, this.inboxKeys(id), [now, messageId, identity, this.maxInboxLength]))),
     );
@@ -379,7 +382,9 @@ export class RedisStore implements RelayStore {
     if (full.length > 0) return { status: 'inbox_full', deviceIds: full };
     const fresh = recipients.filter((_, i) => peeked[i] === 'new');
     if (fresh.length === 0) return { status: 'duplicate', sameEnvelope: true };
-    const [added] = await Promise.all([Promise.all(fresh.map(async (id) => inboxState(await add(id, 0)))), schedule()]);
+    const bodyTtlMs = Math.max(1, expiresAt - now) + this.expiryGraceMs;
+    await this.run(scripts.KEEP_SHARED_BODY, [this.keys.envelope(messageId), this.keys.pending(messageId)], [bodyTtlMs, blobArg(request.blob), ...fresh]);
+    const [added] = await Promise.all([Promise.all(fresh.map(async (id) => inboxState(await add(id, 0, true)))), schedule(fresh)]);
     // Inboxes peeked as already holding it count as 'stored' here: this call completed the enqueue.
     return enqueueResult(added.some((state) => state === 'stored') ? added : ['stored']);
   }
@@ -404,13 +409,21 @@ export class RedisStore implements RelayStore {
         picked.push({ streamId, fields });
         if (picked.length >= need) break;
       }
-      const bodies =
-        picked.length === 0 ? [] : await this.guard(() => this.redis.hmgetBuffer(this.keys.inboxBodies(deviceId), ...picked.map(({ fields }) => fields.messageId)));
-      for (const [i, { fields }] of picked.entries()) {
-        const blob = bodies[i];
+      // The bytes of all of them in one round trip: one HMGET for those kept in the inbox, one GET each for those kept once.
+      const own = picked.filter(({ fields }) => !fields.shared).map(({ fields }) => fields.messageId);
+      const [ownBodies, sharedBodies] = await this.guard(() =>
+        Promise.all([
+          own.length === 0 ? Promise.resolve([]) : this.redis.hmgetBuffer(this.keys.inboxBodies(deviceId), ...own),
+          Promise.all(picked.filter(({ fields }) => fields.shared).map(({ fields }) => this.redis.getBuffer(this.keys.envelope(fields.messageId)))),
+        ]),
+      );
+      let nextOwn = 0;
+      let nextShared = 0;
+      for (const { fields } of picked) {
+        const blob = fields.shared ? sharedBodies[nextShared++] : ownBodies[nextOwn++];
         if (!blob || !fields.senderDeviceId) {
-          // A dangling entry (its body is gone): drop it.
-          await this.run(scripts.INBOX_REMOVE, this.inboxKeys(deviceId).slice(0, 3), [fields.messageId]);
+          // A dangling entry (its bytes are gone): drop it.
+          await this.removeFromInbox(deviceId, fields.messageId);
           continue;
         }
         if (fields.expiresAt <= now) continue; // takeExpired reports it to the sender
@@ -428,12 +441,13 @@ export class RedisStore implements RelayStore {
   async ackDelivery(deviceId: string, messageId: string): Promise<boolean> {
     checkId(deviceId, 'deviceId');
     checkId(messageId, 'messageId');
-    // One round trip: the inbox entry and body go, and so does the expiry entry.
+    // One round trip for the inbox entry (and bytes kept with it) and the
+    // expiry entry; a second one for bytes kept once for several recipients.
     const [removed] = await Promise.all([
-      this.run(scripts.INBOX_REMOVE, this.inboxKeys(deviceId).slice(0, 3), [messageId]),
+      this.removeFromInbox(deviceId, messageId),
       this.guard(() => this.redis.zrem(this.keys.expiries, expiryMember(messageId, deviceId))),
     ]);
-    return removed === 1;
+    return removed;
   }
 
   async inboxLength(deviceId: string): Promise<number> {
@@ -443,9 +457,20 @@ export class RedisStore implements RelayStore {
 
   async deleteInbox(deviceId: string): Promise<number> {
     checkId(deviceId, 'deviceId');
-    const reply = await this.run(scripts.DRAIN_INBOX, this.inboxKeys(deviceId).slice(0, 3), []);
-    const messageIds = strings(reply, 0);
-    if (messageIds.length > 0) await this.guard(() => this.redis.zrem(this.keys.expiries, ...messageIds.map((id) => expiryMember(id, deviceId))));
+    const reply = strings(await this.run(scripts.DRAIN_INBOX, this.inboxKeys(deviceId).slice(0, 3), []), 0);
+    const messageIds: string[] = [];
+    const shared: string[] = [];
+    for (let i = 0; i + 1 < reply.length; i += 2) {
+      const id = reply[i] ?? '';
+      messageIds.push(id);
+      if (reply[i + 1] === 'shared') shared.push(id);
+    }
+    if (messageIds.length > 0) {
+      await Promise.all([
+        this.guard(() => this.redis.zrem(this.keys.expiries, ...messageIds.map((id) => expiryMember(id, deviceId)))),
+        ...shared.map((id) => this.releaseShared(id, deviceId)),
+      ]);
+    }
     return messageIds.length;
   }
 
@@ -511,7 +536,19 @@ export class RedisStore implements RelayStore {
       await this.guard(() => this.redis.zadd(this.keys.expiries, 'NX', Number(value), member));
       return [];
     }
+    if (outcome === 'shared') await this.releaseShared(messageId, recipientDeviceId);
     return [{ messageId, senderDeviceId: value, recipientDeviceId }];
+  }
+
+  /** Takes a pending envelope out of an inbox (and its bytes, once no recipient needs them); true if it was there. */
+  private async removeFromInbox(deviceId: string, messageId: string): Promise<boolean> {
+    const removed = await this.run(scripts.INBOX_REMOVE, this.inboxKeys(deviceId).slice(0, 3), [messageId]);
+    if (removed === 'shared') await this.releaseShared(messageId, deviceId);
+    return removed !== null;
+  }
+
+  private async releaseShared(messageId: string, deviceId: string): Promise<void> {
+    await this.run(scripts.RELEASE_SHARED_BODY, [this.keys.pending(messageId), this.keys.envelope(messageId)], [deviceId]);
   }
 
   private unlessExpired(stored: string | null): { expiresAt: number; value: string } | null {
@@ -570,18 +607,26 @@ interface InboxEntry {
   messageId: string;
   senderDeviceId: string;
   expiresAt: number;
+  /** The bytes are kept once for several recipients (env:{m}), not in the inbox. */
+  shared: boolean;
 }
 
-/** Reads a stream entry's fields (m, s, e); missing ones are empty. */
+/** Reads a stream entry's fields (m, s, e, b); missing ones are empty. */
 function inboxEntry(fields: readonly string[]): InboxEntry {
-  const entry: InboxEntry = { messageId: '', senderDeviceId: '', expiresAt: 0 };
+  const entry: InboxEntry = { messageId: '', senderDeviceId: '', expiresAt: 0, shared: false };
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const value = fields[i + 1] ?? '';
     if (fields[i] === 'm') entry.messageId = value;
     else if (fields[i] === 's') entry.senderDeviceId = value;
     else if (fields[i] === 'e') entry.expiresAt = Number(value);
+    else if (fields[i] === 'b') entry.shared = value === 'shared';
   }
   return entry;
+}
+
+/** Envelope bytes as ioredis sends them, without a copy. */
+function blobArg(blob: Uint8Array): Buffer {
+  return Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
 }
 
 function unavailable(err: unknown): HandoverError {

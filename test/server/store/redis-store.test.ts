@@ -153,24 +153,54 @@ describe('redis store on its own server', () => {
     expect(keys.length).toBeGreaterThan(15);
     for (const key of keys) expect(key).toMatch(/^relay7:[^{}]*\{[^{}]+\}[^{}]*$/);
     expect(keys).toEqual(
-      expect.arrayContaining(['relay7:inbox:{dev-a}', 'relay7:inbox:{dev-b}', 'relay7:inbox-body:{dev-a}', 'relay7:replay:{dev-b}', 'relay7:{expiry}:due']),
+      expect.arrayContaining(['relay7:inbox:{dev-a}', 'relay7:inbox:{dev-b}', 'relay7:env:{msg-1}', 'relay7:pending:{msg-1}', 'relay7:replay:{dev-b}', 'relay7:{expiry}:due']),
     );
   });
 
-  it('stores the envelope bytes with each recipient inbox, in one script per inbox, and frees them at each ack', async () => {
+  it('keeps the bytes of an envelope to one device in its inbox, and frees them at the ack', async () => {
+    const client = redis.client();
+    const blob = new Uint8Array(4096).fill(7);
+    await store.enqueue(envelope('msg-1', ['dev-a'], { blob }));
+
+    expect(await client.hstrlen('ho:inbox-body:{dev-a}', 'msg-1')).toBe(4096);
+    const entries = await client.xrange('ho:inbox:{dev-a}', '-', '+');
+    expect(entries.map(([, fields]) => fields)).toEqual([['m', 'msg-1', 's', 'dev-sender', 'e', String(T0 + DAY_MS)]]);
+    expect(await client.keys('ho:env:*')).toEqual([]);
+
+    await store.ackDelivery('dev-a', 'msg-1');
+    expect(await client.exists('ho:inbox-body:{dev-a}', 'ho:inbox-index:{dev-a}')).toBe(0);
+    expect(await client.zcard('ho:{expiry}:due')).toBe(0);
+    expect(await client.hexists('ho:replay:{dev-a}', 'msg-1')).toBe(1); // replay memory stays
+  });
+
+  it('keeps the bytes of an envelope to several devices once, and frees them after the last ack', async () => {
     const client = redis.client();
     const blob = new Uint8Array(4096).fill(7);
     await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b', 'dev-c'], { blob }));
 
-    for (const id of ['dev-a', 'dev-b', 'dev-c']) expect(await client.hstrlen(`ho:inbox-body:{${id}}`, 'msg-1')).toBe(4096);
+    expect(await client.keys('ho:env:*')).toEqual(['ho:env:{msg-1}']);
+    expect(await client.strlen('ho:env:{msg-1}')).toBe(4096);
+    expect(await client.keys('ho:inbox-body:*')).toEqual([]);
     const entries = await client.xrange('ho:inbox:{dev-b}', '-', '+');
-    expect(entries.map(([, fields]) => fields)).toEqual([['m', 'msg-1', 's', 'dev-sender', 'e', String(T0 + DAY_MS)]]);
+    expect(entries.map(([, fields]) => fields)).toEqual([['m', 'msg-1', 's', 'dev-sender', 'e', String(T0 + DAY_MS), 'b', 'shared']]);
+    expect(Array.from((await store.readInbox('dev-c', 1))[0]?.blob ?? []).length).toBe(4096);
     expect(await client.zcard('ho:{expiry}:due')).toBe(3);
 
-    for (const id of ['dev-a', 'dev-b', 'dev-c']) await store.ackDelivery(id, 'msg-1');
-    expect(await client.exists('ho:inbox-body:{dev-a}', 'ho:inbox-index:{dev-a}')).toBe(0);
+    await store.ackDelivery('dev-a', 'msg-1');
+    await store.deleteInbox('dev-b');
+    expect(await client.exists('ho:env:{msg-1}')).toBe(1);
+    await store.ackDelivery('dev-c', 'msg-1');
+    expect(await client.exists('ho:env:{msg-1}', 'ho:pending:{msg-1}')).toBe(0);
     expect(await client.zcard('ho:{expiry}:due')).toBe(0);
-    expect(await client.hexists('ho:replay:{dev-a}', 'msg-1')).toBe(1); // replay memory stays
+    for (const id of ['dev-a', 'dev-b', 'dev-c']) expect(await client.hexists(`ho:replay:{${id}}`, 'msg-1')).toBe(1);
+  });
+
+  it('frees the bytes kept once when the last copy expires', async () => {
+    const client = redis.client();
+    await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b'], { expiresAt: T0 + MINUTE }));
+    await store.ackDelivery('dev-a', 'msg-1');
+    expect(await store.takeExpired(T0 + MINUTE, 10)).toEqual([{ messageId: 'msg-1', senderDeviceId: 'dev-sender', recipientDeviceId: 'dev-b' }]);
+    expect(await client.exists('ho:env:{msg-1}', 'ho:pending:{msg-1}')).toBe(0);
   });
 
   it('enqueues to one recipient in one round trip: one script and the expiry entry', async () => {
