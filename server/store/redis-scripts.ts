@@ -332,3 +332,18 @@ if #ids > 0 then redis.call('ZREM', KEYS[1], unpack(ids)) end
 return ids
 `,
 );
+
+/**
+ * KEYS: the device's notice stream. ARGV: json, max notices, ttlMs. Appends
+ * a notice (dropping the oldest beyond the max) and keeps the stream no
+ * longer than the retention window after its last notice. Returns its id.
+ */
+export const PUT_NOTICE = script(
+  'put-notice',
+  1,
+  `
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], '*', 'n', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return id
+`,
+);

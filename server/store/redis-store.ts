@@ -492,13 +492,9 @@ export class RedisStore implements RelayStore {
   async putNotice(deviceId: string, json: string): Promise<string> {
     checkId(deviceId, 'deviceId');
     checkNoticeJson(json, MAX_NOTICE_BYTES);
-    const key = this.keys.notices(deviceId);
-    // One transaction: the stream never outlives the retention window without its TTL.
-    const replies = await this.guard(() =>
-      this.redis.multi().xadd(key, 'MAXLEN', MAX_NOTICES_PER_DEVICE, '*', 'n', json).pexpire(key, this.retentionMs).exec(),
-    );
-    const [error, id] = replies?.[0] ?? [new Error('no reply'), null];
-    if (error || typeof id !== 'string') throw unavailable(error ?? new Error('no notice id'));
+    // One script: the stream never outlives the retention window without its TTL.
+    const id = await this.run(scripts.PUT_NOTICE, [this.keys.notices(deviceId)], [json, MAX_NOTICES_PER_DEVICE, this.retentionMs]);
+    if (typeof id !== 'string') throw new HandoverError('INTERNAL', 'unexpected reply from storage');
     return id;
   }
 
