@@ -347,3 +347,22 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return id
 `,
 );
+
+/**
+ * KEYS: pending, env of a message enqueued before 2026-12-06 (env a hash
+ * with sender, exp, blob). Deletes it; returns {sender, recipients still
+ * pending...} or false. Only for expiries scheduled by those relays.
+ */
+export const EXPIRE_LEGACY_MESSAGE = script(
+  'expire-legacy-message',
+  2,
+  `
+if redis.call('TYPE', KEYS[2])['ok'] ~= 'hash' then return false end
+local sender = redis.call('HGET', KEYS[2], 'sender')
+local pending = redis.call('SMEMBERS', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[2])
+if not sender then return false end
+table.insert(pending, 1, sender)
+return pending
+`,
+);

@@ -410,17 +410,21 @@ export class RedisStore implements RelayStore {
         if (picked.length >= need) break;
       }
       // The bytes of all of them in one round trip: one HMGET for those kept in the inbox, one GET each for those kept once.
-      const own = picked.filter(({ fields }) => !fields.shared).map(({ fields }) => fields.messageId);
-      const [ownBodies, sharedBodies] = await this.guard(() =>
-        Promise.all([
-          own.length === 0 ? Promise.resolve([]) : this.redis.hmgetBuffer(this.keys.inboxBodies(deviceId), ...own),
-          Promise.all(picked.filter(({ fields }) => fields.shared).map(({ fields }) => this.redis.getBuffer(this.keys.envelope(fields.messageId)))),
-        ]),
+      // Entries written before bodies were kept with inboxes (only a message id) read the old envelope hash.
+      const own = picked.filter(({ fields }) => fields.kind === 'own').map(({ fields }) => fields.messageId);
+      const ownAt = new Map(own.map((id, i) => [id, i]));
+      const ownRead = own.length === 0 ? Promise.resolve([]) : this.redis.hmgetBuffer(this.keys.inboxBodies(deviceId), ...own);
+      const blobs = await this.guard(() =>
+        Promise.all(
+          picked.map(({ fields }): Promise<Buffer | null> => {
+            if (fields.kind === 'own') return ownRead.then((bodies) => bodies[ownAt.get(fields.messageId) ?? -1] ?? null);
+            if (fields.kind === 'shared') return this.redis.getBuffer(this.keys.envelope(fields.messageId));
+            return this.readLegacy(fields);
+          }),
+        ),
       );
-      let nextOwn = 0;
-      let nextShared = 0;
-      for (const { fields } of picked) {
-        const blob = fields.shared ? sharedBodies[nextShared++] : ownBodies[nextOwn++];
+      for (const [i, { fields }] of picked.entries()) {
+        const blob = blobs[i];
         if (!blob || !fields.senderDeviceId) {
           // A dangling entry (its bytes are gone): drop it.
           await this.removeFromInbox(deviceId, fields.messageId);
@@ -522,9 +526,10 @@ export class RedisStore implements RelayStore {
   /** Expires one recipient's copy of an envelope, if it is still pending and due. */
   private async expireEntry(member: string, now: number): Promise<ExpiredItem[]> {
     const slash = member.indexOf('/');
+    if (slash < 0) return this.expireLegacy(member);
     const messageId = member.slice(0, slash);
     const recipientDeviceId = member.slice(slash + 1);
-    if (slash < 0 || !messageId || !recipientDeviceId) return [];
+    if (!messageId || !recipientDeviceId) return [];
     const reply = await this.run(scripts.EXPIRE_INBOX_ENTRY, this.inboxKeys(recipientDeviceId).slice(0, 3), [messageId, now]);
     if (reply === null) return [];
     const [outcome = '', value = ''] = strings(reply, 2);
@@ -534,6 +539,25 @@ export class RedisStore implements RelayStore {
     }
     if (outcome === 'shared') await this.releaseShared(messageId, recipientDeviceId);
     return [{ messageId, senderDeviceId: value, recipientDeviceId }];
+  }
+
+  /** The bytes of an inbox entry from before 2026-12-06, filling in its sender and expiry; null if they are gone. */
+  private async readLegacy(fields: InboxEntry): Promise<Buffer | null> {
+    const [sender, exp, blob] = await this.redis.hmgetBuffer(this.keys.envelope(fields.messageId), 'sender', 'exp', 'blob');
+    if (!sender || !exp || !blob) return null;
+    fields.senderDeviceId = sender.toString();
+    fields.expiresAt = Number(exp.toString());
+    return blob;
+  }
+
+  /** An expiry scheduled before 2026-12-06 (the bare message id): every recipient that had not acked. */
+  private async expireLegacy(messageId: string): Promise<ExpiredItem[]> {
+    const k = this.keys;
+    const reply = await this.run(scripts.EXPIRE_LEGACY_MESSAGE, [k.pending(messageId), k.envelope(messageId)], []);
+    if (reply === null) return [];
+    const [senderDeviceId = '', ...recipients] = strings(reply, 1);
+    await Promise.all(recipients.map((id) => this.run(scripts.INBOX_REMOVE, this.inboxKeys(id).slice(0, 3), [messageId])));
+    return recipients.sort().map((recipientDeviceId) => ({ messageId, senderDeviceId, recipientDeviceId }));
   }
 
   /** Takes a pending envelope out of an inbox (and its bytes, once no recipient needs them); true if it was there. */
@@ -603,20 +627,25 @@ interface InboxEntry {
   messageId: string;
   senderDeviceId: string;
   expiresAt: number;
-  /** The bytes are kept once for several recipients (env:{m}), not in the inbox. */
-  shared: boolean;
+  /**
+   * Where the bytes are: 'own' in the inbox, 'shared' kept once for several
+   * recipients (env:{m}), 'legacy' in the envelope hash relays before
+   * 2026-12-06 wrote (env:{m} with sender, exp and blob; the entry holds only m).
+   */
+  kind: 'own' | 'shared' | 'legacy';
 }
 
 /** Reads a stream entry's fields (m, s, e, b); missing ones are empty. */
 function inboxEntry(fields: readonly string[]): InboxEntry {
-  const entry: InboxEntry = { messageId: '', senderDeviceId: '', expiresAt: 0, shared: false };
+  const entry: InboxEntry = { messageId: '', senderDeviceId: '', expiresAt: 0, kind: 'own' };
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const value = fields[i + 1] ?? '';
     if (fields[i] === 'm') entry.messageId = value;
     else if (fields[i] === 's') entry.senderDeviceId = value;
     else if (fields[i] === 'e') entry.expiresAt = Number(value);
-    else if (fields[i] === 'b') entry.shared = value === 'shared';
+    else if (fields[i] === 'b' && value === 'shared') entry.kind = 'shared';
   }
+  if (!entry.senderDeviceId) entry.kind = 'legacy';
   return entry;
 }
 

@@ -274,6 +274,38 @@ describe('redis store on its own server', () => {
     expect(await store.takeExpired(T0 + DAY_MS, 10)).toEqual([{ messageId: 'msg-1', senderDeviceId: 'dev-sender', recipientDeviceId: 'dev-a' }]);
   });
 
+  it('still delivers, acks and expires envelopes a relay from before 2026-12-06 left in the old layout', async () => {
+    const client = redis.client();
+    const old = async (messageId: string, recipients: string[], exp: number) => {
+      await client.hset(`ho:env:{${messageId}}`, 'sender', 'dev-sender', 'exp', String(exp), 'blob', Buffer.from([9, 8, 7]), 'done', '1');
+      await client.sadd(`ho:pending:{${messageId}}`, ...recipients);
+      for (const id of recipients) {
+        const entry = await client.xadd(`ho:inbox:{${id}}`, '*', 'm', messageId);
+        await client.hset(`ho:inbox-index:{${id}}`, messageId, entry ?? '');
+      }
+      await client.zadd('ho:{expiry}:due', exp, messageId);
+    };
+    await old('msg-old', ['dev-a', 'dev-b'], T0 + MINUTE);
+    await old('msg-old2', ['dev-a'], T0 + DAY_MS);
+    await store.enqueue(envelope('msg-new', ['dev-a']));
+
+    const items = await store.readInbox('dev-a', 10);
+    expect(items.map((i) => [i.messageId, i.senderDeviceId, Array.from(i.blob), i.expiresAt])).toEqual([
+      ['msg-old', 'dev-sender', [9, 8, 7], T0 + MINUTE],
+      ['msg-old2', 'dev-sender', [9, 8, 7], T0 + DAY_MS],
+      ['msg-new', 'dev-sender', [1, 2, 3], T0 + DAY_MS],
+    ]);
+    expect(await store.ackDelivery('dev-a', 'msg-old')).toBe(true);
+    expect(await store.ackDelivery('dev-a', 'msg-old2')).toBe(true);
+    expect(await client.exists('ho:env:{msg-old2}', 'ho:pending:{msg-old2}')).toBe(0);
+
+    clock.advance(MINUTE);
+    expect(await store.takeExpired(clock.time, 10)).toEqual([{ messageId: 'msg-old', senderDeviceId: 'dev-sender', recipientDeviceId: 'dev-b' }]);
+    expect(await store.inboxLength('dev-b')).toBe(0);
+    expect(await client.exists('ho:env:{msg-old}', 'ho:pending:{msg-old}')).toBe(0);
+    expect(await store.takeExpired(T0 + 2 * DAY_MS, 10)).toEqual([{ messageId: 'msg-new', senderDeviceId: 'dev-sender', recipientDeviceId: 'dev-a' }]);
+  });
+
   it('lets Redis sweep challenges and sessions after their ttl (PX)', async () => {
     const client = redis.client();
     await store.putChallenge('chal-1', 'v', MINUTE);
