@@ -214,7 +214,7 @@ redis.call('HSET', KEYS[4], ARGV[2], ARGV[8] .. ':' .. ARGV[3])
 redis.call('ZADD', KEYS[5], ARGV[8], ARGV[2])
 -- Redis drops an inbox on its own only after its last envelope (plus grace), in case no relay takes expiries.
 local ttl = tonumber(ARGV[7])
-for i = 1, 3 do
+for i = 1, (ARGV[11] == 'shared') and 2 or 3 do
   if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
 end
 redis.call('PEXPIRE', KEYS[4], ARGV[9])
