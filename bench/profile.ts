@@ -64,7 +64,7 @@ const TIERS: Rule[][] = [
   ],
   [
     { category: 'schema validation (zod)', test: (fn) => fn === 'parseEnvelope' || fn === 'parseInput' },
-    { category: 'signature check (Ed25519)', test: (fn) => fn === 'verifyEnvelopeSignature' },
+    { category: 'signature check (Ed25519)', test: (fn, url) => fn === 'verifyEnvelopeSignature' || fn === 'checkEnvelope' || url.includes('/shared/crypto/ed25519-node.') },
     { category: 'ciphertext hash check (BLAKE2b)', test: (fn) => fn === 'checkEnvelopeIntegrity' },
     { category: 'device-set and trust checks', test: (fn, url) => fn === 'checkDeviceSet' || url.includes('/server/services/trust.') },
     { category: 'stored form encode/decode (JSON)', test: (fn) => fn === 'encodeStored' || fn === 'decodeStored' },

@@ -6,6 +6,7 @@ import type { Ratios, RelayPlan, RelayRow } from './scenario';
 import { round } from './timing';
 import { type CaseReadResults, caseReadsSection } from './cases';
 import { type CliTimingResults, cliSection } from './cli';
+import type { WireRow } from './wire';
 
 export interface BenchResults {
   when: string;
@@ -24,6 +25,8 @@ export interface BenchResults {
   };
   connections: ConnectionsResult | null;
   crypto: CryptoResults | null;
+  /** Envelope bytes on the socket for a 4 KiB body (bench/wire.ts). */
+  wire?: WireRow[];
   /** Local case reads on a 200 × 20 profile (bench/cases.ts). */
   caseReads: CaseReadResults | null;
   /** Whole `handover` processes against `node -e 0` (bench/cli.ts). */
@@ -120,6 +123,7 @@ export function markdown(r: BenchResults): string {
     '',
     ...(open.length ? relayTable(open) : ['(no rows)']),
     '',
+    ...wireSection(r.wire),
   ];
   lines.push(...drainSection(r.relay.drain), ...connectionsSection(r.connections));
   if (r.relay.failures.length) {
@@ -163,8 +167,8 @@ export interface TargetCheck {
   detail: string;
 }
 
-const findRow = (rows: RelayRow[], system: string, durability: string, load: string): RelayRow | undefined =>
-  rows.find((r) => r.system === system && r.durability === durability && r.bodyBytes === 4096 && r.recipients === 1 && r.load === load);
+const findRow = (rows: RelayRow[], system: string, durability: string, load: string, recipients = 1): RelayRow | undefined =>
+  rows.find((r) => r.system === system && r.durability === durability && r.bodyBytes === 4096 && r.recipients === recipients && r.load === load);
 
 /** The issue's measurable targets against this run's figures. */
 export function evaluateTargets(r: BenchResults): TargetCheck[] {
@@ -182,6 +186,37 @@ export function evaluateTargets(r: BenchResults): TargetCheck[] {
     unit: '× (at least)',
     met: throughput === null ? null : throughput >= 0.5,
     detail: relay && durable ? `${relay.messagesPerS} vs ${durable.messagesPerS} msg/s` : 'rows missing',
+  });
+  // Issue 16: 20 recipients at ≥ 0.35× (full runs only: quick mode has no 20-recipient row).
+  const relay20 = findRow(rows, 'handover', 'everysec', closedLoad, 20);
+  const durable20 = findRow(rows, 'durable', 'everysec', closedLoad, 20);
+  const throughput20 = relay20 && durable20 && durable20.messagesPerS > 0 ? round(relay20.messagesPerS / durable20.messagesPerS, 2) : null;
+  checks.push({
+    target: 'Relay (Redis everysec, 4 KiB, 20 recipients) msg/s ÷ durable baseline msg/s, saturation',
+    value: throughput20,
+    limit: 0.35,
+    unit: '× (at least)',
+    met: throughput20 === null ? null : throughput20 >= 0.35,
+    detail: relay20 && durable20 ? `${relay20.messagesPerS} vs ${durable20.messagesPerS} msg/s` : 'no 20-recipient rows in this mode',
+  });
+  // Issue 16: relay CPU per envelope (cold relays in quick mode: pessimistic; bench/results/profile.md has a warm figure).
+  const cpu = relay?.serverCpuMsPerMsg ?? null;
+  checks.push({
+    target: 'Relay CPU per envelope (Redis everysec, 4 KiB, 1 recipient, saturation)',
+    value: cpu,
+    limit: 0.45,
+    unit: 'ms (at most)',
+    met: cpu === null ? null : cpu <= 0.45,
+    detail: relay ? `durable baseline ${durable?.serverCpuMsPerMsg ?? '–'} ms${r.mode === 'quick' ? '; quick mode runs cold relay processes' : ''}` : 'row missing',
+  });
+  const wire1 = r.wire?.find((w) => w.recipients === 1);
+  checks.push({
+    target: 'Envelope bytes on the wire, 4 KiB body to 1 device ÷ (padded body + per-recipient X-Wing ciphertext and wrapped key)',
+    value: wire1 ? wire1.overhead : null,
+    limit: 1.2,
+    unit: '× (at most)',
+    met: wire1 ? wire1.overhead <= 1.2 : null,
+    detail: wire1 ? `${wire1.wireBytes} B (header text frame ${wire1.textFrameBytes} B + ciphertext ${wire1.ciphertextBytes} B) vs ${wire1.contentBytes} B` : 'not measured',
   });
   const tl = r.relay.targetLoad;
   const relayAt = tl ? findRow(rows, 'handover', 'everysec', `open/${tl.ratePerS}`) : undefined;
@@ -247,7 +282,7 @@ export function evaluateTargets(r: BenchResults): TargetCheck[] {
 function targetsSection(checks: TargetCheck[]): string[] {
   if (checks.length === 0) return [];
   return [
-    '## Targets (issue 6), this run',
+    '## Targets (issues 6 and 16), this run',
     '',
     '| target | measured | limit | met |',
     '|:--|---:|:--|:--|',
@@ -284,6 +319,20 @@ function connectionsSection(c: ConnectionsResult | null): string[] {
     '|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...c.rows.map((row) => `| ${row.sockets} | ${row.devices} | ${mib(row.rssDeltaBytes)} | ${row.rssPerSocketKiB} | ${mib(row.heapDeltaBytes)} | ${row.heapPerSocketKiB} | ${mib(row.externalDeltaBytes)} | ${row.connectS} |`),
     ...c.blocked.map((b) => `| ${b.sockets} | – | blocked: ${b.reason} | | | | | |`),
+    '',
+  ];
+}
+
+function wireSection(rows: WireRow[] | undefined): string[] {
+  if (!rows || rows.length === 0) return [];
+  return [
+    '### Envelope bytes on the socket (4 KiB body)',
+    '',
+    'One `envelope:send` as Socket.IO writes it: a text frame (header JSON, the X-Wing ciphertexts and wrapped keys in base64url) and a binary frame (the ciphertext as is); WebSocket frame headers left out. Content = padded body ciphertext + 1,168 raw bytes per recipient (X-Wing ciphertext + wrapped key).',
+    '',
+    '| recipients | wire bytes | text frame | ciphertext | content bytes | wire ÷ content |',
+    '|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((w) => `| ${w.recipients} | ${w.wireBytes} | ${w.textFrameBytes} | ${w.ciphertextBytes} | ${w.contentBytes} | ${w.overhead} |`),
     '',
   ];
 }

@@ -9,6 +9,7 @@
  * `npm run bench -- --profile` instead profiles the relay once under load
  * (see profile.ts).
  */
+import { measureWire } from './wire';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -98,6 +99,8 @@ async function main(): Promise<void> {
     }
   });
   const cryptoResults: CryptoResults = await phase('crypto', async () => benchSealOpen(crypto, quick));
+  // Envelope bytes on the socket (issue 16).
+  const wire = measureWire(crypto);
   // Local case reads on a 200-thread × 20-event profile (issue 12): what `inbox` and `show` cost before any network.
   const caseReads = await phase('cases', async (): Promise<CaseReadResults | null> => {
     try {
@@ -130,6 +133,7 @@ async function main(): Promise<void> {
     relay: { rows, failures, targetLoad: targetLoadInfo.value, drain: drainResults },
     connections,
     crypto: cryptoResults,
+    wire,
     caseReads,
     cli,
     targets: [],

@@ -38,5 +38,10 @@ export function canonicalJson(value: unknown): string {
 
 /** The exact bytes that get signed or hashed for `value` under `label`. */
 export function signingInput(label: DomainLabel, value: unknown): Uint8Array {
-  return concatBytes(utf8(label), new Uint8Array([0]), utf8(canonicalJson(value)));
+  return signingInputOfCanonical(label, canonicalJson(value));
+}
+
+/** `signingInput` for a value whose canonical JSON the caller already has (it keeps it for other uses). */
+export function signingInputOfCanonical(label: DomainLabel, canonical: string): Uint8Array {
+  return concatBytes(utf8(label), new Uint8Array([0]), utf8(canonical));
 }

@@ -3,7 +3,7 @@
  * then one idempotent write to every recipient inbox. The send is
  * acknowledged only after that write.
  */
-import { MAX_CLOCK_SKEW_MS, parseEnvelope, fromUtf8, utf8, HandoverError, type EnvelopeHeader, type SealedEnvelope, type Delivery } from '../../shared';
+import { MAX_CLOCK_SKEW_MS, parseEnvelope, fromUtf8, HandoverError, type EnvelopeHeader, type SealedEnvelope, type Delivery } from '../../shared';
 import type { RelayConfig } from '../config';
 import type { InboxStore } from '../store';
 import type { EnvelopeVerifier } from '../verify/pool';
@@ -62,11 +62,11 @@ export class EnvelopeService {
     ]);
     if (verified.status === 'rejected') throw verified.reason;
     if (deviceSet.status === 'rejected') throw deviceSet.reason;
-    const headerHash = verified.value;
+    const { headerHash, headerJson } = verified.value;
 
     const storedAt = now;
     const recipientDeviceIds = header.recipients.map((r) => r.deviceId);
-    const blob = encodeStored(envelope, storedAt);
+    const blob = encodeStored(envelope, storedAt, headerJson);
     const result = await this.store.enqueue({
       messageId: header.messageId,
       fingerprint: headerHash,
@@ -134,14 +134,18 @@ export class EnvelopeService {
 /*
  * Stored form of an envelope: 4-byte big-endian length, then JSON of the
  * header, signature and acceptance time, then the ciphertext bytes.
+ * `headerJson` is the header's JSON when the caller has it already (the
+ * canonical JSON the signature check built): it is used as is, not encoded
+ * again, and the whole form is written into one buffer.
  */
-export function encodeStored(envelope: SealedEnvelope, storedAt: number): Uint8Array {
-  const meta = utf8(JSON.stringify({ header: envelope.header, signature: envelope.signature, storedAt }));
-  const out = new Uint8Array(4 + meta.length + envelope.ciphertext.length);
-  new DataView(out.buffer).setUint32(0, meta.length);
-  out.set(meta, 4);
-  out.set(envelope.ciphertext, 4 + meta.length);
-  return out;
+export function encodeStored(envelope: SealedEnvelope, storedAt: number, headerJson: string = JSON.stringify(envelope.header)): Uint8Array {
+  const meta = `{"header":${headerJson},"signature":${JSON.stringify(envelope.signature)},"storedAt":${JSON.stringify(storedAt)}}`;
+  const metaLength = Buffer.byteLength(meta);
+  const out = Buffer.allocUnsafeSlow(4 + metaLength + envelope.ciphertext.length);
+  out.writeUInt32BE(metaLength, 0);
+  out.write(meta, 4);
+  out.set(envelope.ciphertext, 4 + metaLength);
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
 export function decodeStored(blob: Uint8Array): Delivery {

@@ -7,6 +7,7 @@
  */
 import type { AcceptedEnvelope } from '../services/envelopes';
 import type { DeliveryPump, PendingItem } from './delivery';
+import { encodeOnce } from './encode-once';
 
 type Pump = Pick<DeliveryPump, 'offer' | 'replay'>;
 
@@ -47,6 +48,8 @@ export class FanOut {
   /** Deliver a newly stored envelope to its recipients, here and in the other processes. */
   fanOut(accepted: AcceptedEnvelope): void {
     const item: PendingItem = { messageId: accepted.messageId, senderDeviceId: accepted.senderDeviceId, blob: accepted.blob, delivery: accepted.delivery };
+    // The same delivery goes to every recipient socket here: Socket.IO encodes it once.
+    if (accepted.recipientDeviceIds.length > 1) encodeOnce(accepted.delivery);
     for (const deviceId of accepted.recipientDeviceIds) for (const pump of this.pumps.get(deviceId) ?? []) pump.offer(item);
     if (this.crossProcess) this.bus.publish({ recipientDeviceIds: accepted.recipientDeviceIds, messageId: accepted.messageId });
   }

@@ -21,6 +21,7 @@ import { encodeDeliveredNotice } from '../expiry/notice';
 import { errorSummary } from '../errors';
 import { UpgradeAdmission } from './admission';
 import { serveConnection } from './connection';
+import { shareEncodings } from './encode-once';
 import { FanOut } from './fan-out';
 import { SendGate } from './send-gate';
 import { deviceRoom, type RelayServer } from './types';
@@ -60,6 +61,7 @@ export function attachSocketServer(httpServer: HttpServer, deps: SocketDeps): So
     allowRequest: admission.allowRequest,
   });
   admission.install(io);
+  shareEncodings(io);
 
   const fanOut = new FanOut({
     publish: (notice) => io.serverSideEmit('inbox:new', notice),

@@ -5,10 +5,11 @@
  *
  *   {dir}        directory: org and device certificates (and every org's certificate history), org membership
  *   {rev}        revocation logs and per-issuer heads
- *   {<device>}   prekeys, session index, inbox stream + its message index
- *   {<message>}  the envelope blob (stored once), its pending recipients, replay memory
+ *   {<device>}   prekeys, session index, notices, and the inbox: stream, message index,
+ *                the bytes of envelopes to this device alone, and replay memory
+ *   {<message>}  the bytes of an envelope to several devices (kept once) and who has not acked it
  *   {<token>}    one session;  {<challenge>}  one challenge;  {<ticket>}  one socket ticket
- *   {expiry}     the sorted set of message expiries
+ *   {expiry}     the sorted set of pending envelope expiries ("<message>/<device>")
  *
  * Ids are validated (validate.ts) so they cannot contain braces; device ids
  * hold one colon (`<orgId>:<name>`), which is inert inside a hash tag.
@@ -46,11 +47,14 @@ export function redisKeys(prefix: string) {
 
     rateWindow: (key: string, window: number) => `${p}rate:{${key}}:${window}`,
 
-    seen: (messageId: string) => `${p}seen:{${messageId}}`,
     envelope: (messageId: string) => `${p}env:{${messageId}}`,
     pending: (messageId: string) => `${p}pending:{${messageId}}`,
     inbox: (deviceId: string) => `${p}inbox:{${deviceId}}`,
     inboxIndex: (deviceId: string) => `${p}inbox-index:{${deviceId}}`,
+    inboxBodies: (deviceId: string) => `${p}inbox-body:{${deviceId}}`,
+    /** Replay memory of the message ids this device was sent: id -> "<until>:<fingerprint>", and ids by until. */
+    replay: (deviceId: string) => `${p}replay:{${deviceId}}`,
+    replayDue: (deviceId: string) => `${p}replay-due:{${deviceId}}`,
     /** Stream of notices kept for a device until it acks them (expiry notices). */
     notices: (deviceId: string) => `${p}notices:{${deviceId}}`,
 

@@ -125,123 +125,204 @@ return count
 );
 
 /*
- * A message's life in Redis: `seen` (replay memory, value =
- * "<remembered-until ms>:<fingerprint of the accepted envelope>") outlives
- * `env` (hash: sender, exp, blob, done) and `pending` (set of recipients that
- * have neither acked nor expired). `done` is '0' while the inbox writes are
- * in flight, so a retry of the same envelope can finish a half-done enqueue.
- * A `seen` written before fingerprints were kept is a bare number: its
- * fingerprint is unknown, so it never counts as the same envelope.
+ * An envelope's life in Redis. One script per recipient inbox, under the
+ * recipient's hash tag, does the replay check, the inbox cap and the write
+ * in one step. An envelope to one device keeps its bytes in that inbox:
+ * its enqueue is one round trip. An envelope to several devices keeps its
+ * bytes once, under the message's tag, with the set of recipients that
+ * have not acked it (its header lists every recipient, so a copy per inbox
+ * would grow with the square of the recipient count; DECISIONS 2026-12-06).
  *
- * ARGV[1] = now, ARGV[2] = fingerprint. state: 'new'; 'duplicate' (the same
- * envelope, done); 'resume' (the same envelope, half done); 'conflict'
- * (another envelope holds this id).
+ *   inbox:{d}        stream of entries  m = message id, s = sender, e = expiresAt, b = 'shared' for a body kept once
+ *   inbox-index:{d}  hash  message id -> stream entry id (pending envelopes)
+ *   inbox-body:{d}   hash  message id -> envelope bytes (pending envelopes to this device alone)
+ *   env:{m}          the envelope bytes of a message to several devices
+ *   pending:{m}      set of its recipients that have not acked it (the bytes go with the last)
+ *   replay:{d}       hash  message id -> "<remembered-until ms>:<recipients digest>:<fingerprint>"
+ *   replay-due:{d}   zset  message id by remembered-until, to forget lapsed ids
+ *
+ * The replay memory outlives delivery (the retention window). A message id
+ * is 'new' for an inbox when it holds no live replay record for it,
+ * 'duplicate' when it holds this fingerprint and recipient set (a retry),
+ * 'moved' when it holds this fingerprint for another recipient set (nothing
+ * to do: never resumed), 'conflict' when it holds another fingerprint
+ * (another envelope under this id). ARGV[3] is "<recipients digest>:<fingerprint>".
  */
-const MESSAGE_STATE = `
-local seen = redis.call('GET', KEYS[1])
+const INBOX_STATE = `
+local seen = redis.call('HGET', KEYS[4], ARGV[2])
 local state = 'new'
 if seen then
   local colon = string.find(seen, ':', 1, true)
   local untilMs = tonumber(colon and string.sub(seen, 1, colon - 1) or seen)
-  local fingerprint = colon and string.sub(seen, colon + 1) or ''
   if untilMs and untilMs > tonumber(ARGV[1]) then
-    local same = fingerprint == ARGV[2]
-    local halfDone = redis.call('HGET', KEYS[2], 'done') == '0'
-    if halfDone and (same or fingerprint == '') then state = 'resume'
-    elseif same then state = 'duplicate'
+    local rest = colon and string.sub(seen, colon + 1) or ''
+    local second = string.find(rest, ':', 1, true)
+    if rest == ARGV[3] then state = 'duplicate'
+    elseif second and string.sub(rest, second + 1) == string.sub(ARGV[3], string.find(ARGV[3], ':', 1, true) + 1) then state = 'moved'
     else state = 'conflict' end
   end
 end
 `;
 
-/** KEYS: seen, env, pending. ARGV: now, fingerprint. Returns the state without writing. */
-export const PEEK_MESSAGE = script('peek-message', 3, `${MESSAGE_STATE}\nreturn state\n`);
+/** The five keys of one inbox, in the order the inbox scripts take them. */
+export const INBOX_KEY_COUNT = 5;
 
 /**
- * KEYS: seen, env, pending. ARGV: now, fingerprint, seenUntil, seenTtlMs, sender, expiresAt, envTtlMs, blob, recipients...
- * Claims a new message id and stores the envelope once. Returns 'stored', or the state that stopped it.
+ * KEYS: the five inbox keys. ARGV: now, messageId, digest:fingerprint, maxLength.
+ * Returns 'new', 'duplicate', 'moved', 'conflict' or 'full' (new, but the inbox is at
+ * its cap) without writing anything.
  */
-export const CLAIM_MESSAGE = script(
-  'claim-message',
-  3,
-  `${MESSAGE_STATE}
+export const PEEK_INBOX = script(
+  'peek-inbox',
+  INBOX_KEY_COUNT,
+  `${INBOX_STATE}
+if state == 'new' and redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[4]) then return 'full' end
+return state
+`,
+);
+
+/**
+ * KEYS: the five inbox keys. ARGV: now, messageId, digest:fingerprint, maxLength
+ * (0: no cap check), sender, expiresAt, inboxTtlMs, rememberUntil,
+ * rememberTtlMs, blob, 'own' or 'shared' ('shared': the bytes are kept once,
+ * in env:{m}, and blob is empty).
+ * Forgets a few lapsed replay records, then stores the envelope in the
+ * inbox and remembers its id, unless the id is known here or the inbox is full. Returns 'stored', 'duplicate', 'moved', 'conflict' or 'full'.
+ */
+export const ENQUEUE_INBOX = script(
+  'enqueue-inbox',
+  INBOX_KEY_COUNT,
+  `
+local lapsed = redis.call('ZRANGE', KEYS[5], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, 16)
+if #lapsed > 0 then
+  redis.call('HDEL', KEYS[4], unpack(lapsed))
+  redis.call('ZREM', KEYS[5], unpack(lapsed))
+end
+${INBOX_STATE}
 if state ~= 'new' then return state end
-redis.call('DEL', KEYS[2], KEYS[3])
-redis.call('SET', KEYS[1], ARGV[3] .. ':' .. ARGV[2], 'PX', ARGV[4])
-redis.call('HSET', KEYS[2], 'sender', ARGV[5], 'exp', ARGV[6], 'blob', ARGV[8], 'done', '0')
-redis.call('PEXPIRE', KEYS[2], ARGV[7])
-for i = 9, #ARGV do redis.call('SADD', KEYS[3], ARGV[i]) end
-redis.call('PEXPIRE', KEYS[3], ARGV[7])
+local cap = tonumber(ARGV[4])
+if cap > 0 and redis.call('XLEN', KEYS[1]) >= cap then return 'full' end
+local entry
+if ARGV[11] == 'shared' then
+  entry = redis.call('XADD', KEYS[1], '*', 'm', ARGV[2], 's', ARGV[5], 'e', ARGV[6], 'b', 'shared')
+else
+  entry = redis.call('XADD', KEYS[1], '*', 'm', ARGV[2], 's', ARGV[5], 'e', ARGV[6])
+  redis.call('HSET', KEYS[3], ARGV[2], ARGV[10])
+end
+redis.call('HSET', KEYS[2], ARGV[2], entry)
+redis.call('HSET', KEYS[4], ARGV[2], ARGV[8] .. ':' .. ARGV[3])
+redis.call('ZADD', KEYS[5], ARGV[8], ARGV[2])
+-- Redis drops an inbox on its own only after its last envelope (plus grace), in case no relay takes expiries.
+local ttl = tonumber(ARGV[7])
+for i = 1, (ARGV[11] == 'shared') and 2 or 3 do
+  if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
+end
+redis.call('PEXPIRE', KEYS[4], ARGV[9])
+redis.call('PEXPIRE', KEYS[5], ARGV[9])
 return 'stored'
 `,
 );
 
-/** KEYS: env. Marks every inbox write done, unless the envelope is already gone. */
-export const MARK_MESSAGE_DONE = script(
-  'mark-message-done',
-  1,
-  `
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'done', '1') end
-return 1
-`,
-);
-
-/** KEYS: inbox stream, inbox index. ARGV: messageId. Idempotent: 1 if added, 0 if already there. */
-export const INBOX_ADD = script(
-  'inbox-add',
-  2,
-  `
-if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 0 end
-local entry = redis.call('XADD', KEYS[1], '*', 'm', ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], entry)
-return 1
-`,
-);
-
-/** KEYS: inbox stream, inbox index. ARGV: messageId. 1 if it was in the inbox. */
+/**
+ * KEYS: inbox stream, inbox index, inbox bodies. ARGV: messageId.
+ * Removes a pending envelope (ack, dangling entry). Returns false if it was
+ * not there, 'own' if its bytes were in this inbox, 'shared' if they are
+ * kept once (the caller then releases this recipient from env:{m}).
+ */
 export const INBOX_REMOVE = script(
   'inbox-remove',
-  2,
+  3,
   `
 local entry = redis.call('HGET', KEYS[2], ARGV[1])
-if not entry then return 0 end
+if not entry then return false end
 redis.call('XDEL', KEYS[1], entry)
 redis.call('HDEL', KEYS[2], ARGV[1])
-return 1
-`,
-);
-
-/** KEYS: inbox stream, inbox index. Deletes the inbox; returns the message ids it held. */
-export const DRAIN_INBOX = script(
-  'drain-inbox',
-  2,
-  `
-local ids = redis.call('HKEYS', KEYS[2])
-redis.call('DEL', KEYS[1], KEYS[2])
-return ids
+if redis.call('HDEL', KEYS[3], ARGV[1]) == 1 then return 'own' end
+return 'shared'
 `,
 );
 
 /**
- * KEYS: pending, env. ARGV: deviceId. The single decisive step for one
- * recipient (ack, expiry and inbox deletion all go through it or EXPIRE_MESSAGE).
- * Returns {released 0/1, freed 0/1}; frees the blob after the last recipient.
+ * KEYS: inbox stream, inbox index, inbox bodies. ARGV: messageId, now.
+ * Takes an expired envelope out of the inbox. Returns {'own' or 'shared', sender};
+ * {'later', expiresAt} when it is not due yet (its expiry entry was
+ * scheduled by an earlier attempt); false when it is no longer pending.
  */
-export const RELEASE_RECIPIENT = script(
-  'release-recipient',
-  2,
+export const EXPIRE_INBOX_ENTRY = script(
+  'expire-inbox-entry',
+  3,
   `
-local released = redis.call('SREM', KEYS[1], ARGV[1])
-local freed = 0
-if redis.call('SCARD', KEYS[1]) == 0 then
-  freed = redis.call('DEL', KEYS[2])
-  redis.call('DEL', KEYS[1])
+local entry = redis.call('HGET', KEYS[2], ARGV[1])
+if not entry then return false end
+local found = redis.call('XRANGE', KEYS[1], entry, entry)
+local sender, exp = '', 0
+if #found > 0 then
+  local fields = found[1][2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 's' then sender = fields[i + 1] elseif fields[i] == 'e' then exp = tonumber(fields[i + 1]) or 0 end
+  end
 end
-return {released, freed}
+if exp > tonumber(ARGV[2]) then return {'later', tostring(exp)} end
+redis.call('XDEL', KEYS[1], entry)
+redis.call('HDEL', KEYS[2], ARGV[1])
+if redis.call('HDEL', KEYS[3], ARGV[1]) == 1 then return {'own', sender} end
+return {'shared', sender}
 `,
 );
 
-/** KEYS: expiry zset. ARGV: now, limit. Removes and returns due message ids, earliest first. */
+/**
+ * KEYS: inbox stream, inbox index, inbox bodies. Deletes the inbox; returns
+ * the message ids it held, each followed by 'own' or 'shared' (as INBOX_REMOVE).
+ */
+export const DRAIN_INBOX = script(
+  'drain-inbox',
+  3,
+  `
+local ids = redis.call('HKEYS', KEYS[2])
+local out = {}
+for _, id in ipairs(ids) do
+  out[#out + 1] = id
+  out[#out + 1] = (redis.call('HEXISTS', KEYS[3], id) == 1) and 'own' or 'shared'
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+return out
+`,
+);
+
+/**
+ * KEYS: env, pending. ARGV: ttlMs, blob, recipients... Keeps the bytes of an
+ * envelope to several devices once (unless a retry finds them there) and
+ * adds the recipients this call is about to write to. Before any inbox entry.
+ */
+export const KEEP_SHARED_BODY = script(
+  'keep-shared-body',
+  2,
+  `
+redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[1])
+for i = 3, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
+if redis.call('PTTL', KEYS[2]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[2], ARGV[1]) end
+return 1
+`,
+);
+
+/**
+ * KEYS: pending, env. ARGV: deviceId. Releases one recipient of a shared
+ * body; frees the bytes after the last. Returns 1 if they were freed.
+ */
+export const RELEASE_SHARED_BODY = script(
+  'release-shared-body',
+  2,
+  `
+redis.call('SREM', KEYS[1], ARGV[1])
+if redis.call('SCARD', KEYS[1]) == 0 then
+  redis.call('DEL', KEYS[1])
+  return redis.call('DEL', KEYS[2])
+end
+return 0
+`,
+);
+
+/** KEYS: expiry zset. ARGV: now, limit. Removes and returns due members ("<messageId>/<deviceId>"), earliest first. */
 export const CLAIM_DUE = script(
   'claim-due',
   1,
@@ -252,11 +333,31 @@ return ids
 `,
 );
 
-/** KEYS: pending, env. Deletes the envelope; returns {sender, recipients still pending...} or false. */
-export const EXPIRE_MESSAGE = script(
-  'expire-message',
+/**
+ * KEYS: the device's notice stream. ARGV: json, max notices, ttlMs. Appends
+ * a notice (dropping the oldest beyond the max) and keeps the stream no
+ * longer than the retention window after its last notice. Returns its id.
+ */
+export const PUT_NOTICE = script(
+  'put-notice',
+  1,
+  `
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[2], '*', 'n', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return id
+`,
+);
+
+/**
+ * KEYS: pending, env of a message enqueued before 2026-12-06 (env a hash
+ * with sender, exp, blob). Deletes it; returns {sender, recipients still
+ * pending...} or false. Only for expiries scheduled by those relays.
+ */
+export const EXPIRE_LEGACY_MESSAGE = script(
+  'expire-legacy-message',
   2,
   `
+if redis.call('TYPE', KEYS[2])['ok'] ~= 'hash' then return false end
 local sender = redis.call('HGET', KEYS[2], 'sender')
 local pending = redis.call('SMEMBERS', KEYS[1])
 redis.call('DEL', KEYS[1], KEYS[2])

@@ -12,6 +12,7 @@
  * so a Redis outage surfaces at once as `UNAVAILABLE`; the client keeps
  * reconnecting in the background and calls succeed again when Redis is back.
  */
+import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { HandoverError, isHandoverError, DAY_MS } from '../../shared';
 import { fixedWindow, rateLimitResult } from './rate-limit';
@@ -330,42 +331,62 @@ export class RedisStore implements RelayStore {
 
   async enqueue(request: EnqueueRequest): Promise<EnqueueResult> {
     const recipients = checkEnqueue(request);
-    const { messageId, fingerprint } = request;
-    const k = this.keys;
-    const messageKeys = [k.seen(messageId), k.envelope(messageId), k.pending(messageId)];
+    const { messageId } = request;
+    // What the replay memory keeps: the fingerprint, and which recipients it went to.
+    const identity = `${recipientsDigest(recipients)}:${request.fingerprint}`;
     const now = this.now();
-
-    // Both reads are side-effect free: one round trip. The inbox cap is
-    // checked before anything is written; concurrent senders can overshoot
-    // it by a few (it bounds memory, it is not a quota).
-    const [state, lengths] = await Promise.all([
-      this.run(scripts.PEEK_MESSAGE, messageKeys, [now, fingerprint]),
-      this.guard(() => Promise.all(recipients.map((id) => this.redis.xlen(k.inbox(id))))),
-    ]);
-    const settled = settledState(state);
-    if (settled) return settled;
-    if (state === 'resume') return this.resumeEnqueue(messageId);
-    const full = recipients.filter((_, i) => (lengths[i] ?? 0) >= this.maxInboxLength);
-    if (full.length > 0) return { status: 'inbox_full', deviceIds: full };
-
     const expiresAt = Math.min(request.expiresAt, now + this.retentionMs);
-    const claim = await this.run(scripts.CLAIM_MESSAGE, messageKeys, [
-      now,
-      fingerprint,
-      now + this.retentionMs,
-      this.retentionMs,
-      request.senderDeviceId,
-      expiresAt,
-      Math.max(1, expiresAt - now) + this.expiryGraceMs,
-      Buffer.from(request.blob.buffer, request.blob.byteOffset, request.blob.byteLength),
-      ...recipients,
-    ]);
-    const lost = settledState(claim);
-    if (lost) return lost;
-    if (claim === 'resume') return this.resumeEnqueue(messageId);
+    const add = (deviceId: string, cap: number, shared: boolean) =>
+      this.run(scripts.ENQUEUE_INBOX, this.inboxKeys(deviceId), [
+        now,
+        messageId,
+        identity,
+        cap,
+        request.senderDeviceId,
+        expiresAt,
+        Math.max(1, expiresAt - now) + this.expiryGraceMs,
+        now + this.retentionMs,
+        this.retentionMs,
+        shared ? '' : blobArg(request.blob),
+        shared ? 'shared' : 'own',
+      ]);
+    // The expiry entries go in the same round trip as the inbox writes. NX:
+    // a retry never moves an earlier schedule, and an entry scheduled by an
+    // attempt that stored nothing is harmless (takeExpired finds no envelope,
+    // or one not yet due, which it schedules again).
+    const schedule = (deviceIds: readonly string[]) =>
+      this.guard(() => this.redis.zadd(this.keys.expiries, 'NX', ...deviceIds.flatMap((id) => [expiresAt, expiryMember(messageId, id)])));
 
-    await this.writeInboxes(messageId, expiresAt, recipients);
-    return { status: 'stored' };
+    if (recipients.length === 1) {
+      // One inbox, holding the bytes too: the replay check, the cap and the write are one script, one round trip.
+      const deviceId = recipients[0] ?? '';
+      const [state] = await Promise.all([add(deviceId, this.maxInboxLength, false), schedule(recipients)]);
+      if (state === 'full') return { status: 'inbox_full', deviceIds: [deviceId] };
+      return enqueueResult([inboxState(state)]);
+    }
+
+    // Several inboxes: nothing is written unless every one can take it (no
+    // other envelope holds the id, none is full), so first a read-only look
+    // at all of them (one round trip); then the bytes, once (one more: they
+    // are there before any inbox entry points at them); then one script per
+    // inbox (one more). Inboxes that already hold this envelope (a retry of
+    // a half-done enqueue) are left as they are. Concurrent senders can
+    // overshoot the cap by a few: it bounds memory, it is not a quota.
+    const peeked = await Promise.all(
+      recipients.map(async (id) => inboxState(await this.run(scripts.PEEK_INBOX, this.inboxKeys(id), [now, messageId, identity, this.maxInboxLength]))),
+    );
+    if (peeked.includes('conflict')) return { status: 'duplicate', sameEnvelope: false };
+    // This envelope went to another recipient set under this id: nothing is written.
+    if (peeked.includes('moved')) return { status: 'duplicate', sameEnvelope: true };
+    const full = recipients.filter((_, i) => peeked[i] === 'full');
+    if (full.length > 0) return { status: 'inbox_full', deviceIds: full };
+    const fresh = recipients.filter((_, i) => peeked[i] === 'new');
+    if (fresh.length === 0) return { status: 'duplicate', sameEnvelope: true };
+    const bodyTtlMs = Math.max(1, expiresAt - now) + this.expiryGraceMs;
+    await this.run(scripts.KEEP_SHARED_BODY, [this.keys.envelope(messageId), this.keys.pending(messageId)], [bodyTtlMs, blobArg(request.blob), ...fresh]);
+    const [added] = await Promise.all([Promise.all(fresh.map(async (id) => inboxState(await add(id, 0, true)))), schedule(fresh)]);
+    // Inboxes peeked as already holding it count as 'stored' here: this call completed the enqueue.
+    return enqueueResult(added.some((state) => state === 'stored') ? added : ['stored']);
   }
 
   async readInbox(deviceId: string, limit: number, skip?: InboxSkip): Promise<InboxItem[]> {
@@ -380,27 +401,37 @@ export class RedisStore implements RelayStore {
       // Skipped ids are usually the oldest entries: ask for enough to pass them in one read.
       const want = Math.min(need + (skip?.size ?? 0), 1000);
       const entries = await this.guard(() => this.redis.xrange(inbox, start, '+', 'COUNT', want));
-      // Bodies are fetched only for the entries this call can return.
-      const picked: Array<{ streamId: string; messageId: string }> = [];
-      for (const [streamId, fields] of entries) {
-        const messageId = fields[1] ?? '';
-        if (skip?.has(messageId)) continue;
-        picked.push({ streamId, messageId });
+      // Bodies are fetched only for the entries this call can return (one HMGET for all of them).
+      const picked: Array<{ streamId: string; fields: InboxEntry }> = [];
+      for (const [streamId, raw] of entries) {
+        const fields = inboxEntry(raw);
+        if (skip?.has(fields.messageId)) continue;
+        picked.push({ streamId, fields });
         if (picked.length >= need) break;
       }
-      const envelopes = await this.guard(() =>
-        Promise.all(picked.map(({ messageId }) => this.redis.hmgetBuffer(this.keys.envelope(messageId), 'sender', 'exp', 'blob'))),
+      // The bytes of all of them in one round trip: one HMGET for those kept in the inbox, one GET each for those kept once.
+      // Entries written before bodies were kept with inboxes (only a message id) read the old envelope hash.
+      const own = picked.filter(({ fields }) => fields.kind === 'own').map(({ fields }) => fields.messageId);
+      const ownAt = new Map(own.map((id, i) => [id, i]));
+      const ownRead = own.length === 0 ? Promise.resolve([]) : this.redis.hmgetBuffer(this.keys.inboxBodies(deviceId), ...own);
+      const blobs = await this.guard(() =>
+        Promise.all(
+          picked.map(({ fields }): Promise<Buffer | null> => {
+            if (fields.kind === 'own') return ownRead.then((bodies) => bodies[ownAt.get(fields.messageId) ?? -1] ?? null);
+            if (fields.kind === 'shared') return this.redis.getBuffer(this.keys.envelope(fields.messageId));
+            return this.readLegacy(fields);
+          }),
+        ),
       );
-      for (const [i, { messageId }] of picked.entries()) {
-        const [sender, exp, blob] = envelopes[i] ?? [];
-        if (!sender || !exp || !blob) {
-          // The envelope outlived its grace period unclaimed: drop the dangling entry.
-          await this.run(scripts.INBOX_REMOVE, [inbox, this.keys.inboxIndex(deviceId)], [messageId]);
+      for (const [i, { fields }] of picked.entries()) {
+        const blob = blobs[i];
+        if (!blob || !fields.senderDeviceId) {
+          // A dangling entry (its bytes are gone): drop it.
+          await this.removeFromInbox(deviceId, fields.messageId);
           continue;
         }
-        const expiresAt = Number(exp.toString());
-        if (expiresAt <= now) continue; // takeExpired reports it to the sender
-        items.push({ messageId, senderDeviceId: sender.toString(), blob: new Uint8Array(blob), expiresAt });
+        if (fields.expiresAt <= now) continue; // takeExpired reports it to the sender
+        items.push({ messageId: fields.messageId, senderDeviceId: fields.senderDeviceId, blob: new Uint8Array(blob), expiresAt: fields.expiresAt });
       }
       // Go on after the last entry looked at: the last picked one if the batch filled up, else the last read.
       const filled = picked.length >= need;
@@ -414,14 +445,13 @@ export class RedisStore implements RelayStore {
   async ackDelivery(deviceId: string, messageId: string): Promise<boolean> {
     checkId(deviceId, 'deviceId');
     checkId(messageId, 'messageId');
-    // Release first: it decides between ack and expiry. The inbox entry goes
-    // after, in the same round trip as dropping a freed message's expiry.
-    const { released, freed } = await this.release(messageId, deviceId);
-    await Promise.all([
-      freed ? this.forgetExpiry(messageId) : undefined,
-      this.run(scripts.INBOX_REMOVE, [this.keys.inbox(deviceId), this.keys.inboxIndex(deviceId)], [messageId]),
+    // One round trip for the inbox entry (and bytes kept with it) and the
+    // expiry entry; a second one for bytes kept once for several recipients.
+    const [removed] = await Promise.all([
+      this.removeFromInbox(deviceId, messageId),
+      this.guard(() => this.redis.zrem(this.keys.expiries, expiryMember(messageId, deviceId))),
     ]);
-    return released;
+    return removed;
   }
 
   async inboxLength(deviceId: string): Promise<number> {
@@ -431,9 +461,20 @@ export class RedisStore implements RelayStore {
 
   async deleteInbox(deviceId: string): Promise<number> {
     checkId(deviceId, 'deviceId');
-    const reply = await this.run(scripts.DRAIN_INBOX, [this.keys.inbox(deviceId), this.keys.inboxIndex(deviceId)], []);
-    const messageIds = strings(reply, 0);
-    await Promise.all(messageIds.map((id) => this.releaseRecipient(id, deviceId)));
+    const reply = strings(await this.run(scripts.DRAIN_INBOX, this.inboxKeys(deviceId).slice(0, 3), []), 0);
+    const messageIds: string[] = [];
+    const shared: string[] = [];
+    for (let i = 0; i + 1 < reply.length; i += 2) {
+      const id = reply[i] ?? '';
+      messageIds.push(id);
+      if (reply[i + 1] === 'shared') shared.push(id);
+    }
+    if (messageIds.length > 0) {
+      await Promise.all([
+        this.guard(() => this.redis.zrem(this.keys.expiries, ...messageIds.map((id) => expiryMember(id, deviceId)))),
+        ...shared.map((id) => this.releaseShared(id, deviceId)),
+      ]);
+    }
     return messageIds.length;
   }
 
@@ -441,12 +482,12 @@ export class RedisStore implements RelayStore {
     checkTimestamp(now, 'now');
     checkBatchLimit(limit);
     for (;;) {
-      const messageIds = strings(await this.run(scripts.CLAIM_DUE, [this.keys.expiries], [now, limit]), 0);
-      const perMessage = await Promise.all(messageIds.map((id) => this.expireMessage(id)));
-      const items = perMessage.flat();
-      // Messages fully acked in the meantime yield no items; keep going so
+      const members = strings(await this.run(scripts.CLAIM_DUE, [this.keys.expiries], [now, limit]), 0);
+      const perMember = await Promise.all(members.map((member) => this.expireEntry(member, now)));
+      const items = perMember.flat();
+      // Envelopes acked in the meantime yield no items; keep going so
       // that an empty answer always means nothing more is due.
-      if (items.length > 0 || messageIds.length < limit) return items;
+      if (items.length > 0 || members.length < limit) return items;
     }
   }
 
@@ -455,13 +496,9 @@ export class RedisStore implements RelayStore {
   async putNotice(deviceId: string, json: string): Promise<string> {
     checkId(deviceId, 'deviceId');
     checkNoticeJson(json, MAX_NOTICE_BYTES);
-    const key = this.keys.notices(deviceId);
-    // One transaction: the stream never outlives the retention window without its TTL.
-    const replies = await this.guard(() =>
-      this.redis.multi().xadd(key, 'MAXLEN', MAX_NOTICES_PER_DEVICE, '*', 'n', json).pexpire(key, this.retentionMs).exec(),
-    );
-    const [error, id] = replies?.[0] ?? [new Error('no reply'), null];
-    if (error || typeof id !== 'string') throw unavailable(error ?? new Error('no notice id'));
+    // One script: the stream never outlives the retention window without its TTL.
+    const id = await this.run(scripts.PUT_NOTICE, [this.keys.notices(deviceId)], [json, MAX_NOTICES_PER_DEVICE, this.retentionMs]);
+    if (typeof id !== 'string') throw new HandoverError('INTERNAL', 'unexpected reply from storage');
     return id;
   }
 
@@ -480,55 +517,58 @@ export class RedisStore implements RelayStore {
 
   // --- internals -------------------------------------------------------------
 
-  /** Finishes an enqueue that an earlier call claimed but did not complete. */
-  private async resumeEnqueue(messageId: string): Promise<EnqueueResult> {
+  /** The five keys of a device inbox, in the order the inbox scripts take them. */
+  private inboxKeys(deviceId: string): string[] {
     const k = this.keys;
-    const [recipients, exp] = await this.guard(() =>
-      Promise.all([this.redis.smembers(k.pending(messageId)), this.redis.hget(k.envelope(messageId), 'exp')]),
-    );
-    if (exp === null) return { status: 'duplicate', sameEnvelope: true };
-    await this.writeInboxes(messageId, Number(exp), recipients);
-    return { status: 'stored' };
+    return [k.inbox(deviceId), k.inboxIndex(deviceId), k.inboxBodies(deviceId), k.replay(deviceId), k.replayDue(deviceId)];
   }
 
-  /**
-   * Registers the expiry and adds the message id to every inbox (both
-   * idempotent, in one round trip), then marks it done. Until then the
-   * message is "resume": a retry after a crash repeats both writes.
-   */
-  private async writeInboxes(messageId: string, expiresAt: number, recipients: readonly string[]): Promise<void> {
+  /** Expires one recipient's copy of an envelope, if it is still pending and due. */
+  private async expireEntry(member: string, now: number): Promise<ExpiredItem[]> {
+    const slash = member.indexOf('/');
+    if (slash < 0) return this.expireLegacy(member);
+    const messageId = member.slice(0, slash);
+    const recipientDeviceId = member.slice(slash + 1);
+    if (!messageId || !recipientDeviceId) return [];
+    const reply = await this.run(scripts.EXPIRE_INBOX_ENTRY, this.inboxKeys(recipientDeviceId).slice(0, 3), [messageId, now]);
+    if (reply === null) return [];
+    const [outcome = '', value = ''] = strings(reply, 2);
+    if (outcome === 'later') {
+      await this.guard(() => this.redis.zadd(this.keys.expiries, 'NX', Number(value), member));
+      return [];
+    }
+    if (outcome === 'shared') await this.releaseShared(messageId, recipientDeviceId);
+    return [{ messageId, senderDeviceId: value, recipientDeviceId }];
+  }
+
+  /** The bytes of an inbox entry from before 2026-12-06, filling in its sender and expiry; null if they are gone. */
+  private async readLegacy(fields: InboxEntry): Promise<Buffer | null> {
+    const [sender, exp, blob] = await this.redis.hmgetBuffer(this.keys.envelope(fields.messageId), 'sender', 'exp', 'blob');
+    if (!sender || !exp || !blob) return null;
+    fields.senderDeviceId = sender.toString();
+    fields.expiresAt = Number(exp.toString());
+    return blob;
+  }
+
+  /** An expiry scheduled before 2026-12-06 (the bare message id): every recipient that had not acked. */
+  private async expireLegacy(messageId: string): Promise<ExpiredItem[]> {
     const k = this.keys;
-    await Promise.all([
-      this.guard(() => this.redis.zadd(k.expiries, expiresAt, messageId)),
-      ...recipients.map((id) => this.run(scripts.INBOX_ADD, [k.inbox(id), k.inboxIndex(id)], [messageId])),
-    ]);
-    await this.run(scripts.MARK_MESSAGE_DONE, [k.envelope(messageId)], []);
-  }
-
-  /** Releases one recipient of a message; `freed` after the last one (the envelope is gone). */
-  private async release(messageId: string, deviceId: string): Promise<{ released: boolean; freed: boolean }> {
-    const reply = await this.run(scripts.RELEASE_RECIPIENT, [this.keys.pending(messageId), this.keys.envelope(messageId)], [deviceId]);
-    const [released, freed] = integers(reply, 2);
-    return { released: released === 1, freed: freed === 1 };
-  }
-
-  private async forgetExpiry(messageId: string): Promise<void> {
-    await this.guard(() => this.redis.zrem(this.keys.expiries, messageId));
-  }
-
-  private async releaseRecipient(messageId: string, deviceId: string): Promise<boolean> {
-    const { released, freed } = await this.release(messageId, deviceId);
-    if (freed) await this.forgetExpiry(messageId);
-    return released;
-  }
-
-  private async expireMessage(messageId: string): Promise<ExpiredItem[]> {
-    const k = this.keys;
-    const reply = await this.run(scripts.EXPIRE_MESSAGE, [k.pending(messageId), k.envelope(messageId)], []);
+    const reply = await this.run(scripts.EXPIRE_LEGACY_MESSAGE, [k.pending(messageId), k.envelope(messageId)], []);
     if (reply === null) return [];
     const [senderDeviceId = '', ...recipients] = strings(reply, 1);
-    await Promise.all(recipients.map((id) => this.run(scripts.INBOX_REMOVE, [k.inbox(id), k.inboxIndex(id)], [messageId])));
+    await Promise.all(recipients.map((id) => this.run(scripts.INBOX_REMOVE, this.inboxKeys(id).slice(0, 3), [messageId])));
     return recipients.sort().map((recipientDeviceId) => ({ messageId, senderDeviceId, recipientDeviceId }));
+  }
+
+  /** Takes a pending envelope out of an inbox (and its bytes, once no recipient needs them); true if it was there. */
+  private async removeFromInbox(deviceId: string, messageId: string): Promise<boolean> {
+    const removed = await this.run(scripts.INBOX_REMOVE, this.inboxKeys(deviceId).slice(0, 3), [messageId]);
+    if (removed === 'shared') await this.releaseShared(messageId, deviceId);
+    return removed !== null;
+  }
+
+  private async releaseShared(messageId: string, deviceId: string): Promise<void> {
+    await this.run(scripts.RELEASE_SHARED_BODY, [this.keys.pending(messageId), this.keys.envelope(messageId)], [deviceId]);
   }
 
   private unlessExpired(stored: string | null): { expiresAt: number; value: string } | null {
@@ -559,11 +599,59 @@ export class RedisStore implements RelayStore {
   }
 }
 
-/** The enqueue answer for a message state that ends it: the id was taken by this envelope or by another. */
-function settledState(state: unknown): EnqueueResult | undefined {
-  if (state === 'duplicate') return { status: 'duplicate', sameEnvelope: true };
-  if (state === 'conflict') return { status: 'duplicate', sameEnvelope: false };
-  return undefined;
+type InboxState = 'new' | 'stored' | 'duplicate' | 'moved' | 'conflict' | 'full';
+
+function inboxState(reply: unknown): InboxState {
+  if (reply === 'new' || reply === 'stored' || reply === 'duplicate' || reply === 'moved' || reply === 'conflict' || reply === 'full') return reply;
+  throw new HandoverError('INTERNAL', 'unexpected reply from storage');
+}
+
+/** The enqueue answer from what each inbox script did: stored if any inbox took it now. */
+function enqueueResult(states: readonly InboxState[]): EnqueueResult {
+  if (states.includes('stored')) return { status: 'stored' };
+  if (states.includes('conflict')) return { status: 'duplicate', sameEnvelope: false };
+  return { status: 'duplicate', sameEnvelope: true };
+}
+
+/** A short digest of a recipient set (sorted), kept with the fingerprint in every inbox's replay memory. */
+function recipientsDigest(recipients: readonly string[]): string {
+  return createHash('sha256').update([...recipients].sort().join('\n')).digest('base64url').slice(0, 16);
+}
+
+/** A pending copy in the expiry set: ids never contain '/'. */
+function expiryMember(messageId: string, deviceId: string): string {
+  return `${messageId}/${deviceId}`;
+}
+
+interface InboxEntry {
+  messageId: string;
+  senderDeviceId: string;
+  expiresAt: number;
+  /**
+   * Where the bytes are: 'own' in the inbox, 'shared' kept once for several
+   * recipients (env:{m}), 'legacy' in the envelope hash relays before
+   * 2026-12-06 wrote (env:{m} with sender, exp and blob; the entry holds only m).
+   */
+  kind: 'own' | 'shared' | 'legacy';
+}
+
+/** Reads a stream entry's fields (m, s, e, b); missing ones are empty. */
+function inboxEntry(fields: readonly string[]): InboxEntry {
+  const entry: InboxEntry = { messageId: '', senderDeviceId: '', expiresAt: 0, kind: 'own' };
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const value = fields[i + 1] ?? '';
+    if (fields[i] === 'm') entry.messageId = value;
+    else if (fields[i] === 's') entry.senderDeviceId = value;
+    else if (fields[i] === 'e') entry.expiresAt = Number(value);
+    else if (fields[i] === 'b' && value === 'shared') entry.kind = 'shared';
+  }
+  if (!entry.senderDeviceId) entry.kind = 'legacy';
+  return entry;
+}
+
+/** Envelope bytes as ioredis sends them, without a copy. */
+function blobArg(blob: Uint8Array): Buffer {
+  return Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
 }
 
 function unavailable(err: unknown): HandoverError {

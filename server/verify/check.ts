@@ -4,14 +4,24 @@
  * its signed hash. It also returns the hash of the header's signing input:
  * the relay keeps it with the replay memory of the message id, so a retry
  * of the very same envelope can be told from another envelope reusing the
- * id. The signing input is built once for both.
+ * id. The signing input is built once for both, and its canonical JSON of
+ * the header is handed back too: the relay stores the header in that form
+ * instead of encoding it to JSON a second time.
  */
-import { type Crypto, fromB64u, toB64u, checkEnvelopeIntegrity, envelopeSigningInput, HandoverError, type SealedEnvelope } from '../../shared';
+import { type Crypto, fromB64u, toB64u, canonicalJson, checkEnvelopeIntegrity, DOMAIN, HandoverError, type SealedEnvelope, signingInputOfCanonical } from '../../shared';
 
-/** Resolves to the header hash (base64url, 32 bytes) when the envelope is good; throws the typed refusal otherwise. */
-export function checkEnvelope(crypto: Crypto, envelope: SealedEnvelope, signPublicKey: Uint8Array): string {
+export interface CheckedEnvelope {
+  /** Hash of the header's signing input (base64url, 32 bytes). */
+  headerHash: string;
+  /** The header's canonical JSON (what was signed, after the domain label). */
+  headerJson: string;
+}
+
+/** The header hash and canonical JSON when the envelope is good; throws the typed refusal otherwise. */
+export function checkEnvelope(crypto: Crypto, envelope: SealedEnvelope, signPublicKey: Uint8Array): CheckedEnvelope {
   const { header } = envelope;
-  const input = envelopeSigningInput(header);
+  const headerJson = canonicalJson(header);
+  const input = signingInputOfCanonical(DOMAIN.envelope, headerJson);
   let signature: Uint8Array;
   try {
     signature = fromB64u(envelope.signature);
@@ -22,5 +32,5 @@ export function checkEnvelope(crypto: Crypto, envelope: SealedEnvelope, signPubl
     throw new HandoverError('BAD_SIGNATURE', `envelope ${header.messageId} is not signed by device ${header.senderDeviceId}`);
   }
   checkEnvelopeIntegrity(crypto, envelope);
-  return toB64u(crypto.hash(input, 32));
+  return { headerHash: toB64u(crypto.hash(input, 32)), headerJson };
 }

@@ -11,15 +11,16 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { type Crypto, HandoverError, type SealedEnvelope } from '../../shared';
-import { checkEnvelope } from './check';
+import { type CheckedEnvelope, checkEnvelope } from './check';
 import type { VerifyReply, VerifyRequest } from './protocol';
 
 export interface EnvelopeVerifier {
   /**
-   * Resolves with the hash of the header's signing input when the signature
-   * and ciphertext hash are good; rejects with the typed error otherwise.
+   * Resolves with the hash of the header's signing input and the header's
+   * canonical JSON when the signature and ciphertext hash are good; rejects
+   * with the typed error otherwise.
    */
-  verify(envelope: SealedEnvelope, signPublicKey: Uint8Array): Promise<string>;
+  verify(envelope: SealedEnvelope, signPublicKey: Uint8Array): Promise<CheckedEnvelope>;
   readonly threads: number;
   close(): Promise<void>;
 }
@@ -35,7 +36,7 @@ export function inlineVerifier(crypto: Crypto): EnvelopeVerifier {
 }
 
 interface Pending {
-  resolve: (headerHash: string) => void;
+  resolve: (checked: CheckedEnvelope) => void;
   reject: (err: Error) => void;
 }
 
@@ -76,7 +77,7 @@ export async function startVerifierPool(threads: number, options: { onThreadFail
         const waiting = thread.pending.get(msg.id);
         if (!waiting) return;
         thread.pending.delete(msg.id);
-        if (msg.ok) waiting.resolve(msg.headerHash);
+        if (msg.ok) waiting.resolve({ headerHash: msg.headerHash, headerJson: msg.headerJson });
         else waiting.reject(new HandoverError(msg.code, msg.message));
       });
       const fail = (err: unknown) => {
@@ -114,7 +115,7 @@ export async function startVerifierPool(threads: number, options: { onThreadFail
       const id = nextId++;
       const request: VerifyRequest = { id, header: envelope.header, signature: envelope.signature, ciphertext: envelope.ciphertext, signPublicKey };
       const target = thread;
-      return new Promise<string>((resolve, reject) => {
+      return new Promise<CheckedEnvelope>((resolve, reject) => {
         target.pending.set(id, { resolve, reject });
         target.worker.postMessage(request);
       });

@@ -9,4 +9,4 @@ export interface VerifyRequest {
   signPublicKey: Uint8Array;
 }
 
-export type VerifyReply = { id: number; ok: true; headerHash: string } | { id: number; ok: false; code: ErrorCode; message: string };
+export type VerifyReply = { id: number; ok: true; headerHash: string; headerJson: string } | { id: number; ok: false; code: ErrorCode; message: string };

@@ -17,7 +17,7 @@ void loadNodeCrypto().then((crypto) => {
     let reply: VerifyReply;
     try {
       const envelope = { header: request.header, signature: request.signature, ciphertext: request.ciphertext };
-      reply = { id: request.id, ok: true, headerHash: checkEnvelope(crypto, envelope, request.signPublicKey) };
+      reply = { id: request.id, ok: true, ...checkEnvelope(crypto, envelope, request.signPublicKey) };
     } catch (err) {
       reply = isHandoverError(err)
         ? { id: request.id, ok: false, code: err.code, message: err.message }

@@ -191,13 +191,9 @@ export async function explainInRedis(
   messageId: string,
   deviceIds: readonly string[],
 ): Promise<Record<string, unknown>> {
-  const env = await client.hgetall(`ho:env:{${messageId}}`);
-  const inboxes: Record<string, string | null> = {};
-  for (const d of deviceIds) inboxes[d] = await client.hget(`ho:inbox-index:{${d}}`, messageId);
-  return {
-    seen: await client.get(`ho:seen:{${messageId}}`),
-    env: { done: env.done, exp: env.exp, sender: env.sender, hasBlob: 'blob' in env },
-    pending: await client.smembers(`ho:pending:{${messageId}}`),
-    inboxEntry: inboxes,
-  };
+  const inboxes: Record<string, { entry: string | null; replay: string | null }> = {};
+  for (const d of deviceIds) {
+    inboxes[d] = { entry: await client.hget(`ho:inbox-index:{${d}}`, messageId), replay: await client.hget(`ho:replay:{${d}}`, messageId) };
+  }
+  return { inboxes };
 }

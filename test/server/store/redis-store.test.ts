@@ -153,32 +153,75 @@ describe('redis store on its own server', () => {
     expect(keys.length).toBeGreaterThan(15);
     for (const key of keys) expect(key).toMatch(/^relay7:[^{}]*\{[^{}]+\}[^{}]*$/);
     expect(keys).toEqual(
-      expect.arrayContaining(['relay7:inbox:{dev-a}', 'relay7:inbox:{dev-b}', 'relay7:env:{msg-1}', 'relay7:pending:{msg-1}', 'relay7:seen:{msg-1}']),
+      expect.arrayContaining(['relay7:inbox:{dev-a}', 'relay7:inbox:{dev-b}', 'relay7:env:{msg-1}', 'relay7:pending:{msg-1}', 'relay7:replay:{dev-b}', 'relay7:{expiry}:due']),
     );
   });
 
-  it('stores the envelope bytes once, however many recipients, and frees them after the last ack', async () => {
+  it('keeps the bytes of an envelope to one device in its inbox, and frees them at the ack', async () => {
+    const client = redis.client();
+    const blob = new Uint8Array(4096).fill(7);
+    await store.enqueue(envelope('msg-1', ['dev-a'], { blob }));
+
+    expect(await client.hstrlen('ho:inbox-body:{dev-a}', 'msg-1')).toBe(4096);
+    const entries = await client.xrange('ho:inbox:{dev-a}', '-', '+');
+    expect(entries.map(([, fields]) => fields)).toEqual([['m', 'msg-1', 's', 'dev-sender', 'e', String(T0 + DAY_MS)]]);
+    expect(await client.keys('ho:env:*')).toEqual([]);
+
+    await store.ackDelivery('dev-a', 'msg-1');
+    expect(await client.exists('ho:inbox-body:{dev-a}', 'ho:inbox-index:{dev-a}')).toBe(0);
+    expect(await client.zcard('ho:{expiry}:due')).toBe(0);
+    expect(await client.hexists('ho:replay:{dev-a}', 'msg-1')).toBe(1); // replay memory stays
+  });
+
+  it('keeps the bytes of an envelope to several devices once, and frees them after the last ack', async () => {
     const client = redis.client();
     const blob = new Uint8Array(4096).fill(7);
     await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b', 'dev-c'], { blob }));
 
     expect(await client.keys('ho:env:*')).toEqual(['ho:env:{msg-1}']);
-    expect(await client.hstrlen('ho:env:{msg-1}', 'blob')).toBe(4096);
+    expect(await client.strlen('ho:env:{msg-1}')).toBe(4096);
+    expect(await client.keys('ho:inbox-body:*')).toEqual([]);
     const entries = await client.xrange('ho:inbox:{dev-b}', '-', '+');
-    expect(entries.map(([, fields]) => fields)).toEqual([['m', 'msg-1']]);
+    expect(entries.map(([, fields]) => fields)).toEqual([['m', 'msg-1', 's', 'dev-sender', 'e', String(T0 + DAY_MS), 'b', 'shared']]);
+    expect(Array.from((await store.readInbox('dev-c', 1))[0]?.blob ?? []).length).toBe(4096);
+    expect(await client.zcard('ho:{expiry}:due')).toBe(3);
 
-    for (const id of ['dev-a', 'dev-b', 'dev-c']) await store.ackDelivery(id, 'msg-1');
+    await store.ackDelivery('dev-a', 'msg-1');
+    await store.deleteInbox('dev-b');
+    expect(await client.exists('ho:env:{msg-1}')).toBe(1);
+    await store.ackDelivery('dev-c', 'msg-1');
     expect(await client.exists('ho:env:{msg-1}', 'ho:pending:{msg-1}')).toBe(0);
     expect(await client.zcard('ho:{expiry}:due')).toBe(0);
-    expect(await client.exists('ho:seen:{msg-1}')).toBe(1); // replay memory stays
+    for (const id of ['dev-a', 'dev-b', 'dev-c']) expect(await client.hexists(`ho:replay:{${id}}`, 'msg-1')).toBe(1);
+  });
+
+  it('frees the bytes kept once when the last copy expires', async () => {
+    const client = redis.client();
+    await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b'], { expiresAt: T0 + MINUTE }));
+    await store.ackDelivery('dev-a', 'msg-1');
+    expect(await store.takeExpired(T0 + MINUTE, 10)).toEqual([{ messageId: 'msg-1', senderDeviceId: 'dev-sender', recipientDeviceId: 'dev-b' }]);
+    expect(await client.exists('ho:env:{msg-1}', 'ho:pending:{msg-1}')).toBe(0);
+  });
+
+  it('enqueues to one recipient in one round trip: one script and the expiry entry', async () => {
+    const client = redis.client();
+    await store.enqueue(envelope('msg-0', ['dev-a'])); // Redis learns the script
+    await client.config('RESETSTAT');
+    await store.enqueue(envelope('msg-1', ['dev-a']));
+    const stats = await client.info('commandstats');
+    const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+    expect(calls('evalsha') + calls('eval')).toBe(1);
+    // Commands a script runs count too: its replay-memory ZADD, and the one expiry entry beside it.
+    expect(calls('zadd')).toBe(2);
+    expect(calls('xadd')).toBe(1);
+    expect(calls('xlen')).toBe(1);
   });
 
   it('finishes an enqueue that an earlier call left half done', async () => {
     const client = redis.client();
     await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b']));
     // Make it look as if the process died after writing dev-a's inbox only.
-    await client.del('ho:inbox:{dev-b}', 'ho:inbox-index:{dev-b}');
-    await client.hset('ho:env:{msg-1}', 'done', '0');
+    await client.del('ho:inbox:{dev-b}', 'ho:inbox-index:{dev-b}', 'ho:inbox-body:{dev-b}', 'ho:replay:{dev-b}', 'ho:replay-due:{dev-b}');
 
     expect(await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b']))).toEqual({ status: 'stored' });
     expect(await store.inboxLength('dev-a')).toBe(1);
@@ -186,29 +229,81 @@ describe('redis store on its own server', () => {
     expect(await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b']))).toEqual({ status: 'duplicate', sameEnvelope: true });
   });
 
-  it('finding 13: only the same envelope finishes a half-done enqueue; another one under its id is refused, and a bare legacy replay memory never counts as the same', async () => {
+  it('finding 13: only the same envelope finishes a half-done enqueue; another one under its id is refused, and a replay record without a fingerprint never counts as the same', async () => {
     const client = redis.client();
     await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b']));
-    await client.del('ho:inbox:{dev-b}', 'ho:inbox-index:{dev-b}');
-    await client.hset('ho:env:{msg-1}', 'done', '0');
+    await client.del('ho:inbox:{dev-b}', 'ho:inbox-index:{dev-b}', 'ho:inbox-body:{dev-b}', 'ho:replay:{dev-b}', 'ho:replay-due:{dev-b}');
 
     expect(await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b'], { fingerprint: 'fp-other' }))).toEqual({ status: 'duplicate', sameEnvelope: false });
     expect(await store.inboxLength('dev-b')).toBe(0);
     expect(await store.enqueue(envelope('msg-1', ['dev-a', 'dev-b']))).toEqual({ status: 'stored' });
     expect(await store.inboxLength('dev-b')).toBe(1);
 
-    // A message id remembered before fingerprints were kept: "<until>" alone.
-    await client.set('ho:seen:{msg-2}', String(T0 + DAY_MS));
+    await client.hset('ho:replay:{dev-a}', 'msg-2', String(T0 + DAY_MS));
     expect(await store.enqueue(envelope('msg-2', ['dev-a']))).toEqual({ status: 'duplicate', sameEnvelope: false });
     expect(await store.inboxLength('dev-a')).toBe(1);
   });
 
-  it('drops an inbox entry whose envelope Redis already evicted', async () => {
+  it('forgets lapsed replay records as new envelopes arrive, and lets Redis drop an idle inbox', async () => {
+    const client = redis.client();
+    await store.enqueue(envelope('msg-1', ['dev-a']));
+    await store.ackDelivery('dev-a', 'msg-1');
+    const ttl = await client.pttl('ho:replay:{dev-a}');
+    expect(ttl).toBeGreaterThan(0);
+    clock.advance(31 * DAY_MS); // past the default retention (30 days)
+    await store.enqueue(envelope('msg-2', ['dev-a'], { expiresAt: clock.time + DAY_MS }));
+    expect(await client.hkeys('ho:replay:{dev-a}')).toEqual(['msg-2']);
+    expect(await client.zrange('ho:replay-due:{dev-a}', 0, -1)).toEqual(['msg-2']);
+    expect(await client.pttl('ho:inbox:{dev-a}')).toBeGreaterThan(0);
+  });
+
+  it('drops an inbox entry whose body Redis already evicted', async () => {
     await store.enqueue(envelope('msg-1', ['dev-a']));
     await store.enqueue(envelope('msg-2', ['dev-a']));
-    await redis.client().del('ho:env:{msg-1}');
+    await redis.client().hdel('ho:inbox-body:{dev-a}', 'msg-1');
     expect((await store.readInbox('dev-a', 10)).map((i) => i.messageId)).toEqual(['msg-2']);
     expect(await store.inboxLength('dev-a')).toBe(1);
+  });
+
+  it('schedules an expiry again when an earlier attempt scheduled it too early', async () => {
+    const client = redis.client();
+    await client.zadd('ho:{expiry}:due', T0 + 1000, 'msg-1/dev-a');
+    await store.enqueue(envelope('msg-1', ['dev-a'], { expiresAt: T0 + DAY_MS }));
+    expect(await store.takeExpired(T0 + 2000, 10)).toEqual([]);
+    expect(await client.zscore('ho:{expiry}:due', 'msg-1/dev-a')).toBe(String(T0 + DAY_MS));
+    expect(await store.takeExpired(T0 + DAY_MS, 10)).toEqual([{ messageId: 'msg-1', senderDeviceId: 'dev-sender', recipientDeviceId: 'dev-a' }]);
+  });
+
+  it('still delivers, acks and expires envelopes a relay from before 2026-12-06 left in the old layout', async () => {
+    const client = redis.client();
+    const old = async (messageId: string, recipients: string[], exp: number) => {
+      await client.hset(`ho:env:{${messageId}}`, 'sender', 'dev-sender', 'exp', String(exp), 'blob', Buffer.from([9, 8, 7]), 'done', '1');
+      await client.sadd(`ho:pending:{${messageId}}`, ...recipients);
+      for (const id of recipients) {
+        const entry = await client.xadd(`ho:inbox:{${id}}`, '*', 'm', messageId);
+        await client.hset(`ho:inbox-index:{${id}}`, messageId, entry ?? '');
+      }
+      await client.zadd('ho:{expiry}:due', exp, messageId);
+    };
+    await old('msg-old', ['dev-a', 'dev-b'], T0 + MINUTE);
+    await old('msg-old2', ['dev-a'], T0 + DAY_MS);
+    await store.enqueue(envelope('msg-new', ['dev-a']));
+
+    const items = await store.readInbox('dev-a', 10);
+    expect(items.map((i) => [i.messageId, i.senderDeviceId, Array.from(i.blob), i.expiresAt])).toEqual([
+      ['msg-old', 'dev-sender', [9, 8, 7], T0 + MINUTE],
+      ['msg-old2', 'dev-sender', [9, 8, 7], T0 + DAY_MS],
+      ['msg-new', 'dev-sender', [1, 2, 3], T0 + DAY_MS],
+    ]);
+    expect(await store.ackDelivery('dev-a', 'msg-old')).toBe(true);
+    expect(await store.ackDelivery('dev-a', 'msg-old2')).toBe(true);
+    expect(await client.exists('ho:env:{msg-old2}', 'ho:pending:{msg-old2}')).toBe(0);
+
+    clock.advance(MINUTE);
+    expect(await store.takeExpired(clock.time, 10)).toEqual([{ messageId: 'msg-old', senderDeviceId: 'dev-sender', recipientDeviceId: 'dev-b' }]);
+    expect(await store.inboxLength('dev-b')).toBe(0);
+    expect(await client.exists('ho:env:{msg-old}', 'ho:pending:{msg-old}')).toBe(0);
+    expect(await store.takeExpired(T0 + 2 * DAY_MS, 10)).toEqual([{ messageId: 'msg-new', senderDeviceId: 'dev-sender', recipientDeviceId: 'dev-a' }]);
   });
 
   it('lets Redis sweep challenges and sessions after their ttl (PX)', async () => {

@@ -10,6 +10,8 @@ import { envelopeSigningInput, sealEnvelope } from '../../../shared/envelope';
 import { isHandoverError } from '../../../shared/errors';
 import type { SealedEnvelope } from '../../../shared/schemas';
 import { type EnvelopeVerifier, inlineVerifier, startVerifierPool } from '../../../server/verify/pool';
+import { decodeStored, encodeStored } from '../../../server/services/envelopes';
+import { canonicalJson } from '../../../shared/canonical';
 import { TestNetwork } from '../../support/network';
 
 let crypto: Crypto;
@@ -88,10 +90,24 @@ test('finding 13: threads and inline checks give the same header hash, which dif
   const a = seal('one');
   const b = seal('two', a.header.messageId);
   const expected = toB64u(crypto.hash(envelopeSigningInput(a.header), 32));
-  expect(await pool.verify(a, key)).toBe(expected);
-  expect(await inline.verify(a, key)).toBe(expected);
+  expect((await pool.verify(a, key)).headerHash).toBe(expected);
+  expect((await inline.verify(a, key)).headerHash).toBe(expected);
   expect(b.header.messageId).toBe(a.header.messageId);
-  expect(await pool.verify(b, key)).not.toBe(expected);
+  expect((await pool.verify(b, key)).headerHash).not.toBe(expected);
+});
+
+test('both hand back the canonical JSON of the header they checked, which the relay stores as is', async () => {
+  const { seal, key } = fixture();
+  const a = seal('one');
+  const expected = canonicalJson(a.header);
+  expect((await pool.verify(a, key)).headerJson).toBe(expected);
+  expect((await inline.verify(a, key)).headerJson).toBe(expected);
+  const stored = decodeStored(encodeStored(a, 1234, expected));
+  expect(stored.envelope.header).toEqual(a.header);
+  expect(stored.envelope.signature).toBe(a.signature);
+  expect(stored.storedAt).toBe(1234);
+  expect(Array.from(stored.envelope.ciphertext)).toEqual(Array.from(a.ciphertext));
+  expect(encodeStored(a, 1234)).toEqual(encodeStored(a, 1234, JSON.stringify(a.header)));
 });
 
 test('a closed pool refuses with UNAVAILABLE', async () => {
