@@ -36,6 +36,7 @@ import {
   isHeadline,
   targetLoad,
 } from './scenario';
+import { durableAtLoad } from './baselines/scenario';
 import { prestart, prestarted } from './prestart';
 import type { ServerProcess } from './server-process';
 import { progress, round } from './timing';
@@ -69,6 +70,25 @@ export interface TargetLoad {
 
 /** Set once the target-load run has chosen its rate. */
 export const targetLoadInfo: { value: TargetLoad | null } = { value: null };
+
+/** Issue 16's latency target: the offered load at half the relay's own saturation (everysec, 4 KiB × 1). */
+export interface HalfSaturationLoad {
+  ratePerS: number;
+  /** The relay's saturation throughput it was derived from, in this run. */
+  relaySaturationMsgPerS: number;
+}
+
+export const halfSaturationInfo: { value: HalfSaturationLoad | null } = { value: null };
+
+/** Half the relay's own saturation rate (rounded to 10 msg/s, apart from the rates already run), or null without that row. */
+export function halfSaturationMode(rows: readonly RelayRow[], config: RelayConfig): { mode: LoadMode; saturation: number } | null {
+  const saturation = rows.find((r) => r.system === 'handover' && r.durability === 'everysec' && r.mode === 'closed' && r.bodyBytes === config.bodyBytes && r.recipients === config.recipients);
+  if (!saturation || saturation.messagesPerS <= 0) return null;
+  let rate = Math.max(10, Math.round(saturation.messagesPerS / 2 / 10) * 10);
+  // Its own row key: never the same load as a plan row or the issue 6 target row.
+  while (rows.some((r) => r.offeredPerS === rate && r.bodyBytes === config.bodyBytes && r.recipients === config.recipients)) rate += 10;
+  return { mode: { kind: 'open', ratePerS: rate }, saturation: saturation.messagesPerS };
+}
 
 /** Every Handover row so far (ctx.rows gets a scenario's rows only once it returns). */
 const measured: RelayRow[] = [];
@@ -371,11 +391,48 @@ async function warmUp(ctx: BenchContext, bench: BenchNetwork, relay: RunningRela
   }
 }
 
+/**
+ * Issue 16's latency target, relay side: the headline config, open loop at
+ * half the saturation rate this relay just reached (its envelopes signed
+ * now, as the rate was not known before). Returns what the durable
+ * baseline must then run.
+ */
+async function relayAtHalfSaturation(
+  ctx: BenchContext,
+  bench: BenchNetwork,
+  relay: RunningRelay,
+  rows: RelayRow[],
+): Promise<{ config: RelayConfig; mode: LoadMode } | undefined> {
+  const base = ctx.plan.configs.find(isHeadline);
+  const half = base ? halfSaturationMode(rows, base) : null;
+  if (!base || !half) {
+    progress('half-saturation load: skipped (no everysec 4 KiB × 1 saturation row)');
+    return undefined;
+  }
+  const { mode } = half;
+  const rate = (mode as { ratePerS: number }).ratePerS;
+  halfSaturationInfo.value = { ratePerS: rate, relaySaturationMsgPerS: half.saturation };
+  progress(`half-saturation load: ${rate} msg/s = half the relay's saturation (${half.saturation} msg/s)`);
+  const config = { ...base, modes: [mode] };
+  const target = await connectHandoverTarget(bench, relay.endpoints, config);
+  try {
+    const maxMessages = target.reserve(supplyNeed(ctx, config, mode, 'handover'));
+    const result = await runLoad(target, loadOptionsFor(ctx.plan, describe('handover', 'everysec', config, mode) + ' (half saturation)', mode, relay.probes, maxMessages));
+    const row = rowFromLoad({ system: 'handover', durability: 'everysec', config }, result);
+    rows.push(row);
+    measured.push(row);
+  } finally {
+    target.close();
+  }
+  return { config, mode };
+}
+
 export async function handoverRelayScenario(ctx: BenchContext): Promise<RelayRow[]> {
   const bench = benchNetwork(ctx);
   const rows: RelayRow[] = [];
   const durabilities: Array<Exclude<Durability, 'none'>> = ['memory', ...ctx.plan.durabilities];
   startHandoverRelays(ctx);
+  let halfLoad: { config: RelayConfig; mode: LoadMode } | undefined;
   try {
     await prepareSupplies(ctx, bench);
     await prestarted();
@@ -385,10 +442,14 @@ export async function handoverRelayScenario(ctx: BenchContext): Promise<RelayRow
       try {
         await warmUp(ctx, bench, relay, `handover/${durability}`);
         rows.push(...(await runPlan(ctx, bench, relay, 'handover', durability, ctx.plan.configs, targetModeFor(ctx, durability))));
+        if (durability === 'everysec') halfLoad = await relayAtHalfSaturation(ctx, bench, relay, rows);
         if (durability === 'everysec' || !ctx.quick) drainResults.push(await measureDrain(bench, relay, durability));
       } finally {
         await relay.close();
       }
+      // The durable baseline at the same load, once the relay no longer runs beside it.
+      if (halfLoad) rows.push(await durableAtLoad(ctx, halfLoad.config, halfLoad.mode));
+      halfLoad = undefined;
     }
   } finally {
     await closeAll(durabilities);

@@ -19,7 +19,7 @@ import { type ConnectionsResult, benchConnections, startConnectionRelays } from 
 import { type CaseReadResults, benchCaseReads } from './cases';
 import { type CliTimingResults, FULL as CLI_FULL, QUICK as CLI_QUICK, benchCli } from './cli';
 import { type CryptoResults, benchSealOpen } from './crypto';
-import { drainResults, handoverRelayScenario, startHandoverRelays, targetLoadInfo, twoProcessScenario } from './handover-scenario';
+import { drainResults, halfSaturationInfo, handoverRelayScenario, startHandoverRelays, targetLoadInfo, twoProcessScenario } from './handover-scenario';
 import { profileMain } from './profile';
 import { type BenchResults, addRatios, evaluateTargets, markdown } from './report';
 import { type BenchContext, type RelayRow, type RelayScenario, makePlan, startRedis } from './scenario';
@@ -130,7 +130,7 @@ async function main(): Promise<void> {
     mode: quick ? 'quick' : 'full',
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', node: process.version, loadAverageAtStart },
     plan,
-    relay: { rows, failures, targetLoad: targetLoadInfo.value, drain: drainResults },
+    relay: { rows, failures, targetLoad: targetLoadInfo.value, halfSaturation: halfSaturationInfo.value, drain: drainResults },
     connections,
     crypto: cryptoResults,
     wire,

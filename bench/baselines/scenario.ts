@@ -170,3 +170,30 @@ export async function durableRelayScenario(ctx: BenchContext): Promise<RelayRow[
   }
   return rows;
 }
+
+/**
+ * The durable baseline (Redis everysec, on a fresh redis-server) at one
+ * offered load: issue 16's latency reference, run after the relay's own
+ * saturation is known (half of it), so it cannot be part of the plan.
+ */
+export async function durableAtLoad(ctx: BenchContext, config: RelayConfig, mode: LoadMode): Promise<RelayRow> {
+  const redis = await ctx.startRedis({ appendfsync: 'everysec' });
+  const redisCpu = redisProbe(redis);
+  let server: ServerProcess | undefined;
+  try {
+    server = await startServerProcess(DURABLE, { redisUrl: redis.url });
+    const target = await connectBaselineClients(server.url, config);
+    try {
+      const label = `durable/everysec ${config.bodyBytes} B × ${config.recipients} ${mode.kind === 'open' ? `open ${mode.ratePerS}/s` : 'closed'} (half the relay's saturation)`;
+      const result = await runLoad(target, loadOptionsFor(ctx.plan, label, mode, [serverProbe(server), redisCpu]));
+      return rowFromLoad({ system: 'durable', durability: 'everysec', config }, result);
+    } finally {
+      target.close();
+    }
+  } finally {
+    await server?.close();
+    redisCpu.close();
+    await redis.destroy();
+  }
+}
+
