@@ -1,0 +1,184 @@
+/**
+ * The app's state and its few rules: which screen shows, the unlocked
+ * session (SDK client + case layer) and the lock. Locking drops the session,
+ * closes the socket and empties the page; nothing of a case is ever put in
+ * document.title, the URL or the browser history (screens are not routes).
+ */
+import { CaseService } from '../../referral/index';
+import type { Crypto, HandoverClient } from '../../sdk/index';
+import { clear, h, on } from './dom';
+import { CATALOGUE_META, LANGUAGES, type Language, isLanguage, language, setLanguage, t } from './i18n/index';
+import type { IndexedDbStorage } from './idb-storage';
+
+/** What the page that serves the app says about itself (`/app-config.json`, same origin). */
+export interface AppConfig {
+  /** The relay's base URL; default: the page's own origin. */
+  relay?: string;
+  /** Served by a development relay: a banner says so. */
+  development?: boolean;
+  /** Minutes without input before the app locks itself. */
+  idleLockMinutes?: number;
+}
+
+export interface Session {
+  client: HandoverClient;
+  cases: CaseService;
+  online: boolean;
+}
+
+export type Screen = (root: HTMLElement) => void | Promise<void>;
+
+const LANGUAGE_KEY = 'handover.language';
+const DEFAULT_IDLE_LOCK_MINUTES = 5;
+
+export class App {
+  session: Session | undefined;
+  private screen: Screen | undefined;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly sessionListeners: Array<() => void> = [];
+  /** Called when something changed in a thread (the inbox and thread screens re-render). */
+  private updateListener: ((threadId: string) => void) | undefined;
+  /** The screen after a lock (unlock) and the home screen (the inbox): set by main.ts, so screens need not import each other. */
+  lockScreen: Screen = () => undefined;
+  homeScreen: Screen = () => undefined;
+
+  constructor(
+    readonly crypto: Crypto,
+    readonly storage: IndexedDbStorage,
+    readonly config: AppConfig,
+    private readonly root: HTMLElement,
+    private readonly bar: HTMLElement,
+  ) {
+    const saved = localStorage.getItem(LANGUAGE_KEY);
+    this.applyLanguage(isLanguage(saved) ? saved : 'en');
+    for (const type of ['pointerdown', 'keydown', 'wheel', 'touchstart'] as const) document.addEventListener(type, () => this.touch(), { passive: true });
+  }
+
+  get relayUrl(): string {
+    return this.config.relay ?? window.location.origin;
+  }
+
+  applyLanguage(lang: Language): void {
+    setLanguage(lang);
+    localStorage.setItem(LANGUAGE_KEY, lang);
+    document.documentElement.lang = lang;
+    document.documentElement.dir = CATALOGUE_META[lang].dir;
+    // The title names the app only: never a case (a shared office computer shows titles in its task bar).
+    document.title = t('app.name');
+    const banner = document.getElementById('banner');
+    if (banner && !banner.hidden) banner.textContent = t('app.development');
+    this.renderBar();
+  }
+
+  renderBar(): void {
+    clear(this.bar);
+    const select = h('select', { id: 'language', 'aria-label': t('app.language') });
+    for (const lang of LANGUAGES) {
+      const option = h('option', { value: lang, lang, selected: lang === language() }, CATALOGUE_META[lang].name);
+      select.appendChild(option);
+    }
+    on(select, 'change', () => {
+      if (isLanguage(select.value)) {
+        this.applyLanguage(select.value);
+        void this.refresh();
+      }
+    });
+    const tools = h('div', { class: 'tools' }, h('label', { for: 'language' }, t('app.language')), select);
+    if (this.session) {
+      tools.appendChild(h('span', { id: 'connection', role: 'status' }, this.session.online ? t('app.online') : t('app.offline')));
+      tools.appendChild(on(h('button', { type: 'button', id: 'lock', class: 'secondary' }, t('app.lock')), 'click', () => void this.lock()));
+    }
+    this.bar.append(h('span', { class: 'name' }, t('app.name')), tools);
+  }
+
+  /** Show a screen (replacing the last one). */
+  async show(screen: Screen): Promise<void> {
+    this.screen = screen;
+    this.updateListener = undefined;
+    await this.refresh();
+  }
+
+  goHome(): Promise<void> {
+    return this.show(this.homeScreen);
+  }
+
+  async refresh(): Promise<void> {
+    const screen = this.screen;
+    if (!screen) return;
+    const next = h('div', { class: 'screen' });
+    try {
+      await screen(next);
+    } catch (err) {
+      next.appendChild(h('p', { class: 'error', role: 'alert' }, t('app.error', { message: errorText(err) })));
+    }
+    // A screen replaced while it was loading is not shown.
+    if (this.screen !== screen) return;
+    clear(this.root);
+    this.root.appendChild(next);
+    const heading = next.querySelector('h1');
+    if (heading) {
+      heading.setAttribute('tabindex', '-1');
+      heading.focus();
+    }
+  }
+
+  /** The inbox and thread screens ask to be told when a thread changes. */
+  onThreadUpdate(listener: (threadId: string) => void): void {
+    this.updateListener = listener;
+  }
+
+  async startSession(client: HandoverClient): Promise<void> {
+    const cases = new CaseService({ transport: client });
+    const session: Session = { client, cases, online: false };
+    this.session = session;
+    this.sessionListeners.push(
+      client.on('connection', (state) => {
+        session.online = state === 'connected';
+        this.renderBar();
+      }),
+      cases.onUpdate((update) => this.updateListener?.(update.threadId)),
+    );
+    try {
+      await client.connect();
+      session.online = true;
+      await client.sync();
+    } catch {
+      // Offline is a state the bar shows, not a failure: the profile and its cases open from this browser.
+      session.online = false;
+    }
+    await cases.start();
+    this.renderBar();
+    this.touch();
+  }
+
+  /** Drop the session and empty the page: after this nothing readable is left in the DOM. */
+  async lock(): Promise<void> {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    this.updateListener = undefined;
+    const session = this.session;
+    this.session = undefined;
+    this.screen = undefined;
+    clear(this.root);
+    for (const off of this.sessionListeners.splice(0)) off();
+    this.renderBar();
+    if (session) {
+      session.cases.dispose();
+      await session.client.close();
+    }
+    await this.show(this.lockScreen);
+  }
+
+  private touch(): void {
+    if (!this.session) return;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    const minutes = this.config.idleLockMinutes ?? DEFAULT_IDLE_LOCK_MINUTES;
+    this.idleTimer = setTimeout(() => void this.lock(), minutes * 60_000);
+  }
+}
+
+/** An error as one line for people: the SDK's typed errors carry a readable message. */
+export function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

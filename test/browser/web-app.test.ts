@@ -1,0 +1,245 @@
+/**
+ * The web app in headless Chromium against a real relay on real Redis: a
+ * shelter caseworker enrols this browser (the test plays the org admin and
+ * signs the certificate), receives a referral an NGO's SDK client sends,
+ * sees it live in the inbox, acknowledges and accepts it (the NGO sees
+ * both), and the app shows hostile field values as text only. Also: the
+ * lock empties the page, the Arabic UI is right to left, the form reports
+ * field errors, and the page is served under a strict CSP.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { loadCrypto } from '../../shared/crypto/sodium';
+import { issueDeviceCertificate } from '../../shared/certificates';
+import { ROUTES } from '../../shared/api';
+import type { HandoverClient } from '../../client/sdk/client';
+import { CaseService } from '../../client/referral';
+import { type TestOrg, TestNetwork } from '../support/network';
+import { startRedis, type TestRedis } from '../support/redis';
+import { enrolClient, eventually, postJson, type RelayFixture, startTestRelay } from '../support/relay';
+import { launchChromium } from './browser';
+
+const PASSPHRASE = 'a long browser passphrase';
+const WEB_DIR = path.join(__dirname, '../../dist/web');
+const EXAMPLE = JSON.parse(readFileSync(path.join(__dirname, '../../examples/referral.json'), 'utf8')) as Record<string, Record<string, unknown>>;
+
+let redis: TestRedis;
+let fx: RelayFixture;
+let network: TestNetwork;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+let ngo: TestOrg;
+let shelter: TestOrg;
+let ngoClient: HandoverClient;
+let ngoCases: CaseService;
+const pageErrors: string[] = [];
+let serial = 0;
+
+/** A referral from the NGO to the shelter, with `identity` and `header` fields overridden. */
+function referral(identity: Record<string, unknown>, header: Record<string, unknown> = {}): unknown {
+  const now = Date.now();
+  return {
+    ...EXAMPLE,
+    header: { ...EXAMPLE.header, referredOrganisation: { orgId: shelter.orgId, orgType: 'shelter' }, coordinators: [], ...header },
+    identity: { ...EXAMPLE.identity, caseCode: `WEB-${++serial}-${now}`, ...identity },
+    consent: { ...EXAMPLE.consent, givenAt: now - 60_000, expiresAt: now + 30 * 86_400_000, coveredOrgIds: [shelter.orgId], withheld: [] },
+  };
+}
+
+async function enrolBrowser(p: Page, org: TestOrg, name: string): Promise<void> {
+  await p.goto(fx.url);
+  await p.waitForSelector('html[data-ready="true"]');
+  await p.fill('#setup input[name="orgId"]', org.orgId);
+  await p.fill('#setup input[name="deviceName"]', name);
+  await p.fill('#setup input[name="label"]', 'Amina (shelter intake)');
+  await p.fill('#setup input[name="passphrase"]', PASSPHRASE);
+  await p.fill('#setup input[name="passphraseAgain"]', PASSPHRASE);
+  await p.click('#setup button[type="submit"]');
+  const requestText = await (await p.waitForSelector('#enrolment-request', { timeout: 30_000 })).inputValue();
+  // The test is the org admin: it signs the request the page shows, as `handover org sign-device` would.
+  const now = Date.now();
+  const certificate = issueDeviceCertificate(fx.crypto, {
+    request: JSON.parse(requestText),
+    orgCertificate: org.certificate,
+    orgPrivateKey: org.keys.privateKey,
+    role: 'caseworker',
+    issuedAt: now - 60_000,
+    expiresAt: now + 90 * 86_400_000,
+  });
+  await p.fill('#enrol textarea[name="orgCertificate"]', JSON.stringify(org.certificate));
+  await p.fill('#enrol textarea[name="deviceCertificate"]', JSON.stringify(certificate));
+  await p.click('#enrol button[type="submit"]');
+  await p.waitForSelector('#new-referral', { timeout: 30_000 });
+}
+
+async function openThread(caseCode: string): Promise<void> {
+  await page.click(`#inbox button.open-thread:text-is("${caseCode}")`, { timeout: 20_000 });
+  await page.waitForSelector('#thread-status');
+}
+
+beforeAll(async () => {
+  const crypto = await loadCrypto();
+  network = new TestNetwork(crypto, Date.now());
+  redis = await startRedis();
+  fx = await startTestRelay(network, { redisUrl: redis.url, config: { webApp: { dir: WEB_DIR, development: true } } });
+  ngo = network.addOrg('ngo-taraz', 'ngo');
+  shelter = network.addOrg('shelter-ist', 'shelter');
+  await postJson(fx.url, ROUTES.orgs, { certificate: shelter.certificate });
+  ngoClient = await enrolClient(fx, ngo, 'dana');
+  ngoCases = new CaseService({ transport: ngoClient });
+  await ngoCases.start();
+  browser = await launchChromium();
+  context = await browser.newContext();
+  page = await context.newPage();
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  page.on('dialog', (d) => {
+    pageErrors.push(`dialog: ${d.message()}`);
+    void d.dismiss();
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await context?.close();
+  await browser?.close();
+  ngoCases?.dispose();
+  await ngoClient?.close();
+  await fx?.close();
+  await redis?.destroy();
+});
+
+it('serves the built app under a strict Content-Security-Policy, with the development banner', async () => {
+  const res = await fetch(fx.url);
+  expect(res.status).toBe(200);
+  const csp = res.headers.get('content-security-policy') ?? '';
+  expect(csp).toContain("script-src 'self' 'wasm-unsafe-eval'");
+  expect(csp).toContain("connect-src 'self'");
+  expect(csp).not.toContain('unsafe-inline');
+  const html = await res.text();
+  expect(html).not.toMatch(/<script(?![^>]*\bsrc=)/);
+  expect(html).toMatch(/integrity="sha384-/);
+});
+
+it('enrols this browser as a shelter device: keys made in the page, certificate signed by the admin, registered', async () => {
+  await enrolBrowser(page, shelter, 'amina-browser');
+  expect(await page.textContent('#banner')).toMatch(/DEVELOPMENT/);
+  expect(await page.isVisible('#inbox-empty')).toBe(true);
+  expect(await page.title()).toBe('Handover');
+  expect(pageErrors).toEqual([]);
+});
+
+it('shows a referral from another org live, and the NGO sees the acknowledgement and the acceptance', async () => {
+  const sent = await ngoCases.refer(referral({ firstName: 'Aigerim' }));
+  const caseCode = (await ngoCases.thread(sent.threadId)).referral?.identity.caseCode ?? '';
+  await openThread(caseCode);
+  expect(await page.textContent('#thread-status')).toBe('New');
+  expect(await page.textContent('#referral-data')).toContain('Aigerim');
+  expect(await page.title()).toBe('Handover');
+
+  await page.click('#action-acknowledge');
+  await page.waitForSelector('#thread-status:text-is("Acknowledged")');
+  await eventually(async () => (await ngoCases.thread(sent.threadId)).status === 'acknowledged', 15_000, 'the NGO sees the acknowledgement');
+
+  await page.click('#action-accept');
+  await page.waitForSelector('#thread-status:text-is("Accepted")');
+  await eventually(async () => (await ngoCases.thread(sent.threadId)).status === 'accepted', 15_000, 'the NGO sees the acceptance');
+
+  await page.fill('#action-note textarea', 'Bed 4 is ready');
+  await page.click('#action-note button[type="submit"]');
+  await page.waitForSelector('#timeline li[data-type="note"]');
+  await eventually(async () => (await ngoCases.thread(sent.threadId)).timeline.some((e) => e.type === 'note'), 15_000, 'the NGO sees the note');
+  await page.click('#back');
+  await page.waitForSelector('#inbox');
+  expect(pageErrors).toEqual([]);
+});
+
+it('shows hostile field values as text and runs none of them', async () => {
+  const hostile = {
+    firstName: '<img src=x onerror="window.__pwned=1">',
+    secondName: '<script>window.__pwned=2</script>',
+  };
+  const sent = await ngoCases.refer(
+    referral({ ...hostile, caseCode: `XSS-${Date.now()}` }, { referralDetails: '<svg onload="window.__pwned=3"></svg><iframe src="javascript:window.__pwned=4"></iframe>' }),
+  );
+  const caseCode = (await ngoCases.thread(sent.threadId)).referral?.identity.caseCode ?? '';
+  await openThread(caseCode);
+  const text = (await page.textContent('#referral-data')) ?? '';
+  expect(text).toContain(hostile.firstName);
+  expect(text).toContain(hostile.secondName);
+  expect(text).toContain('<svg onload=');
+  expect(await page.evaluate(() => document.querySelectorAll('#app img, #app script, #app svg, #app iframe').length)).toBe(0);
+  expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+  await page.click('#back');
+  await page.waitForSelector('#inbox');
+  expect(pageErrors).toEqual([]);
+});
+
+it('locking empties the page; the passphrase opens the device again from IndexedDB', async () => {
+  const cases = await page.$$eval('#inbox button.open-thread', (els) => els.map((e) => e.textContent ?? ''));
+  expect(cases.length).toBe(2);
+  await page.click('#lock');
+  await page.waitForSelector('#unlock');
+  const body = await page.evaluate(() => document.body.innerText);
+  for (const c of cases) expect(body).not.toContain(c);
+  expect(body).not.toContain('Aigerim');
+  expect(await page.isVisible('#lock')).toBe(false);
+
+  await page.fill('#unlock input[name="passphrase"]', 'not the passphrase at all');
+  await page.click('#unlock button[type="submit"]');
+  await page.waitForSelector('#unlock .form-error:text-is("Wrong passphrase.")', { timeout: 30_000 });
+  await page.fill('#unlock input[name="passphrase"]', PASSPHRASE);
+  await page.click('#unlock button[type="submit"]');
+  await page.waitForSelector('#inbox', { timeout: 30_000 });
+  expect(await page.$$eval('#inbox button.open-thread', (els) => els.length)).toBe(2);
+});
+
+it('speaks Arabic right to left, and Russian', async () => {
+  await page.selectOption('#language', 'ar');
+  await page.waitForSelector('h1:text-is("الوارد")');
+  expect(await page.evaluate(() => [document.documentElement.dir, document.documentElement.lang])).toEqual(['rtl', 'ar']);
+  await page.selectOption('#language', 'ru');
+  await page.waitForSelector('h1:text-is("Входящие")');
+  expect(await page.evaluate(() => document.documentElement.dir)).toBe('ltr');
+  await page.selectOption('#language', 'en');
+  await page.waitForSelector('h1:text-is("Inbox")');
+});
+
+it('the new-referral form puts the consent first, reports field errors, and sends a valid referral', async () => {
+  await page.click('#new-referral');
+  await page.waitForSelector('#referral-form');
+  const sections = await page.$$eval('#referral-form fieldset[data-section]', (els) => els.map((e) => e.getAttribute('data-section')));
+  expect(sections[0]).toBe('form.section.consent');
+  await page.click('#send-referral');
+  await page.waitForSelector('#form-summary:has-text("Please correct")');
+  expect(await page.textContent('[data-field="identity.caseCode"] .field-error')).toBe('Required.');
+  expect(await page.textContent('[data-field="consent.purposes"] .field-error')).toBe('Choose at least one.');
+
+  const f = (name: string) => `#referral-form [name="${name}"]`;
+  await page.selectOption(f('consent.givenBy'), 'survivor');
+  await page.selectOption(f('consent.method'), 'verbal');
+  await page.check(`${f('consent.purposes')}[value="services"]`);
+  await page.fill(f('consent.coveredOrgIds'), ngo.orgId);
+  await page.selectOption(f('consent.legalBasis'), 'consent');
+  await page.fill(f('consent.expiresAt'), new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10));
+  await page.selectOption(f('header.kind'), 'service');
+  await page.selectOption(f('header.priority'), 'urgent');
+  await page.selectOption(f('header.purpose'), 'services');
+  await page.check(`${f('header.servicesRequested')}[value="legal"]`);
+  await page.selectOption(f('header.reasonForReferral'), { index: 1 });
+  await page.fill(f('header.referredOrganisation.orgId'), ngo.orgId);
+  await page.selectOption(f('header.referredOrganisation.orgType'), 'ngo');
+  await page.fill(f('header.referringPrimaryCaseWorker.name'), 'Amina');
+  await page.fill(f('header.senderCaseReference'), 'SH/2026/9');
+  await page.fill(f('identity.caseCode'), 'SH-2026-0009');
+  await page.fill(f('identity.mobilePhone'), 'not a phone');
+  await page.click('#send-referral');
+  await page.waitForSelector('[data-field="identity.mobilePhone"] .field-error:text-is("Not in the expected format.")');
+  await page.fill(f('identity.mobilePhone'), '+905551234567');
+  const before = (await ngoCases.listThreads()).length;
+  await page.click('#send-referral');
+  await page.waitForSelector('#thread-status', { timeout: 30_000 });
+  await eventually(async () => (await ngoCases.listThreads()).some((s) => s.caseCode === 'SH-2026-0009'), 15_000, 'the NGO receives the referral');
+  expect((await ngoCases.listThreads()).length).toBe(before + 1);
+  expect(pageErrors).toEqual([]);
+});
