@@ -36,6 +36,8 @@ export class Vault {
   private readonly nameKey: Uint8Array;
   /** Every record name, kept in memory and in the encrypted index record. */
   private names = new Set<string>();
+  /** After lock() the keys are zeros: nothing may be written or read with them. */
+  private locked = false;
 
   private constructor(
     private readonly crypto: Crypto,
@@ -115,13 +117,19 @@ export class Vault {
     return `r/${toB64u(this.crypto.hash(utf8(name), 32, this.nameKey))}`;
   }
 
+  private checkOpen(): void {
+    if (this.locked) throw new HandoverError('BAD_REQUEST', 'the profile is locked: unlock it with its passphrase');
+  }
+
   private async write(name: string, value: unknown): Promise<void> {
+    this.checkOpen();
     const nonce = this.crypto.random(SIZES.aeadNonce);
     const ct = this.crypto.aeadEncrypt(utf8(JSON.stringify(value)), utf8(RECORD_AD + name), nonce, this.storageKey);
     await this.storage.put(this.storageName(name), toB64u(concatBytes(nonce, ct)));
   }
 
   private async read(name: string): Promise<unknown> {
+    this.checkOpen();
     const stored = await this.storage.get(this.storageName(name));
     if (stored === undefined) return undefined;
     let bytes: Uint8Array;
@@ -170,6 +178,7 @@ export class Vault {
   }
 
   lock(): void {
+    this.locked = true;
     this.crypto.wipe(this.storageKey);
     this.crypto.wipe(this.nameKey);
     this.names.clear();

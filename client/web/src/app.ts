@@ -164,7 +164,9 @@ export class App {
     this.renderBar();
     if (session) {
       session.cases.dispose();
-      await session.client.close();
+      // Work already queued finishes before the vault's key is wiped (a write after the wipe would be lost).
+      await session.cases.idle();
+      await session.client.lock();
     }
     await this.show(this.lockScreen);
   }

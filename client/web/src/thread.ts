@@ -19,17 +19,32 @@ export function allowedActions(status: string | null, role: string | null): Arra
   return actions;
 }
 
+/** Fields whose values are pick-list codes: shown as words. */
+const PICK_LIST_FIELDS = new Set([
+  'kind', 'priority', 'purpose', 'servicesRequested', 'reasonForReferral', 'gender', 'traffickingStatus', 'traffickingStatusDecisionMakingOrg',
+  'typeOfExploitation', 'forcedLabourIndustry', 'methodsOfControl', 'methodOfRecruitment', 'riskLevel', 'givenBy', 'method', 'purposes',
+  'legalBasis', 'documentType', 'fitToTravel', 'coveredOrgTypes', 'orgType', 'fieldGroups', 'fromOrgTypes',
+]);
+
+function leafText(key: string, value: unknown): string {
+  if (typeof value === 'number' && /(At|Date|For)$/.test(key)) return formatDateTime(value);
+  if (typeof value === 'string' && PICK_LIST_FIELDS.has(key)) return key === 'priority' ? tDynamic(`priority.${value}`, humanize(value)) : humanize(value);
+  return String(value);
+}
+
 /** A value of the referral as a definition list, nested objects as nested lists; all as text. */
-function dataList(value: unknown): HTMLElement {
-  if (value === null || typeof value !== 'object') return h('span', {}, String(value));
+function dataList(value: unknown, path = '', key = ''): HTMLElement {
+  if (value === null || typeof value !== 'object') return h('span', {}, leafText(key, value));
   if (Array.isArray(value)) {
-    if (value.every((v) => typeof v !== 'object' || v === null)) return h('span', {}, value.map(String).join(', '));
-    return h('ul', {}, ...value.map((v) => h('li', {}, dataList(v))));
+    if (value.every((v) => typeof v !== 'object' || v === null)) return h('span', {}, value.map((v) => leafText(key, v)).join(', '));
+    return h('ul', {}, ...value.map((v) => h('li', {}, dataList(v, path, key))));
   }
   const dl = h('dl', { class: 'data' });
-  for (const [key, v] of Object.entries(value)) {
+  for (const [k, v] of Object.entries(value)) {
     if (v === undefined) continue;
-    dl.append(h('dt', {}, humanize(key)), h('dd', {}, typeof v === 'boolean' ? (v ? '✓' : '✗') : dataList(v)));
+    const p = path ? `${path}.${k}` : k;
+    const label = path ? tDynamic(`field.${p}`, humanize(k)) : tDynamic(`form.section.${k}`, humanize(k));
+    dl.append(h('dt', {}, label), h('dd', {}, typeof v === 'boolean' ? (v ? '✓' : '✗') : dataList(v, p, k)));
   }
   return dl;
 }
