@@ -3,7 +3,12 @@
  * flags keep it from calling home (no component updates, sync or QUIC).
  */
 import { existsSync } from 'node:fs';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, type Page, chromium } from 'playwright-core';
+import { issueDeviceCertificate } from '../../shared/certificates';
+import type { Crypto } from '../../shared/crypto/types';
+import type { TestOrg } from '../support/network';
+
+export const PASSPHRASE = 'a long browser passphrase';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const CHROMIUM_FLAGS = [
@@ -20,4 +25,37 @@ export const CHROMIUM_FLAGS = [
 export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install Debian's chromium package (apt-get install chromium); tests never download a browser`);
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
+}
+
+/**
+ * Set up and enrol the app at `url` as device `name` of `org`: the page
+ * makes the keys and shows the request; the test plays the org admin and
+ * signs it, as `handover org sign-device` would; the page imports and
+ * registers. `created` gets how long making and sealing the keys took.
+ */
+export async function enrolBrowser(p: Page, fx: { url: string; crypto: Crypto }, org: TestOrg, name: string, created?: (ms: number) => Promise<void>): Promise<void> {
+  await p.goto(fx.url);
+  await p.waitForSelector('html[data-ready="true"]');
+  await p.fill('#setup input[name="orgId"]', org.orgId);
+  await p.fill('#setup input[name="deviceName"]', name);
+  await p.fill('#setup input[name="label"]', `Staff ${name}`);
+  await p.fill('#setup input[name="passphrase"]', PASSPHRASE);
+  await p.fill('#setup input[name="passphraseAgain"]', PASSPHRASE);
+  const started = Date.now();
+  await p.click('#setup button[type="submit"]');
+  const requestText = await (await p.waitForSelector('#enrolment-request', { timeout: 30_000 })).inputValue();
+  await created?.(Date.now() - started);
+  const now = Date.now();
+  const certificate = issueDeviceCertificate(fx.crypto, {
+    request: JSON.parse(requestText),
+    orgCertificate: org.certificate,
+    orgPrivateKey: org.keys.privateKey,
+    role: 'caseworker',
+    issuedAt: now - 60_000,
+    expiresAt: now + 90 * 86_400_000,
+  });
+  await p.fill('#enrol textarea[name="orgCertificate"]', JSON.stringify(org.certificate));
+  await p.fill('#enrol textarea[name="deviceCertificate"]', JSON.stringify(certificate));
+  await p.click('#enrol button[type="submit"]');
+  await p.waitForSelector('#new-referral', { timeout: 30_000 });
 }

@@ -12,16 +12,14 @@ import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { loadCrypto } from '../../shared/crypto/sodium';
-import { issueDeviceCertificate } from '../../shared/certificates';
 import { ROUTES } from '../../shared/api';
 import type { HandoverClient } from '../../client/sdk/client';
 import { CaseService } from '../../client/referral';
 import { type TestOrg, TestNetwork } from '../support/network';
 import { startRedis, type TestRedis } from '../support/redis';
 import { enrolClient, eventually, postJson, type RelayFixture, startTestRelay } from '../support/relay';
-import { launchChromium } from './browser';
+import { PASSPHRASE, enrolBrowser as enrolIn, launchChromium } from './browser';
 
-const PASSPHRASE = 'a long browser passphrase';
 const WEB_DIR = path.join(__dirname, '../../dist/web');
 const EXAMPLE = JSON.parse(readFileSync(path.join(__dirname, '../../examples/referral.json'), 'utf8')) as Record<string, Record<string, unknown>>;
 
@@ -36,6 +34,12 @@ let shelter: TestOrg;
 let ngoClient: HandoverClient;
 let ngoCases: CaseService;
 const pageErrors: string[] = [];
+const enrolBrowser = async (p: Page, org: TestOrg, name: string, url = fx.url) => {
+  await enrolIn(p, { url, crypto: fx.crypto }, org, name, async (n) => {
+    await shot(p, `enrol-${name}`);
+    figures[`create-keys-ms-${name}`] = n;
+  });
+};
 /** Screenshots of every screen and the figures measured, for people (git-ignored). */
 const ARTIFACTS = path.join(__dirname, '../artifacts/web');
 const figures: Record<string, number> = {};
@@ -53,36 +57,6 @@ function referral(identity: Record<string, unknown>, header: Record<string, unkn
     identity: { ...EXAMPLE.identity, caseCode: `WEB-${++serial}-${now}`, ...identity },
     consent: { ...EXAMPLE.consent, givenAt: now - 60_000, expiresAt: now + 30 * 86_400_000, coveredOrgIds: [shelter.orgId], withheld: [] },
   };
-}
-
-async function enrolBrowser(p: Page, org: TestOrg, name: string, url = fx.url): Promise<void> {
-  await p.goto(url);
-  await p.waitForSelector('html[data-ready="true"]');
-  await p.fill('#setup input[name="orgId"]', org.orgId);
-  await p.fill('#setup input[name="deviceName"]', name);
-  await p.fill('#setup input[name="label"]', 'Amina (shelter intake)');
-  await p.fill('#setup input[name="passphrase"]', PASSPHRASE);
-  await p.fill('#setup input[name="passphraseAgain"]', PASSPHRASE);
-  await shot(p, `setup-${name}`);
-  const started = Date.now();
-  await p.click('#setup button[type="submit"]');
-  const requestText = await (await p.waitForSelector('#enrolment-request', { timeout: 30_000 })).inputValue();
-  figures[`create-keys-ms-${name}`] = Date.now() - started;
-  await shot(p, `enrol-${name}`);
-  // The test is the org admin: it signs the request the page shows, as `handover org sign-device` would.
-  const now = Date.now();
-  const certificate = issueDeviceCertificate(fx.crypto, {
-    request: JSON.parse(requestText),
-    orgCertificate: org.certificate,
-    orgPrivateKey: org.keys.privateKey,
-    role: 'caseworker',
-    issuedAt: now - 60_000,
-    expiresAt: now + 90 * 86_400_000,
-  });
-  await p.fill('#enrol textarea[name="orgCertificate"]', JSON.stringify(org.certificate));
-  await p.fill('#enrol textarea[name="deviceCertificate"]', JSON.stringify(certificate));
-  await p.click('#enrol button[type="submit"]');
-  await p.waitForSelector('#new-referral', { timeout: 30_000 });
 }
 
 async function openThread(caseCode: string): Promise<void> {
