@@ -60,15 +60,15 @@ export function webAppCsp(relay: string): string {
   ].join('; ');
 }
 
-/** Where the build is: beside the compiled CLI (dist/cli → dist/web) or in the checkout (client/cli → dist/web). */
+/** Where the build is: dist/web of this checkout, two folders up from the compiled CLI (dist/cli) and from its sources (client/cli) alike. */
 export function defaultWebDir(): string {
-  const candidates = [path.resolve(__dirname, '../web'), path.resolve(__dirname, '../../dist/web')];
-  return candidates.find((dir) => existsSync(path.join(dir, 'index.html'))) ?? (candidates[1] as string);
+  return path.resolve(__dirname, '../../dist/web');
 }
 
 export async function startWebServer(options: WebServerOptions): Promise<WebServer> {
   const dir = path.resolve(options.dir);
-  if (!existsSync(path.join(dir, 'index.html'))) {
+  // A build has its assets folder; the app's source folder (client/web) has an index.html too, which no browser can run.
+  if (!existsSync(path.join(dir, 'index.html')) || !existsSync(path.join(dir, 'assets'))) {
     throw new HandoverError('BAD_REQUEST', `no web app build in ${dir}: run \`npm run build:web\` in the Handover checkout first`);
   }
   const relay = new URL(options.relay).origin;

@@ -3,6 +3,7 @@
  * flags keep it from calling home (no component updates, sync or QUIC).
  */
 import { existsSync } from 'node:fs';
+import jsQR from 'jsqr';
 import { type Browser, type Page, chromium } from 'playwright-core';
 import { issueDeviceCertificate } from '../../shared/certificates';
 import type { Crypto } from '../../shared/crypto/types';
@@ -45,6 +46,8 @@ export async function enrolBrowser(p: Page, fx: { url: string; crypto: Crypto },
   await p.click('#setup button[type="submit"]');
   const requestText = await (await p.waitForSelector('#enrolment-request', { timeout: 30_000 })).inputValue();
   await created?.(Date.now() - started);
+  // The QR code on the screen carries the same request (read back by an independent decoder).
+  expect(JSON.parse(await readQr(p, '#enrolment-qr svg'))).toEqual(JSON.parse(requestText));
   const now = Date.now();
   const certificate = issueDeviceCertificate(fx.crypto, {
     request: JSON.parse(requestText),
@@ -58,4 +61,21 @@ export async function enrolBrowser(p: Page, fx: { url: string; crypto: Crypto },
   await p.fill('#enrol textarea[name="deviceCertificate"]', JSON.stringify(certificate));
   await p.click('#enrol button[type="submit"]');
   await p.waitForSelector('#new-referral', { timeout: 30_000 });
+}
+
+/** Decode the QR code the page drew as an SVG path of unit squares. */
+export async function readQr(p: Page, selector: string): Promise<string> {
+  const { viewBox, d } = await p.$eval(selector, (svg) => ({ viewBox: svg.getAttribute('viewBox') ?? '', d: svg.querySelector('path')?.getAttribute('d') ?? '' }));
+  const size = Number(viewBox.split(' ')[2]);
+  const scale = 4;
+  const width = size * scale;
+  const data = new Uint8ClampedArray(width * width * 4).fill(255);
+  for (const [, xs, ys] of d.matchAll(/M(\d+) (\d+)h1v1h-1z/g)) {
+    const x = Number(xs);
+    const y = Number(ys);
+    for (let py = 0; py < scale; py++) for (let px = 0; px < scale; px++) data.fill(0, ((y * scale + py) * width + x * scale + px) * 4, ((y * scale + py) * width + x * scale + px) * 4 + 3);
+  }
+  const found = jsQR(data, width, width, { inversionAttempts: 'dontInvert' });
+  if (!found) throw new Error('no QR code could be read on the page');
+  return new TextDecoder().decode(new Uint8Array(found.binaryData));
 }

@@ -7,7 +7,7 @@
 import net from 'node:net';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { startWebServer, type WebServer } from '../../client/cli/web';
+import { defaultWebDir, startWebServer, type WebServer } from '../../client/cli/web';
 import { CaseService } from '../../client/referral';
 import type { HandoverClient } from '../../client/sdk/client';
 import { ROUTES } from '../../shared/api';
@@ -48,6 +48,8 @@ it('serves the app on 127.0.0.1; the app enrols and works a referral with a rela
   fx = await startTestRelay(network, { config: { corsOrigins: [origin] } });
   web = await startWebServer({ dir: WEB_DIR, relay: fx.url, port });
   expect(web.url).toBe(origin);
+  expect(defaultWebDir()).toBe(path.resolve(WEB_DIR));
+  await expect(startWebServer({ dir: path.join(__dirname, '../../client/web'), relay: fx.url, port: 0 })).rejects.toThrow(/npm run build:web/);
 
   const res = await fetch(web.url);
   const csp = res.headers.get('content-security-policy') ?? '';

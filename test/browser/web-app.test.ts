@@ -255,6 +255,52 @@ it('the new-referral form puts the consent first, reports field errors, and send
   expect(pageErrors).toEqual([]);
 });
 
+it('schedules intake and records arrival; asks for information and sees the answer; a consent withdrawal purges the browser', async () => {
+  await page.click('#back');
+  await page.waitForSelector('#inbox');
+  const threads = await ngoCases.listThreads();
+  const accepted = threads.find((s) => s.status === 'accepted');
+  const fresh = threads.find((s) => s.status === 'sent' && s.caseCode?.startsWith('XSS-'));
+  if (!accepted?.caseCode || !fresh?.caseCode) throw new Error('the earlier tests left no accepted and no new thread');
+
+  await openThread(accepted.caseCode);
+  const tomorrow = new Date(Date.now() + 86_400_000);
+  const local = new Date(tomorrow.getTime() - tomorrow.getTimezoneOffset() * 60_000).toISOString().slice(0, 16);
+  await page.fill('#action-schedule input[name="scheduledFor"]', local);
+  await page.fill('#action-schedule input[name="location"]', 'Shelter office, 2nd floor');
+  await page.click('#action-schedule button[type="submit"]');
+  await page.waitForSelector('#thread-status:text-is("Intake scheduled")');
+  await eventually(async () => (await ngoCases.thread(accepted.threadId)).status === 'intake-scheduled', 15_000, 'the NGO sees the intake date');
+  await page.click('#action-arrived');
+  await page.waitForSelector('#thread-status:text-is("Arrived")');
+  await eventually(async () => (await ngoCases.thread(accepted.threadId)).status === 'arrived', 15_000, 'the NGO sees the arrival');
+  await shot(page, 'thread-arrived');
+
+  await page.click('#back');
+  await openThread(fresh.caseCode);
+  await page.fill('#action-request-info textarea', 'Does she need a Kazakh interpreter at intake?');
+  await page.click('#action-request-info button[type="submit"]');
+  await page.waitForSelector('#thread-status:text-is("Information requested")');
+  await eventually(async () => (await ngoCases.thread(fresh.threadId)).status === 'info-requested', 15_000, 'the NGO sees the question');
+  await ngoCases.provideInfo(fresh.threadId, { details: 'Yes: Kazakh or Russian.' });
+  // Live: the page shows the answer without a reload.
+  await page.waitForSelector('#timeline li[data-type="referral.provide-info"] .event-detail:text-is("Yes: Kazakh or Russian.")', { timeout: 15_000 });
+
+  await page.click('#back');
+  await openThread(accepted.caseCode);
+  await ngoCases.withdrawConsent(accepted.threadId, { givenBy: 'survivor', method: 'verbal', recordedBy: { name: 'Dana Seitkali' } });
+  await page.waitForSelector('#thread-status:text-is("Consent withdrawn")', { timeout: 15_000 });
+  await page.waitForSelector('.notice:text-is("Consent was withdrawn: this case was deleted.")');
+  expect(await page.textContent('#app')).not.toContain('Aigerim');
+  await eventually(
+    async () => ((await ngoCases.thread(accepted.threadId)).consentWithdrawal?.confirmed ?? []).some((c) => c.orgId === shelter.orgId),
+    15_000,
+    "the shelter browser's purge receipt",
+  );
+  await shot(page, 'thread-purged');
+  expect(pageErrors).toEqual([]);
+});
+
 it('locks itself after the idle time, and the app the relay serves is small enough', async () => {
   // A second relay whose app locks after 3 s without input; a second device of the shelter.
   const quick = await startTestRelay(network, { config: { webApp: { dir: WEB_DIR, development: true, idleLockMinutes: 0.05 } } });

@@ -9,6 +9,7 @@ import { type App, errorText } from './app';
 import { append, field, h, on } from './dom';
 import { t } from './i18n/index';
 import { inboxScreen } from './inbox';
+import { qrMatrix, qrSvg } from './qr';
 
 const MIN_PASSPHRASE = 12;
 
@@ -119,6 +120,7 @@ export function enrolScreen(app: App, client: HandoverClient, rootPublicKey?: st
       h('h2', {}, t('enrol.fingerprint')),
       h('p', { class: 'mono', id: 'device-fingerprint' }, fingerprint),
       rootPublicKey ? h('p', {}, `${t('enrol.rootFingerprint')}: `, h('span', { class: 'mono' }, rootPublicKey)) : null,
+      h('figure', { id: 'enrolment-qr' }, qrSvg(qrMatrix(JSON.stringify(request)), t('enrol.qr')), h('figcaption', {}, t('enrol.qr'))),
       field(t('enrol.request'), h('textarea', { id: 'enrolment-request', readonly: true, rows: 10, spellcheck: 'false' }, requestText)).wrap,
       form,
     );

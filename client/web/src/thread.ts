@@ -3,19 +3,27 @@
  * the actions its role allows now. Every value shown is text from another
  * org's message: it goes through textContent only (dom.ts).
  */
-import { DECLINE_REASONS, type CaseThread, type DeclineReason, type ThreadEvent } from '../../referral/index';
+import { CONSENT_GIVERS, CONSENT_METHODS, DECLINE_REASONS, type CaseThread, type DeclineReason, type ThreadEvent } from '../../referral/index';
 import { type App, errorText } from './app';
 import { field, h, on } from './dom';
 import { formatDateTime, humanize, t, tDynamic } from './i18n/index';
 
 const UNDECIDED = ['sent', 'acknowledged', 'info-requested'];
+const AFTER_ACCEPT = ['accepted', 'intake-scheduled', 'no-show'];
+
+export type ActionName = 'acknowledge' | 'accept' | 'decline' | 'request-info' | 'provide-info' | 'schedule' | 'arrived' | 'note' | 'withdraw-consent';
 
 /** Which actions this org's role allows in the thread's state (the state machine checks again when the event is built). */
-export function allowedActions(status: string | null, role: string | null): Array<'acknowledge' | 'accept' | 'decline' | 'note'> {
-  const actions: Array<'acknowledge' | 'accept' | 'decline' | 'note'> = [];
-  if (role === 'receiving' && status === 'sent') actions.push('acknowledge');
-  if (role === 'receiving' && status !== null && UNDECIDED.includes(status)) actions.push('accept', 'decline');
-  if (role !== null && status !== null && status !== 'consent-withdrawn') actions.push('note');
+export function allowedActions(status: string | null, role: string | null): ActionName[] {
+  const actions: ActionName[] = [];
+  if (role === null || status === null) return actions;
+  const receiving = role === 'receiving';
+  if (receiving && status === 'sent') actions.push('acknowledge');
+  if (receiving && UNDECIDED.includes(status)) actions.push('accept', 'decline', 'request-info');
+  if (role === 'sender' && status === 'info-requested') actions.push('provide-info');
+  if (receiving && AFTER_ACCEPT.includes(status)) actions.push('schedule', 'arrived');
+  if (status !== 'consent-withdrawn') actions.push('note');
+  if ((receiving || role === 'sender') && status !== 'consent-withdrawn') actions.push('withdraw-consent');
   return actions;
 }
 
@@ -61,6 +69,12 @@ function eventDetail(event: ThreadEvent | undefined): string | undefined {
     case 'referral.acknowledge':
     case 'referral.accept':
       return e.body.note;
+    case 'referral.request-info':
+      return e.body.questions;
+    case 'referral.provide-info':
+      return e.body.details;
+    case 'intake.schedule':
+      return [formatDateTime(e.body.scheduledFor), e.body.location].filter(Boolean).join(' — ');
     default:
       return undefined;
   }
@@ -115,28 +129,78 @@ export function threadScreen(app: App, threadId: string) {
       })();
     };
     const simple = h('p', {});
-    if (actions.includes('acknowledge')) simple.appendChild(on(h('button', { type: 'button', id: 'action-acknowledge' }, t('action.acknowledge')), 'click', () => act(() => cases.acknowledge(threadId))));
-    if (actions.includes('accept')) simple.append(' ', on(h('button', { type: 'button', id: 'action-accept' }, t('action.accept')), 'click', () => act(() => cases.accept(threadId))));
+    const button = (name: ActionName, label: string, work: () => Promise<unknown>) =>
+      simple.append(simple.childNodes.length ? ' ' : '', on(h('button', { type: 'button', id: `action-${name}` }, label), 'click', () => act(work)));
+    if (actions.includes('acknowledge')) button('acknowledge', t('action.acknowledge'), () => cases.acknowledge(threadId));
+    if (actions.includes('accept')) button('accept', t('action.accept'), () => cases.accept(threadId));
+    if (actions.includes('arrived')) button('arrived', t('action.arrived'), () => cases.arrived(threadId));
     if (simple.childNodes.length > 0) actionBox.appendChild(simple);
-    if (actions.includes('decline')) {
-      const reason = h('select', { name: 'reasonCode' }, ...DECLINE_REASONS.map((r) => h('option', { value: r }, humanize(r))));
-      const details = h('textarea', { name: 'details', rows: 2 });
-      const form = h('form', { id: 'action-decline' }, field(t('action.declineReason'), reason).wrap, field(t('action.details'), details).wrap, h('button', { type: 'submit' }, t('action.decline')));
-      on(form, 'submit', (ev) => {
+    /** One action with a few fields: a small form of its own. */
+    const form = (name: ActionName, label: string, fields: Array<[string, HTMLElement]>, work: () => Promise<unknown> | undefined) => {
+      const f = h('form', { id: `action-${name}` }, ...fields.map(([l, c]) => field(l, c).wrap), h('button', { type: 'submit' }, label));
+      on(f, 'submit', (ev) => {
         ev.preventDefault();
-        const text = details.value.trim();
-        act(() => cases.decline(threadId, { reasonCode: reason.value as DeclineReason, ...(text ? { details: text } : {}) }));
+        const pending = work();
+        if (pending) act(() => pending);
       });
-      actionBox.appendChild(form);
+      actionBox.appendChild(f);
+    };
+    const text = (name: string) => h('textarea', { name, rows: 2 });
+    const choice = (name: string, values: readonly string[]) => h('select', { name }, ...values.map((v) => h('option', { value: v }, humanize(v))));
+    const trimmed = (el: HTMLTextAreaElement | HTMLInputElement) => el.value.trim() || undefined;
+    if (actions.includes('decline')) {
+      const reason = choice('reasonCode', DECLINE_REASONS);
+      const details = text('details');
+      form('decline', t('action.decline'), [[t('action.declineReason'), reason], [t('action.details'), details]], () => {
+        const d = trimmed(details);
+        return cases.decline(threadId, { reasonCode: reason.value as DeclineReason, ...(d ? { details: d } : {}) });
+      });
+    }
+    if (actions.includes('request-info')) {
+      const questions = text('questions');
+      form('request-info', t('action.requestInfo'), [[t('action.questions'), questions]], () => {
+        const q = trimmed(questions);
+        return q ? cases.requestInfo(threadId, { questions: q }) : undefined;
+      });
+    }
+    if (actions.includes('provide-info')) {
+      const details = text('details');
+      form('provide-info', t('action.provideInfo'), [[t('action.answer'), details]], () => {
+        const d = trimmed(details);
+        return d ? cases.provideInfo(threadId, { details: d }) : undefined;
+      });
+    }
+    if (actions.includes('schedule')) {
+      const when = h('input', { type: 'datetime-local', name: 'scheduledFor' });
+      const where = h('input', { type: 'text', name: 'location', autocomplete: 'off' });
+      form('schedule', t('action.schedule'), [[t('action.when'), when], [t('action.where'), where]], () => {
+        const at = Date.parse(when.value);
+        if (!Number.isFinite(at)) return undefined;
+        const place = trimmed(where);
+        return cases.scheduleIntake(threadId, { scheduledFor: at, ...(place ? { location: place } : {}) });
+      });
     }
     if (actions.includes('note')) {
-      const text = h('textarea', { name: 'text', rows: 2 });
-      const form = h('form', { id: 'action-note' }, field(t('action.noteText'), text).wrap, h('button', { type: 'submit' }, t('action.note')));
-      on(form, 'submit', (ev) => {
-        ev.preventDefault();
-        if (text.value.trim()) act(() => cases.note(threadId, text.value.trim()));
+      const note = text('text');
+      form('note', t('action.note'), [[t('action.noteText'), note]], () => {
+        const n = trimmed(note);
+        return n ? cases.note(threadId, n) : undefined;
       });
-      actionBox.appendChild(form);
+    }
+    if (actions.includes('withdraw-consent')) {
+      const givenBy = choice('givenBy', CONSENT_GIVERS);
+      const method = choice('method', CONSENT_METHODS);
+      const recordedBy = h('input', { type: 'text', name: 'recordedBy', autocomplete: 'off' });
+      form(
+        'withdraw-consent',
+        t('action.withdrawConsent'),
+        [[t('action.givenBy'), givenBy], [t('action.method'), method], [t('action.recordedBy'), recordedBy]],
+        () => {
+          const name = trimmed(recordedBy);
+          if (!name || !window.confirm(t('action.withdrawConsentConfirm'))) return undefined;
+          return cases.withdrawConsent(threadId, { givenBy: givenBy.value as (typeof CONSENT_GIVERS)[number], method: method.value as (typeof CONSENT_METHODS)[number], recordedBy: { name } });
+        },
+      );
     }
     actionBox.appendChild(result);
     root.appendChild(actionBox);
@@ -155,6 +219,6 @@ export function threadScreen(app: App, threadId: string) {
       );
     }
     root.append(h('h2', {}, t('thread.timeline')), timeline);
-    root.append(h('h2', {}, t('thread.referral')), thread.referral ? h('div', { id: 'referral-data' }, dataList(thread.referral)) : h('p', {}, t('thread.notShared')));
+    if (!thread.purged) root.append(h('h2', {}, t('thread.referral')), thread.referral ? h('div', { id: 'referral-data' }, dataList(thread.referral)) : h('p', {}, t('thread.notShared')));
   };
 }

@@ -62,9 +62,12 @@ it('orders the inbox overdue first, then due soonest, then by priority', () => {
   expect(threads.sort(inboxOrder).map((t) => t.threadId)).toEqual(['overdue', 'soon', 'later', 'accepted']);
 });
 
-it('offers the receiving org acknowledge, accept and decline while undecided; anyone a note', () => {
-  expect(allowedActions('sent', 'receiving')).toEqual(['acknowledge', 'accept', 'decline', 'note']);
-  expect(allowedActions('acknowledged', 'receiving')).toEqual(['accept', 'decline', 'note']);
-  expect(allowedActions('sent', 'sender')).toEqual(['note']);
+it('offers each role the actions the state machine allows it now', () => {
+  expect(allowedActions('sent', 'receiving')).toEqual(['acknowledge', 'accept', 'decline', 'request-info', 'note', 'withdraw-consent']);
+  expect(allowedActions('acknowledged', 'receiving')).toEqual(['accept', 'decline', 'request-info', 'note', 'withdraw-consent']);
+  expect(allowedActions('accepted', 'receiving')).toEqual(['schedule', 'arrived', 'note', 'withdraw-consent']);
+  expect(allowedActions('info-requested', 'sender')).toEqual(['provide-info', 'note', 'withdraw-consent']);
+  expect(allowedActions('sent', 'coordinator')).toEqual(['note']);
   expect(allowedActions('consent-withdrawn', 'receiving')).toEqual([]);
+  expect(allowedActions(null, null)).toEqual([]);
 });
