@@ -252,6 +252,8 @@ it('the new-referral form puts the consent first, reports field errors, and send
   await page.waitForSelector('#thread-status', { timeout: 30_000 });
   await eventually(async () => (await ngoCases.listThreads()).some((s) => s.caseCode === 'SH-2026-0009'), 15_000, 'the NGO receives the referral');
   expect((await ngoCases.listThreads()).length).toBe(before + 1);
+  // The delivered notice reaches the page live: the sender sees its referral arrived.
+  await page.waitForSelector(`#delivery li:has-text("${ngo.orgId}: reached 1 of 1 devices")`, { timeout: 15_000 });
   expect(pageErrors).toEqual([]);
 });
 

@@ -37,7 +37,7 @@ export class App {
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly sessionListeners: Array<() => void> = [];
   /** Called when something changed in a thread (the inbox and thread screens re-render). */
-  private updateListener: ((threadId: string) => void) | undefined;
+  private updateListener: ((threadId: string | undefined) => void) | undefined;
   /** The screen after a lock (unlock) and the home screen (the inbox): set by main.ts, so screens need not import each other. */
   lockScreen: Screen = () => undefined;
   homeScreen: Screen = () => undefined;
@@ -123,7 +123,7 @@ export class App {
   }
 
   /** The inbox and thread screens ask to be told when a thread changes. */
-  onThreadUpdate(listener: (threadId: string) => void): void {
+  onThreadUpdate(listener: (threadId: string | undefined) => void): void {
     this.updateListener = listener;
   }
 
@@ -137,6 +137,10 @@ export class App {
         this.renderBar();
       }),
       cases.onUpdate((update) => this.updateListener?.(update.threadId)),
+      // Delivery notices name a message, not a thread: the screen on show refreshes its delivery state.
+      client.on('delivered', () => this.updateListener?.(undefined)),
+      client.on('expired', () => this.updateListener?.(undefined)),
+      client.on('failed', () => this.updateListener?.(undefined)),
     );
     try {
       await client.connect();

@@ -33,6 +33,10 @@ export function inboxScreen(app: App) {
     const now = Date.now();
     const newButton = on(h('button', { type: 'button', id: 'new-referral' }, t('inbox.new')), 'click', () => void app.show(referralFormScreen(app)));
     root.append(h('h1', {}, t('inbox.title')), h('p', {}, newButton));
+    // Messages that could not be opened are shown with their reason, never dropped silently.
+    for (const failed of (await session.client.failedMessages()).filter((f) => !f.pending)) {
+      root.appendChild(h('p', { class: 'warning failed-message', role: 'alert' }, t('inbox.failed', { sender: failed.senderDeviceId, reason: failed.reason })));
+    }
     if (threads.length === 0) {
       root.appendChild(h('p', { id: 'inbox-empty' }, t('inbox.empty')));
       return;

@@ -4,6 +4,7 @@
  * org's message: it goes through textContent only (dom.ts).
  */
 import { CONSENT_GIVERS, CONSENT_METHODS, DECLINE_REASONS, type CaseThread, type DeclineReason, type ThreadEvent } from '../../referral/index';
+import { byOrg } from '../../sdk/index';
 import { type App, errorText } from './app';
 import { field, h, on } from './dom';
 import { formatDateTime, humanize, t, tDynamic } from './i18n/index';
@@ -85,7 +86,7 @@ export function threadScreen(app: App, threadId: string) {
     const session = app.session;
     if (!session) return;
     app.onThreadUpdate((changed) => {
-      if (changed === threadId) void app.refresh();
+      if (changed === undefined || changed === threadId) void app.refresh();
     });
     const { cases, client } = session;
     const thread: CaseThread = await cases.thread(threadId);
@@ -219,6 +220,15 @@ export function threadScreen(app: App, threadId: string) {
       );
     }
     root.append(h('h2', {}, t('thread.timeline')), timeline);
+    const delivery = await client.deliveryState(threadId);
+    if (delivery.length > 0) {
+      const list = h('ul', { id: 'delivery' });
+      for (const entry of delivery) {
+        const orgs = byOrg(entry).map((o) => t(o.expired > 0 ? 'thread.deliveryExpired' : 'thread.deliveryLine', { org: o.orgId, delivered: o.delivered, devices: o.devices, expired: o.expired }));
+        list.appendChild(h('li', { 'data-message': entry.messageId }, `${formatDateTime(entry.sentAt)}: `, orgs.join('; ')));
+      }
+      root.append(h('h2', {}, t('thread.delivery')), list);
+    }
     if (!thread.purged) root.append(h('h2', {}, t('thread.referral')), thread.referral ? h('div', { id: 'referral-data' }, dataList(thread.referral)) : h('p', {}, t('thread.notShared')));
   };
 }

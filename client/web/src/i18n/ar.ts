@@ -57,6 +57,7 @@ export const ar: Catalogue = {
   'inbox.overdue': 'متأخر',
   'inbox.dueSoon': 'يستحق قريبًا',
   'inbox.warnings': 'تحذيرات أمنية: {count}',
+  'inbox.failed': 'تعذّر فتح رسالة من {sender}: {reason}',
 
   'thread.back': 'العودة إلى الوارد',
   'thread.title': 'الحالة {caseCode}',
@@ -72,6 +73,9 @@ export const ar: Catalogue = {
   'thread.purged': 'سُحبت الموافقة: حُذفت هذه الحالة.',
   'thread.security': 'تحذير أمني: {message}',
   'thread.dropped': 'تعذّر استخدام رسالة: {reason}',
+  'thread.delivery': 'تسليم ما أرسله هذا الجهاز',
+  'thread.deliveryLine': '{org}: وصل إلى {delivered} من {devices} أجهزة',
+  'thread.deliveryExpired': '{org}: وصل إلى {delivered} من {devices} أجهزة، وانتهت صلاحية {expired} دون تسليم',
 
   'action.acknowledge': 'تأكيد الاستلام',
   'action.accept': 'قبول',

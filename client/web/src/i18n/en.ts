@@ -55,6 +55,7 @@ export const en = {
   'inbox.overdue': 'Overdue',
   'inbox.dueSoon': 'Due soon',
   'inbox.warnings': 'Security warnings: {count}',
+  'inbox.failed': 'A message from {sender} could not be opened: {reason}',
 
   'thread.back': 'Back to the inbox',
   'thread.title': 'Case {caseCode}',
@@ -70,6 +71,9 @@ export const en = {
   'thread.purged': 'Consent was withdrawn: this case was deleted.',
   'thread.security': 'Security warning: {message}',
   'thread.dropped': 'A message could not be used: {reason}',
+  'thread.delivery': 'Delivery of what this device sent',
+  'thread.deliveryLine': '{org}: reached {delivered} of {devices} devices',
+  'thread.deliveryExpired': '{org}: reached {delivered} of {devices} devices, {expired} expired undelivered',
 
   'action.acknowledge': 'Acknowledge',
   'action.accept': 'Accept',

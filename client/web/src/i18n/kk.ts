@@ -57,6 +57,7 @@ export const kk: Catalogue = {
   'inbox.overdue': 'Мерзімі өтті',
   'inbox.dueSoon': 'Мерзімі жақын',
   'inbox.warnings': 'Қауіпсіздік ескертулері: {count}',
+  'inbox.failed': '{sender} жіберген хабарламаны ашу мүмкін болмады: {reason}',
 
   'thread.back': 'Кіріске оралу',
   'thread.title': 'Іс {caseCode}',
@@ -72,6 +73,9 @@ export const kk: Catalogue = {
   'thread.purged': 'Келісім қайтарылды: іс жойылды.',
   'thread.security': 'Қауіпсіздік ескертуі: {message}',
   'thread.dropped': 'Хабарламаны пайдалану мүмкін болмады: {reason}',
+  'thread.delivery': 'Осы құрылғыдан жіберілгеннің жеткізілуі',
+  'thread.deliveryLine': '{org}: {devices} құрылғының {delivered} құрылғысына жетті',
+  'thread.deliveryExpired': '{org}: {devices} құрылғының {delivered} құрылғысына жетті, {expired} мерзімінде жетпеді',
 
   'action.acknowledge': 'Алғанын растау',
   'action.accept': 'Қабылдау',

@@ -57,6 +57,7 @@ export const ru: Catalogue = {
   'inbox.overdue': 'Просрочено',
   'inbox.dueSoon': 'Скоро срок',
   'inbox.warnings': 'Предупреждения безопасности: {count}',
+  'inbox.failed': 'Сообщение от {sender} не удалось открыть: {reason}',
 
   'thread.back': 'Назад во входящие',
   'thread.title': 'Дело {caseCode}',
@@ -72,6 +73,9 @@ export const ru: Catalogue = {
   'thread.purged': 'Согласие отозвано: дело удалено.',
   'thread.security': 'Предупреждение безопасности: {message}',
   'thread.dropped': 'Сообщение не удалось использовать: {reason}',
+  'thread.delivery': 'Доставка отправленного с этого устройства',
+  'thread.deliveryLine': '{org}: доставлено на {delivered} из {devices} устройств',
+  'thread.deliveryExpired': '{org}: доставлено на {delivered} из {devices} устройств, {expired} не доставлено в срок',
 
   'action.acknowledge': 'Подтвердить получение',
   'action.accept': 'Принять',

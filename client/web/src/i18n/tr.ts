@@ -57,6 +57,7 @@ export const tr: Catalogue = {
   'inbox.overdue': 'Süresi geçti',
   'inbox.dueSoon': 'Süresi yaklaşıyor',
   'inbox.warnings': 'Güvenlik uyarıları: {count}',
+  'inbox.failed': '{sender} gönderdiği bir mesaj açılamadı: {reason}',
 
   'thread.back': 'Gelen kutusuna dön',
   'thread.title': 'Vaka {caseCode}',
@@ -72,6 +73,9 @@ export const tr: Catalogue = {
   'thread.purged': 'Rıza geri çekildi: bu vaka silindi.',
   'thread.security': 'Güvenlik uyarısı: {message}',
   'thread.dropped': 'Bir mesaj kullanılamadı: {reason}',
+  'thread.delivery': 'Bu cihazın gönderdiklerinin teslimi',
+  'thread.deliveryLine': '{org}: {devices} cihazdan {delivered} cihaza ulaştı',
+  'thread.deliveryExpired': '{org}: {devices} cihazdan {delivered} cihaza ulaştı, {expired} teslim edilemeden süresi doldu',
 
   'action.acknowledge': 'Alındığını bildir',
   'action.accept': 'Kabul et',
