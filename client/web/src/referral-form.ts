@@ -247,19 +247,18 @@ export function referralFormScreen(app: App) {
       const body = buildReferral(values, Date.now());
       const parsed = ReferralBody.safeParse(body);
       if (!parsed.success) {
-        let first: Control | undefined;
         const unplaced: string[] = [];
         for (const issue of parsed.error.issues) {
           const path = issue.path.join('.');
           const control = controls.find((c) => path === c.path || path.startsWith(`${c.path}.`));
           if (control) {
             if (!control.error.textContent) control.error.textContent = issueMessage(issue as Parameters<typeof issueMessage>[0]);
-            first ??= control;
           } else unplaced.push(issueMessage(issue as Parameters<typeof issueMessage>[0]));
         }
         summary.className = 'form-error error';
         summary.textContent = [t('form.invalid'), ...unplaced].join(' ');
-        first?.focus();
+        // The first field in error in the form's order (consent first), not in the schema's.
+        controls.find((c) => c.error.textContent)?.focus();
         return;
       }
       void (async () => {
