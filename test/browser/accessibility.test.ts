@@ -109,7 +109,7 @@ it('the referral form works with the keyboard alone, consent first', async () =>
   await page.waitForSelector('#referral-form');
   // The heading takes the focus when a screen opens; Tab then walks the form in order.
   const order: string[] = [];
-  for (let i = 0; i < 20; i++) {
+  for (let i = 0; i < 35; i++) {
     await page.keyboard.press('Tab');
     order.push(await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.name ?? document.activeElement?.id ?? ''));
   }
@@ -127,7 +127,7 @@ it('fits a 360 px wide phone screen without sideways scrolling', async () => {
   const overflow = async () => {
     const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     if (over > 0) {
-      const wide = await page.evaluate(() => [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 5).map((e) => `${e.tagName}#${e.id}.${e.className}`));
+      const wide = await page.evaluate(() => Array.from(document.querySelectorAll('body *')).filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1).slice(0, 5).map((e) => `${e.tagName}#${e.id}.${e.className}`));
       throw new Error(`wider than the screen: ${wide.join(', ')}`);
     }
     return over;

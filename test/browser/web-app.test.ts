@@ -247,6 +247,11 @@ it('the new-referral form puts the consent first, reports field errors, and send
   await page.waitForSelector('[data-field="identity.mobilePhone"] .field-error:text-is("Not in the expected format.")');
   await shot(page, 'referral-form-errors');
   await page.fill(f('identity.mobilePhone'), '+905551234567');
+  // The preview says what the NGO will receive, and what the consent withholds from it.
+  await page.check(`#referral-form [name="withheld"][value="riskSafety"]`);
+  await page.waitForSelector(`#disclosure-preview li:has-text("${ngo.orgId} (ngo): receives")`);
+  expect(await page.textContent('#disclosure-preview')).toMatch(/withheld: Risk safety/);
+  await shot(page, 'referral-form-preview');
   const before = (await ngoCases.listThreads()).length;
   await page.click('#send-referral');
   await page.waitForSelector('#thread-status', { timeout: 30_000 });

@@ -6,7 +6,7 @@
  * schema's own checks give the field-level messages, in the user's language.
  * The consent section comes first.
  */
-import { ReferralBody } from '../../referral/index';
+import { FIELD_GROUPS, ReferralBody, planReferral } from '../../referral/index';
 import { type App, errorText } from './app';
 import { field, h, on, uid } from './dom';
 import { type MessageKey, humanize, t, tDynamic } from './i18n/index';
@@ -197,7 +197,7 @@ export function issueMessage(issue: { code: string; message: string; maximum?: u
 }
 
 /** The referral the form's values make, with what the form fills in itself (the consent's time and recorder, no coordinators). */
-export function buildReferral(values: ReadonlyMap<string, unknown>, now: number): Record<string, unknown> {
+export function buildReferral(values: ReadonlyMap<string, unknown>, now: number, withheld: readonly string[] = []): Record<string, unknown> {
   const body: Record<string, unknown> = {};
   // The objects of the required sections always exist, so the schema names each missing field rather than the whole group.
   for (const section of FORM_SECTIONS.filter((s) => !s.optional)) {
@@ -213,10 +213,20 @@ export function buildReferral(values: ReadonlyMap<string, unknown>, now: number)
   }
   setPath(body, 'header.coordinators', []);
   setPath(body, 'consent.givenAt', now);
-  setPath(body, 'consent.withheld', []);
+  // Groups the survivor does not want shared go to no recipient (per-org rules: the CLI's JSON input).
+  setPath(body, 'consent.withheld', withheld.length > 0 ? [{ fieldGroups: [...withheld] }] : []);
   const name = values.get('header.referringPrimaryCaseWorker.name');
   setPath(body, 'consent.recordedBy', name === undefined ? {} : { name });
   return body;
+}
+
+/** Which groups each recipient will receive and which the consent withholds from it, as lines; or why it cannot be sent. */
+export function disclosurePreview(body: ReferralBody, now: number): string[] {
+  const { header } = body;
+  const recipients = [header.referredOrganisation, ...header.coordinators];
+  const plan = planReferral(body, { recipients, purpose: header.purpose, now });
+  const groups = (list: readonly string[]) => (list.length ? list.map(humanize).join(', ') : '—');
+  return plan.recipients.map((r) => t('form.previewLine', { org: `${r.orgId} (${r.orgType})`, groups: groups(r.fieldGroups), withheld: groups(r.withheld) }));
 }
 
 export function referralFormScreen(app: App) {
@@ -234,6 +244,31 @@ export function referralFormScreen(app: App) {
       }
       form.appendChild(set);
     }
+    const withheldBoxes = FIELD_GROUPS.map((g) => {
+      const box = h('input', { type: 'checkbox', name: 'withheld', value: g, id: uid('w') });
+      return { box, el: h('span', {}, box, h('label', { for: box.id }, humanize(g))) };
+    });
+    const consentSet = form.querySelector('fieldset[data-section="form.section.consent"]');
+    consentSet?.appendChild(h('fieldset', { class: 'field', 'data-field': 'consent.withheld' }, h('legend', {}, t('form.withheld')), h('div', { class: 'checks' }, ...withheldBoxes.map((b) => b.el))));
+    const withheld = () => withheldBoxes.filter((b) => b.box.checked).map((b) => b.box.value);
+    const preview = h('ul', { id: 'disclosure-preview' });
+    const previewBox = h('section', { 'aria-live': 'polite', 'aria-labelledby': 'preview-heading' }, h('h2', { id: 'preview-heading' }, t('form.preview')), preview);
+    const updatePreview = () => {
+      const parsed = ReferralBody.safeParse(buildReferral(new Map(controls.map((c) => [c.path, c.read()])), Date.now(), withheld()));
+      preview.replaceChildren();
+      if (!parsed.success) {
+        preview.appendChild(h('li', {}, t('form.previewIncomplete')));
+        return;
+      }
+      try {
+        for (const line of disclosurePreview(parsed.data, Date.now())) preview.appendChild(h('li', {}, line));
+      } catch (err) {
+        preview.appendChild(h('li', { class: 'error' }, t('app.error', { message: errorText(err) })));
+      }
+    };
+    on(form, 'change', updatePreview);
+    form.appendChild(previewBox);
+    updatePreview();
     const summary = h('p', { class: 'form-error', role: 'alert', id: 'form-summary' });
     const status = h('p', { role: 'status', id: 'form-status' });
     const cancel = on(h('button', { type: 'button', class: 'secondary' }, t('form.cancel')), 'click', () => void app.goHome());
@@ -244,7 +279,7 @@ export function referralFormScreen(app: App) {
       summary.className = 'form-error';
       for (const c of controls) c.error.textContent = '';
       const values = new Map(controls.map((c) => [c.path, c.read()]));
-      const body = buildReferral(values, Date.now());
+      const body = buildReferral(values, Date.now(), withheld());
       const parsed = ReferralBody.safeParse(body);
       if (!parsed.success) {
         const unplaced: string[] = [];

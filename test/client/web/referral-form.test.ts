@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ReferralBody } from '../../../client/referral';
-import { FORM_SECTIONS, buildReferral, fieldKind, issueMessage } from '../../../client/web/src/referral-form';
+import { FORM_SECTIONS, buildReferral, disclosurePreview, fieldKind, issueMessage } from '../../../client/web/src/referral-form';
 import { inboxOrder } from '../../../client/web/src/inbox';
 import { allowedActions } from '../../../client/web/src/thread';
 import { en } from '../../../client/web/src/i18n/en';
@@ -38,6 +38,16 @@ it('builds a referral the schema accepts from the form values, leaving an untouc
   expect(parsed.success).toBe(true);
   expect(body).not.toHaveProperty('riskSafety');
   expect(body).toMatchObject({ consent: { givenAt: now, withheld: [], recordedBy: { name: 'Dana Seitkali' } }, header: { coordinators: [] } });
+});
+
+it('previews what each recipient receives and what the consent withholds from it', () => {
+  const example = JSON.parse(readFileSync(path.join(__dirname, '../../../examples/referral.json'), 'utf8')) as ReferralBody;
+  const lines = disclosurePreview(example, example.consent.givenAt + 1000);
+  expect(lines).toHaveLength(2);
+  expect(lines[0]).toMatch(/^shelter-ist \(shelter\): receives .*Health needs.*; withheld: —$/);
+  expect(lines[1]).toMatch(/^iom-ist \(iom\): receives .*; withheld: Health needs$/);
+  const withheld = buildReferral(new Map([['identity.caseCode', 'X-1']]), 0, ['riskSafety', 'healthNeeds']) as { consent: { withheld: unknown } };
+  expect(withheld.consent.withheld).toEqual([{ fieldGroups: ['riskSafety', 'healthNeeds'] }]);
 });
 
 it('names each missing field of a required section, in words', () => {
