@@ -34,6 +34,8 @@ let shelter: TestOrg;
 let ngoClient: HandoverClient;
 let ngoCases: CaseService;
 const pageErrors: string[] = [];
+/** Everything the page sent: request bodies and WebSocket frames (to prove no case data leaves it in clear). */
+const sentByPage: string[] = [];
 const enrolBrowser = async (p: Page, org: TestOrg, name: string, url = fx.url) => {
   await enrolIn(p, { url, crypto: fx.crypto }, org, name, async (n) => {
     await shot(p, `enrol-${name}`);
@@ -47,6 +49,7 @@ async function shot(p: Page, name: string): Promise<void> {
   await p.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
 let serial = 0;
+const MARKER = `Zhanar${Math.random().toString(36).slice(2, 10)}`;
 
 /** A referral from the NGO to the shelter, with `identity` and `header` fields overridden. */
 function referral(identity: Record<string, unknown>, header: Record<string, unknown> = {}): unknown {
@@ -80,6 +83,8 @@ beforeAll(async () => {
   context = await browser.newContext();
   page = await context.newPage();
   page.on('pageerror', (err) => pageErrors.push(err.message));
+  page.on('request', (req) => sentByPage.push(`${req.method()} ${req.url()}\n${req.postData() ?? ''}`));
+  page.on('websocket', (ws) => ws.on('framesent', (frame) => sentByPage.push(typeof frame.payload === 'string' ? frame.payload : frame.payload.toString('latin1'))));
   page.on('dialog', (d) => {
     pageErrors.push(`dialog: ${d.message()}`);
     void d.dismiss();
@@ -242,6 +247,7 @@ it('the new-referral form puts the consent first, reports field errors, and send
   await page.fill(f('header.referringPrimaryCaseWorker.name'), 'Amina');
   await page.fill(f('header.senderCaseReference'), 'SH/2026/9');
   await page.fill(f('identity.caseCode'), 'SH-2026-0009');
+  await page.fill(f('identity.firstName'), MARKER);
   await page.fill(f('identity.mobilePhone'), 'not a phone');
   await page.click('#send-referral');
   await page.waitForSelector('[data-field="identity.mobilePhone"] .field-error:text-is("Not in the expected format.")');
@@ -259,6 +265,12 @@ it('the new-referral form puts the consent first, reports field errors, and send
   expect((await ngoCases.listThreads()).length).toBe(before + 1);
   // The delivered notice reaches the page live: the sender sees its referral arrived.
   await page.waitForSelector(`#delivery li:has-text("${ngo.orgId}: reached 1 of 1 devices")`, { timeout: 15_000 });
+  // The NGO decrypted the name the page typed; nothing the page sent holds it in clear.
+  const received = (await ngoCases.listThreads()).find((t) => t.caseCode === 'SH-2026-0009');
+  expect((await ngoCases.thread(received?.threadId ?? '')).referral?.identity.firstName).toBe(MARKER);
+  expect(sentByPage.length).toBeGreaterThan(10);
+  expect(sentByPage.some((p) => p.startsWith('42'))).toBe(true); // Socket.IO event frames were recorded
+  expect(sentByPage.filter((p) => p.includes(MARKER) || p.includes(Buffer.from(MARKER).toString('base64')))).toEqual([]);
   expect(pageErrors).toEqual([]);
 });
 
