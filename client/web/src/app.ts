@@ -35,6 +35,7 @@ export class App {
   session: Session | undefined;
   private screen: Screen | undefined;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly sessionListeners: Array<() => void> = [];
   /** Called when something changed in a thread (the inbox and thread screens re-render). */
   private updateListener: ((threadId: string | undefined) => void) | undefined;
@@ -142,23 +143,47 @@ export class App {
       client.on('expired', () => this.updateListener?.(undefined)),
       client.on('failed', () => this.updateListener?.(undefined)),
     );
-    try {
-      await client.connect();
-      session.online = true;
-      await client.sync();
-    } catch {
-      // Offline is a state the bar shows, not a failure: the profile and its cases open from this browser.
-      session.online = false;
-    }
+    if (!(await this.goOnline(session))) this.retryOnline(session, 5_000);
     await cases.start();
     this.renderBar();
     this.touch();
   }
 
+  /** Sign in, open the socket and fetch what waited; false when the relay cannot be reached. */
+  private async goOnline(session: Session): Promise<boolean> {
+    try {
+      await session.client.connect();
+      session.online = true;
+      await session.client.sync();
+      return true;
+    } catch {
+      // Offline is a state the bar shows, not a failure: the profile and its cases open from this browser.
+      session.online = false;
+      return false;
+    }
+  }
+
+  /** While this session lasts and is offline, try again, waiting longer each time (at most a minute). */
+  private retryOnline(session: Session, waitMs: number): void {
+    this.retryTimer = setTimeout(() => {
+      if (this.session !== session || session.online) return;
+      void this.goOnline(session).then(async (online) => {
+        if (this.session !== session) return;
+        this.renderBar();
+        if (online) {
+          await session.cases.start();
+          this.updateListener?.(undefined);
+        } else this.retryOnline(session, Math.min(waitMs * 2, 60_000));
+      });
+    }, waitMs);
+  }
+
   /** Drop the session and empty the page: after this nothing readable is left in the DOM. */
   async lock(): Promise<void> {
     if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     this.idleTimer = undefined;
+    this.retryTimer = undefined;
     this.updateListener = undefined;
     const session = this.session;
     this.session = undefined;
