@@ -33,4 +33,5 @@ it('shows pick-list codes without a catalogue entry as words', () => {
   expect(humanize('PossibleVictimOfTrafficking')).toBe('Possible victim of trafficking');
   expect(humanize('no-capacity')).toBe('No capacity');
   expect(humanize('C_Manufacturing')).toBe('Manufacturing');
+  expect(humanize('ngo')).toBe('NGO');
 });

@@ -30,7 +30,7 @@ export const ar: Catalogue = {
   'enrol.qr': 'طلب التسجيل كرمز QR ليمسحه المسؤول',
   'enrol.request': 'طلب التسجيل',
   'enrol.fingerprint': 'بصمة الجهاز',
-  'enrol.rootFingerprint': 'بصمة الشبكة',
+  'enrol.rootFingerprint': 'مفتاح الجذر للشبكة',
   'enrol.orgCertificate': 'شهادة المنظمة (من المسؤول)',
   'enrol.deviceCertificate': 'شهادة الجهاز (من المسؤول)',
   'enrol.import': 'استيراد وتسجيل',

@@ -28,7 +28,7 @@ export const en = {
   'enrol.qr': 'The enrolment request as a QR code, for your admin to scan',
   'enrol.request': 'Enrolment request',
   'enrol.fingerprint': 'Device fingerprint',
-  'enrol.rootFingerprint': 'Network fingerprint',
+  'enrol.rootFingerprint': 'Network root key',
   'enrol.orgCertificate': 'Org certificate (from your admin)',
   'enrol.deviceCertificate': 'Device certificate (from your admin)',
   'enrol.import': 'Import and register',

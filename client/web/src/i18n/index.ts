@@ -50,7 +50,11 @@ export function tDynamic(key: string, fallback?: string): string {
 }
 
 /** A pick-list code as words: `PossibleVictimOfTrafficking` → "Possible victim of trafficking", `no-capacity` → "No capacity". */
+const ACRONYMS: Record<string, string> = { ngo: 'NGO', iom: 'IOM', NGO: 'NGO', IOM: 'IOM' };
+
 export function humanize(code: string): string {
+  const acronym = ACRONYMS[code];
+  if (acronym) return acronym;
   const words = code
     .replace(/^[A-Z]_/, '')
     .replace(/[-_]+/g, ' ')

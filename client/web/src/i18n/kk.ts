@@ -30,7 +30,7 @@ export const kk: Catalogue = {
   'enrol.qr': 'Әкімші сканерлеуі үшін тіркеу сұрауының QR коды',
   'enrol.request': 'Тіркеу сұрауы',
   'enrol.fingerprint': 'Құрылғының саусақ ізі',
-  'enrol.rootFingerprint': 'Желінің саусақ ізі',
+  'enrol.rootFingerprint': 'Желінің түбірлік кілті',
   'enrol.orgCertificate': 'Ұйым сертификаты (әкімшіден)',
   'enrol.deviceCertificate': 'Құрылғы сертификаты (әкімшіден)',
   'enrol.import': 'Импорттау және тіркеу',

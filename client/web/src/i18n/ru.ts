@@ -30,7 +30,7 @@ export const ru: Catalogue = {
   'enrol.qr': 'Запрос на регистрацию в виде QR-кода для администратора',
   'enrol.request': 'Запрос на регистрацию',
   'enrol.fingerprint': 'Отпечаток устройства',
-  'enrol.rootFingerprint': 'Отпечаток сети',
+  'enrol.rootFingerprint': 'Корневой ключ сети',
   'enrol.orgCertificate': 'Сертификат организации (от администратора)',
   'enrol.deviceCertificate': 'Сертификат устройства (от администратора)',
   'enrol.import': 'Импортировать и зарегистрировать',

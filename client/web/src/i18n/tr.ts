@@ -30,7 +30,7 @@ export const tr: Catalogue = {
   'enrol.qr': 'Yöneticinizin taraması için kayıt isteğinin QR kodu',
   'enrol.request': 'Kayıt isteği',
   'enrol.fingerprint': 'Cihaz parmak izi',
-  'enrol.rootFingerprint': 'Ağ parmak izi',
+  'enrol.rootFingerprint': 'Ağın kök anahtarı',
   'enrol.orgCertificate': 'Kurum sertifikası (yöneticinizden)',
   'enrol.deviceCertificate': 'Cihaz sertifikası (yöneticinizden)',
   'enrol.import': 'İçe aktar ve kaydet',
