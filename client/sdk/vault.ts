@@ -62,14 +62,28 @@ export class Vault {
   }
 
   static async unlock(crypto: Crypto, storage: KeyValueStorage, passphrase: string): Promise<Vault> {
-    const sealed = await storage.get(KEYSTORE_RECORD);
+    const sealed = await Vault.sealedKeystore(storage);
     if (sealed === undefined) throw new HandoverError('KEYSTORE_CORRUPT', 'no profile here: create one first');
+    const vault = new Vault(crypto, storage, Vault.storageKeyOf(crypto, sealed, passphrase));
+    await vault.loadIndex();
+    return vault;
+  }
+
+  /** The sealed keystore record as stored, for an app that runs the slow Argon2id apart (the web app: in a Web Worker). */
+  static sealedKeystore(storage: KeyValueStorage): Promise<string | undefined> {
+    return storage.get(KEYSTORE_RECORD);
+  }
+
+  /**
+   * Open a sealed keystore with its passphrase (Argon2id at the limits it
+   * was sealed with): the vault's storage key, for `unlockWithKey`. Pure,
+   * so it runs wherever the app has a crypto instance. The caller wipes it.
+   */
+  static storageKeyOf(crypto: Crypto, sealed: string, passphrase: string): Uint8Array {
     const secrets = openSecrets(crypto, sealed, passphrase);
     const key = typeof secrets === 'object' && secrets !== null && 'storageKey' in secrets ? secrets.storageKey : undefined;
     if (typeof key !== 'string') throw new HandoverError('KEYSTORE_CORRUPT', 'the keystore content is damaged');
-    const vault = new Vault(crypto, storage, fromB64u(key));
-    await vault.loadIndex();
-    return vault;
+    return fromB64u(key);
   }
 
   /**

@@ -61,6 +61,8 @@ it('opens offline, says so, and connects by itself when the relay is back', asyn
   await page.click('#unlock button[type="submit"]');
   await page.waitForSelector('#inbox-empty', { timeout: 30_000 });
   expect(await page.textContent('#connection')).toMatch(/^Offline/);
+  // The relay that served the app is away, so the worker's script could not load: Argon2id ran on the page.
+  expect(await page.evaluate(() => document.documentElement.dataset.kdf)).toBe('page');
 
   fx = await relay();
   ngoClient = await enrolClient(fx, ngo, 'dana');

@@ -4,7 +4,8 @@
  * enrol it (the request as text with its fingerprint; the admin's
  * certificates pasted back) and unlock.
  */
-import { HandoverClient, PWHASH_MODERATE, RelayApi, Vault, isHandoverError, keyFingerprint } from '../../sdk/index';
+import { HandoverClient, HandoverError, PWHASH_MODERATE, RelayApi, Vault, isHandoverError, keyFingerprint, type ErrorCode } from '../../sdk/index';
+import UnlockWorker from './unlock-worker?worker';
 import { type App, errorText } from './app';
 import { append, field, h, on } from './dom';
 import { t } from './i18n/index';
@@ -137,7 +138,15 @@ export function unlockScreen(app: App) {
       void (async () => {
         busy(form, t('unlock.working'));
         try {
-          const client = await HandoverClient.open({ crypto: app.crypto, storage: app.storage, passphrase: pass.value });
+          // Where Argon2id ran, for people debugging a frozen page (and the tests): nothing about the case.
+          document.documentElement.dataset.kdf = 'worker';
+          const client = await openInWorker(app, pass.value).catch((err: unknown) => {
+            // A wrong passphrase is an answer; a worker that could not even load (the app's host is away) is not:
+            // then Argon2id runs on the page, which freezes for a second but opens the device.
+            if (isHandoverError(err)) throw err;
+            document.documentElement.dataset.kdf = 'page';
+            return HandoverClient.open({ crypto: app.crypto, storage: app.storage, passphrase: pass.value });
+          });
           pass.value = '';
           if (!client.certificates.device) {
             await app.show(enrolScreen(app, client));
@@ -158,6 +167,32 @@ export function unlockScreen(app: App) {
     });
     root.append(h('h1', {}, t('unlock.title')), h('p', { role: 'status' }, t('app.locked')), form, h('p', {}, forget));
   };
+}
+
+/** Run Argon2id in a Web Worker (the page stays responsive), then open the vault with the key it found. */
+async function openInWorker(app: App, passphrase: string): Promise<HandoverClient> {
+  const sealed = await Vault.sealedKeystore(app.storage);
+  if (sealed === undefined) throw new HandoverError('KEYSTORE_CORRUPT', 'no device in this browser: set it up first');
+  const worker = new UnlockWorker();
+  let key: Uint8Array;
+  try {
+    key = await new Promise<Uint8Array>((resolve, reject) => {
+      worker.onmessage = (ev: MessageEvent<{ key?: Uint8Array; error?: { code: ErrorCode; message: string } }>) => {
+        if (ev.data.key) resolve(ev.data.key);
+        else reject(new HandoverError(ev.data.error?.code ?? 'INTERNAL', ev.data.error?.message ?? 'the unlock worker failed'));
+      };
+      worker.onerror = (ev) => reject(new Error(ev.message || 'the unlock worker failed'));
+      worker.postMessage({ sealed, passphrase });
+    });
+  } finally {
+    worker.terminate();
+  }
+  try {
+    const vault = await Vault.unlockWithKey(app.crypto, app.storage, key);
+    return await HandoverClient.open({ crypto: app.crypto, storage: app.storage, vault });
+  } finally {
+    app.crypto.wipe(key);
+  }
 }
 
 /** The first screen: set up when this browser holds no device yet, else unlock. */

@@ -21,3 +21,17 @@ it('a locked vault reads and writes nothing; unlocking again finds every record'
   expect(await again.get('thread/1')).toEqual({ caseCode: 'LOCK-1' });
   expect(await again.list('thread/')).toEqual(['thread/1']);
 });
+
+it('opens a sealed keystore apart (as the web app does in a Web Worker): the key it finds unlocks the vault', async () => {
+  const crypto = await loadCrypto();
+  const storage = new MemoryStorage();
+  const vault = await Vault.create(crypto, storage, 'the worker passphrase', PWHASH_TEST_ONLY);
+  await vault.put('profile', { deviceId: 'ngo:dana' });
+  const sealed = await Vault.sealedKeystore(storage);
+  if (sealed === undefined) throw new Error('no keystore record');
+  expect(() => Vault.storageKeyOf(crypto, sealed, 'not the passphrase')).toThrow(expect.objectContaining({ code: 'WRONG_PASSPHRASE' }));
+  const key = Vault.storageKeyOf(crypto, sealed, 'the worker passphrase');
+  const opened = await Vault.unlockWithKey(crypto, storage, key);
+  expect(await opened.get('profile')).toEqual({ deviceId: 'ngo:dana' });
+  expect(await Vault.sealedKeystore(new MemoryStorage())).toBeUndefined();
+});
