@@ -139,9 +139,14 @@ it('shows a referral from another org live, and the NGO sees the acknowledgement
   await eventually(async () => (await ngoCases.thread(sent.threadId)).status === 'accepted', 15_000, 'the NGO sees the acceptance');
 
   await page.fill('#action-note textarea', 'Bed 4 is ready');
+  // A live update while someone types keeps what they typed.
+  await ngoCases.note(sent.threadId, 'Arriving by the 18:40 train');
+  await page.waitForSelector('#timeline li[data-type="note"] .event-detail:text-is("Arriving by the 18:40 train")', { timeout: 15_000 });
+  expect(await page.inputValue('#action-note textarea')).toBe('Bed 4 is ready');
   await page.click('#action-note button[type="submit"]');
-  await page.waitForSelector('#timeline li[data-type="note"]');
-  await eventually(async () => (await ngoCases.thread(sent.threadId)).timeline.some((e) => e.type === 'note'), 15_000, 'the NGO sees the note');
+  await page.waitForSelector('#timeline li[data-type="note"] .event-detail:text-is("Bed 4 is ready")');
+  expect(await page.inputValue('#action-note textarea')).toBe('');
+  await eventually(async () => (await ngoCases.thread(sent.threadId)).timeline.filter((e) => e.type === 'note').length === 2, 15_000, 'the NGO sees the note');
   await shot(page, 'thread-accepted');
   await page.click('#back');
   await page.waitForSelector('#inbox');

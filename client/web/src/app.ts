@@ -34,6 +34,8 @@ const DEFAULT_IDLE_LOCK_MINUTES = 5;
 export class App {
   session: Session | undefined;
   private screen: Screen | undefined;
+  /** The screen whose page is shown now. */
+  private rendered: Screen | undefined;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly sessionListeners: Array<() => void> = [];
@@ -114,13 +116,27 @@ export class App {
     }
     // A screen replaced while it was loading is not shown.
     if (this.screen !== screen) return;
+    // The same screen again (a live update, a language change): what the person was typing, and where, stays.
+    const again = this.rendered === screen;
+    const typed = again ? typedValues(this.root) : new Map<string, { value: string; focused: boolean }>();
     clear(this.root);
     this.root.appendChild(next);
+    this.rendered = screen;
+    let refocused = false;
+    for (const el of fields(next)) {
+      const kept = typed.get(fieldKey(el));
+      if (!kept) continue;
+      el.value = kept.value;
+      if (kept.focused) {
+        el.focus();
+        refocused = true;
+      }
+    }
     const heading = next.querySelector('h1');
-    if (heading) {
+    if (heading && !again) {
       heading.setAttribute('tabindex', '-1');
       heading.focus();
-    }
+    } else if (heading && !refocused) heading.setAttribute('tabindex', '-1');
   }
 
   /** The inbox and thread screens ask to be told when a thread changes. */
@@ -188,6 +204,7 @@ export class App {
     const session = this.session;
     this.session = undefined;
     this.screen = undefined;
+    this.rendered = undefined;
     clear(this.root);
     for (const off of this.sessionListeners.splice(0)) off();
     this.renderBar();
@@ -206,6 +223,21 @@ export class App {
     const minutes = this.config.idleLockMinutes ?? DEFAULT_IDLE_LOCK_MINUTES;
     this.idleTimer = setTimeout(() => void this.lock(), minutes * 60_000);
   }
+}
+
+type TextField = HTMLInputElement | HTMLTextAreaElement;
+const TEXT_FIELDS = 'form[id] textarea, form[id] input[type="text"], form[id] input[type="datetime-local"], form[id] input[type="tel"]';
+
+function fields(root: ParentNode): TextField[] {
+  return Array.from(root.querySelectorAll<TextField>(TEXT_FIELDS));
+}
+function fieldKey(el: TextField): string {
+  return `${el.form?.id ?? ''}/${el.name}`;
+}
+function typedValues(root: ParentNode): Map<string, { value: string; focused: boolean }> {
+  const typed = new Map<string, { value: string; focused: boolean }>();
+  for (const el of fields(root)) if (el.value && !el.readOnly) typed.set(fieldKey(el), { value: el.value, focused: document.activeElement === el });
+  return typed;
 }
 
 /** An error as one line for people: the SDK's typed errors carry a readable message. */

@@ -121,6 +121,8 @@ export function threadScreen(app: App, threadId: string) {
         for (const b of Array.from(actionBox.querySelectorAll('button'))) b.disabled = true;
         try {
           await work();
+          // Sent: the forms start empty again (a refresh otherwise keeps what was typed).
+          for (const f of Array.from(actionBox.querySelectorAll('form'))) f.reset();
           await app.refresh();
         } catch (err) {
           result.className = 'error';
