@@ -87,6 +87,10 @@ it.each(LANGUAGES)('no serious or critical violations on any screen in %s', asyn
   await page.waitForSelector('#thread-status');
   await check('thread');
   await page.click('#back');
+  await page.click('#open-directory');
+  await page.waitForSelector('#directory');
+  await check('directory');
+  await page.click('#back');
   await page.click('#new-referral');
   await page.waitForSelector('#referral-form');
   await page.click('#send-referral');

@@ -14,6 +14,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { loadCrypto } from '../../shared/crypto/sodium';
 import { ROUTES } from '../../shared/api';
 import type { HandoverClient } from '../../client/sdk/client';
+import { keyFingerprint } from '../../client/sdk';
 import { CaseService } from '../../client/referral';
 import { type TestOrg, TestNetwork } from '../support/network';
 import { startRedis, type TestRedis } from '../support/redis';
@@ -225,6 +226,24 @@ it('speaks Arabic right to left, and Russian', async () => {
   expect(await page.evaluate(() => document.documentElement.dir)).toBe('ltr');
   await page.selectOption('#language', 'en');
   await page.waitForSelector('h1:text-is("Inbox")');
+});
+
+it('the directory lists the orgs with fingerprints; the right digits mark one verified by phone, wrong ones warn', async () => {
+  await page.click('#open-directory');
+  await page.waitForSelector('#directory');
+  expect(await page.$$eval('#directory > li', (els) => els.map((e) => e.getAttribute('data-org')).sort())).toEqual([ngo.orgId, shelter.orgId].sort());
+  const item = `#directory > li[data-org="${ngo.orgId}"]`;
+  const fingerprint = keyFingerprint(fx.crypto, 'org', ngo.orgId, ngo.certificate.publicKey);
+  expect(await page.textContent(`${item} .mono`)).toBe(fingerprint);
+  await page.fill(`${item} input[name="digits"]`, fingerprint.replace(/1/g, '2'));
+  await page.click(`${item} button[type="submit"]`);
+  await page.waitForSelector(`${item} .verify-result.warning`);
+  await page.fill(`${item} input[name="digits"]`, fingerprint);
+  await page.click(`${item} button[type="submit"]`);
+  await page.waitForSelector(`${item} .verified`);
+  await shot(page, 'directory');
+  await page.click('#back');
+  await page.waitForSelector('#inbox');
 });
 
 it('the new-referral form puts the consent first, reports field errors, and sends a valid referral', async () => {

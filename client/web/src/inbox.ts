@@ -7,6 +7,7 @@ import { DEFAULT_DUE_WINDOW_MS, type ThreadSummary } from '../../referral/index'
 import type { App } from './app';
 import { h, on } from './dom';
 import { formatDateTime, t, tDynamic } from './i18n/index';
+import { directoryScreen } from './directory';
 import { referralFormScreen } from './referral-form';
 import { threadScreen } from './thread';
 
@@ -32,7 +33,8 @@ export function inboxScreen(app: App) {
     const threads = (await session.cases.listThreads()).sort(inboxOrder);
     const now = Date.now();
     const newButton = on(h('button', { type: 'button', id: 'new-referral' }, t('inbox.new')), 'click', () => void app.show(referralFormScreen(app)));
-    root.append(h('h1', {}, t('inbox.title')), h('p', {}, newButton));
+    const directoryButton = on(h('button', { type: 'button', class: 'secondary', id: 'open-directory' }, t('inbox.directory')), 'click', () => void app.show(directoryScreen(app)));
+    root.append(h('h1', {}, t('inbox.title')), h('p', {}, newButton, ' ', directoryButton));
     // Messages that could not be opened are shown with their reason, never dropped silently.
     for (const failed of (await session.client.failedMessages()).filter((f) => !f.pending)) {
       root.appendChild(h('p', { class: 'warning failed-message', role: 'alert' }, t('inbox.failed', { sender: failed.senderDeviceId, reason: failed.reason })));

@@ -57,7 +57,17 @@ export const ar: Catalogue = {
   'inbox.overdue': 'متأخر',
   'inbox.dueSoon': 'يستحق قريبًا',
   'inbox.warnings': 'تحذيرات أمنية: {count}',
+  'inbox.directory': 'الدليل',
   'inbox.failed': 'تعذّر فتح رسالة من {sender}: {reason}',
+
+  'directory.title': 'المنظمات',
+  'directory.fingerprint': 'بصمة المفتاح',
+  'directory.devices': 'الأجهزة: {count}',
+  'directory.verified': 'تم التحقق عبر الهاتف',
+  'directory.notVerified': 'لم يتم التحقق عبر الهاتف بعد: اتصل بالمنظمة على رقم تعرفه واطلب منهم قراءة البصمة.',
+  'directory.digits': 'البصمة التي قرأوها لك',
+  'directory.check': 'تحقق',
+  'directory.mismatch': 'غير مطابقة: لا تثق بهذا المفتاح. اتصل بالمنظمة مجددًا على رقم تعرفه.',
 
   'thread.back': 'العودة إلى الوارد',
   'thread.title': 'الحالة {caseCode}',

@@ -55,7 +55,17 @@ export const en = {
   'inbox.overdue': 'Overdue',
   'inbox.dueSoon': 'Due soon',
   'inbox.warnings': 'Security warnings: {count}',
+  'inbox.directory': 'Directory',
   'inbox.failed': 'A message from {sender} could not be opened: {reason}',
+
+  'directory.title': 'Organisations',
+  'directory.fingerprint': 'Key fingerprint',
+  'directory.devices': 'devices: {count}',
+  'directory.verified': 'Verified by phone',
+  'directory.notVerified': 'Not verified by phone yet: call the organisation on a number you know and ask them to read their fingerprint.',
+  'directory.digits': 'Fingerprint they read to you',
+  'directory.check': 'Check',
+  'directory.mismatch': 'Does not match: do not trust this key. Call the organisation back on a number you know.',
 
   'thread.back': 'Back to the inbox',
   'thread.title': 'Case {caseCode}',

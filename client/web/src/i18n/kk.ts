@@ -57,7 +57,17 @@ export const kk: Catalogue = {
   'inbox.overdue': 'Мерзімі өтті',
   'inbox.dueSoon': 'Мерзімі жақын',
   'inbox.warnings': 'Қауіпсіздік ескертулері: {count}',
+  'inbox.directory': 'Анықтамалық',
   'inbox.failed': '{sender} жіберген хабарламаны ашу мүмкін болмады: {reason}',
+
+  'directory.title': 'Ұйымдар',
+  'directory.fingerprint': 'Кілттің саусақ ізі',
+  'directory.devices': 'құрылғылар: {count}',
+  'directory.verified': 'Телефон арқылы тексерілді',
+  'directory.notVerified': 'Телефон арқылы әлі тексерілмеген: ұйымға өзіңіз білетін нөмір бойынша қоңырау шалып, саусақ ізін оқып беруін сұраңыз.',
+  'directory.digits': 'Сізге оқып берген саусақ ізі',
+  'directory.check': 'Тексеру',
+  'directory.mismatch': 'Сәйкес емес: бұл кілтке сенбеңіз. Ұйымға өзіңіз білетін нөмір бойынша қайта қоңырау шалыңыз.',
 
   'thread.back': 'Кіріске оралу',
   'thread.title': 'Іс {caseCode}',

@@ -57,7 +57,17 @@ export const ru: Catalogue = {
   'inbox.overdue': 'Просрочено',
   'inbox.dueSoon': 'Скоро срок',
   'inbox.warnings': 'Предупреждения безопасности: {count}',
+  'inbox.directory': 'Справочник',
   'inbox.failed': 'Сообщение от {sender} не удалось открыть: {reason}',
+
+  'directory.title': 'Организации',
+  'directory.fingerprint': 'Отпечаток ключа',
+  'directory.devices': 'устройств: {count}',
+  'directory.verified': 'Проверено по телефону',
+  'directory.notVerified': 'Ещё не проверено по телефону: позвоните в организацию по известному вам номеру и попросите прочитать отпечаток.',
+  'directory.digits': 'Отпечаток, который вам прочитали',
+  'directory.check': 'Проверить',
+  'directory.mismatch': 'Не совпадает: не доверяйте этому ключу. Перезвоните в организацию по известному вам номеру.',
 
   'thread.back': 'Назад во входящие',
   'thread.title': 'Дело {caseCode}',

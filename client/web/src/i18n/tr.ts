@@ -57,7 +57,17 @@ export const tr: Catalogue = {
   'inbox.overdue': 'Süresi geçti',
   'inbox.dueSoon': 'Süresi yaklaşıyor',
   'inbox.warnings': 'Güvenlik uyarıları: {count}',
+  'inbox.directory': 'Rehber',
   'inbox.failed': '{sender} gönderdiği bir mesaj açılamadı: {reason}',
+
+  'directory.title': 'Kurumlar',
+  'directory.fingerprint': 'Anahtar parmak izi',
+  'directory.devices': 'cihaz: {count}',
+  'directory.verified': 'Telefonla doğrulandı',
+  'directory.notVerified': 'Henüz telefonla doğrulanmadı: kurumu bildiğiniz bir numaradan arayın ve parmak izini okumalarını isteyin.',
+  'directory.digits': 'Size okunan parmak izi',
+  'directory.check': 'Kontrol et',
+  'directory.mismatch': 'Eşleşmiyor: bu anahtara güvenmeyin. Kurumu bildiğiniz bir numaradan geri arayın.',
 
   'thread.back': 'Gelen kutusuna dön',
   'thread.title': 'Vaka {caseCode}',
