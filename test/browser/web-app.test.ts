@@ -32,6 +32,9 @@ let context: BrowserContext;
 let page: Page;
 let ngo: TestOrg;
 let shelter: TestOrg;
+let iom: TestOrg;
+let iomClient: HandoverClient;
+let iomCases: CaseService;
 let ngoClient: HandoverClient;
 let ngoCases: CaseService;
 const pageErrors: string[] = [];
@@ -77,6 +80,10 @@ beforeAll(async () => {
   ngo = network.addOrg('ngo-taraz', 'ngo');
   shelter = network.addOrg('shelter-ist', 'shelter');
   await postJson(fx.url, ROUTES.orgs, { certificate: shelter.certificate });
+  iom = network.addOrg('iom-ist', 'iom');
+  iomClient = await enrolClient(fx, iom, 'selin');
+  iomCases = new CaseService({ transport: iomClient });
+  await iomCases.start();
   ngoClient = await enrolClient(fx, ngo, 'dana');
   ngoCases = new CaseService({ transport: ngoClient });
   await ngoCases.start();
@@ -98,6 +105,8 @@ afterAll(async () => {
   await browser?.close();
   ngoCases?.dispose();
   await ngoClient?.close();
+  iomCases?.dispose();
+  await iomClient?.close();
   await fx?.close();
   await redis?.destroy();
 });
@@ -231,7 +240,7 @@ it('speaks Arabic right to left, and Russian', async () => {
 it('the directory lists the orgs with fingerprints; the right digits mark one verified by phone, wrong ones warn', async () => {
   await page.click('#open-directory');
   await page.waitForSelector('#directory');
-  expect(await page.$$eval('#directory > li', (els) => els.map((e) => e.getAttribute('data-org')).sort())).toEqual([ngo.orgId, shelter.orgId].sort());
+  expect(await page.$$eval('#directory > li', (els) => els.map((e) => e.getAttribute('data-org')).sort())).toEqual([iom.orgId, ngo.orgId, shelter.orgId].sort());
   const item = `#directory > li[data-org="${ngo.orgId}"]`;
   const fingerprint = keyFingerprint(fx.crypto, 'org', ngo.orgId, ngo.certificate.publicKey);
   expect(await page.textContent(`${item} .mono`)).toBe(fingerprint);
@@ -260,7 +269,8 @@ it('the new-referral form puts the consent first, reports field errors, and send
   await page.selectOption(f('consent.givenBy'), 'survivor');
   await page.selectOption(f('consent.method'), 'verbal');
   await page.check(`${f('consent.purposes')}[value="services"]`);
-  await page.fill(f('consent.coveredOrgIds'), ngo.orgId);
+  await page.check(`${f('consent.coveredOrgIds')}[value="${ngo.orgId}"]`);
+  await page.check(`${f('consent.coveredOrgIds')}[value="${iom.orgId}"]`);
   await page.selectOption(f('consent.legalBasis'), 'consent');
   await page.fill(f('consent.expiresAt'), new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10));
   await page.selectOption(f('header.kind'), 'service');
@@ -268,8 +278,8 @@ it('the new-referral form puts the consent first, reports field errors, and send
   await page.selectOption(f('header.purpose'), 'services');
   await page.check(`${f('header.servicesRequested')}[value="legal"]`);
   await page.selectOption(f('header.reasonForReferral'), { index: 1 });
-  await page.fill(f('header.referredOrganisation.orgId'), ngo.orgId);
-  await page.selectOption(f('header.referredOrganisation.orgType'), 'ngo');
+  await page.selectOption(f('header.referredOrganisation'), ngo.orgId);
+  await page.check(`${f('header.coordinators')}[value="${iom.orgId}"]`);
   await page.fill(f('header.referringPrimaryCaseWorker.name'), 'Amina');
   await page.fill(f('header.senderCaseReference'), 'SH/2026/9');
   await page.fill(f('identity.caseCode'), 'SH-2026-0009');
@@ -282,6 +292,7 @@ it('the new-referral form puts the consent first, reports field errors, and send
   // The preview says what the NGO will receive, and what the consent withholds from it.
   await page.check(`#referral-form [name="withheld"][value="riskSafety"]`);
   await page.waitForSelector(`#disclosure-preview li:has-text("${ngo.orgId} (ngo): receives")`);
+  await page.waitForSelector(`#disclosure-preview li:has-text("${iom.orgId} (iom): receives")`);
   expect(await page.textContent('#disclosure-preview')).toMatch(/withheld: Risk safety/);
   await shot(page, 'referral-form-preview');
   const before = (await ngoCases.listThreads()).length;
@@ -291,6 +302,10 @@ it('the new-referral form puts the consent first, reports field errors, and send
   expect((await ngoCases.listThreads()).length).toBe(before + 1);
   // The delivered notice reaches the page live: the sender sees its referral arrived.
   await page.waitForSelector(`#delivery li:has-text("${ngo.orgId}: reached 1 of 1 devices")`, { timeout: 15_000 });
+  // IOM, the coordinator, has the case too, without the group the consent withheld.
+  await eventually(async () => (await iomCases.listThreads()).some((t) => t.caseCode === 'SH-2026-0009'), 15_000, 'IOM receives the referral');
+  const atIom = (await iomCases.listThreads()).find((t) => t.caseCode === 'SH-2026-0009');
+  expect((await iomCases.thread(atIom?.threadId ?? '')).referral?.riskSafety).toBeUndefined();
   // The NGO decrypted the name the page typed; nothing the page sent holds it in clear.
   const received = (await ngoCases.listThreads()).find((t) => t.caseCode === 'SH-2026-0009');
   expect((await ngoCases.thread(received?.threadId ?? '')).referral?.identity.firstName).toBe(MARKER);

@@ -154,9 +154,10 @@ export class App {
         this.renderBar();
       }),
       cases.onUpdate((update) => this.updateListener?.(update.threadId)),
-      // Delivery notices name a message, not a thread: the screen on show refreshes its delivery state.
-      client.on('delivered', () => this.updateListener?.(undefined)),
-      client.on('expired', () => this.updateListener?.(undefined)),
+      // Delivery notices name a message, not a thread: the screen on show refreshes its delivery state,
+      // once the client has recorded the notice (it tells before it records).
+      client.on('delivered', () => void client.idle().then(() => this.updateListener?.(undefined))),
+      client.on('expired', () => void client.idle().then(() => this.updateListener?.(undefined))),
       client.on('failed', () => this.updateListener?.(undefined)),
     );
     if (!(await this.goOnline(session))) this.retryOnline(session, 5_000);

@@ -26,8 +26,8 @@ export const FORM_SECTIONS: ReadonlyArray<{ key: MessageKey; fields: readonly st
       'header.purpose',
       'header.servicesRequested',
       'header.reasonForReferral',
-      'header.referredOrganisation.orgId',
-      'header.referredOrganisation.orgType',
+      'header.referredOrganisation',
+      'header.coordinators',
       'header.referringPrimaryCaseWorker.name',
       'header.senderCaseReference',
       'header.referralDetails',
@@ -50,6 +50,10 @@ export type FieldKind =
   | { kind: 'select'; options: readonly string[] }
   | { kind: 'checks'; options: readonly string[] }
   | { kind: 'list' }
+  /** One org of the directory (an OrgRef: its id and certified type). */
+  | { kind: 'org' }
+  /** Several orgs of the directory: OrgRefs, or their ids only. */
+  | { kind: 'orgs'; idsOnly: boolean }
   | { kind: 'boolean' }
   | { kind: 'timestamp' };
 
@@ -85,6 +89,11 @@ export function schemaAt(path: string): { node: SchemaNode; optional: boolean } 
 export function fieldKind(path: string): FieldKind {
   const { node } = schemaAt(path);
   const type = node._zod.def.type;
+  const isOrgRef = (n: SchemaNode | undefined) => n?._zod.def.type === 'object' && n.shape !== undefined && 'orgId' in n.shape && 'orgType' in n.shape;
+  // Organisations are picked from the directory (their type is the certified one), never typed.
+  if (isOrgRef(node)) return { kind: 'org' };
+  if (type === 'array' && node._zod.def.element && isOrgRef(unwrap(node._zod.def.element).node)) return { kind: 'orgs', idsOnly: false };
+  if (type === 'array' && /OrgIds$/.test(path)) return { kind: 'orgs', idsOnly: true };
   if (type === 'enum' && node.options) return { kind: 'select', options: node.options };
   if (type === 'boolean') return { kind: 'boolean' };
   if (type === 'number') return { kind: 'timestamp' };
@@ -111,7 +120,14 @@ interface Control {
   focus(): void;
 }
 
-function makeControl(path: string): { control: Control; wrap: HTMLElement } {
+/** An organisation the form can name: from this device's directory. */
+export interface KnownOrg {
+  orgId: string;
+  orgType: string;
+  name: string;
+}
+
+function makeControl(path: string, orgs: readonly KnownOrg[]): { control: Control; wrap: HTMLElement } {
   const kind = fieldKind(path);
   const label = tDynamic(`field.${path}`, humanize(path.split('.').pop() ?? path));
   const name = path;
@@ -147,6 +163,29 @@ function makeControl(path: string): { control: Control; wrap: HTMLElement } {
         wrap: f.wrap,
         control: { path, kind, error: f.error, read: () => (input.value ? Date.parse(`${input.value}T23:59:59`) : undefined), focus: () => input.focus() },
       };
+    }
+    case 'org': {
+      const select = h('select', { name }, h('option', { value: '' }, t('form.choose')), ...orgs.map((o) => h('option', { value: o.orgId }, `${o.name} (${o.orgId}, ${humanize(o.orgType)})`)));
+      const f = field(label, select, { testId: path });
+      const read = () => {
+        const org = orgs.find((o) => o.orgId === select.value);
+        return org ? { orgId: org.orgId, orgType: org.orgType } : undefined;
+      };
+      return { wrap: f.wrap, control: { path, kind, error: f.error, read, focus: () => select.focus() } };
+    }
+    case 'orgs': {
+      const groupId = uid('g');
+      const boxes = orgs.map((o) => {
+        const box = h('input', { type: 'checkbox', name, value: o.orgId, id: uid('o') });
+        return { box, org: o, el: h('span', {}, box, h('label', { for: box.id }, `${o.name} (${o.orgId})`)) };
+      });
+      const error = h('p', { class: 'field-error', id: `${groupId}-error`, role: 'alert' });
+      const wrap = h('fieldset', { class: 'field', 'data-field': path, 'aria-describedby': `${groupId}-error` }, h('legend', {}, label), h('div', { class: 'checks' }, ...boxes.map((b) => b.el)), error);
+      const read = () => {
+        const picked = boxes.filter((b) => b.box.checked).map((b) => b.org);
+        return kind.idsOnly ? picked.map((o) => o.orgId) : picked.map((o) => ({ orgId: o.orgId, orgType: o.orgType }));
+      };
+      return { wrap, control: { path, kind, error, read, focus: () => boxes[0]?.box.focus() } };
     }
     case 'list': {
       const input = h('input', { type: 'text', name, autocomplete: 'off' });
@@ -211,7 +250,7 @@ export function buildReferral(values: ReadonlyMap<string, unknown>, now: number,
     if (section?.optional && !section.fields.some((p) => values.get(p) !== undefined && values.get(p) !== false && !(Array.isArray(values.get(p)) && (values.get(p) as unknown[]).length === 0))) continue;
     setPath(body, path, value);
   }
-  setPath(body, 'header.coordinators', []);
+  if (values.get('header.coordinators') === undefined) setPath(body, 'header.coordinators', []);
   setPath(body, 'consent.givenAt', now);
   // Groups the survivor does not want shared go to no recipient (per-org rules: the CLI's JSON input).
   setPath(body, 'consent.withheld', withheld.length > 0 ? [{ fieldGroups: [...withheld] }] : []);
@@ -234,11 +273,15 @@ export function referralFormScreen(app: App) {
     const session = app.session;
     if (!session) return;
     const controls: Control[] = [];
+    const orgs: KnownOrg[] = session.client.trust
+      .listOrgs()
+      .filter((o) => o.orgId !== session.client.orgId)
+      .map((o) => ({ orgId: o.orgId, orgType: o.orgType, name: o.name }));
     const form = h('form', { id: 'referral-form', novalidate: true });
     for (const section of FORM_SECTIONS) {
       const set = h('fieldset', { 'data-section': section.key }, h('legend', {}, t(section.key)));
       for (const path of section.fields) {
-        const { control, wrap } = makeControl(path);
+        const { control, wrap } = makeControl(path, orgs);
         controls.push(control);
         set.appendChild(wrap);
       }

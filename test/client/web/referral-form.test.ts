@@ -14,7 +14,9 @@ import type { ThreadSummary } from '../../../client/referral';
 it('derives each control from the schema type of its field', () => {
   expect(fieldKind('header.priority')).toEqual({ kind: 'select', options: ['emergency', 'urgent', 'normal'] });
   expect(fieldKind('consent.purposes')).toMatchObject({ kind: 'checks' });
-  expect(fieldKind('consent.coveredOrgIds')).toEqual({ kind: 'list' });
+  expect(fieldKind('consent.coveredOrgIds')).toEqual({ kind: 'orgs', idsOnly: true });
+  expect(fieldKind('header.referredOrganisation')).toEqual({ kind: 'org' });
+  expect(fieldKind('header.coordinators')).toEqual({ kind: 'orgs', idsOnly: false });
   expect(fieldKind('consent.expiresAt')).toEqual({ kind: 'timestamp' });
   expect(fieldKind('riskSafety.lifeThreatening')).toEqual({ kind: 'boolean' });
   expect(fieldKind('header.referralDetails')).toMatchObject({ kind: 'text', long: true, max: 4000 });
@@ -37,7 +39,8 @@ it('builds a referral the schema accepts from the form values, leaving an untouc
   const parsed = ReferralBody.safeParse(body);
   expect(parsed.success).toBe(true);
   expect(body).not.toHaveProperty('riskSafety');
-  expect(body).toMatchObject({ consent: { givenAt: now, withheld: [], recordedBy: { name: 'Dana Seitkali' } }, header: { coordinators: [] } });
+  expect(body).toMatchObject({ consent: { givenAt: now, withheld: [], recordedBy: { name: 'Dana Seitkali' } }, header: { coordinators: [{ orgId: 'iom-ist', orgType: 'iom' }] } });
+  expect(buildReferral(new Map(), 0)).toMatchObject({ header: { coordinators: [] } });
 });
 
 it('previews what each recipient receives and what the consent withholds from it', () => {
