@@ -4,7 +4,7 @@
  * so this context bypasses the page's CSP; the other suites keep it.
  * Also: the referral form can be filled and sent with the keyboard alone.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { CaseService } from '../../client/referral';
@@ -18,6 +18,7 @@ import { enrolBrowser, launchChromium } from './browser';
 const WEB_DIR = path.join(__dirname, '../../dist/web');
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const LANGUAGES = ['en', 'ru', 'kk', 'tr', 'ar'];
+const ARTIFACTS = path.join(__dirname, '../artifacts/web/languages');
 
 let fx: RelayFixture;
 let browser: Browser;
@@ -45,6 +46,7 @@ async function seriousViolations(p: Page): Promise<string[]> {
 }
 
 beforeAll(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
   const crypto = await loadCrypto();
   const network = new TestNetwork(crypto, Date.now());
   fx = await startTestRelay(network, { config: { webApp: { dir: WEB_DIR, development: true } } });
@@ -81,7 +83,11 @@ it.each(LANGUAGES)('no serious or critical violations on any screen in %s', asyn
   await page.selectOption('#language', lang);
   await page.waitForFunction((l) => document.documentElement.lang === l, lang);
   const found: string[] = [];
-  const check = async (screen: string) => found.push(...(await seriousViolations(page)).map((v) => `${screen}: ${v}`));
+  const check = async (screen: string) => {
+    found.push(...(await seriousViolations(page)).map((v) => `${screen}: ${v}`));
+    // A picture of every screen in every language, for people reviewing the translations.
+    await page.screenshot({ path: path.join(ARTIFACTS, `${lang}-${screen.replace(/\W+/g, '-')}.png`), fullPage: true });
+  };
   await check('inbox');
   await page.click('#inbox button.open-thread');
   await page.waitForSelector('#thread-status');
