@@ -335,6 +335,11 @@ it('schedules intake and records arrival; asks for information and sees the answ
   await page.waitForSelector('#thread-status:text-is("Arrived")');
   await eventually(async () => (await ngoCases.thread(accepted.threadId)).status === 'arrived', 15_000, 'the NGO sees the arrival');
   await shot(page, 'thread-arrived');
+  await page.click('#action-start-service');
+  await page.waitForSelector('#thread-status:text-is("In service")');
+  await page.click('#action-complete-service');
+  await page.waitForSelector('#thread-status:text-is("Completed")');
+  await eventually(async () => (await ngoCases.thread(accepted.threadId)).status === 'completed', 15_000, 'the NGO sees the service completed');
 
   await page.click('#back');
   await openThread(fresh.caseCode);

@@ -3,7 +3,7 @@
  * the actions its role allows now. Every value shown is text from another
  * org's message: it goes through textContent only (dom.ts).
  */
-import { CONSENT_GIVERS, CONSENT_METHODS, DECLINE_REASONS, type CaseThread, type DeclineReason, type ThreadEvent } from '../../referral/index';
+import { CONSENT_GIVERS, CONSENT_METHODS, DECLINE_REASONS, WITHDRAW_REASONS, type CaseThread, type DeclineReason, type ThreadEvent } from '../../referral/index';
 import { byOrg } from '../../sdk/index';
 import { type App, errorText } from './app';
 import { field, h, on } from './dom';
@@ -11,8 +11,23 @@ import { formatDateTime, humanize, t, tDynamic } from './i18n/index';
 
 const UNDECIDED = ['sent', 'acknowledged', 'info-requested'];
 const AFTER_ACCEPT = ['accepted', 'intake-scheduled', 'no-show'];
+const ENDED = ['declined', 'withdrawn', 'consent-withdrawn', 'completed', 'closed'];
 
-export type ActionName = 'acknowledge' | 'accept' | 'decline' | 'request-info' | 'provide-info' | 'schedule' | 'arrived' | 'note' | 'withdraw-consent';
+export type ActionName =
+  | 'acknowledge'
+  | 'accept'
+  | 'decline'
+  | 'request-info'
+  | 'provide-info'
+  | 'schedule'
+  | 'arrived'
+  | 'no-show'
+  | 'start-service'
+  | 'complete-service'
+  | 'note'
+  | 'withdraw'
+  | 'close'
+  | 'withdraw-consent';
 
 /** Which actions this org's role allows in the thread's state (the state machine checks again when the event is built). */
 export function allowedActions(status: string | null, role: string | null): ActionName[] {
@@ -23,7 +38,12 @@ export function allowedActions(status: string | null, role: string | null): Acti
   if (receiving && UNDECIDED.includes(status)) actions.push('accept', 'decline', 'request-info');
   if (role === 'sender' && status === 'info-requested') actions.push('provide-info');
   if (receiving && AFTER_ACCEPT.includes(status)) actions.push('schedule', 'arrived');
+  if (receiving && status === 'intake-scheduled') actions.push('no-show');
+  if (receiving && status === 'arrived') actions.push('start-service');
+  if (receiving && status === 'in-service') actions.push('complete-service');
   if (status !== 'consent-withdrawn') actions.push('note');
+  if (role === 'sender' && !ENDED.includes(status)) actions.push('withdraw');
+  if ((receiving || role === 'sender') && status !== 'closed' && status !== 'consent-withdrawn') actions.push('close');
   if ((receiving || role === 'sender') && status !== 'consent-withdrawn') actions.push('withdraw-consent');
   return actions;
 }
@@ -74,6 +94,10 @@ function eventDetail(event: ThreadEvent | undefined): string | undefined {
       return e.body.questions;
     case 'referral.provide-info':
       return e.body.details;
+    case 'referral.withdraw':
+      return [humanize(e.body.reasonCode), e.body.details].filter(Boolean).join(': ');
+    case 'case.close':
+      return e.body.reasonForCaseClosure;
     case 'intake.schedule':
       return [formatDateTime(e.body.scheduledFor), e.body.location].filter(Boolean).join(' — ');
     default:
@@ -137,6 +161,9 @@ export function threadScreen(app: App, threadId: string) {
     if (actions.includes('acknowledge')) button('acknowledge', t('action.acknowledge'), () => cases.acknowledge(threadId));
     if (actions.includes('accept')) button('accept', t('action.accept'), () => cases.accept(threadId));
     if (actions.includes('arrived')) button('arrived', t('action.arrived'), () => cases.arrived(threadId));
+    if (actions.includes('no-show')) button('no-show', t('action.noShow'), () => cases.noShow(threadId));
+    if (actions.includes('start-service')) button('start-service', t('action.startService'), () => cases.startService(threadId));
+    if (actions.includes('complete-service')) button('complete-service', t('action.completeService'), () => cases.completeService(threadId));
     if (simple.childNodes.length > 0) actionBox.appendChild(simple);
     /** One action with a few fields: a small form of its own. */
     const form = (name: ActionName, label: string, fields: Array<[string, HTMLElement]>, work: () => Promise<unknown> | undefined) => {
@@ -188,6 +215,21 @@ export function threadScreen(app: App, threadId: string) {
       form('note', t('action.note'), [[t('action.noteText'), note]], () => {
         const n = trimmed(note);
         return n ? cases.note(threadId, n) : undefined;
+      });
+    }
+    if (actions.includes('withdraw')) {
+      const reason = choice('reasonCode', WITHDRAW_REASONS);
+      const details = text('details');
+      form('withdraw', t('action.withdraw'), [[t('action.declineReason'), reason], [t('action.details'), details]], () => {
+        const d = trimmed(details);
+        return cases.withdraw(threadId, { reasonCode: reason.value as (typeof WITHDRAW_REASONS)[number], ...(d ? { details: d } : {}) });
+      });
+    }
+    if (actions.includes('close')) {
+      const reason = text('reasonForCaseClosure');
+      form('close', t('action.close'), [[t('action.closeReason'), reason]], () => {
+        const r = trimmed(reason);
+        return r ? cases.close(threadId, r) : undefined;
       });
     }
     if (actions.includes('withdraw-consent')) {
