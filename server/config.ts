@@ -56,6 +56,10 @@ const EnvSchema = z.object({
   /** Threads verifying envelope signatures; 0 verifies on the event loop. Default: cores − 2 (none below 3 cores), at most 4. */
   VERIFY_THREADS: intFrom(0, 64).optional(),
   SHUTDOWN_GRACE_SECONDS: intFrom(0, 600).default(10),
+  /** Where the built web app is (`npm run build:web`); a development relay serves it at `/`, a production relay never does. */
+  WEB_APP_DIR: z.string().min(1).default('dist/web'),
+  /** Minutes without input before the web app served in development locks itself. */
+  WEB_IDLE_LOCK_MINUTES: intFrom(1, 24 * 60).optional(),
 });
 
 export type StoreChoice = 'embedded' | 'redis' | 'memory';
@@ -100,6 +104,8 @@ export interface RelayConfig {
   maxConcurrentSends: number;
   maxSendBufferBytes: number;
   verifyThreads: number;
+  /** Development only: serve the web app's build at `/` with a "development" banner (server/http/web-app.ts). */
+  webApp?: { dir: string; development: boolean; idleLockMinutes?: number };
 }
 
 /**
@@ -167,6 +173,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxConcurrentSends: e.MAX_CONCURRENT_SENDS,
     maxSendBufferBytes: e.MAX_SEND_BUFFER_MB * 1024 * 1024,
     verifyThreads: e.VERIFY_THREADS ?? defaultVerifyThreads(),
+    // The relay is assumed compromised: in production the app comes from the org's own host, never from the relay.
+    ...(production ? {} : { webApp: { dir: e.WEB_APP_DIR, development: true, ...(e.WEB_IDLE_LOCK_MINUTES ? { idleLockMinutes: e.WEB_IDLE_LOCK_MINUTES } : {}) } }),
   };
 }
 
@@ -193,5 +201,7 @@ function chooseStore(store: StoreChoice | undefined, redisUrl: string | undefine
 /** Defaults for tests and embedding: loadConfig({}) on the in-memory store, plus overrides. */
 export function testConfig(overrides: Partial<RelayConfig> = {}): RelayConfig {
   const store: StoreChoice = overrides.redisUrl ? 'redis' : 'memory';
-  return { ...loadConfig({ PORT: '0', LOG_LEVEL: 'silent' }), store, ...overrides };
+  const { webApp: _served, ...base } = loadConfig({ PORT: '0', LOG_LEVEL: 'silent' });
+  // Test relays serve no web app unless a test asks for it.
+  return { ...base, store, ...overrides };
 }

@@ -14,6 +14,7 @@ import { registerCertificatesCommand } from './device/certificates';
 import { registerDirectoryCommand, registerVerifyCommand } from './device/directory';
 import { registerDeviceCommands } from './device/setup';
 import { registerTrustCommands } from './device/trust';
+import { registerWebCommand } from './web';
 
 /**
  * The commands that only read what this device holds: they open the local
@@ -71,6 +72,7 @@ Environment:
   registerVerifyCommand(program);
   registerCertificatesCommand(program);
   registerCaseCommands(program);
+  registerWebCommand(program);
   return program;
 }
 

@@ -553,6 +553,17 @@ export class HandoverClient {
     await this.inbound.idle();
   }
 
+  /**
+   * Close, wait for work in hand, then wipe the vault's storage key: the
+   * app's lock (a shared office computer). This object is unusable after;
+   * open the profile again with the passphrase.
+   */
+  async lock(): Promise<void> {
+    await this.close();
+    await this.idle();
+    this.vault.lock();
+  }
+
   on<K extends keyof Events>(event: K, listener: Events[K]): () => void {
     this.listeners[event].add(listener);
     return () => this.listeners[event].delete(listener);

@@ -36,6 +36,8 @@ export class Vault {
   private readonly nameKey: Uint8Array;
   /** Every record name, kept in memory and in the encrypted index record. */
   private names = new Set<string>();
+  /** After lock() the keys are zeros: nothing may be written or read with them. */
+  private locked = false;
 
   private constructor(
     private readonly crypto: Crypto,
@@ -60,14 +62,28 @@ export class Vault {
   }
 
   static async unlock(crypto: Crypto, storage: KeyValueStorage, passphrase: string): Promise<Vault> {
-    const sealed = await storage.get(KEYSTORE_RECORD);
+    const sealed = await Vault.sealedKeystore(storage);
     if (sealed === undefined) throw new HandoverError('KEYSTORE_CORRUPT', 'no profile here: create one first');
+    const vault = new Vault(crypto, storage, Vault.storageKeyOf(crypto, sealed, passphrase));
+    await vault.loadIndex();
+    return vault;
+  }
+
+  /** The sealed keystore record as stored, for an app that runs the slow Argon2id apart (the web app: in a Web Worker). */
+  static sealedKeystore(storage: KeyValueStorage): Promise<string | undefined> {
+    return storage.get(KEYSTORE_RECORD);
+  }
+
+  /**
+   * Open a sealed keystore with its passphrase (Argon2id at the limits it
+   * was sealed with): the vault's storage key, for `unlockWithKey`. Pure,
+   * so it runs wherever the app has a crypto instance. The caller wipes it.
+   */
+  static storageKeyOf(crypto: Crypto, sealed: string, passphrase: string): Uint8Array {
     const secrets = openSecrets(crypto, sealed, passphrase);
     const key = typeof secrets === 'object' && secrets !== null && 'storageKey' in secrets ? secrets.storageKey : undefined;
     if (typeof key !== 'string') throw new HandoverError('KEYSTORE_CORRUPT', 'the keystore content is damaged');
-    const vault = new Vault(crypto, storage, fromB64u(key));
-    await vault.loadIndex();
-    return vault;
+    return fromB64u(key);
   }
 
   /**
@@ -115,13 +131,19 @@ export class Vault {
     return `r/${toB64u(this.crypto.hash(utf8(name), 32, this.nameKey))}`;
   }
 
+  private checkOpen(): void {
+    if (this.locked) throw new HandoverError('BAD_REQUEST', 'the profile is locked: unlock it with its passphrase');
+  }
+
   private async write(name: string, value: unknown): Promise<void> {
+    this.checkOpen();
     const nonce = this.crypto.random(SIZES.aeadNonce);
     const ct = this.crypto.aeadEncrypt(utf8(JSON.stringify(value)), utf8(RECORD_AD + name), nonce, this.storageKey);
     await this.storage.put(this.storageName(name), toB64u(concatBytes(nonce, ct)));
   }
 
   private async read(name: string): Promise<unknown> {
+    this.checkOpen();
     const stored = await this.storage.get(this.storageName(name));
     if (stored === undefined) return undefined;
     let bytes: Uint8Array;
@@ -170,6 +192,7 @@ export class Vault {
   }
 
   lock(): void {
+    this.locked = true;
     this.crypto.wipe(this.storageKey);
     this.crypto.wipe(this.nameKey);
     this.names.clear();

@@ -15,6 +15,7 @@ import type { AuthService } from '../services/auth';
 import type { Registry } from '../services/registry';
 import type { ActiveDevice } from '../services/trust';
 import type { RateLimitStore, StoreLifecycle } from '../store';
+import { serveWebApp } from './web-app';
 
 export interface HttpDeps {
   config: RelayConfig;
@@ -53,6 +54,7 @@ export function createHttpApp(deps: HttpDeps): App {
   signInRoutes(app, deps, signedIn);
   prekeyRoutes(app, deps, signedIn);
   revocationRoutes(app, deps, signedIn);
+  if (deps.config.webApp) serveWebApp(app, deps.config.webApp);
   app.use((req, _res, next) => {
     next(new HandoverError('NOT_FOUND', `no route ${req.method} ${req.path.slice(0, 100)}`));
   });

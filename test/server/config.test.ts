@@ -78,6 +78,8 @@ describe('loadConfig', () => {
       maxConcurrentSends: 512,
       maxSendBufferBytes: 256 * 1024 * 1024,
       verifyThreads: defaultVerifyThreads(),
+      // A development relay serves the web app's build (server/http/web-app.ts).
+      webApp: { dir: 'dist/web', development: true },
     };
     expect(loadConfig({})).toEqual(expected);
     // Optional settings are absent, not present as undefined.

@@ -1,0 +1,248 @@
+/**
+ * The app's state and its few rules: which screen shows, the unlocked
+ * session (SDK client + case layer) and the lock. Locking drops the session,
+ * closes the socket and empties the page; nothing of a case is ever put in
+ * document.title, the URL or the browser history (screens are not routes).
+ */
+import { CaseService } from '../../referral/index';
+import type { Crypto, HandoverClient } from '../../sdk/index';
+import { clear, h, on } from './dom';
+import { CATALOGUE_META, LANGUAGES, type Language, isLanguage, language, setLanguage, t } from './i18n/index';
+import type { IndexedDbStorage } from './idb-storage';
+
+/** What the page that serves the app says about itself (`/app-config.json`, same origin). */
+export interface AppConfig {
+  /** The relay's base URL; default: the page's own origin. */
+  relay?: string;
+  /** Served by a development relay: a banner says so. */
+  development?: boolean;
+  /** Minutes without input before the app locks itself. */
+  idleLockMinutes?: number;
+}
+
+export interface Session {
+  client: HandoverClient;
+  cases: CaseService;
+  online: boolean;
+}
+
+export type Screen = (root: HTMLElement) => void | Promise<void>;
+
+const LANGUAGE_KEY = 'handover.language';
+const DEFAULT_IDLE_LOCK_MINUTES = 5;
+
+export class App {
+  session: Session | undefined;
+  private screen: Screen | undefined;
+  /** The screen whose page is shown now. */
+  private rendered: Screen | undefined;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly sessionListeners: Array<() => void> = [];
+  /** Called when something changed in a thread (the inbox and thread screens re-render). */
+  private updateListener: ((threadId: string | undefined) => void) | undefined;
+  /** The screen after a lock (unlock) and the home screen (the inbox): set by main.ts, so screens need not import each other. */
+  lockScreen: Screen = () => undefined;
+  homeScreen: Screen = () => undefined;
+
+  constructor(
+    readonly crypto: Crypto,
+    readonly storage: IndexedDbStorage,
+    readonly config: AppConfig,
+    private readonly root: HTMLElement,
+    private readonly bar: HTMLElement,
+  ) {
+    const saved = localStorage.getItem(LANGUAGE_KEY);
+    this.applyLanguage(isLanguage(saved) ? saved : 'en');
+    for (const type of ['pointerdown', 'keydown', 'wheel', 'touchstart'] as const) document.addEventListener(type, () => this.touch(), { passive: true });
+  }
+
+  get relayUrl(): string {
+    return this.config.relay ?? window.location.origin;
+  }
+
+  applyLanguage(lang: Language): void {
+    setLanguage(lang);
+    localStorage.setItem(LANGUAGE_KEY, lang);
+    document.documentElement.lang = lang;
+    document.documentElement.dir = CATALOGUE_META[lang].dir;
+    // The title names the app only: never a case (a shared office computer shows titles in its task bar).
+    document.title = t('app.name');
+    const banner = document.getElementById('banner');
+    if (banner && !banner.hidden) banner.textContent = t('app.development');
+    this.renderBar();
+  }
+
+  renderBar(): void {
+    clear(this.bar);
+    const select = h('select', { id: 'language', 'aria-label': t('app.language') });
+    for (const lang of LANGUAGES) {
+      const option = h('option', { value: lang, lang, selected: lang === language() }, CATALOGUE_META[lang].name);
+      select.appendChild(option);
+    }
+    on(select, 'change', () => {
+      if (isLanguage(select.value)) {
+        this.applyLanguage(select.value);
+        void this.refresh();
+      }
+    });
+    const tools = h('div', { class: 'tools' }, h('label', { for: 'language' }, t('app.language')), select);
+    if (this.session) {
+      tools.appendChild(h('span', { id: 'connection', role: 'status' }, this.session.online ? t('app.online') : t('app.offline')));
+      tools.appendChild(on(h('button', { type: 'button', id: 'lock', class: 'secondary' }, t('app.lock')), 'click', () => void this.lock()));
+    }
+    this.bar.append(h('span', { class: 'name' }, t('app.name')), tools);
+  }
+
+  /** Show a screen (replacing the last one). */
+  async show(screen: Screen): Promise<void> {
+    this.screen = screen;
+    this.updateListener = undefined;
+    await this.refresh();
+  }
+
+  goHome(): Promise<void> {
+    return this.show(this.homeScreen);
+  }
+
+  async refresh(): Promise<void> {
+    const screen = this.screen;
+    if (!screen) return;
+    const next = h('div', { class: 'screen' });
+    try {
+      await screen(next);
+    } catch (err) {
+      next.appendChild(h('p', { class: 'error', role: 'alert' }, t('app.error', { message: errorText(err) })));
+    }
+    // A screen replaced while it was loading is not shown.
+    if (this.screen !== screen) return;
+    // The same screen again (a live update, a language change): what the person was typing, and where, stays.
+    const again = this.rendered === screen;
+    const typed = again ? typedValues(this.root) : new Map<string, { value: string; focused: boolean }>();
+    clear(this.root);
+    this.root.appendChild(next);
+    this.rendered = screen;
+    let refocused = false;
+    for (const el of fields(next)) {
+      const kept = typed.get(fieldKey(el));
+      if (!kept) continue;
+      el.value = kept.value;
+      if (kept.focused) {
+        el.focus();
+        refocused = true;
+      }
+    }
+    const heading = next.querySelector('h1');
+    if (heading && !again) {
+      heading.setAttribute('tabindex', '-1');
+      heading.focus();
+    } else if (heading && !refocused) heading.setAttribute('tabindex', '-1');
+  }
+
+  /** The inbox and thread screens ask to be told when a thread changes. */
+  onThreadUpdate(listener: (threadId: string | undefined) => void): void {
+    this.updateListener = listener;
+  }
+
+  async startSession(client: HandoverClient): Promise<void> {
+    const cases = new CaseService({ transport: client });
+    const session: Session = { client, cases, online: false };
+    this.session = session;
+    this.sessionListeners.push(
+      client.on('connection', (state) => {
+        session.online = state === 'connected';
+        this.renderBar();
+      }),
+      cases.onUpdate((update) => this.updateListener?.(update.threadId)),
+      // Delivery notices name a message, not a thread: the screen on show refreshes its delivery state,
+      // once the client has recorded the notice (it tells before it records).
+      client.on('delivered', () => void client.idle().then(() => this.updateListener?.(undefined))),
+      client.on('expired', () => void client.idle().then(() => this.updateListener?.(undefined))),
+      client.on('failed', () => this.updateListener?.(undefined)),
+    );
+    if (!(await this.goOnline(session))) this.retryOnline(session, 5_000);
+    await cases.start();
+    this.renderBar();
+    this.touch();
+  }
+
+  /** Sign in, open the socket and fetch what waited; false when the relay cannot be reached. */
+  private async goOnline(session: Session): Promise<boolean> {
+    try {
+      await session.client.connect();
+      session.online = true;
+      await session.client.sync();
+      return true;
+    } catch {
+      // Offline is a state the bar shows, not a failure: the profile and its cases open from this browser.
+      session.online = false;
+      return false;
+    }
+  }
+
+  /** While this session lasts and is offline, try again, waiting longer each time (at most a minute). */
+  private retryOnline(session: Session, waitMs: number): void {
+    this.retryTimer = setTimeout(() => {
+      if (this.session !== session || session.online) return;
+      void this.goOnline(session).then(async (online) => {
+        if (this.session !== session) return;
+        this.renderBar();
+        if (online) {
+          await session.cases.start();
+          this.updateListener?.(undefined);
+        } else this.retryOnline(session, Math.min(waitMs * 2, 60_000));
+      });
+    }, waitMs);
+  }
+
+  /** Drop the session and empty the page: after this nothing readable is left in the DOM. */
+  async lock(): Promise<void> {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.idleTimer = undefined;
+    this.retryTimer = undefined;
+    this.updateListener = undefined;
+    const session = this.session;
+    this.session = undefined;
+    this.screen = undefined;
+    this.rendered = undefined;
+    clear(this.root);
+    for (const off of this.sessionListeners.splice(0)) off();
+    this.renderBar();
+    if (session) {
+      session.cases.dispose();
+      // Work already queued finishes before the vault's key is wiped (a write after the wipe would be lost).
+      await session.cases.idle();
+      await session.client.lock();
+    }
+    await this.show(this.lockScreen);
+  }
+
+  private touch(): void {
+    if (!this.session) return;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    const minutes = this.config.idleLockMinutes ?? DEFAULT_IDLE_LOCK_MINUTES;
+    this.idleTimer = setTimeout(() => void this.lock(), minutes * 60_000);
+  }
+}
+
+type TextField = HTMLInputElement | HTMLTextAreaElement;
+const TEXT_FIELDS = 'form[id] textarea, form[id] input[type="text"], form[id] input[type="datetime-local"], form[id] input[type="tel"]';
+
+function fields(root: ParentNode): TextField[] {
+  return Array.from(root.querySelectorAll<TextField>(TEXT_FIELDS));
+}
+function fieldKey(el: TextField): string {
+  return `${el.form?.id ?? ''}/${el.name}`;
+}
+function typedValues(root: ParentNode): Map<string, { value: string; focused: boolean }> {
+  const typed = new Map<string, { value: string; focused: boolean }>();
+  for (const el of fields(root)) if (el.value && !el.readOnly) typed.set(fieldKey(el), { value: el.value, focused: document.activeElement === el });
+  return typed;
+}
+
+/** An error as one line for people: the SDK's typed errors carry a readable message. */
+export function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

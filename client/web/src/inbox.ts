@@ -1,0 +1,73 @@
+/**
+ * The inbox: every thread this device holds, overdue first, then those due
+ * soonest, then by priority and the latest activity. Live: a thread that
+ * changes re-renders the list.
+ */
+import { DEFAULT_DUE_WINDOW_MS, type ThreadSummary } from '../../referral/index';
+import type { App } from './app';
+import { h, on } from './dom';
+import { formatDateTime, t, tDynamic } from './i18n/index';
+import { directoryScreen } from './directory';
+import { referralFormScreen } from './referral-form';
+import { threadScreen } from './thread';
+
+const PRIORITY_RANK: Record<string, number> = { emergency: 0, urgent: 1, normal: 2 };
+const OPEN_STATES = new Set(['sent', 'acknowledged', 'info-requested']);
+
+/** Overdue first, then due soonest (only threads still waiting for an answer have a due date that counts), then priority, then newest. */
+export function inboxOrder(a: ThreadSummary, b: ThreadSummary): number {
+  if (a.overdue !== b.overdue) return a.overdue ? -1 : 1;
+  const dueA = a.status && OPEN_STATES.has(a.status) ? a.responseDeadline ?? Infinity : Infinity;
+  const dueB = b.status && OPEN_STATES.has(b.status) ? b.responseDeadline ?? Infinity : Infinity;
+  if (dueA !== dueB) return dueA - dueB;
+  const rank = (PRIORITY_RANK[a.priority ?? 'normal'] ?? 3) - (PRIORITY_RANK[b.priority ?? 'normal'] ?? 3);
+  if (rank !== 0) return rank;
+  return (b.lastEventAt ?? 0) - (a.lastEventAt ?? 0);
+}
+
+export function inboxScreen(app: App) {
+  return async (root: HTMLElement) => {
+    const session = app.session;
+    if (!session) return;
+    app.onThreadUpdate(() => void app.refresh());
+    const threads = (await session.cases.listThreads()).sort(inboxOrder);
+    const now = Date.now();
+    const newButton = on(h('button', { type: 'button', id: 'new-referral' }, t('inbox.new')), 'click', () => void app.show(referralFormScreen(app)));
+    const directoryButton = on(h('button', { type: 'button', class: 'secondary', id: 'open-directory' }, t('inbox.directory')), 'click', () => void app.show(directoryScreen(app)));
+    root.append(h('h1', {}, t('inbox.title')), h('p', {}, newButton, ' ', directoryButton));
+    // Messages that could not be opened are shown with their reason, never dropped silently.
+    for (const failed of (await session.client.failedMessages()).filter((f) => !f.pending)) {
+      root.appendChild(h('p', { class: 'warning failed-message', role: 'alert' }, t('inbox.failed', { sender: failed.senderDeviceId, reason: failed.reason })));
+    }
+    if (threads.length === 0) {
+      root.appendChild(h('p', { id: 'inbox-empty' }, t('inbox.empty')));
+      return;
+    }
+    const body = h('tbody');
+    for (const thread of threads) {
+      const waiting = thread.status !== null && OPEN_STATES.has(thread.status) && thread.responseDeadline !== null;
+      const dueSoon = waiting && !thread.overdue && (thread.responseDeadline ?? 0) - now < DEFAULT_DUE_WINDOW_MS;
+      const due = h('td', { class: 'optional' });
+      if (waiting && thread.responseDeadline !== null) due.append(formatDateTime(thread.responseDeadline));
+      if (thread.overdue) due.append(' ', h('span', { class: 'overdue' }, t('inbox.overdue')));
+      else if (dueSoon) due.append(' ', h('span', { class: 'due-soon' }, t('inbox.dueSoon')));
+      const open = on(h('button', { type: 'button', class: 'secondary open-thread' }, thread.caseCode ?? '—'), 'click', () => void app.show(threadScreen(app, thread.threadId)));
+      const row = h(
+        'tr',
+        { 'data-thread': thread.threadId },
+        h('td', {}, open, thread.securityWarnings > 0 ? h('p', { class: 'warning' }, t('inbox.warnings', { count: thread.securityWarnings })) : null),
+        h('td', { class: 'status' }, tDynamic(`status.${thread.status ?? 'unknown'}`)),
+        h('td', {}, thread.priority ? tDynamic(`priority.${thread.priority}`) : ''),
+        due,
+        h('td', { class: 'optional' }, thread.role ? tDynamic(`role.${thread.role}`) : ''),
+      );
+      body.appendChild(row);
+    }
+    const head = h(
+      'thead',
+      {},
+      h('tr', {}, h('th', { scope: 'col' }, t('inbox.case')), h('th', { scope: 'col' }, t('inbox.status')), h('th', { scope: 'col' }, t('inbox.priority')), h('th', { scope: 'col', class: 'optional' }, t('inbox.due')), h('th', { scope: 'col', class: 'optional' }, t('inbox.role'))),
+    );
+    root.appendChild(h('table', { id: 'inbox' }, head, body));
+  };
+}

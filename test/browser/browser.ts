@@ -1,0 +1,81 @@
+/**
+ * Test support: Debian's Chromium, headless, through playwright-core. The
+ * flags keep it from calling home (no component updates, sync or QUIC).
+ */
+import { existsSync } from 'node:fs';
+import jsQR from 'jsqr';
+import { type Browser, type Page, chromium } from 'playwright-core';
+import { issueDeviceCertificate } from '../../shared/certificates';
+import type { Crypto } from '../../shared/crypto/types';
+import type { TestOrg } from '../support/network';
+
+export const PASSPHRASE = 'a long browser passphrase';
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export async function launchChromium(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install Debian's chromium package (apt-get install chromium); tests never download a browser`);
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
+}
+
+/**
+ * Set up and enrol the app at `url` as device `name` of `org`: the page
+ * makes the keys and shows the request; the test plays the org admin and
+ * signs it, as `handover org sign-device` would; the page imports and
+ * registers. `created` gets how long making and sealing the keys took.
+ */
+export async function enrolBrowser(p: Page, fx: { url: string; crypto: Crypto }, org: TestOrg, name: string, created?: (ms: number) => Promise<void>): Promise<void> {
+  await p.goto(fx.url);
+  await p.waitForSelector('html[data-ready="true"]');
+  await p.fill('#setup input[name="orgId"]', org.orgId);
+  await p.fill('#setup input[name="deviceName"]', name);
+  await p.fill('#setup input[name="label"]', `Staff ${name}`);
+  await p.fill('#setup input[name="passphrase"]', PASSPHRASE);
+  await p.fill('#setup input[name="passphraseAgain"]', PASSPHRASE);
+  const started = Date.now();
+  await p.click('#setup button[type="submit"]');
+  const requestText = await (await p.waitForSelector('#enrolment-request', { timeout: 30_000 })).inputValue();
+  await created?.(Date.now() - started);
+  // The QR code on the screen carries the same request (read back by an independent decoder).
+  expect(JSON.parse(await readQr(p, '#enrolment-qr svg'))).toEqual(JSON.parse(requestText));
+  const now = Date.now();
+  const certificate = issueDeviceCertificate(fx.crypto, {
+    request: JSON.parse(requestText),
+    orgCertificate: org.certificate,
+    orgPrivateKey: org.keys.privateKey,
+    role: 'caseworker',
+    issuedAt: now - 60_000,
+    expiresAt: now + 90 * 86_400_000,
+  });
+  await p.fill('#enrol textarea[name="orgCertificate"]', JSON.stringify(org.certificate));
+  await p.fill('#enrol textarea[name="deviceCertificate"]', JSON.stringify(certificate));
+  await p.click('#enrol button[type="submit"]');
+  await p.waitForSelector('#new-referral', { timeout: 30_000 });
+}
+
+/** Decode the QR code the page drew as an SVG path of unit squares. */
+export async function readQr(p: Page, selector: string): Promise<string> {
+  const { viewBox, d } = await p.$eval(selector, (svg) => ({ viewBox: svg.getAttribute('viewBox') ?? '', d: svg.querySelector('path')?.getAttribute('d') ?? '' }));
+  const size = Number(viewBox.split(' ')[2]);
+  const scale = 4;
+  const width = size * scale;
+  const data = new Uint8ClampedArray(width * width * 4).fill(255);
+  for (const [, xs, ys] of d.matchAll(/M(\d+) (\d+)h1v1h-1z/g)) {
+    const x = Number(xs);
+    const y = Number(ys);
+    for (let py = 0; py < scale; py++) for (let px = 0; px < scale; px++) data.fill(0, ((y * scale + py) * width + x * scale + px) * 4, ((y * scale + py) * width + x * scale + px) * 4 + 3);
+  }
+  const found = jsQR(data, width, width, { inversionAttempts: 'dontInvert' });
+  if (!found) throw new Error('no QR code could be read on the page');
+  return new TextDecoder().decode(new Uint8Array(found.binaryData));
+}

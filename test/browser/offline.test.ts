@@ -1,0 +1,82 @@
+/**
+ * Offline at unlock: the cases this browser holds open anyway, the bar
+ * says the relay cannot be reached, and the app connects by itself when
+ * the relay is back (same port, same Redis) and shows what arrived.
+ */
+import net from 'node:net';
+import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
+import { CaseService } from '../../client/referral';
+import type { HandoverClient } from '../../client/sdk/client';
+import { ROUTES } from '../../shared/api';
+import { loadCrypto } from '../../shared/crypto/sodium';
+import { TestNetwork } from '../support/network';
+import { startRedis, type TestRedis } from '../support/redis';
+import { enrolClient, postJson, type RelayFixture, startTestRelay } from '../support/relay';
+import { PASSPHRASE, enrolBrowser, launchChromium } from './browser';
+
+const WEB_DIR = path.join(__dirname, '../../dist/web');
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+let redis: TestRedis;
+let fx: RelayFixture | undefined;
+let browser: Browser;
+let page: Page;
+let ngoClient: HandoverClient | undefined;
+
+afterAll(async () => {
+  await browser?.close();
+  await ngoClient?.close();
+  await fx?.close();
+  await redis?.destroy();
+});
+
+it('opens offline, says so, and connects by itself when the relay is back', async () => {
+  const crypto = await loadCrypto();
+  const network = new TestNetwork(crypto, Date.now());
+  redis = await startRedis();
+  const port = await freePort();
+  const relay = () => startTestRelay(network, { redisUrl: redis.url, config: { port, webApp: { dir: WEB_DIR, development: true } } });
+  fx = await relay();
+  const ngo = network.addOrg('ngo-taraz', 'ngo');
+  const shelter = network.addOrg('shelter-ist', 'shelter');
+  await postJson(fx.url, ROUTES.orgs, { certificate: shelter.certificate });
+  browser = await launchChromium();
+  page = await (await browser.newContext()).newPage();
+  await enrolBrowser(page, { url: fx.url, crypto }, shelter, 'night-desk');
+  await page.click('#lock');
+  await page.waitForSelector('#unlock');
+
+  await fx.close();
+  fx = undefined;
+  await page.fill('#unlock input[name="passphrase"]', PASSPHRASE);
+  await page.click('#unlock button[type="submit"]');
+  await page.waitForSelector('#inbox-empty', { timeout: 30_000 });
+  expect(await page.textContent('#connection')).toMatch(/^Offline/);
+  // The relay that served the app is away, so the worker's script could not load: Argon2id ran on the page.
+  expect(await page.evaluate(() => document.documentElement.dataset.kdf)).toBe('page');
+
+  fx = await relay();
+  ngoClient = await enrolClient(fx, ngo, 'dana');
+  const cases = new CaseService({ transport: ngoClient });
+  await cases.start();
+  await page.waitForSelector('#connection:text-is("Connected")', { timeout: 20_000 });
+  const example = JSON.parse(readFileSync(path.join(__dirname, '../../examples/referral.json'), 'utf8')) as Record<string, Record<string, unknown>>;
+  const now = Date.now();
+  await cases.refer({
+    ...example,
+    header: { ...example.header, referredOrganisation: { orgId: shelter.orgId, orgType: 'shelter' }, coordinators: [] },
+    identity: { ...example.identity, caseCode: 'NIGHT-0001' },
+    consent: { ...example.consent, givenAt: now - 60_000, expiresAt: now + 30 * 86_400_000, coveredOrgIds: [shelter.orgId], withheld: [] },
+  });
+  cases.dispose();
+  await page.waitForSelector('#inbox button.open-thread:text-is("NIGHT-0001")', { timeout: 20_000 });
+});
