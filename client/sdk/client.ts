@@ -80,6 +80,8 @@ type Events = {
   failed: (failure: FailedMessage) => void;
   delivered: (notice: { messageId: string; recipientDeviceId: string }) => void;
   expired: (notice: { messageId: string; recipientDeviceIds: string[] }) => void;
+  /** A signed read receipt from another org was recorded in the delivery log (`deliveryState` shows it). */
+  opened: (receipt: { threadId: string; orgId: string; at: number }) => void;
   connection: (state: 'connected' | 'disconnected') => void;
   /** A forwarded message of a history transfer arrived ("receiving history: 12 of 40"). */
   history: (progress: HistoryProgress) => void;
@@ -112,6 +114,7 @@ export class HandoverClient {
     connection: new Set(),
     history: new Set(),
     problem: new Set(),
+    opened: new Set(),
   };
   private readonly now: () => number;
   private readonly messages: MessageStore;
@@ -155,7 +158,10 @@ export class HandoverClient {
       onReceipt: async (receipt) => {
         // A colleague's receipt: this org has receipted those already. Another org's: the sender sees "opened".
         if (receipt.fromOrgId === this.profile.orgId) await this.receipts.remember(receipt.read);
-        else await this.delivery.opened(receipt.threadId, receipt.read, { orgId: receipt.fromOrgId, deviceId: receipt.fromDeviceId }, receipt.at);
+        else {
+          await this.delivery.opened(receipt.threadId, receipt.read, { orgId: receipt.fromOrgId, deviceId: receipt.fromDeviceId }, receipt.at);
+          this.emit('opened', { threadId: receipt.threadId, orgId: receipt.fromOrgId, at: receipt.at });
+        }
       },
       onHistory: (progress) => {
         void this.history.recordProgress(progress).then((p) => this.emit('history', p));

@@ -58,9 +58,21 @@ export function byOrg(entry: DeliveryEntry): OrgDelivery[] {
   return [...orgs.values()].sort((a, b) => (a.orgId < b.orgId ? -1 : 1));
 }
 
+/** Notices held for messages not recorded yet (see `early`). */
+const MAX_EARLY = 1000;
+
 export class DeliveryLog {
   private entries: Map<string, DeliveryEntry> | undefined;
   private readonly queue = new SerialQueue();
+  /**
+   * Notices that arrived before `sent` recorded their message: a recipient
+   * online can ack before the sender has finished storing what it sent (a
+   * browser's IndexedDB is slow), so the relay's delivered notice may come
+   * first. They are applied when `sent` comes, and only to that message's
+   * own recipients; a notice for a message this device never sends just
+   * ages out of this bounded map.
+   */
+  private readonly early = new Map<string, { delivered: Set<string>; expired: Set<string> }>();
 
   constructor(
     private readonly vault: Vault,
@@ -90,15 +102,31 @@ export class DeliveryLog {
 
   sent(entry: { messageId: string; threadId: string; sentAt: number; storedAt?: number; recipients: string[] }): Promise<void> {
     return this.update((entries) => {
-      entries.set(entry.messageId, { ...entry, delivered: [], expired: [] });
+      const early = this.early.get(entry.messageId);
+      this.early.delete(entry.messageId);
+      const delivered = entry.recipients.filter((id) => early?.delivered.has(id));
+      const expired = entry.recipients.filter((id) => early?.expired.has(id) && !delivered.includes(id));
+      entries.set(entry.messageId, { ...entry, delivered, expired });
       return true;
     });
+  }
+
+  /** Hold a notice for a message not recorded yet (bounded: the oldest held go first). */
+  private holdEarly(messageId: string, kind: 'delivered' | 'expired', deviceIds: readonly string[]): void {
+    const held = this.early.get(messageId) ?? { delivered: new Set<string>(), expired: new Set<string>() };
+    for (const id of deviceIds) held[kind].add(id);
+    this.early.set(messageId, held);
+    while (this.early.size > MAX_EARLY) this.early.delete(this.early.keys().next().value as string);
   }
 
   delivered(messageId: string, deviceId: string): Promise<void> {
     return this.update((entries) => {
       const e = entries.get(messageId);
-      if (!e || !e.recipients.includes(deviceId) || e.delivered.includes(deviceId)) return false;
+      if (!e) {
+        this.holdEarly(messageId, 'delivered', [deviceId]);
+        return false;
+      }
+      if (!e.recipients.includes(deviceId) || e.delivered.includes(deviceId)) return false;
       e.delivered.push(deviceId);
       e.expired = e.expired.filter((id) => id !== deviceId);
       return true;
@@ -108,7 +136,10 @@ export class DeliveryLog {
   expired(messageId: string, deviceIds: readonly string[]): Promise<void> {
     return this.update((entries) => {
       const e = entries.get(messageId);
-      if (!e) return false;
+      if (!e) {
+        this.holdEarly(messageId, 'expired', deviceIds);
+        return false;
+      }
       const fresh = deviceIds.filter((id) => e.recipients.includes(id) && !e.delivered.includes(id) && !e.expired.includes(id));
       if (fresh.length === 0) return false;
       e.expired.push(...fresh);

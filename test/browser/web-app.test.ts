@@ -164,6 +164,33 @@ it('shows a referral from another org live, and the NGO sees the acknowledgement
   expect(pageErrors).toEqual([]);
 });
 
+it('read receipts: off by default; switched on, opening a thread tells the NGO in a signed receipt, and the NGO\'s receipt shows as opened', async () => {
+  const sent = await ngoCases.refer(referral({ firstName: 'Receipt' }));
+  const caseCode = (await ngoCases.thread(sent.threadId)).referral?.identity.caseCode ?? '';
+  await openThread(caseCode);
+  expect(await page.isChecked('#read-receipts')).toBe(false);
+  await page.click('#action-acknowledge');
+  await page.waitForSelector('#thread-status:text-is("Acknowledged")');
+
+  const switchedOn = Date.now();
+  await page.check('#read-receipts');
+  await page.click('#back');
+  await openThread(caseCode);
+  const openedBy = async () => (await ngoClient.deliveryState(sent.threadId)).find((e) => e.opened?.[shelter.orgId])?.opened?.[shelter.orgId];
+  await eventually(async () => (await openedBy()) !== undefined, 15_000, 'the NGO sees the shelter opened the referral');
+  // Sent only once switched on: the first opening told nobody. Its time is the receipt's signed sentAt.
+  expect((await openedBy())!.at).toBeGreaterThanOrEqual(switchedOn - 2000);
+
+  // The other way: the NGO's device sends a receipt for the acknowledgement this browser sent.
+  await ngoClient.setReadReceipts(true);
+  await eventually(async () => (await ngoClient.markRead(sent.threadId)) > 0, 15_000, 'the NGO receipts the acknowledgement');
+  await page.waitForSelector(`#delivery li:has-text("${ngo.orgId}: reached 1 of 1 devices, opened")`, { timeout: 15_000 });
+  await page.uncheck('#read-receipts');
+  await page.click('#back');
+  await page.waitForSelector('#inbox');
+  expect(pageErrors).toEqual([]);
+});
+
 it('shows hostile field values as text and runs none of them', async () => {
   const hostile = {
     firstName: '<img src=x onerror="window.__pwned=1">',
@@ -187,7 +214,7 @@ it('shows hostile field values as text and runs none of them', async () => {
 
 it('locking empties the page; the passphrase opens the device again from IndexedDB', async () => {
   const cases = await page.$$eval('#inbox button.open-thread', (els) => els.map((e) => e.textContent ?? ''));
-  expect(cases.length).toBe(2);
+  expect(cases.length).toBe(3); // the referral, the read-receipt one and the hostile one
   await page.click('#lock');
   await page.waitForSelector('#unlock');
   const body = await page.evaluate(() => document.body.innerText);
@@ -221,7 +248,7 @@ it('locking empties the page; the passphrase opens the device again from Indexed
   figures['unlock-to-inbox-ms'] = Date.now() - started;
   // Argon2id ran in the Web Worker, not on the page's thread.
   expect(await page.evaluate(() => document.documentElement.dataset.kdf)).toBe('worker');
-  expect(await page.$$eval('#inbox button.open-thread', (els) => els.length)).toBe(2);
+  expect(await page.$$eval('#inbox button.open-thread', (els) => els.length)).toBe(3);
 });
 
 it('speaks Arabic right to left, and Russian', async () => {

@@ -151,6 +151,18 @@ describe('DeliveryLog (the relay\'s notices are untrusted input)', () => {
     expect(await l.list('another-thread')).toEqual([]);
   });
 
+  it('a delivered notice that comes before the sender recorded its message still counts, for that message\'s recipients only', async () => {
+    const { log: l } = await log();
+    await l.delivered('m1', 's:a');
+    await l.delivered('m1', 'evil:x');
+    await l.expired('m1', ['i:c']);
+    expect(await l.list()).toEqual([]);
+    await l.sent(entry);
+    const [e] = await l.list();
+    expect(e!.delivered).toEqual(['s:a']);
+    expect(e!.expired).toEqual(['i:c']);
+  });
+
   it('a delivered notice wins over an expiry; repeated notices count once', async () => {
     const { log: l } = await log();
     await l.sent(entry);

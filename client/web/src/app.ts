@@ -24,6 +24,8 @@ export interface Session {
   client: HandoverClient;
   cases: CaseService;
   online: boolean;
+  /** This device sends read receipts when a thread is opened (the org's choice; off unless turned on). */
+  readReceipts: boolean;
 }
 
 export type Screen = (root: HTMLElement) => void | Promise<void>;
@@ -89,6 +91,13 @@ export class App {
     const tools = h('div', { class: 'tools' }, h('label', { for: 'language' }, t('app.language')), select);
     if (this.session) {
       tools.appendChild(h('span', { id: 'connection', role: 'status' }, this.session.online ? t('app.online') : t('app.offline')));
+      const session = this.session;
+      const receipts = h('input', { type: 'checkbox', id: 'read-receipts', checked: session.readReceipts });
+      on(receipts, 'change', () => {
+        session.readReceipts = receipts.checked;
+        void session.client.setReadReceipts(receipts.checked);
+      });
+      tools.appendChild(h('label', { class: 'switch' }, receipts, ` ${t('app.readReceipts')}`));
       tools.appendChild(on(h('button', { type: 'button', id: 'lock', class: 'secondary' }, t('app.lock')), 'click', () => void this.lock()));
     }
     this.bar.append(h('span', { class: 'name' }, t('app.name')), tools);
@@ -146,7 +155,7 @@ export class App {
 
   async startSession(client: HandoverClient): Promise<void> {
     const cases = new CaseService({ transport: client });
-    const session: Session = { client, cases, online: false };
+    const session: Session = { client, cases, online: false, readReceipts: await client.readReceiptsEnabled() };
     this.session = session;
     this.sessionListeners.push(
       client.on('connection', (state) => {
@@ -159,6 +168,7 @@ export class App {
       client.on('delivered', () => void client.idle().then(() => this.updateListener?.(undefined))),
       client.on('expired', () => void client.idle().then(() => this.updateListener?.(undefined))),
       client.on('failed', () => this.updateListener?.(undefined)),
+      client.on('opened', (r) => this.updateListener?.(r.threadId)),
     );
     if (!(await this.goOnline(session))) this.retryOnline(session, 5_000);
     await cases.start();

@@ -268,11 +268,18 @@ export function threadScreen(app: App, threadId: string) {
     if (delivery.length > 0) {
       const list = h('ul', { id: 'delivery' });
       for (const entry of delivery) {
-        const orgs = byOrg(entry).map((o) => t(o.expired > 0 ? 'thread.deliveryExpired' : 'thread.deliveryLine', { org: o.orgId, delivered: o.delivered, devices: o.devices, expired: o.expired }));
+        const orgs = byOrg(entry).map(
+          (o) =>
+            t(o.expired > 0 ? 'thread.deliveryExpired' : 'thread.deliveryLine', { org: o.orgId, delivered: o.delivered, devices: o.devices, expired: o.expired }) +
+            (o.openedAt !== undefined ? `, ${t('thread.deliveryOpened', { time: formatDateTime(o.openedAt) })}` : ''),
+        );
         list.appendChild(h('li', { 'data-message': entry.messageId }, `${formatDateTime(entry.sentAt)}: `, orgs.join('; ')));
       }
       root.append(h('h2', {}, t('thread.delivery')), list);
     }
+    // Opening the thread is what a read receipt reports (sent only if this org turned receipts on; when it
+    // cannot be sent now, it is owed and goes the next time the thread is opened online).
+    if (session.online && session.readReceipts) void client.markRead(threadId).catch((err: unknown) => console.warn('read receipt not sent yet:', err instanceof Error ? err.message : err));
     if (!thread.purged) root.append(h('h2', {}, t('thread.referral')), thread.referral ? h('div', { id: 'referral-data' }, dataList(thread.referral)) : h('p', {}, t('thread.notShared')));
   };
 }

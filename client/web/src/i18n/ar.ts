@@ -9,6 +9,7 @@ export const ar: Catalogue = {
   'app.loading': 'جارٍ التحميل…',
   'app.offline': 'غير متصل: لا يمكن الوصول إلى المُرحِّل. ما تفعله محفوظ وسيُرسل عند عودة الاتصال.',
   'app.online': 'متصل',
+  'app.readReceipts': 'إرسال إشعارات القراءة',
   'app.error': 'حدث خطأ: {message}',
   'app.locked': 'مقفل. لا يظهر على الشاشة شيء من حالاتك.',
 
@@ -86,6 +87,7 @@ export const ar: Catalogue = {
   'thread.delivery': 'تسليم ما أرسله هذا الجهاز',
   'thread.deliveryLine': '{org}: وصل إلى {delivered} من {devices} أجهزة',
   'thread.deliveryExpired': '{org}: وصل إلى {delivered} من {devices} أجهزة، وانتهت صلاحية {expired} دون تسليم',
+  'thread.deliveryOpened': 'قُرئت {time}',
 
   'action.acknowledge': 'تأكيد الاستلام',
   'action.accept': 'قبول',

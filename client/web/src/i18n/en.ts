@@ -7,6 +7,7 @@ export const en = {
   'app.loading': 'Loading…',
   'app.offline': 'Offline: the relay cannot be reached. What you do is kept and sent when it is back.',
   'app.online': 'Connected',
+  'app.readReceipts': 'Send read receipts',
   'app.error': 'Something went wrong: {message}',
   'app.locked': 'Locked. Nothing of your cases is on the screen.',
 
@@ -84,6 +85,7 @@ export const en = {
   'thread.delivery': 'Delivery of what this device sent',
   'thread.deliveryLine': '{org}: reached {delivered} of {devices} devices',
   'thread.deliveryExpired': '{org}: reached {delivered} of {devices} devices, {expired} expired undelivered',
+  'thread.deliveryOpened': 'opened {time}',
 
   'action.acknowledge': 'Acknowledge',
   'action.accept': 'Accept',

@@ -9,6 +9,7 @@ export const kk: Catalogue = {
   'app.loading': 'Жүктелуде…',
   'app.offline': 'Байланыс жоқ: ретрансляторға қосылу мүмкін емес. Әрекеттеріңіз сақталады және байланыс болғанда жіберіледі.',
   'app.online': 'Қосылды',
+  'app.readReceipts': 'Оқылғаны туралы хабарлама жіберу',
   'app.error': 'Қате орын алды: {message}',
   'app.locked': 'Құлыпталды. Экранда істеріңіз туралы ештеңе жоқ.',
 
@@ -86,6 +87,7 @@ export const kk: Catalogue = {
   'thread.delivery': 'Осы құрылғыдан жіберілгеннің жеткізілуі',
   'thread.deliveryLine': '{org}: {devices} құрылғының {delivered} құрылғысына жетті',
   'thread.deliveryExpired': '{org}: {devices} құрылғының {delivered} құрылғысына жетті, {expired} мерзімінде жетпеді',
+  'thread.deliveryOpened': 'оқылды {time}',
 
   'action.acknowledge': 'Алғанын растау',
   'action.accept': 'Қабылдау',

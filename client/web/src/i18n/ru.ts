@@ -9,6 +9,7 @@ export const ru: Catalogue = {
   'app.loading': 'Загрузка…',
   'app.offline': 'Нет связи с ретранслятором. Ваши действия сохранены и будут отправлены, когда связь появится.',
   'app.online': 'Подключено',
+  'app.readReceipts': 'Отправлять уведомления о прочтении',
   'app.error': 'Что-то пошло не так: {message}',
   'app.locked': 'Заблокировано. На экране нет данных ваших дел.',
 
@@ -86,6 +87,7 @@ export const ru: Catalogue = {
   'thread.delivery': 'Доставка отправленного с этого устройства',
   'thread.deliveryLine': '{org}: доставлено на {delivered} из {devices} устройств',
   'thread.deliveryExpired': '{org}: доставлено на {delivered} из {devices} устройств, {expired} не доставлено в срок',
+  'thread.deliveryOpened': 'прочитано {time}',
 
   'action.acknowledge': 'Подтвердить получение',
   'action.accept': 'Принять',

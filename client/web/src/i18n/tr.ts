@@ -9,6 +9,7 @@ export const tr: Catalogue = {
   'app.loading': 'Yükleniyor…',
   'app.offline': 'Çevrimdışı: aktarıcıya ulaşılamıyor. Yaptıklarınız saklanır ve bağlantı gelince gönderilir.',
   'app.online': 'Bağlı',
+  'app.readReceipts': 'Okundu bilgisi gönder',
   'app.error': 'Bir sorun oluştu: {message}',
   'app.locked': 'Kilitli. Ekranda vakalarınızdan hiçbir şey yok.',
 
@@ -86,6 +87,7 @@ export const tr: Catalogue = {
   'thread.delivery': 'Bu cihazın gönderdiklerinin teslimi',
   'thread.deliveryLine': '{org}: {devices} cihazdan {delivered} cihaza ulaştı',
   'thread.deliveryExpired': '{org}: {devices} cihazdan {delivered} cihaza ulaştı, {expired} teslim edilemeden süresi doldu',
+  'thread.deliveryOpened': 'okundu {time}',
 
   'action.acknowledge': 'Alındığını bildir',
   'action.accept': 'Kabul et',
