@@ -42,14 +42,14 @@ function strict(res: Response): void {
 export function serveWebApp(app: Express, options: WebAppOptions): void {
   const dir = path.resolve(options.dir);
   const index = path.join(dir, 'index.html');
-  app.get(['/', '/index.html'], (_req, res) => {
+  app.get(['/', '/index.html'], (req, res) => {
     strict(res);
     res.set('cache-control', 'no-store');
     if (!existsSync(index)) {
-      res
-        .status(503)
-        .type('text/plain; charset=utf-8')
-        .send(`The web app is not built yet: run \`npm run build:web\` in the Handover checkout, then reload this page.\n(looked for ${index})\n`);
+      // A person's browser gets a sentence; every other client the relay's typed error. The folder stays in the relay's own config.
+      const message = 'The web app is not built yet: run `npm run build:web` in the Handover checkout, then reload this page.';
+      if (req.accepts(['json', 'html']) === 'html') res.status(503).type('text/plain; charset=utf-8').send(`${message}\n`);
+      else res.status(503).json({ error: { code: 'UNAVAILABLE', message } });
       return;
     }
     res.sendFile(index);

@@ -44,10 +44,15 @@ describe('the web app on a development relay', () => {
     expect((await fetch(new URL('/assets/../index.html', fx.url))).status).not.toBe(500);
   });
 
-  it('without a build, says to run npm run build:web', async () => {
-    const res = await fetch(new URL('/', missing.url));
-    expect(res.status).toBe(503);
-    expect(await res.text()).toMatch(/npm run build:web/);
+  it('without a build, says to run npm run build:web: in words to a browser, as a typed error to anything else; never where it looked', async () => {
+    const page = await fetch(new URL('/', missing.url), { headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
+    expect(page.status).toBe(503);
+    const text = await page.text();
+    expect(text).toMatch(/npm run build:web/);
+    expect(text).not.toMatch(/looked for|dist\/web|\/tmp\//);
+    const api = await fetch(new URL('/', missing.url));
+    expect(api.status).toBe(503);
+    expect(await api.json()).toEqual({ error: { code: 'UNAVAILABLE', message: expect.stringMatching(/npm run build:web/) } });
   });
 
   it('a production relay never serves it; a development one does, from WEB_APP_DIR', () => {
