@@ -106,6 +106,8 @@ function eventDetail(event: ThreadEvent | undefined): string | undefined {
 }
 
 export function threadScreen(app: App, threadId: string) {
+  // What the last "send again" did: kept across the re-render that follows it.
+  let resendNote: { text: string; error: boolean } | undefined;
   return async (root: HTMLElement) => {
     const session = app.session;
     if (!session) return;
@@ -276,7 +278,22 @@ export function threadScreen(app: App, threadId: string) {
         list.appendChild(h('li', { 'data-message': entry.messageId }, `${formatDateTime(entry.sentAt)}: `, orgs.join('; ')));
       }
       root.append(h('h2', {}, t('thread.delivery')), list);
+      // Something expired undelivered (a device away longer than the relay keeps envelopes): send it again,
+      // forwarded as signed by its author, to the orgs it did not reach.
+      if (delivery.some((e) => e.expired.length > 0)) {
+        const resend = h('button', { type: 'button', id: 'resend-expired' }, t('thread.resend'));
+        on(resend, 'click', () => {
+          resend.disabled = true;
+          void client
+            .resendExpired(threadId)
+            .then((count) => (resendNote = { text: count === 0 ? t('thread.resentNone') : t('thread.resent', { count }), error: false }))
+            .catch((err: unknown) => (resendNote = { text: t('app.error', { message: errorText(err) }), error: true }))
+            .then(() => app.refresh());
+        });
+        root.append(h('p', {}, resend));
+      }
     }
+    if (resendNote) root.append(h('p', { role: 'status', id: 'resend-result', class: resendNote.error ? 'error' : undefined }, resendNote.text));
     // Opening the thread is what a read receipt reports (sent only if this org turned receipts on; when it
     // cannot be sent now, it is owed and goes the next time the thread is opened online).
     if (session.online && session.readReceipts) void client.markRead(threadId).catch((err: unknown) => console.warn('read receipt not sent yet:', err instanceof Error ? err.message : err));

@@ -88,6 +88,9 @@ export const ar: Catalogue = {
   'thread.deliveryLine': '{org}: وصل إلى {delivered} من {devices} أجهزة',
   'thread.deliveryExpired': '{org}: وصل إلى {delivered} من {devices} أجهزة، وانتهت صلاحية {expired} دون تسليم',
   'thread.deliveryOpened': 'قُرئت {time}',
+  'thread.resend': 'أعد إرسال ما انتهت صلاحيته',
+  'thread.resent': 'الرسائل المعاد إرسالها: {count}',
+  'thread.resentNone': 'لا شيء انتهت صلاحيته دون تسليم.',
 
   'action.acknowledge': 'تأكيد الاستلام',
   'action.accept': 'قبول',

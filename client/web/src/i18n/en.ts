@@ -86,6 +86,9 @@ export const en = {
   'thread.deliveryLine': '{org}: reached {delivered} of {devices} devices',
   'thread.deliveryExpired': '{org}: reached {delivered} of {devices} devices, {expired} expired undelivered',
   'thread.deliveryOpened': 'opened {time}',
+  'thread.resend': 'Send again what expired',
+  'thread.resent': 'Messages sent again: {count}',
+  'thread.resentNone': 'Nothing expired undelivered.',
 
   'action.acknowledge': 'Acknowledge',
   'action.accept': 'Accept',

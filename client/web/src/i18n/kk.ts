@@ -88,6 +88,9 @@ export const kk: Catalogue = {
   'thread.deliveryLine': '{org}: {devices} құрылғының {delivered} құрылғысына жетті',
   'thread.deliveryExpired': '{org}: {devices} құрылғының {delivered} құрылғысына жетті, {expired} мерзімінде жетпеді',
   'thread.deliveryOpened': 'оқылды {time}',
+  'thread.resend': 'Мерзімінде жетпегенді қайта жіберу',
+  'thread.resent': 'Қайта жіберілген хабарлар: {count}',
+  'thread.resentNone': 'Мерзімінде жетпеген ештеңе жоқ.',
 
   'action.acknowledge': 'Алғанын растау',
   'action.accept': 'Қабылдау',

@@ -88,6 +88,9 @@ export const ru: Catalogue = {
   'thread.deliveryLine': '{org}: доставлено на {delivered} из {devices} устройств',
   'thread.deliveryExpired': '{org}: доставлено на {delivered} из {devices} устройств, {expired} не доставлено в срок',
   'thread.deliveryOpened': 'прочитано {time}',
+  'thread.resend': 'Отправить повторно то, что не доставлено в срок',
+  'thread.resent': 'Отправлено повторно сообщений: {count}',
+  'thread.resentNone': 'Нет ничего, что не доставлено в срок.',
 
   'action.acknowledge': 'Подтвердить получение',
   'action.accept': 'Принять',

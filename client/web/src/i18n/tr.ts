@@ -88,6 +88,9 @@ export const tr: Catalogue = {
   'thread.deliveryLine': '{org}: {devices} cihazdan {delivered} cihaza ulaştı',
   'thread.deliveryExpired': '{org}: {devices} cihazdan {delivered} cihaza ulaştı, {expired} teslim edilemeden süresi doldu',
   'thread.deliveryOpened': 'okundu {time}',
+  'thread.resend': 'Süresi dolanları yeniden gönder',
+  'thread.resent': 'Yeniden gönderilen mesajlar: {count}',
+  'thread.resentNone': 'Teslim edilemeden süresi dolan bir şey yok.',
 
   'action.acknowledge': 'Alındığını bildir',
   'action.accept': 'Kabul et',

@@ -1,0 +1,86 @@
+/**
+ * Resend after expiry in the web app, against its own relay that keeps
+ * envelopes for 2.5 s only: the shelter's browser acknowledges a referral
+ * while one of the NGO's two devices is away; that copy expires undelivered,
+ * the thread says so and offers to send it again; the device, back, gets
+ * the acknowledgement as the browser signed it.
+ */
+import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
+import { CaseService } from '../../client/referral';
+import type { HandoverClient } from '../../client/sdk/client';
+import { ROUTES } from '../../shared/api';
+import { loadCrypto } from '../../shared/crypto/sodium';
+import { TestNetwork } from '../support/network';
+import { startRedis, type TestRedis } from '../support/redis';
+import { enrolClient, eventually, postJson, type RelayFixture, startTestRelay } from '../support/relay';
+import { enrolBrowser, launchChromium } from './browser';
+
+const WEB_DIR = path.join(__dirname, '../../dist/web');
+
+let redis: TestRedis;
+let fx: RelayFixture | undefined;
+let browser: Browser | undefined;
+const clients: HandoverClient[] = [];
+
+afterAll(async () => {
+  await browser?.close();
+  for (const c of clients) await c.close();
+  await fx?.close();
+  await redis?.destroy();
+});
+
+it('shows what expired undelivered and sends it again to the device that was away', async () => {
+  const crypto = await loadCrypto();
+  const network = new TestNetwork(crypto, Date.now());
+  redis = await startRedis();
+  fx = await startTestRelay(network, { redisUrl: redis.url, config: { retentionMs: 2500, expirySweepMs: 100, webApp: { dir: WEB_DIR, development: true } } });
+  const ngo = network.addOrg('ngo-taraz', 'ngo');
+  const shelter = network.addOrg('shelter-ist', 'shelter');
+  await postJson(fx.url, ROUTES.orgs, { certificate: shelter.certificate });
+  browser = await launchChromium();
+  const page: Page = await (await browser.newContext()).newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  await enrolBrowser(page, { url: fx.url, crypto }, shelter, 'amina-browser');
+
+  const dana = await enrolClient(fx, ngo, 'dana');
+  const bora = await enrolClient(fx, ngo, 'bora');
+  clients.push(dana, bora);
+  await bora.close();
+  const cases = new CaseService({ transport: dana });
+  await cases.start();
+  const example = JSON.parse(readFileSync(path.join(__dirname, '../../examples/referral.json'), 'utf8')) as Record<string, Record<string, unknown>>;
+  const now = Date.now();
+  const sent = await cases.refer({
+    ...example,
+    header: { ...example.header, referredOrganisation: { orgId: shelter.orgId, orgType: 'shelter' }, coordinators: [] },
+    identity: { ...example.identity, caseCode: 'RESEND-0001' },
+    consent: { ...example.consent, givenAt: now - 60_000, expiresAt: now + 30 * 86_400_000, coveredOrgIds: [shelter.orgId], withheld: [] },
+  });
+  cases.dispose();
+
+  await page.click('#inbox button.open-thread:text-is("RESEND-0001")', { timeout: 20_000 });
+  await page.waitForSelector('#thread-status');
+  await page.click('#action-acknowledge');
+  await page.waitForSelector('#thread-status:text-is("Acknowledged")');
+  // Bora's copy outlives the relay's retention: the expired notice reaches the page live.
+  await page.waitForSelector(`#delivery li:has-text("${ngo.orgId}: reached 1 of 2 devices, 1 expired undelivered")`, { timeout: 15_000 });
+  expect(await page.isVisible('#resend-expired')).toBe(true);
+
+  await bora.connect();
+  await page.click('#resend-expired');
+  await page.waitForSelector('#resend-result:text-is("Messages sent again: 1")', { timeout: 15_000 });
+  // Nothing is left expired: no button, and the log no longer counts it as expired.
+  expect(await page.isVisible('#resend-expired')).toBe(false);
+  await page.waitForSelector(`#delivery li:has-text("${ngo.orgId}: reached 1 of 2 devices")`);
+  expect(await page.textContent('#delivery')).not.toContain('expired undelivered');
+  // Bora receives the acknowledgement the browser signed, forwarded as it was.
+  await eventually(
+    async () => (await bora.threadMessages(sent.threadId)).some((m) => m.senderDeviceId.startsWith(`${shelter.orgId}:`)),
+    15_000,
+    'the acknowledgement on the device that was away',
+  );
+  expect(pageErrors).toEqual([]);
+});
