@@ -3,12 +3,14 @@
  * envelopes for 2.5 s only: the shelter's browser acknowledges a referral
  * while one of the NGO's two devices is away; that copy expires undelivered,
  * the thread says so and offers to send it again; the device, back, gets
- * the acknowledgement as the browser signed it.
+ * the acknowledgement as the browser signed it. Then: a history transfer
+ * still arriving shows on the inbox, live, with how far it got.
  */
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { CaseService } from '../../client/referral';
+import { historyItem } from '../../client/sdk/history';
 import type { HandoverClient } from '../../client/sdk/client';
 import { ROUTES } from '../../shared/api';
 import { loadCrypto } from '../../shared/crypto/sodium';
@@ -23,6 +25,10 @@ let redis: TestRedis;
 let fx: RelayFixture | undefined;
 let browser: Browser | undefined;
 const clients: HandoverClient[] = [];
+let page: Page;
+let dana: HandoverClient;
+let threadId = '';
+const pageErrors: string[] = [];
 
 afterAll(async () => {
   await browser?.close();
@@ -40,12 +46,11 @@ it('shows what expired undelivered and sends it again to the device that was awa
   const shelter = network.addOrg('shelter-ist', 'shelter');
   await postJson(fx.url, ROUTES.orgs, { certificate: shelter.certificate });
   browser = await launchChromium();
-  const page: Page = await (await browser.newContext()).newPage();
-  const pageErrors: string[] = [];
+  page = await (await browser.newContext()).newPage();
   page.on('pageerror', (err) => pageErrors.push(err.message));
   await enrolBrowser(page, { url: fx.url, crypto }, shelter, 'amina-browser');
 
-  const dana = await enrolClient(fx, ngo, 'dana');
+  dana = await enrolClient(fx, ngo, 'dana');
   const bora = await enrolClient(fx, ngo, 'bora');
   clients.push(dana, bora);
   await bora.close();
@@ -60,6 +65,7 @@ it('shows what expired undelivered and sends it again to the device that was awa
     consent: { ...example.consent, givenAt: now - 60_000, expiresAt: now + 30 * 86_400_000, coveredOrgIds: [shelter.orgId], withheld: [] },
   });
   cases.dispose();
+  threadId = sent.threadId;
 
   await page.click('#inbox button.open-thread:text-is("RESEND-0001")', { timeout: 20_000 });
   await page.waitForSelector('#thread-status');
@@ -82,5 +88,25 @@ it('shows what expired undelivered and sends it again to the device that was awa
     15_000,
     'the acknowledgement on the device that was away',
   );
+  expect(pageErrors).toEqual([]);
+});
+
+it('shows a history transfer still arriving on the inbox, with how far it got', async () => {
+  await page.click('#back');
+  await page.waitForSelector('#inbox');
+  expect(await page.isVisible('#history-progress')).toBe(false);
+  // The NGO's device forwards its referral as the first and then the second of a transfer of three
+  // (a transfer is a run of such carriers; the browser counts what arrived of it).
+  const original = (await dana.threadMessages(threadId, { originals: true })).find((m) => m.original)?.original;
+  if (!original) throw new Error('the NGO device keeps no original of its referral');
+  const item = (index: number) => dana.send({ threadId, orgIds: ['shelter-ist'], payload: historyItem(original, 'TRANSFERTRANSFERTRANSA', index, 3), carries: 'history' });
+  await item(1);
+  await page.waitForSelector('#history-progress li:text-is("Receiving history from ngo-taraz:dana: 1 of 3")', { timeout: 15_000 });
+  await item(2);
+  await page.waitForSelector('#history-progress li:text-is("Receiving history from ngo-taraz:dana: 2 of 3")', { timeout: 15_000 });
+  await item(3);
+  // Complete: no longer shown; the case was not stored twice.
+  await page.waitForSelector('#history-progress', { state: 'detached', timeout: 15_000 });
+  expect(await page.$$eval('#inbox button.open-thread', (els) => els.length)).toBe(1);
   expect(pageErrors).toEqual([]);
 });

@@ -58,6 +58,7 @@ export const ar: Catalogue = {
   'inbox.overdue': 'متأخر',
   'inbox.dueSoon': 'يستحق قريبًا',
   'inbox.warnings': 'تحذيرات أمنية: {count}',
+  'inbox.history': 'جارٍ استلام السجل من {from}: {received} من {total}',
   'inbox.directory': 'الدليل',
   'inbox.failed': 'تعذّر فتح رسالة من {sender}: {reason}',
 

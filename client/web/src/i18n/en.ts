@@ -56,6 +56,7 @@ export const en = {
   'inbox.overdue': 'Overdue',
   'inbox.dueSoon': 'Due soon',
   'inbox.warnings': 'Security warnings: {count}',
+  'inbox.history': 'Receiving history from {from}: {received} of {total}',
   'inbox.directory': 'Directory',
   'inbox.failed': 'A message from {sender} could not be opened: {reason}',
 

@@ -58,6 +58,7 @@ export const kk: Catalogue = {
   'inbox.overdue': 'Мерзімі өтті',
   'inbox.dueSoon': 'Мерзімі жақын',
   'inbox.warnings': 'Қауіпсіздік ескертулері: {count}',
+  'inbox.history': '{from} тарихы қабылдануда: {total} ішінен {received}',
   'inbox.directory': 'Анықтамалық',
   'inbox.failed': '{sender} жіберген хабарламаны ашу мүмкін болмады: {reason}',
 

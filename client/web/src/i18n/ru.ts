@@ -58,6 +58,7 @@ export const ru: Catalogue = {
   'inbox.overdue': 'Просрочено',
   'inbox.dueSoon': 'Скоро срок',
   'inbox.warnings': 'Предупреждения безопасности: {count}',
+  'inbox.history': 'Получение истории от {from}: {received} из {total}',
   'inbox.directory': 'Справочник',
   'inbox.failed': 'Сообщение от {sender} не удалось открыть: {reason}',
 

@@ -58,6 +58,7 @@ export const tr: Catalogue = {
   'inbox.overdue': 'Süresi geçti',
   'inbox.dueSoon': 'Süresi yaklaşıyor',
   'inbox.warnings': 'Güvenlik uyarıları: {count}',
+  'inbox.history': '{from} kaynağından geçmiş alınıyor: {total} içinden {received}',
   'inbox.directory': 'Rehber',
   'inbox.failed': '{sender} gönderdiği bir mesaj açılamadı: {reason}',
 
