@@ -1,10 +1,11 @@
 /**
- * Resend after expiry in the web app, against its own relay that keeps
+ * Thread actions the CLI had first, in the web app: resend after expiry, against its own relay that keeps
  * envelopes for 2.5 s only: the shelter's browser acknowledges a referral
  * while one of the NGO's two devices is away; that copy expires undelivered,
  * the thread says so and offers to send it again; the device, back, gets
  * the acknowledgement as the browser signed it. Then: a history transfer
- * still arriving shows on the inbox, live, with how far it got.
+ * still arriving shows on the inbox, live, with how far it got; the shelter
+ * adds IOM from the directory, and IOM's browser records a return step.
  */
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { historyItem } from '../../client/sdk/history';
 import type { HandoverClient } from '../../client/sdk/client';
 import { ROUTES } from '../../shared/api';
 import { loadCrypto } from '../../shared/crypto/sodium';
-import { TestNetwork } from '../support/network';
+import { type TestOrg, TestNetwork } from '../support/network';
 import { startRedis, type TestRedis } from '../support/redis';
 import { enrolClient, eventually, postJson, type RelayFixture, startTestRelay } from '../support/relay';
 import { enrolBrowser, launchChromium } from './browser';
@@ -28,6 +29,9 @@ const clients: HandoverClient[] = [];
 let page: Page;
 let dana: HandoverClient;
 let threadId = '';
+let iom: TestOrg;
+let network: TestNetwork;
+let example: Record<string, Record<string, unknown>>;
 const pageErrors: string[] = [];
 
 afterAll(async () => {
@@ -39,7 +43,7 @@ afterAll(async () => {
 
 it('shows what expired undelivered and sends it again to the device that was away', async () => {
   const crypto = await loadCrypto();
-  const network = new TestNetwork(crypto, Date.now());
+  network = new TestNetwork(crypto, Date.now());
   redis = await startRedis();
   fx = await startTestRelay(network, { redisUrl: redis.url, config: { retentionMs: 2500, expirySweepMs: 100, webApp: { dir: WEB_DIR, development: true } } });
   const ngo = network.addOrg('ngo-taraz', 'ngo');
@@ -48,6 +52,8 @@ it('shows what expired undelivered and sends it again to the device that was awa
   browser = await launchChromium();
   page = await (await browser.newContext()).newPage();
   page.on('pageerror', (err) => pageErrors.push(err.message));
+  iom = network.addOrg('iom-ist', 'iom');
+  await postJson(fx.url, ROUTES.orgs, { certificate: iom.certificate });
   await enrolBrowser(page, { url: fx.url, crypto }, shelter, 'amina-browser');
 
   dana = await enrolClient(fx, ngo, 'dana');
@@ -56,13 +62,13 @@ it('shows what expired undelivered and sends it again to the device that was awa
   await bora.close();
   const cases = new CaseService({ transport: dana });
   await cases.start();
-  const example = JSON.parse(readFileSync(path.join(__dirname, '../../examples/referral.json'), 'utf8')) as Record<string, Record<string, unknown>>;
+  example = JSON.parse(readFileSync(path.join(__dirname, '../../examples/referral.json'), 'utf8')) as Record<string, Record<string, unknown>>;
   const now = Date.now();
   const sent = await cases.refer({
     ...example,
     header: { ...example.header, referredOrganisation: { orgId: shelter.orgId, orgType: 'shelter' }, coordinators: [] },
     identity: { ...example.identity, caseCode: 'RESEND-0001' },
-    consent: { ...example.consent, givenAt: now - 60_000, expiresAt: now + 30 * 86_400_000, coveredOrgIds: [shelter.orgId], withheld: [] },
+    consent: { ...example.consent, givenAt: now - 60_000, expiresAt: now + 30 * 86_400_000, coveredOrgIds: [shelter.orgId, iom.orgId], withheld: [] },
   });
   cases.dispose();
   threadId = sent.threadId;
@@ -108,5 +114,44 @@ it('shows a history transfer still arriving on the inbox, with how far it got', 
   // Complete: no longer shown; the case was not stored twice.
   await page.waitForSelector('#history-progress', { state: 'detached', timeout: 15_000 });
   expect(await page.$$eval('#inbox button.open-thread', (els) => els.length)).toBe(1);
+  expect(pageErrors).toEqual([]);
+});
+
+it('adds IOM to the case from the directory; IOM, in its own browser, records a return step the others see', async () => {
+  await page.click('#inbox button.open-thread:text-is("RESEND-0001")');
+  await page.waitForSelector('#thread-status');
+  // The shelter is no IOM office: no return steps for it.
+  expect(await page.isVisible('#action-return-step')).toBe(false);
+  const iomPage = await (await browser!.newContext()).newPage();
+  iomPage.on('pageerror', (err) => pageErrors.push(err.message));
+  await enrolBrowser(iomPage, { url: fx!.url, crypto: fx!.crypto }, iom, 'selin-browser');
+
+  expect(await page.$$eval('#action-add-participant select[name="orgId"] option', (els) => els.map((e) => e.getAttribute('value')))).toEqual([iom.orgId]);
+  await page.selectOption('#action-add-participant select[name="purpose"]', 'return');
+  await page.click('#action-add-participant button[type="submit"]');
+  await page.waitForSelector(`#timeline li[data-type="participant.add"] .event-detail:text-is("${iom.orgId} — Return")`, { timeout: 15_000 });
+  const danaCases = new CaseService({ transport: dana });
+  await danaCases.start();
+  try {
+    await eventually(async () => (await danaCases.thread(threadId)).participants.some((p) => p.orgId === iom.orgId), 15_000, 'the NGO sees IOM added');
+    // IOM's browser got the case's history, and may record return steps.
+    await iomPage.click('#inbox button.open-thread:text-is("RESEND-0001")', { timeout: 20_000 });
+    await iomPage.waitForSelector('#action-return-step');
+    expect(await iomPage.isVisible('#action-add-participant')).toBe(false);
+    await iomPage.selectOption('#action-return-step select[name="step"]', 'return-requested');
+    await iomPage.selectOption('#action-return-step select[name="status"]', 'done');
+    await iomPage.fill('#action-return-step input[name="note"]', 'Asked at the consulate');
+    await iomPage.click('#action-return-step button[type="submit"]');
+    await iomPage.waitForSelector('#timeline li[data-type="return.step"] .event-detail:text-is("Return requested: Done — Asked at the consulate")', { timeout: 15_000 });
+    await page.waitForSelector('#timeline li[data-type="return.step"]', { timeout: 15_000 });
+    await eventually(async () => (await danaCases.thread(threadId)).timeline.some((e) => e.type === 'return.step'), 15_000, 'the NGO sees the return step');
+    // A step out of order is refused by the state machine and said so, not sent.
+    await iomPage.selectOption('#action-return-step select[name="step"]', 'departure-confirmed');
+    await iomPage.selectOption('#action-return-step select[name="status"]', 'done');
+    await iomPage.click('#action-return-step button[type="submit"]');
+    await iomPage.waitForSelector('#action-result.error');
+  } finally {
+    danaCases.dispose();
+  }
   expect(pageErrors).toEqual([]);
 });
