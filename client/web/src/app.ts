@@ -169,6 +169,8 @@ export class App {
       client.on('expired', () => void client.idle().then(() => this.updateListener?.(undefined))),
       client.on('failed', () => this.updateListener?.(undefined)),
       client.on('opened', (r) => this.updateListener?.(r.threadId)),
+      // A forwarded message of a history transfer: the inbox shows how far the transfer got.
+      client.on('history', () => this.updateListener?.(undefined)),
     );
     if (!(await this.goOnline(session))) this.retryOnline(session, 5_000);
     await cases.start();

@@ -39,6 +39,13 @@ export function inboxScreen(app: App) {
     for (const failed of (await session.client.failedMessages()).filter((f) => !f.pending)) {
       root.appendChild(h('p', { class: 'warning failed-message', role: 'alert' }, t('inbox.failed', { sender: failed.senderDeviceId, reason: failed.reason })));
     }
+    // History transfers still arriving (a new device, an org added to a case): how far each got.
+    const receiving = (await session.client.historyProgress()).filter((p) => p.received < p.total);
+    if (receiving.length > 0) {
+      root.appendChild(
+        h('ul', { id: 'history-progress', role: 'status' }, ...receiving.map((p) => h('li', { 'data-transfer': p.transferId }, t('inbox.history', { from: p.fromDeviceId, received: p.received, total: p.total })))),
+      );
+    }
     if (threads.length === 0) {
       root.appendChild(h('p', { id: 'inbox-empty' }, t('inbox.empty')));
       return;

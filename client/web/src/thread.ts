@@ -3,7 +3,7 @@
  * the actions its role allows now. Every value shown is text from another
  * org's message: it goes through textContent only (dom.ts).
  */
-import { CONSENT_GIVERS, CONSENT_METHODS, DECLINE_REASONS, WITHDRAW_REASONS, type CaseThread, type DeclineReason, type ThreadEvent } from '../../referral/index';
+import { CONSENT_GIVERS, CONSENT_METHODS, DECLINE_REASONS, PURPOSES, RETURN_STEPS, RISK_DECISIONS, STEP_STATUSES, WITHDRAW_REASONS, type CaseThread, type DeclineReason, type ThreadEvent } from '../../referral/index';
 import { byOrg } from '../../sdk/index';
 import { type App, errorText } from './app';
 import { field, h, on } from './dom';
@@ -27,10 +27,12 @@ export type ActionName =
   | 'note'
   | 'withdraw'
   | 'close'
-  | 'withdraw-consent';
+  | 'withdraw-consent'
+  | 'add-participant'
+  | 'return-step';
 
-/** Which actions this org's role allows in the thread's state (the state machine checks again when the event is built). */
-export function allowedActions(status: string | null, role: string | null): ActionName[] {
+/** Which actions this org's role (and type) allow in the thread's state (the state machine checks again when the event is built). */
+export function allowedActions(status: string | null, role: string | null, orgType?: string): ActionName[] {
   const actions: ActionName[] = [];
   if (role === null || status === null) return actions;
   const receiving = role === 'receiving';
@@ -45,6 +47,8 @@ export function allowedActions(status: string | null, role: string | null): Acti
   if (role === 'sender' && !ENDED.includes(status)) actions.push('withdraw');
   if ((receiving || role === 'sender') && status !== 'closed' && status !== 'consent-withdrawn') actions.push('close');
   if ((receiving || role === 'sender') && status !== 'consent-withdrawn') actions.push('withdraw-consent');
+  if ((receiving || role === 'sender') && !ENDED.includes(status)) actions.push('add-participant');
+  if (orgType === 'iom' && !['withdrawn', 'consent-withdrawn', 'closed'].includes(status)) actions.push('return-step');
   return actions;
 }
 
@@ -98,6 +102,10 @@ function eventDetail(event: ThreadEvent | undefined): string | undefined {
       return [humanize(e.body.reasonCode), e.body.details].filter(Boolean).join(': ');
     case 'case.close':
       return e.body.reasonForCaseClosure;
+    case 'participant.add':
+      return `${e.body.orgId} — ${humanize(e.body.purpose)}`;
+    case 'return.step':
+      return [`${humanize(e.body.step)}: ${humanize(e.body.status)}`, e.body.decision ? humanize(e.body.decision) : undefined, e.body.note].filter(Boolean).join(' — ');
     case 'intake.schedule':
       return [formatDateTime(e.body.scheduledFor), e.body.location].filter(Boolean).join(' — ');
     default:
@@ -106,6 +114,8 @@ function eventDetail(event: ThreadEvent | undefined): string | undefined {
 }
 
 export function threadScreen(app: App, threadId: string) {
+  // What the last "send again" did: kept across the re-render that follows it.
+  let resendNote: { text: string; error: boolean } | undefined;
   return async (root: HTMLElement) => {
     const session = app.session;
     if (!session) return;
@@ -135,7 +145,7 @@ export function threadScreen(app: App, threadId: string) {
       ),
     );
 
-    const actions = allowedActions(thread.status, role);
+    const actions = allowedActions(thread.status, role, client.trust.certifiedOrgType(client.orgId));
     const actionBox = h('section', { class: 'actions', 'aria-labelledby': 'actions-heading' }, h('h2', { id: 'actions-heading' }, t('thread.actions')));
     if (actions.length === 0) actionBox.appendChild(h('p', {}, t('thread.noActions')));
     const result = h('p', { role: 'status', id: 'action-result' });
@@ -247,6 +257,39 @@ export function threadScreen(app: App, threadId: string) {
         },
       );
     }
+    if (actions.includes('add-participant')) {
+      // Orgs from the directory not yet in the thread; the consent must cover the one chosen for the purpose.
+      const inThread = new Set(thread.participants.map((p) => p.orgId));
+      const candidates = client.trust.listOrgs().filter((o) => !inThread.has(o.orgId));
+      if (candidates.length > 0) {
+        const org = h('select', { name: 'orgId' }, ...candidates.map((o) => h('option', { value: o.orgId }, `${o.orgId} (${humanize(o.orgType)})`)));
+        const purpose = choice('purpose', PURPOSES);
+        form('add-participant', t('action.addParticipant'), [[t('action.org'), org], [t('action.purpose'), purpose]], () =>
+          cases.addParticipant(threadId, { orgId: org.value, purpose: purpose.value as (typeof PURPOSES)[number] }),
+        );
+      }
+    }
+    if (actions.includes('return-step')) {
+      const step = choice('step', RETURN_STEPS);
+      const status = choice('status', STEP_STATUSES);
+      const decision = h('select', { name: 'decision' }, h('option', { value: '' }, '—'), ...RISK_DECISIONS.map((v) => h('option', { value: v }, humanize(v))));
+      const note = h('input', { type: 'text', name: 'note', autocomplete: 'off' });
+      form(
+        'return-step',
+        t('action.returnStep'),
+        [[t('action.step'), step], [t('action.stepStatus'), status], [t('action.decision'), decision], [t('action.noteText'), note]],
+        () => {
+          const n = trimmed(note);
+          const d = decision.value as (typeof RISK_DECISIONS)[number] | '';
+          return cases.returnStep(threadId, {
+            step: step.value as (typeof RETURN_STEPS)[number],
+            status: status.value as (typeof STEP_STATUSES)[number],
+            ...(d ? { decision: d } : {}),
+            ...(n ? { note: n } : {}),
+          });
+        },
+      );
+    }
     actionBox.appendChild(result);
     root.appendChild(actionBox);
 
@@ -276,7 +319,22 @@ export function threadScreen(app: App, threadId: string) {
         list.appendChild(h('li', { 'data-message': entry.messageId }, `${formatDateTime(entry.sentAt)}: `, orgs.join('; ')));
       }
       root.append(h('h2', {}, t('thread.delivery')), list);
+      // Something expired undelivered (a device away longer than the relay keeps envelopes): send it again,
+      // forwarded as signed by its author, to the orgs it did not reach.
+      if (delivery.some((e) => e.expired.length > 0)) {
+        const resend = h('button', { type: 'button', id: 'resend-expired' }, t('thread.resend'));
+        on(resend, 'click', () => {
+          resend.disabled = true;
+          void client
+            .resendExpired(threadId)
+            .then((count) => (resendNote = { text: count === 0 ? t('thread.resentNone') : t('thread.resent', { count }), error: false }))
+            .catch((err: unknown) => (resendNote = { text: t('app.error', { message: errorText(err) }), error: true }))
+            .then(() => app.refresh());
+        });
+        root.append(h('p', {}, resend));
+      }
     }
+    if (resendNote) root.append(h('p', { role: 'status', id: 'resend-result', class: resendNote.error ? 'error' : undefined }, resendNote.text));
     // Opening the thread is what a read receipt reports (sent only if this org turned receipts on; when it
     // cannot be sent now, it is owed and goes the next time the thread is opened online).
     if (session.online && session.readReceipts) void client.markRead(threadId).catch((err: unknown) => console.warn('read receipt not sent yet:', err instanceof Error ? err.message : err));

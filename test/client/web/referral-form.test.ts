@@ -76,15 +76,19 @@ it('orders the inbox overdue first, then due soonest, then by priority', () => {
 });
 
 it('offers each role the actions the state machine allows it now', () => {
-  expect(allowedActions('sent', 'receiving')).toEqual(['acknowledge', 'accept', 'decline', 'request-info', 'note', 'close', 'withdraw-consent']);
-  expect(allowedActions('acknowledged', 'receiving')).toEqual(['accept', 'decline', 'request-info', 'note', 'close', 'withdraw-consent']);
-  expect(allowedActions('accepted', 'receiving')).toEqual(['schedule', 'arrived', 'note', 'close', 'withdraw-consent']);
-  expect(allowedActions('intake-scheduled', 'receiving')).toEqual(['schedule', 'arrived', 'no-show', 'note', 'close', 'withdraw-consent']);
-  expect(allowedActions('arrived', 'receiving')).toEqual(['start-service', 'note', 'close', 'withdraw-consent']);
-  expect(allowedActions('in-service', 'receiving')).toEqual(['complete-service', 'note', 'close', 'withdraw-consent']);
-  expect(allowedActions('info-requested', 'sender')).toEqual(['provide-info', 'note', 'withdraw', 'close', 'withdraw-consent']);
+  expect(allowedActions('sent', 'receiving')).toEqual(['acknowledge', 'accept', 'decline', 'request-info', 'note', 'close', 'withdraw-consent', 'add-participant']);
+  expect(allowedActions('acknowledged', 'receiving')).toEqual(['accept', 'decline', 'request-info', 'note', 'close', 'withdraw-consent', 'add-participant']);
+  expect(allowedActions('accepted', 'receiving')).toEqual(['schedule', 'arrived', 'note', 'close', 'withdraw-consent', 'add-participant']);
+  expect(allowedActions('intake-scheduled', 'receiving')).toEqual(['schedule', 'arrived', 'no-show', 'note', 'close', 'withdraw-consent', 'add-participant']);
+  expect(allowedActions('arrived', 'receiving')).toEqual(['start-service', 'note', 'close', 'withdraw-consent', 'add-participant']);
+  expect(allowedActions('in-service', 'receiving')).toEqual(['complete-service', 'note', 'close', 'withdraw-consent', 'add-participant']);
+  expect(allowedActions('info-requested', 'sender')).toEqual(['provide-info', 'note', 'withdraw', 'close', 'withdraw-consent', 'add-participant']);
   expect(allowedActions('completed', 'sender')).toEqual(['note', 'close', 'withdraw-consent']);
   expect(allowedActions('closed', 'sender')).toEqual(['note', 'withdraw-consent']);
+  // Return steps: IOM offices only, whatever their role, until the case ends.
+  expect(allowedActions('accepted', 'coordinator', 'iom')).toEqual(['note', 'return-step']);
+  expect(allowedActions('accepted', 'coordinator', 'ngo')).toEqual(['note']);
+  expect(allowedActions('closed', 'coordinator', 'iom')).toEqual(['note']);
   expect(allowedActions('sent', 'coordinator')).toEqual(['note']);
   expect(allowedActions('consent-withdrawn', 'receiving')).toEqual([]);
   expect(allowedActions(null, null)).toEqual([]);
