@@ -72,7 +72,8 @@ export function decodeKeptNotice(json: string, noticeId: string): KeptNotice | u
 /**
  * Up to `limit` kept notices of a device, oldest first, each with its id.
  * A kept notice of neither kind is acked (dropped) rather than sent on; if
- * that ack fails it is dropped on a later connect.
+ * that ack fails, the read fails (the store is failing) and is tried again
+ * on a later connect.
  */
 export async function readKeptNotices(
   store: Pick<NoticeStore, 'readNotices' | 'ackNotice'>,
@@ -83,7 +84,8 @@ export async function readKeptNotices(
   for (const { noticeId, json } of await store.readNotices(deviceId, limit)) {
     const notice = decodeKeptNotice(json, noticeId);
     if (notice) kept.push(notice);
-    else await store.ackNotice(deviceId, noticeId).catch(() => undefined);
+    // A store that cannot drop it now fails this read: the caller logs it, and the notices come on a later connect.
+    else await store.ackNotice(deviceId, noticeId);
   }
   return kept;
 }

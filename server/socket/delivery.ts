@@ -147,7 +147,7 @@ export class DeliveryPump {
   }
 
   /** Read the inbox again without waiting: a failed read schedules its own retry (drain), so it is only reported. */
-  private replaySoon(): void {
+  replaySoon(): void {
     void this.replay().catch((err: unknown) => this.target.readFailed?.(err));
   }
 

@@ -9,7 +9,7 @@ import type { AcceptedEnvelope } from '../services/envelopes';
 import type { DeliveryPump, PendingItem } from './delivery';
 import { encodeOnce } from './encode-once';
 
-type Pump = Pick<DeliveryPump, 'offer' | 'replay'>;
+type Pump = Pick<DeliveryPump, 'offer' | 'replaySoon'>;
 
 /** The `inbox:new` channel between relay processes. */
 export interface ProcessBus {
@@ -61,7 +61,7 @@ export class FanOut {
   }
 
   private replayPumpsOf(deviceId: string): void {
-    for (const pump of this.pumps.get(deviceId) ?? []) void pump.replay().catch(() => undefined);
+    for (const pump of this.pumps.get(deviceId) ?? []) pump.replaySoon();
   }
 }
 
