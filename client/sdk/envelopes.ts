@@ -290,6 +290,7 @@ export class Inbound {
 
   /** A delivery from the relay: processed after those before it. */
   deliver(delivery: Delivery): void {
+    // receive() handles every failure itself (records it, retries or acks); this only keeps the chain alive.
     this.queue = this.queue.then(() => this.receive(delivery)).catch(() => undefined);
   }
 

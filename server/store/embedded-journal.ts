@@ -111,6 +111,7 @@ export class Journal {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // A failed write was already reported to the caller that queued it; closing only waits for it to settle.
     await this.writing?.catch(() => undefined);
     await this.db.close();
   }

@@ -122,6 +122,7 @@ export class EmbeddedStore implements RelayStore {
     this.now = options.now ?? Date.now;
     this.retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
     this.maxInboxLength = options.maxInboxLength ?? DEFAULT_MAX_INBOX_LENGTH;
+    // Pruning is housekeeping: a failed pass leaves expired entries that reads already skip, and the next pass retries.
     this.pruneTimer = setInterval(() => void this.prune().catch(() => undefined), options.pruneEveryMs ?? 60_000);
     this.pruneTimer.unref();
   }
