@@ -333,8 +333,7 @@ export class Inbound {
         return;
       }
       // A forwarded message the device already holds is not stored twice; its carrier is remembered, so a redelivery is acked at once.
-      const fresh = !(await this.ctx.messages.hasSeen(stored.message.threadId, stored.message.messageId));
-      await this.ctx.messages.add(stored.message, stored.history ? { carrierId: messageId } : {});
+      const fresh = await this.ctx.messages.add(stored.message, stored.history ? { carrierId: messageId } : {});
       this.cancelRetry(messageId);
       await this.ack(messageId);
       if (stored.history) this.ctx.onHistory({ ...stored.history, fromDeviceId: envelope.header.senderDeviceId });

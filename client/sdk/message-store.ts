@@ -97,8 +97,12 @@ export class MessageStore {
     }
   }
 
-  /** Keep a message in its thread (once); `carrierId` names the envelope that forwarded it, if it was forwarded. */
-  async add(message: StoredMessage, opts: { carrierId?: string } = {}): Promise<void> {
+  /**
+   * Keep a message in its thread (once); `carrierId` names the envelope that
+   * forwarded it, if it was forwarded. Returns whether the message was new
+   * here (a forwarded copy of one already held is not).
+   */
+  async add(message: StoredMessage, opts: { carrierId?: string } = {}): Promise<boolean> {
     const record = await this.threadRecord(message.threadId);
     const isNew = !record.messages.some((m) => m.messageId === message.messageId);
     if (isNew) {
@@ -110,6 +114,7 @@ export class MessageStore {
     if (isNew || newCarrier) await this.vault.put(threadRecord(message.threadId), record);
     if (isNew) await this.setCount(message.threadId, record.messages.length);
     await this.clearFailure(message.messageId);
+    return isNew;
   }
 
   /**

@@ -50,8 +50,8 @@ it('keeps originals out of the thread record, in chunks, and gives them back for
   const { vault, messages } = await store();
   for (let n = 0; n < 20; n++) await messages.add(message(n));
   await messages.addAll([20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33].map((n) => message(n)));
-  await messages.add(message(34, false));
-  await messages.add(message(3)); // a redelivery changes nothing
+  expect(await messages.add(message(34, false))).toBe(true);
+  expect(await messages.add(message(3))).toBe(false); // a redelivery changes nothing
 
   const record = JSON.stringify(await vault.get(`thread/${THREAD}`));
   expect(record).not.toContain('sig-');
