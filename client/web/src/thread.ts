@@ -155,8 +155,9 @@ export function threadScreen(app: App, threadId: string) {
         for (const b of Array.from(actionBox.querySelectorAll('button'))) b.disabled = true;
         try {
           await work();
-          // Sent: the forms start empty again (a refresh otherwise keeps what was typed).
-          for (const f of Array.from(actionBox.querySelectorAll('form'))) f.reset();
+          // Sent: the forms start empty again (a refresh otherwise keeps what was typed). The forms on the page
+          // now, not this render's: a live update during the send may already have replaced them, keeping the text.
+          for (const f of Array.from(document.querySelectorAll<HTMLFormElement>('section.actions form'))) f.reset();
           await app.refresh();
         } catch (err) {
           result.className = 'error';
