@@ -320,7 +320,7 @@ it('the new-referral form puts the consent first, reports field errors, and send
   await page.check(`#referral-form [name="withheld"][value="riskSafety"]`);
   await page.waitForSelector(`#disclosure-preview li:has-text("${ngo.orgId} (ngo): receives")`);
   await page.waitForSelector(`#disclosure-preview li:has-text("${iom.orgId} (iom): receives")`);
-  expect(await page.textContent('#disclosure-preview')).toMatch(/withheld: Risk safety/);
+  expect(await page.textContent('#disclosure-preview')).toMatch(/withheld: Risk and safety/);
   await shot(page, 'referral-form-preview');
   const before = (await ngoCases.listThreads()).length;
   await page.click('#send-referral');

@@ -92,7 +92,8 @@ export function tDynamic(key: string, fallback?: string): string {
 const ACRONYMS: Record<string, string> = { ngo: 'NGO', iom: 'IOM', NGO: 'NGO', IOM: 'IOM' };
 
 export function humanize(code: string): string {
-  const acronym = ACRONYMS[code];
+  // (Own keys only: a code like `toString` is a word, not the object's method.)
+  const acronym = Object.hasOwn(ACRONYMS, code) ? ACRONYMS[code] : undefined;
   if (acronym) return acronym;
   const words = code
     .replace(/^[A-Z]_/, '')
