@@ -10,6 +10,7 @@ import { h } from './dom';
 import { t } from './i18n/index';
 import { IndexedDbStorage } from './idb-storage';
 import { inboxScreen } from './inbox';
+import { settingsScreen } from './settings';
 
 async function loadConfig(): Promise<AppConfig> {
   try {
@@ -44,6 +45,7 @@ async function main(): Promise<void> {
   }
   app.lockScreen = unlockScreen(app);
   app.homeScreen = inboxScreen(app);
+  app.settingsScreen = settingsScreen(app);
   await app.show(await firstScreen(app));
   document.documentElement.dataset.ready = 'true';
 }
