@@ -54,8 +54,9 @@ export class App {
   /** The screen after a lock (unlock) and the home screen (the inbox): set by main.ts, so screens need not import each other. */
   lockScreen: Screen = () => undefined;
   homeScreen: Screen = () => undefined;
-  /** The settings screen (settings.ts), linked from the bar. */
+  /** The settings screen (settings.ts), linked from the bar; restore from a backup (restore.ts), linked from set-up. */
   settingsScreen: Screen = () => undefined;
+  restoreScreen: Screen = () => undefined;
 
   constructor(
     readonly crypto: Crypto,

@@ -10,6 +10,7 @@ import { h } from './dom';
 import { t } from './i18n/index';
 import { IndexedDbStorage } from './idb-storage';
 import { inboxScreen } from './inbox';
+import { restoreScreen } from './restore';
 import { settingsScreen } from './settings';
 
 async function loadConfig(): Promise<AppConfig> {
@@ -46,6 +47,7 @@ async function main(): Promise<void> {
   app.lockScreen = unlockScreen(app);
   app.homeScreen = inboxScreen(app);
   app.settingsScreen = settingsScreen(app);
+  app.restoreScreen = restoreScreen(app);
   await app.show(await firstScreen(app));
   document.documentElement.dataset.ready = 'true';
 }
