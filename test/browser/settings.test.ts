@@ -256,7 +256,7 @@ it('applies the lock time chosen at once, and keeps it in the device', async () 
   expect(pageErrors).toEqual([]);
 });
 
-it('the settings screen has no serious or critical accessibility violation in any language', async () => {
+it('the settings screen has no serious or critical accessibility violation in any language, and fits a phone', async () => {
   // axe is injected as a script: this context bypasses the CSP (the others keep it).
   const a11y = await browser.newContext({ bypassCSP: true });
   try {
@@ -278,6 +278,11 @@ it('the settings screen has no serious or critical accessibility violation in an
     }
     await p.selectOption('#language', 'en');
     expect(found).toEqual([]);
+    // A 360 px wide phone: the settings screen needs no sideways scrolling.
+    await p.setViewportSize({ width: 360, height: 740 });
+    await p.click('#open-settings');
+    await p.waitForSelector('#backup');
+    expect(await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)).toBeLessThanOrEqual(0);
   } finally {
     await a11y.close();
   }
