@@ -3,7 +3,26 @@
  * the actions its role allows now. Every value shown is text from another
  * org's message: it goes through textContent only (dom.ts).
  */
-import { CONSENT_GIVERS, CONSENT_METHODS, DECLINE_REASONS, PURPOSES, RETURN_STEPS, RISK_DECISIONS, STEP_STATUSES, WITHDRAW_REASONS, type CaseThread, type DeclineReason, type ThreadEvent } from '../../referral/index';
+import {
+  CONSENT_GIVERS,
+  CONSENT_METHODS,
+  DECLINE_REASONS,
+  PURPOSES,
+  RETURN_STEPS,
+  RISK_DECISIONS,
+  STEP_STATUSES,
+  WITHDRAW_REASONS,
+  type CaseThread,
+  type ConsentRecord,
+  type DeclineReason,
+  type OrgTypeName,
+  type Purpose,
+  type ReturnPathState,
+  type ReturnStep,
+  type ScopeViolation,
+  type ThreadEvent,
+  scopeViolations,
+} from '../../referral/index';
 import { byOrg } from '../../sdk/index';
 import { type App, errorText } from './app';
 import { field, h, on } from './dom';
@@ -104,6 +123,8 @@ function eventDetail(event: ThreadEvent | undefined): string | undefined {
       return e.body.reasonForCaseClosure;
     case 'participant.add':
       return `${e.body.orgId} — ${humanize(e.body.purpose)}`;
+    case 'consent.override':
+      return `${e.body.recipient.orgId} — ${humanize(e.body.purpose)}`;
     case 'return.step':
       return [`${humanize(e.body.step)}: ${humanize(e.body.status)}`, e.body.decision ? humanize(e.body.decision) : undefined, e.body.note].filter(Boolean).join(' — ');
     case 'intake.schedule':
@@ -111,6 +132,81 @@ function eventDetail(event: ThreadEvent | undefined): string | undefined {
     default:
       return undefined;
   }
+}
+
+/**
+ * Adding an org to a thread, as the domain decides it (consent.ts, the same
+ * check the replay makes): covered, or not covered and open to a written
+ * vital-interest override, or not covered with no override possible (a
+ * withdrawal cannot be overridden).
+ */
+export type AddDecision = { covered: true } | { covered: false; violations: ScopeViolation[]; overridable: boolean };
+
+export function addParticipantDecision(
+  consent: ConsentRecord | undefined,
+  org: { orgId: string; orgType: OrgTypeName },
+  purpose: Purpose,
+  now: number,
+  withdrawn = false,
+): AddDecision {
+  // Without the referral (not held yet) the replay does not check either; the case layer refuses what it must.
+  if (!consent) return { covered: true };
+  // A new participant sees only what is sent after it joins: no field groups in the request.
+  const violations = scopeViolations(consent, { recipientOrgId: org.orgId, recipientOrgType: org.orgType, fieldGroups: [], purpose, now, withdrawn });
+  if (violations.length === 0) return { covered: true };
+  return { covered: false, violations, overridable: !violations.includes('withdrawn') };
+}
+
+/** A step of the return path as the list shows it: every step of the path in order, recorded or not. */
+export interface ReturnRow {
+  step: ReturnStep;
+  status: string;
+  responsibleOrgId?: string;
+  date?: number;
+  updatedAt?: number;
+  decision?: string;
+  note?: string;
+}
+
+/** The return path in path order: each step with its recorded status, or "not started"; `not-departed` only when recorded. */
+export function returnRows(path: ReturnPathState): ReturnRow[] {
+  return RETURN_STEPS.filter((step) => step !== 'not-departed' || path.steps.some((s) => s.step === step)).map((step) => {
+    const s = path.steps.find((x) => x.step === step);
+    if (!s) return { step, status: 'not-started' };
+    return {
+      step,
+      status: s.status,
+      responsibleOrgId: s.responsibleOrgId,
+      updatedAt: s.updatedAt,
+      ...(s.date !== undefined ? { date: s.date } : {}),
+      ...(s.decision !== undefined ? { decision: s.decision } : {}),
+      ...(s.note !== undefined ? { note: s.note } : {}),
+    };
+  });
+}
+
+function returnPathList(path: ReturnPathState): HTMLElement {
+  const list = h('ol', { id: 'return-path', class: 'return-path' });
+  for (const row of returnRows(path)) {
+    const facts = [
+      row.decision ? tDynamic(`decision.${row.decision}`, humanize(row.decision)) : undefined,
+      row.responsibleOrgId ? t('return.responsible', { org: row.responsibleOrgId }) : undefined,
+      row.date !== undefined ? t('return.date', { date: formatDateTime(row.date) }) : undefined,
+      row.updatedAt !== undefined ? t('return.updated', { time: formatDateTime(row.updatedAt) }) : undefined,
+    ].filter(Boolean);
+    list.appendChild(
+      h(
+        'li',
+        { 'data-step': row.step, 'data-status': row.status },
+        h('strong', { class: 'step' }, humanize(row.step)),
+        ' — ',
+        h('span', { class: 'step-status' }, tDynamic(`stepStatus.${row.status}`, humanize(row.status))),
+        facts.length ? h('span', { class: 'step-facts' }, ` (${facts.join('; ')})`) : null,
+        row.note ? h('p', { class: 'event-detail' }, row.note) : null,
+      ),
+    );
+  }
+  return list;
 }
 
 export function threadScreen(app: App, threadId: string) {
@@ -259,15 +355,49 @@ export function threadScreen(app: App, threadId: string) {
       );
     }
     if (actions.includes('add-participant')) {
-      // Orgs from the directory not yet in the thread; the consent must cover the one chosen for the purpose.
+      // Orgs from the directory not yet in the thread. The consent must cover the one chosen for the purpose;
+      // if it does not, the page says why and offers only what the domain allows: a written vital-interest override.
       const inThread = new Set(thread.participants.map((p) => p.orgId));
       const candidates = client.trust.listOrgs().filter((o) => !inThread.has(o.orgId));
       if (candidates.length > 0) {
         const org = h('select', { name: 'orgId' }, ...candidates.map((o) => h('option', { value: o.orgId }, `${o.orgId} (${humanize(o.orgType)})`)));
         const purpose = choice('purpose', PURPOSES);
-        form('add-participant', t('action.addParticipant'), [[t('action.org'), org], [t('action.purpose'), purpose]], () =>
-          cases.addParticipant(threadId, { orgId: org.value, purpose: purpose.value as (typeof PURPOSES)[number] }),
-        );
+        const scopeNote = h('p', { class: 'warning', id: 'add-scope', role: 'status', hidden: true });
+        const reason = h('textarea', { name: 'overrideReason', rows: 2 });
+        const reasonField = field(t('action.overrideReason'), reason, { hint: t('action.overrideHint') });
+        reasonField.wrap.id = 'override-reason';
+        const decide = (): AddDecision => {
+          const picked = candidates.find((o) => o.orgId === org.value);
+          if (!picked) return { covered: true };
+          return addParticipantDecision(thread.referral?.consent, { orgId: picked.orgId, orgType: picked.orgType as OrgTypeName }, purpose.value as Purpose, Date.now(), thread.consentWithdrawal !== null);
+        };
+        const show = () => {
+          const d = decide();
+          scopeNote.hidden = d.covered;
+          reasonField.wrap.hidden = d.covered || !d.overridable;
+          if (!d.covered) {
+            const reasons = d.violations.map((v) => tDynamic(`scope.${v}`, humanize(v))).join('; ');
+            scopeNote.textContent = d.overridable ? t('action.notCovered', { reasons }) : t('action.notCoveredFinal', { reasons });
+          }
+        };
+        on(org, 'change', show);
+        on(purpose, 'change', show);
+        form('add-participant', t('action.addParticipant'), [], () => {
+          const d = decide();
+          if (d.covered) return cases.addParticipant(threadId, { orgId: org.value, purpose: purpose.value as Purpose });
+          if (!d.overridable) return undefined;
+          const written = trimmed(reason);
+          if (!written) {
+            reasonField.error.textContent = t('action.overrideRequired');
+            reason.focus();
+            return undefined;
+          }
+          reasonField.error.textContent = '';
+          return cases.addParticipant(threadId, { orgId: org.value, purpose: purpose.value as Purpose, overrideReason: written });
+        });
+        const addForm = actionBox.querySelector<HTMLFormElement>('form#action-add-participant');
+        addForm?.prepend(field(t('action.org'), org).wrap, field(t('action.purpose'), purpose).wrap, scopeNote, reasonField.wrap);
+        show();
       }
     }
     if (actions.includes('return-step')) {
@@ -275,17 +405,21 @@ export function threadScreen(app: App, threadId: string) {
       const status = choice('status', STEP_STATUSES);
       const decision = h('select', { name: 'decision' }, h('option', { value: '' }, '—'), ...RISK_DECISIONS.map((v) => h('option', { value: v }, humanize(v))));
       const note = h('input', { type: 'text', name: 'note', autocomplete: 'off' });
+      const date = h('input', { type: 'date', name: 'date' });
       form(
         'return-step',
         t('action.returnStep'),
-        [[t('action.step'), step], [t('action.stepStatus'), status], [t('action.decision'), decision], [t('action.noteText'), note]],
+        [[t('action.step'), step], [t('action.stepStatus'), status], [t('action.decision'), decision], [t('action.stepDate'), date], [t('action.noteText'), note]],
         () => {
           const n = trimmed(note);
           const d = decision.value as (typeof RISK_DECISIONS)[number] | '';
+          // A day picked in the reader's own time zone (midday, so no zone moves it to another day).
+          const day = date.value ? new Date(`${date.value}T12:00:00`).getTime() : Number.NaN;
           return cases.returnStep(threadId, {
             step: step.value as (typeof RETURN_STEPS)[number],
             status: status.value as (typeof STEP_STATUSES)[number],
             ...(d ? { decision: d } : {}),
+            ...(Number.isFinite(day) ? { date: day } : {}),
             ...(n ? { note: n } : {}),
           });
         },
@@ -295,18 +429,23 @@ export function threadScreen(app: App, threadId: string) {
     root.appendChild(actionBox);
 
     const timeline = h('ol', { class: 'timeline', id: 'timeline' });
+    const overrides = new Map(thread.overrides.map((o) => [o.id, o]));
     for (const entry of thread.timeline) {
       const detail = eventDetail(events.get(entry.id));
+      // An out-of-consent disclosure is shown as such, with its written reason, to every participant.
+      const override = overrides.get(entry.id);
       timeline.appendChild(
         h(
           'li',
-          { 'data-type': entry.type },
+          { 'data-type': entry.type, class: override ? 'override' : undefined },
           h('strong', {}, tDynamic(`event.${entry.type}`)),
           ` — ${entry.author.orgId}, ${formatDateTime(entry.at)}`,
           detail ? h('p', { class: 'event-detail' }, detail) : null,
+          override ? h('p', { class: 'warning override-reason' }, t('thread.override', { org: override.recipient.orgId, reason: override.reason })) : null,
         ),
       );
     }
+    if (thread.returnPath.steps.length > 0 || actions.includes('return-step')) root.append(h('h2', {}, t('thread.returnPath')), returnPathList(thread.returnPath));
     root.append(h('h2', {}, t('thread.timeline')), timeline);
     const delivery = await client.deliveryState(threadId);
     if (delivery.length > 0) {
