@@ -9,6 +9,7 @@ import type { Crypto, HandoverClient } from '../../sdk/index';
 import { clear, h, on } from './dom';
 import { CATALOGUE_META, LANGUAGES, type Language, isLanguage, language, setLanguage, t } from './i18n/index';
 import type { IndexedDbStorage } from './idb-storage';
+import { Outbox } from './outbox';
 
 /** What the page that serves the app says about itself (`/app-config.json`, same origin). */
 export interface AppConfig {
@@ -26,6 +27,8 @@ export interface Session {
   online: boolean;
   /** This device sends read receipts when a thread is opened (the org's choice; off unless turned on). */
   readReceipts: boolean;
+  /** Thread actions waiting for the relay (kept in the vault: they survive a reload). */
+  outbox: Outbox;
 }
 
 export type Screen = (root: HTMLElement) => void | Promise<void>;
@@ -46,6 +49,7 @@ export class App {
   /** The screen after a lock (unlock) and the home screen (the inbox): set by main.ts, so screens need not import each other. */
   lockScreen: Screen = () => undefined;
   homeScreen: Screen = () => undefined;
+  outboxScreen: Screen = () => undefined;
 
   constructor(
     readonly crypto: Crypto,
@@ -92,6 +96,8 @@ export class App {
     if (this.session) {
       tools.appendChild(h('span', { id: 'connection', role: 'status' }, this.session.online ? t('app.online') : t('app.offline')));
       const session = this.session;
+      // What waits for the relay: a count only (the outbox screen lists it).
+      tools.appendChild(on(h('button', { type: 'button', id: 'open-outbox', class: 'secondary' }, t('outbox.open', { count: session.outbox.count })), 'click', () => void this.show(this.outboxScreen)));
       const receipts = h('input', { type: 'checkbox', id: 'read-receipts', checked: session.readReceipts });
       on(receipts, 'change', () => {
         session.readReceipts = receipts.checked;
@@ -155,12 +161,19 @@ export class App {
 
   async startSession(client: HandoverClient): Promise<void> {
     const cases = new CaseService({ transport: client });
-    const session: Session = { client, cases, online: false, readReceipts: await client.readReceiptsEnabled() };
+    const outbox = await Outbox.load(client, cases);
+    const session: Session = { client, cases, online: false, readReceipts: await client.readReceiptsEnabled(), outbox };
     this.session = session;
     this.sessionListeners.push(
       client.on('connection', (state) => {
         session.online = state === 'connected';
         this.renderBar();
+        // The socket came back by itself (the relay restarted): what waited goes now.
+        if (session.online) void this.sendWaiting(session);
+      }),
+      outbox.onChange(() => {
+        this.renderBar();
+        this.updateListener?.(undefined);
       }),
       cases.onUpdate((update) => this.updateListener?.(update.threadId)),
       // Delivery notices name a message, not a thread: the screen on show refreshes its delivery state,
@@ -176,6 +189,16 @@ export class App {
     await cases.start();
     this.renderBar();
     this.touch();
+    if (session.online) void this.sendWaiting(session);
+  }
+
+  /** Send what the outbox and the case layer's referral outbox hold; a failure stays listed in the outbox. */
+  private async sendWaiting(session: Session): Promise<void> {
+    if (this.session !== session) return;
+    await session.outbox.flush();
+    if ((await session.cases.pendingReferrals()).length > 0) await session.cases.finishPendingReferrals();
+    await session.outbox.countReferrals();
+    this.updateListener?.(undefined);
   }
 
   /** Sign in, open the socket and fetch what waited; false when the relay cannot be reached. */
@@ -202,6 +225,7 @@ export class App {
         if (online) {
           await session.cases.start();
           this.updateListener?.(undefined);
+          await this.sendWaiting(session);
         } else this.retryOnline(session, Math.min(waitMs * 2, 60_000));
       });
     }, waitMs);
@@ -223,7 +247,9 @@ export class App {
     this.renderBar();
     if (session) {
       session.cases.dispose();
+      session.outbox.dispose();
       // Work already queued finishes before the vault's key is wiped (a write after the wipe would be lost).
+      await session.outbox.idle();
       await session.cases.idle();
       await session.client.lock();
     }

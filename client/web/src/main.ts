@@ -10,6 +10,7 @@ import { h } from './dom';
 import { t } from './i18n/index';
 import { IndexedDbStorage } from './idb-storage';
 import { inboxScreen } from './inbox';
+import { outboxScreen } from './outbox-screen';
 
 async function loadConfig(): Promise<AppConfig> {
   try {
@@ -44,6 +45,7 @@ async function main(): Promise<void> {
   }
   app.lockScreen = unlockScreen(app);
   app.homeScreen = inboxScreen(app);
+  app.outboxScreen = outboxScreen(app);
   await app.show(await firstScreen(app));
   document.documentElement.dataset.ready = 'true';
 }

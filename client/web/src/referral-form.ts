@@ -483,6 +483,12 @@ export function referralFormScreen(app: App) {
           status.textContent = t('form.sent');
           await app.show(threadScreen(app, result.threadId));
         } catch (err) {
+          // Nothing or part of it went out: the case layer keeps it in its outbox and sends it when the relay is back.
+          if (isHandoverError(err) && err.details?.outbox !== undefined) {
+            await session.outbox.countReferrals();
+            await app.show(app.outboxScreen);
+            return;
+          }
           for (const el of Array.from(form.elements)) (el as HTMLInputElement).disabled = false;
           status.textContent = '';
           summary.className = 'form-error error';

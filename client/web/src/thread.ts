@@ -26,6 +26,7 @@ import {
 import { byOrg } from '../../sdk/index';
 import { type App, errorText } from './app';
 import { field, h, on } from './dom';
+import { EVENT_TYPE, type OutboxItem, type QueuedAction } from './outbox';
 import { formatDateTime, humanize, t, tDynamic } from './i18n/index';
 
 const UNDECIDED = ['sent', 'acknowledged', 'info-requested'];
@@ -209,9 +210,40 @@ function returnPathList(path: ReturnPathState): HTMLElement {
   return list;
 }
 
+/** What an outbox item says in a thread or the outbox: its event, its words (a note's text), and where it is. */
+export function pendingText(item: OutboxItem): { label: string; detail?: string } {
+  const label = tDynamic(`event.${EVENT_TYPE[item.kind]}`, humanize(item.kind));
+  const body = item.body as Record<string, unknown>;
+  const words = [body.text, body.questions, body.details, body.reasonForCaseClosure, body.note].find((v): v is string => typeof v === 'string');
+  return words === undefined ? { label } : { label, detail: words };
+}
+
+export function pendingState(state: 'sending' | 'waiting' | 'failed', item: OutboxItem): string {
+  if (state === 'failed') return t('outbox.failed', { message: item.failed?.message ?? '' });
+  return state === 'sending' ? t('outbox.sending') : t('outbox.waiting');
+}
+
+function pendingItem(state: 'sending' | 'waiting' | 'failed', item: OutboxItem, discard: () => void): HTMLElement {
+  const { label, detail } = pendingText(item);
+  return h(
+    'li',
+    { 'data-type': EVENT_TYPE[item.kind], 'data-state': state, class: state === 'failed' ? 'warning' : undefined },
+    h('strong', {}, label),
+    ' — ',
+    h('span', { class: 'pending-state' }, pendingState(state, item)),
+    detail ? h('p', { class: 'event-detail' }, detail) : null,
+    state === 'sending' ? null : on(h('button', { type: 'button', class: 'secondary discard' }, t('outbox.discard')), 'click', discard),
+  );
+}
+
 export function threadScreen(app: App, threadId: string) {
   // What the last "send again" did: kept across the re-render that follows it.
   let resendNote: { text: string; error: boolean } | undefined;
+  // Why the last action was refused, and what its forms held when they were emptied (put back then).
+  let actionError: string | undefined;
+  let emptied: Array<[string, string, string]> | undefined;
+  // The last action went to the outbox (the relay is away).
+  let queuedNote = false;
   return async (root: HTMLElement) => {
     const session = app.session;
     if (!session) return;
@@ -247,6 +279,7 @@ export function threadScreen(app: App, threadId: string) {
     const result = h('p', { role: 'status', id: 'action-result' });
     const act = (work: () => Promise<unknown>) => {
       void (async () => {
+        actionError = undefined;
         result.textContent = '';
         for (const b of Array.from(actionBox.querySelectorAll('button'))) b.disabled = true;
         try {
@@ -256,21 +289,49 @@ export function threadScreen(app: App, threadId: string) {
           for (const f of Array.from(document.querySelectorAll<HTMLFormElement>('section.actions form'))) f.reset();
           await app.refresh();
         } catch (err) {
-          result.className = 'error';
-          result.textContent = t('app.error', { message: errorText(err) });
-          for (const b of Array.from(actionBox.querySelectorAll('button'))) b.disabled = false;
+          // Said on the page as it is after the re-renders the send caused (the outbox changes re-render it),
+          // with what was typed put back.
+          actionError = t('app.error', { message: errorText(err) });
+          const typed = emptied;
+          emptied = undefined;
+          await app.refresh();
+          for (const [formId, name, value] of typed ?? []) {
+            const el = document.querySelector<HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement>(`section.actions form#${formId} [name="${name}"]`);
+            if (el) el.value = value;
+          }
         }
       })();
     };
+    /** An action that waits in the outbox when the relay is away (kept encrypted; sent when it is back). */
+    const queue = (action: QueuedAction) => async () => {
+      // Kept in the outbox: the forms are emptied at once (a slow relay must not leave the text there to be sent twice);
+      // what they held comes back if the thread refuses the action.
+      const emptyForms = () => {
+        emptied = [];
+        for (const f of Array.from(document.querySelectorAll<HTMLFormElement>('section.actions form'))) {
+          for (const el of Array.from(f.elements) as Array<HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement>) {
+            if (el.name && el.type !== 'checkbox' && el.value) emptied.push([f.id, el.name, el.value]);
+          }
+          f.reset();
+        }
+      };
+      queuedNote = false;
+      queuedNote = (await session.outbox.submit(threadId, action, emptyForms)) === 'queued';
+    };
+    const waitingKinds = new Set(session.outbox.list(threadId).filter((i) => !i.failed).map((i) => i.kind));
     const simple = h('p', {});
     const button = (name: ActionName, label: string, work: () => Promise<unknown>) =>
-      simple.append(simple.childNodes.length ? ' ' : '', on(h('button', { type: 'button', id: `action-${name}` }, label), 'click', () => act(work)));
-    if (actions.includes('acknowledge')) button('acknowledge', t('action.acknowledge'), () => cases.acknowledge(threadId));
-    if (actions.includes('accept')) button('accept', t('action.accept'), () => cases.accept(threadId));
-    if (actions.includes('arrived')) button('arrived', t('action.arrived'), () => cases.arrived(threadId));
-    if (actions.includes('no-show')) button('no-show', t('action.noShow'), () => cases.noShow(threadId));
-    if (actions.includes('start-service')) button('start-service', t('action.startService'), () => cases.startService(threadId));
-    if (actions.includes('complete-service')) button('complete-service', t('action.completeService'), () => cases.completeService(threadId));
+      simple.append(
+        simple.childNodes.length ? ' ' : '',
+        // Not twice: the one waiting in the outbox is this action already.
+        on(h('button', { type: 'button', id: `action-${name}`, disabled: waitingKinds.has(name as QueuedAction['kind']) }, label), 'click', () => act(work)),
+      );
+    if (actions.includes('acknowledge')) button('acknowledge', t('action.acknowledge'), queue({ kind: 'acknowledge', body: {} }));
+    if (actions.includes('accept')) button('accept', t('action.accept'), queue({ kind: 'accept', body: {} }));
+    if (actions.includes('arrived')) button('arrived', t('action.arrived'), queue({ kind: 'arrived', body: {} }));
+    if (actions.includes('no-show')) button('no-show', t('action.noShow'), queue({ kind: 'no-show', body: {} }));
+    if (actions.includes('start-service')) button('start-service', t('action.startService'), queue({ kind: 'start-service', body: {} }));
+    if (actions.includes('complete-service')) button('complete-service', t('action.completeService'), queue({ kind: 'complete-service', body: {} }));
     if (simple.childNodes.length > 0) actionBox.appendChild(simple);
     /** One action with a few fields: a small form of its own. */
     const form = (name: ActionName, label: string, fields: Array<[string, HTMLElement]>, work: () => Promise<unknown> | undefined) => {
@@ -290,21 +351,21 @@ export function threadScreen(app: App, threadId: string) {
       const details = text('details');
       form('decline', t('action.decline'), [[t('action.declineReason'), reason], [t('action.details'), details]], () => {
         const d = trimmed(details);
-        return cases.decline(threadId, { reasonCode: reason.value as DeclineReason, ...(d ? { details: d } : {}) });
+        return queue({ kind: 'decline', body: { reasonCode: reason.value as DeclineReason, ...(d ? { details: d } : {}) } })();
       });
     }
     if (actions.includes('request-info')) {
       const questions = text('questions');
       form('request-info', t('action.requestInfo'), [[t('action.questions'), questions]], () => {
         const q = trimmed(questions);
-        return q ? cases.requestInfo(threadId, { questions: q }) : undefined;
+        return q ? queue({ kind: 'request-info', body: { questions: q } })() : undefined;
       });
     }
     if (actions.includes('provide-info')) {
       const details = text('details');
       form('provide-info', t('action.provideInfo'), [[t('action.answer'), details]], () => {
         const d = trimmed(details);
-        return d ? cases.provideInfo(threadId, { details: d }) : undefined;
+        return d ? queue({ kind: 'provide-info', body: { details: d } })() : undefined;
       });
     }
     if (actions.includes('schedule')) {
@@ -314,14 +375,14 @@ export function threadScreen(app: App, threadId: string) {
         const at = Date.parse(when.value);
         if (!Number.isFinite(at)) return undefined;
         const place = trimmed(where);
-        return cases.scheduleIntake(threadId, { scheduledFor: at, ...(place ? { location: place } : {}) });
+        return queue({ kind: 'schedule', body: { scheduledFor: at, ...(place ? { location: place } : {}) } })();
       });
     }
     if (actions.includes('note')) {
       const note = text('text');
       form('note', t('action.note'), [[t('action.noteText'), note]], () => {
         const n = trimmed(note);
-        return n ? cases.note(threadId, n) : undefined;
+        return n ? queue({ kind: 'note', body: { text: n } })() : undefined;
       });
     }
     if (actions.includes('withdraw')) {
@@ -329,14 +390,14 @@ export function threadScreen(app: App, threadId: string) {
       const details = text('details');
       form('withdraw', t('action.withdraw'), [[t('action.declineReason'), reason], [t('action.details'), details]], () => {
         const d = trimmed(details);
-        return cases.withdraw(threadId, { reasonCode: reason.value as (typeof WITHDRAW_REASONS)[number], ...(d ? { details: d } : {}) });
+        return queue({ kind: 'withdraw', body: { reasonCode: reason.value as (typeof WITHDRAW_REASONS)[number], ...(d ? { details: d } : {}) } })();
       });
     }
     if (actions.includes('close')) {
       const reason = text('reasonForCaseClosure');
       form('close', t('action.close'), [[t('action.closeReason'), reason]], () => {
         const r = trimmed(reason);
-        return r ? cases.close(threadId, r) : undefined;
+        return r ? queue({ kind: 'close', body: { reasonForCaseClosure: r } })() : undefined;
       });
     }
     if (actions.includes('withdraw-consent')) {
@@ -415,15 +476,24 @@ export function threadScreen(app: App, threadId: string) {
           const d = decision.value as (typeof RISK_DECISIONS)[number] | '';
           // A day picked in the reader's own time zone (midday, so no zone moves it to another day).
           const day = date.value ? new Date(`${date.value}T12:00:00`).getTime() : Number.NaN;
-          return cases.returnStep(threadId, {
-            step: step.value as (typeof RETURN_STEPS)[number],
-            status: status.value as (typeof STEP_STATUSES)[number],
-            ...(d ? { decision: d } : {}),
-            ...(Number.isFinite(day) ? { date: day } : {}),
-            ...(n ? { note: n } : {}),
-          });
+          return queue({
+            kind: 'return-step',
+            body: {
+              step: step.value as (typeof RETURN_STEPS)[number],
+              status: status.value as (typeof STEP_STATUSES)[number],
+              ...(d ? { decision: d } : {}),
+              ...(Number.isFinite(day) ? { date: day } : {}),
+              ...(n ? { note: n } : {}),
+            },
+          })();
         },
       );
+    }
+    // Said while what the last action left in the outbox still waits (every re-render until then).
+    if (queuedNote && session.outbox.list(threadId).some((i) => !i.failed)) result.textContent = t('outbox.queued');
+    if (actionError) {
+      result.className = 'error';
+      result.textContent = actionError;
     }
     actionBox.appendChild(result);
     root.appendChild(actionBox);
@@ -447,6 +517,13 @@ export function threadScreen(app: App, threadId: string) {
     }
     if (thread.returnPath.steps.length > 0 || actions.includes('return-step')) root.append(h('h2', {}, t('thread.returnPath')), returnPathList(thread.returnPath));
     root.append(h('h2', {}, t('thread.timeline')), timeline);
+    // What this device sent that the relay has not taken yet: "sending…" until it has, after a reload too.
+    const waiting = session.outbox.list(threadId);
+    if (waiting.length > 0) {
+      const list = h('ol', { id: 'pending', class: 'timeline pending' });
+      for (const item of waiting) list.appendChild(pendingItem(session.outbox.stateOf(item), item, () => void session.outbox.discard(item.id)));
+      root.append(h('h2', {}, t('outbox.inThread')), list);
+    }
     const delivery = await client.deliveryState(threadId);
     if (delivery.length > 0) {
       const list = h('ul', { id: 'delivery' });

@@ -250,6 +250,18 @@ export const en = {
   'stepStatus.blocked': 'Blocked',
   'decision.go': 'Go',
   'decision.no-go': 'No go',
+  'outbox.open': 'Outbox ({count})',
+  'outbox.title': 'Outbox',
+  'outbox.intro': 'What this device sent that the relay has not taken yet. It is kept encrypted on this device and sent when the relay can be reached.',
+  'outbox.empty': 'Nothing is waiting to be sent.',
+  'outbox.inThread': 'Not sent yet',
+  'outbox.sending': 'Sending…',
+  'outbox.waiting': 'Sending… (waiting for the relay)',
+  'outbox.failed': 'Not sent: {message}',
+  'outbox.discard': 'Do not send',
+  'outbox.queued': 'The relay cannot be reached: this is in the outbox and is sent when it is back.',
+  'outbox.referral': 'Referral given {time}: not yet sent to {pending}',
+  'outbox.lastError': 'Last attempt: {message}',
 } as const;
 
 export type MessageKey = keyof typeof en;
