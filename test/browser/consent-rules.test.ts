@@ -9,6 +9,7 @@
  * setting up the browser runs the keystore's Argon2id in the worker.
  */
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { CaseService } from '../../client/referral';
 import type { HandoverClient } from '../../client/sdk/client';
@@ -20,6 +21,7 @@ import { enrolClient, eventually, postJson, type RelayFixture, startTestRelay } 
 import { enrolBrowser, launchChromium } from './browser';
 
 const WEB_DIR = path.join(__dirname, '../../dist/web');
+const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const MARKER = `Saule${Math.random().toString(36).slice(2, 10)}`;
 
 let redis: TestRedis;
@@ -35,6 +37,17 @@ let shelterCases: CaseService;
 let iomCases: CaseService;
 let threadId = '';
 const pageErrors: string[] = [];
+
+/** axe-core's serious and critical WCAG 2.1 A/AA findings on the page as it is (as accessibility.test.ts runs it). */
+async function seriousViolations(p: Page): Promise<string[]> {
+  if (!(await p.evaluate(() => 'axe' in window))) await p.addScriptTag({ content: AXE });
+  const violations = await p.evaluate(async () => {
+    type Found = { id: string; impact: string | null; nodes: Array<{ target: string[] }> };
+    const axe = (window as unknown as { axe: { run(ctx: unknown, opts: unknown): Promise<{ violations: Found[] }> } }).axe;
+    return (await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })).violations;
+  });
+  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
 
 beforeAll(async () => {
   const crypto = await loadCrypto();
@@ -54,7 +67,8 @@ beforeAll(async () => {
   await shelterCases.start();
   await iomCases.start();
   browser = await launchChromium();
-  page = await (await browser.newContext()).newPage();
+  // The axe script is injected, so this context bypasses the page's CSP (the other suites keep it).
+  page = await (await browser.newContext({ bypassCSP: true })).newPage();
   page.on('pageerror', (err) => pageErrors.push(err.message));
   // Animation frames the page gets while the set-up's Argon2id runs (a page busy with it would get none).
   await page.addInitScript(() => {
@@ -134,6 +148,7 @@ it('withholds groups from one recipient: the preview says so, and that org decry
   await page.waitForSelector(`#withhold-by-org fieldset[data-org="${iom.orgId}"]`);
   expect(await page.isChecked(`#withhold-by-org [name="withheld-from.${iom.orgId}"][value="identity"]`)).toBe(true);
 
+  expect(await seriousViolations(page)).toEqual([]);
   await page.click('#send-referral');
   await page.waitForSelector('#thread-status', { timeout: 30_000 });
   await eventually(async () => (await iomCases.listThreads()).some((t) => t.caseCode === 'WH-2026-0001'), 15_000, 'IOM receives the referral');
@@ -170,6 +185,7 @@ it('adds an org the consent does not cover only with a written vital-interest re
   await page.click('#action-add-participant button[type="submit"]');
   await page.waitForSelector(`#timeline li[data-type="participant.add"].override .override-reason:has-text("${reason}")`, { timeout: 15_000 });
   expect(await page.textContent('#timeline li[data-type="participant.add"] .override-reason')).toBe(`Consent overridden for ${police.orgId} in the vital interest: ${reason}`);
+  expect(await seriousViolations(page)).toEqual([]);
   // Every participant's replay records the override, from the signed event.
   await eventually(async () => (await shelterCases.thread(threadId)).overrides.some((o) => o.via === 'participant.add' && o.reason === reason), 15_000, 'the shelter sees the override');
   expect((await shelterCases.thread(threadId)).overrides.find((o) => o.via === 'participant.add')?.recipient.orgId).toBe(police.orgId);
@@ -190,6 +206,7 @@ it('shows the return path IOM records as an ordered list, with status and time i
   expect(first).toContain(`responsible: ${iom.orgId}`);
   expect(first).toContain('Asked at the consulate');
   expect(first).toContain(String(new Date().getFullYear()));
+  expect(await seriousViolations(page)).toEqual([]);
   await page.selectOption('#language', 'ru');
   await page.waitForSelector('#return-path li[data-step="return-requested"] .step-status:text-is("Выполнен")');
   expect(await page.textContent('#return-path li[data-step="receipt-confirmed"] .step-status')).toBe('Не начат');
