@@ -31,6 +31,7 @@ let page: Page;
 let shelter: TestOrg;
 let iom: TestOrg;
 let police: TestOrg;
+let shelter2: TestOrg;
 let shelterClient: HandoverClient;
 let iomClient: HandoverClient;
 let shelterCases: CaseService;
@@ -58,7 +59,9 @@ beforeAll(async () => {
   shelter = network.addOrg('shelter-ist', 'shelter');
   iom = network.addOrg('iom-ist', 'iom');
   police = network.addOrg('police-ist', 'authority');
+  shelter2 = network.addOrg('shelter-ank', 'shelter');
   await postJson(fx.url, ROUTES.orgs, { certificate: police.certificate });
+  await postJson(fx.url, ROUTES.orgs, { certificate: shelter2.certificate });
   await postJson(fx.url, ROUTES.orgs, { certificate: ngo.certificate });
   shelterClient = await enrolClient(fx, shelter, 'amina');
   iomClient = await enrolClient(fx, iom, 'selin');
@@ -107,6 +110,7 @@ it('withholds groups from one recipient: the preview says so, and that org decry
   await page.check(`${f('consent.purposes')}[value="services"]`);
   await page.check(`${f('consent.coveredOrgIds')}[value="${shelter.orgId}"]`);
   await page.check(`${f('consent.coveredOrgIds')}[value="${iom.orgId}"]`);
+  await page.check(`${f('consent.coveredOrgTypes')}[value="shelter"]`);
   await page.selectOption(f('consent.legalBasis'), 'consent');
   await page.fill(f('consent.expiresAt'), new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10));
   // No recipient chosen yet: nothing to withhold per org.
@@ -172,6 +176,11 @@ it('withholds groups from one recipient: the preview says so, and that org decry
 
 it('adds an org the consent does not cover only with a written vital-interest reason, shown to all as an override', async () => {
   await page.waitForSelector('#action-add-participant');
+  // A second shelter is covered by its type: added as is, no reason asked.
+  await page.selectOption('#action-add-participant select[name="orgId"]', shelter2.orgId);
+  await page.selectOption('#action-add-participant select[name="purpose"]', 'services');
+  expect(await page.isVisible('#add-scope')).toBe(false);
+  expect(await page.isVisible('#override-reason')).toBe(false);
   await page.selectOption('#action-add-participant select[name="orgId"]', police.orgId);
   await page.selectOption('#action-add-participant select[name="purpose"]', 'services');
   await page.waitForSelector('#add-scope:has-text("The consent does not cover this: the consent does not cover this organisation")');
