@@ -5,7 +5,9 @@
  * the outbox, kept encrypted in IndexedDB — reloads the page and unlocks
  * while the relay is still away, and sees it still waiting. The relay comes
  * back (same port, same Redis): the note goes by itself, and the NGO gets it
- * exactly once.
+ * exactly once. Then a slow link (every frame the page sends on its
+ * WebSocket held back 2.5 s): the note shows as sending, the box is empty at
+ * once, and it arrives once.
  */
 import net from 'node:net';
 import path from 'node:path';
@@ -38,7 +40,10 @@ let browser: Browser | undefined;
 let page: Page;
 let ngoClient: HandoverClient | undefined;
 let ngoCases: CaseService | undefined;
+let threadId = '';
 const pageErrors: string[] = [];
+/** While set, every frame the page sends on its WebSocket is held back this long (a slow uplink). */
+let holdSendsMs = 0;
 
 afterAll(async () => {
   await browser?.close();
@@ -81,7 +86,20 @@ it('keeps a note sent while the relay is away, through a reload, and sends it on
   const shelter = network.addOrg('shelter-ist', 'shelter');
   await postJson(fx.url, ROUTES.orgs, { certificate: shelter.certificate });
   browser = await launchChromium();
-  page = await (await browser.newContext()).newPage();
+  const context = await browser.newContext();
+  await context.routeWebSocket(/\/socket\.io\//, (ws) => {
+    const server = ws.connectToServer();
+    // A slow uplink: every frame the page sends goes on `holdSendsMs` later, in order (an envelope's binary parts follow its header).
+    let previous = Promise.resolve();
+    ws.onMessage((frame) => {
+      const due = Date.now() + holdSendsMs;
+      previous = previous.then(async () => {
+        if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+        server.send(frame);
+      });
+    });
+  });
+  page = await context.newPage();
   page.on('pageerror', (err) => pageErrors.push(err.message));
   await enrolBrowser(page, { url: web.url, crypto }, shelter, 'night-desk');
   expect(await page.textContent('#open-outbox')).toBe('Outbox (0)');
@@ -91,12 +109,12 @@ it('keeps a note sent while the relay is away, through a reload, and sends it on
   await ngoCases.start();
   const example = JSON.parse(readFileSync(path.join(__dirname, '../../examples/referral.json'), 'utf8')) as Record<string, Record<string, unknown>>;
   const now = Date.now();
-  const { threadId } = await ngoCases.refer({
+  ({ threadId } = await ngoCases.refer({
     ...example,
     header: { ...example.header, referredOrganisation: { orgId: shelter.orgId, orgType: 'shelter' }, coordinators: [] },
     identity: { ...example.identity, caseCode: 'OUTBOX-0001' },
     consent: { ...example.consent, givenAt: now - 60_000, expiresAt: now + 30 * 86_400_000, coveredOrgIds: [shelter.orgId], withheld: [] },
-  });
+  }));
   await page.click('#inbox button.open-thread:text-is("OUTBOX-0001")', { timeout: 20_000 });
   await page.waitForSelector('#thread-status');
 
@@ -146,5 +164,23 @@ it('keeps a note sent while the relay is away, through a reload, and sends it on
   await new Promise((r) => setTimeout(r, 1500));
   expect(await notes()).toBe(1);
   expect(await page.$$eval('#timeline li[data-type="note"]', (els) => els.length)).toBe(1);
+  expect(pageErrors).toEqual([]);
+});
+
+it('shows a note as sending while a slow relay takes its time, empties the box at once, and delivers it once', async () => {
+  await page.waitForSelector('#connection:text-is("Connected")', { timeout: 20_000 });
+  holdSendsMs = 2500;
+  const note = `Taxi booked ${Math.random().toString(36).slice(2, 8)}`;
+  await page.fill('#action-note textarea', note);
+  await page.click('#action-note button[type="submit"]');
+  await page.waitForSelector('#pending li[data-type="note"][data-state="sending"] .pending-state:text-is("Sending…")', { timeout: 5000 });
+  expect(await page.inputValue('#action-note textarea')).toBe('');
+  expect(await page.textContent('#open-outbox')).toBe('Outbox (1)');
+  await page.waitForSelector('#pending', { state: 'detached', timeout: 20_000 });
+  holdSendsMs = 0;
+  await page.waitForSelector(`#timeline li[data-type="note"] .event-detail:text-is("${note}")`);
+  await eventually(async () => (await ngoCases!.events(threadId)).some((e) => e.event.type === 'note' && e.event.body.text === note), 20_000, 'the NGO receives the second note');
+  await new Promise((r) => setTimeout(r, 1000));
+  expect((await ngoCases!.events(threadId)).filter((e) => e.event.type === 'note' && e.event.body.text === note)).toHaveLength(1);
   expect(pageErrors).toEqual([]);
 });
