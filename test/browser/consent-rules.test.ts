@@ -145,7 +145,7 @@ it('withholds groups from one recipient: the preview says so, and that org decry
   expect(toIom).not.toContain('riskSafety');
   expect(await receives(shelter.orgId)).toEqual(expect.arrayContaining(['identity', 'legalName', 'riskSafety']));
   expect(await page.textContent(`#disclosure-preview li[data-org="${shelter.orgId}"]`)).toMatch(/withheld: —$/);
-  // Dropping IOM as a recipient drops its choices; it comes back empty.
+  // Dropping IOM as a recipient drops its rule from the consent; chosen again, its choices are still there.
   await page.uncheck(`${f('header.coordinators')}[value="${iom.orgId}"]`);
   await page.waitForSelector(`#withhold-by-org fieldset[data-org="${iom.orgId}"]`, { state: 'detached' });
   await page.check(`${f('header.coordinators')}[value="${iom.orgId}"]`);
