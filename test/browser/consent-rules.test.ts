@@ -188,6 +188,12 @@ it('adds an org the consent does not cover only with a written vital-interest re
   await page.click('#action-add-participant button[type="submit"]');
   await page.waitForSelector('#override-reason .field-error:text-is("Write the vital-interest reason first.")');
   expect(await page.$$('#timeline li[data-type="participant.add"]')).toHaveLength(0);
+  // A live update re-renders the thread: what was picked, and what is missing, stay.
+  await shelterCases.note(threadId, 'Bed ready from tonight');
+  await page.waitForSelector('#timeline li[data-type="note"] .event-detail:text-is("Bed ready from tonight")', { timeout: 15_000 });
+  expect(await page.inputValue('#action-add-participant select[name="orgId"]')).toBe(police.orgId);
+  expect(await page.isVisible('#add-scope')).toBe(true);
+  expect(await page.textContent('#override-reason .field-error')).toBe('Write the vital-interest reason first.');
 
   const reason = 'Trafficker seen near the shelter; police protection needed tonight';
   await page.fill('#action-add-participant textarea[name="overrideReason"]', reason);

@@ -241,6 +241,10 @@ export function threadScreen(app: App, threadId: string) {
   let resendNote: { text: string; error: boolean } | undefined;
   // Why the last action was refused, and what its forms held when they were emptied (put back then).
   let actionError: string | undefined;
+  // What was picked in the action forms' pick-lists (a live update re-renders the page; text fields the app keeps itself).
+  const picked = new Map<string, string>();
+  // An org not covered was to be added without the written reason: said until a reason is given (live updates re-render).
+  let reasonMissing = false;
   let emptied: Array<[string, string, string]> | undefined;
   // The last action went to the outbox (the relay is away).
   let queuedNote = false;
@@ -287,6 +291,7 @@ export function threadScreen(app: App, threadId: string) {
           // Sent: the forms start empty again (a refresh otherwise keeps what was typed). The forms on the page
           // now, not this render's: a live update during the send may already have replaced them, keeping the text.
           for (const f of Array.from(document.querySelectorAll<HTMLFormElement>('section.actions form'))) f.reset();
+          picked.clear();
           await app.refresh();
         } catch (err) {
           // Said on the page as it is after the re-renders the send caused (the outbox changes re-render it),
@@ -344,10 +349,18 @@ export function threadScreen(app: App, threadId: string) {
       actionBox.appendChild(f);
     };
     const text = (name: string) => h('textarea', { name, rows: 2 });
-    const choice = (name: string, values: readonly string[]) => h('select', { name }, ...values.map((v) => h('option', { value: v }, humanize(v))));
+    /** A pick-list that keeps what was picked across the re-renders a live update makes (until the action is sent). */
+    const remember = (select: HTMLSelectElement, key: string) => {
+      const kept = picked.get(key);
+      if (kept !== undefined && Array.from(select.options).some((o) => o.value === kept)) select.value = kept;
+      on(select, 'change', () => picked.set(key, select.value));
+      return select;
+    };
+    const choice = (name: string, values: readonly string[], key = name) =>
+      remember(h('select', { name }, ...values.map((v) => h('option', { value: v }, humanize(v)))), key);
     const trimmed = (el: HTMLTextAreaElement | HTMLInputElement) => el.value.trim() || undefined;
     if (actions.includes('decline')) {
-      const reason = choice('reasonCode', DECLINE_REASONS);
+      const reason = choice('reasonCode', DECLINE_REASONS, 'decline/reasonCode');
       const details = text('details');
       form('decline', t('action.decline'), [[t('action.declineReason'), reason], [t('action.details'), details]], () => {
         const d = trimmed(details);
@@ -386,7 +399,7 @@ export function threadScreen(app: App, threadId: string) {
       });
     }
     if (actions.includes('withdraw')) {
-      const reason = choice('reasonCode', WITHDRAW_REASONS);
+      const reason = choice('reasonCode', WITHDRAW_REASONS, 'withdraw/reasonCode');
       const details = text('details');
       form('withdraw', t('action.withdraw'), [[t('action.declineReason'), reason], [t('action.details'), details]], () => {
         const d = trimmed(details);
@@ -421,7 +434,7 @@ export function threadScreen(app: App, threadId: string) {
       const inThread = new Set(thread.participants.map((p) => p.orgId));
       const candidates = client.trust.listOrgs().filter((o) => !inThread.has(o.orgId));
       if (candidates.length > 0) {
-        const org = h('select', { name: 'orgId' }, ...candidates.map((o) => h('option', { value: o.orgId }, `${o.orgId} (${humanize(o.orgType)})`)));
+        const org = remember(h('select', { name: 'orgId' }, ...candidates.map((o) => h('option', { value: o.orgId }, `${o.orgId} (${humanize(o.orgType)})`))), 'orgId');
         const purpose = choice('purpose', PURPOSES);
         const scopeNote = h('p', { class: 'warning', id: 'add-scope', role: 'status', hidden: true });
         const reason = h('textarea', { name: 'overrideReason', rows: 2 });
@@ -443,11 +456,16 @@ export function threadScreen(app: App, threadId: string) {
         };
         on(org, 'change', show);
         on(purpose, 'change', show);
+        if (reasonMissing) reasonField.error.textContent = t('action.overrideRequired');
         form('add-participant', t('action.addParticipant'), [], () => {
           const d = decide();
-          if (d.covered) return cases.addParticipant(threadId, { orgId: org.value, purpose: purpose.value as Purpose });
+          if (d.covered) {
+            reasonMissing = false;
+            return cases.addParticipant(threadId, { orgId: org.value, purpose: purpose.value as Purpose });
+          }
           if (!d.overridable) return undefined;
           const written = trimmed(reason);
+          reasonMissing = !written;
           if (!written) {
             reasonField.error.textContent = t('action.overrideRequired');
             reason.focus();
@@ -464,7 +482,7 @@ export function threadScreen(app: App, threadId: string) {
     if (actions.includes('return-step')) {
       const step = choice('step', RETURN_STEPS);
       const status = choice('status', STEP_STATUSES);
-      const decision = h('select', { name: 'decision' }, h('option', { value: '' }, '—'), ...RISK_DECISIONS.map((v) => h('option', { value: v }, humanize(v))));
+      const decision = remember(h('select', { name: 'decision' }, h('option', { value: '' }, '—'), ...RISK_DECISIONS.map((v) => h('option', { value: v }, humanize(v)))), 'decision');
       const note = h('input', { type: 'text', name: 'note', autocomplete: 'off' });
       const date = h('input', { type: 'date', name: 'date' });
       form(
