@@ -195,9 +195,14 @@ export class App {
   /** Send what the outbox and the case layer's referral outbox hold; a failure stays listed in the outbox. */
   private async sendWaiting(session: Session): Promise<void> {
     if (this.session !== session) return;
-    await session.outbox.flush();
-    if ((await session.cases.pendingReferrals()).length > 0) await session.cases.finishPendingReferrals();
-    await session.outbox.countReferrals();
+    try {
+      await session.outbox.flush();
+      if ((await session.cases.pendingReferrals()).length > 0) await session.cases.finishPendingReferrals();
+      await session.outbox.countReferrals();
+    } catch (err) {
+      // The items stay in the outbox (listed there, tried at the next connect); a lock in between ends the session's vault.
+      console.warn('the outbox could not be sent now:', errorText(err));
+    }
     this.updateListener?.(undefined);
   }
 
