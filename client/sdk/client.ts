@@ -199,12 +199,18 @@ export class HandoverClient {
 
   /* ------------------------------------------------------------ profile -- */
 
-  /** Create device keys in a new local profile and return the enrolment request for the org admin. */
+  /**
+   * Create device keys in a new local profile and return the enrolment
+   * request for the org admin. With a passphrase the vault is made (or
+   * opened) here; an app that seals the keystore apart (the web app runs
+   * Argon2id in a Web Worker: `Vault.sealNewKeystore`, `Vault.createSealed`)
+   * passes the new vault instead.
+   */
   static async createProfile(
-    options: ClientOptions & { passphrase: string; orgId: string; deviceId: string; label: string; rootPublicKey: string; serverUrl: string },
+    options: ClientOptions & { orgId: string; deviceId: string; label: string; rootPublicKey: string; serverUrl: string } & ({ passphrase: string } | { vault: Vault }),
   ): Promise<{ client: HandoverClient; enrolmentRequest: EnrolmentRequest }> {
     const { crypto } = options;
-    const vault = await Vault.openOrCreate(crypto, options.storage, options.passphrase, options.pwhashLimits ?? PWHASH_MODERATE);
+    const vault = 'vault' in options ? options.vault : await Vault.openOrCreate(crypto, options.storage, options.passphrase, options.pwhashLimits ?? PWHASH_MODERATE);
     if (await vault.get('profile')) throw new HandoverError('BAD_REQUEST', 'this profile already holds a device');
     const keys = createDeviceKeys(crypto, { deviceId: options.deviceId, orgId: options.orgId });
     const profile: Profile = {

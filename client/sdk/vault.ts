@@ -54,9 +54,36 @@ export class Vault {
   /** Make a new vault protected by `passphrase`; refuses to overwrite one. */
   static async create(crypto: Crypto, storage: KeyValueStorage, passphrase: string, limits: PwhashLimits): Promise<Vault> {
     if (await Vault.exists(storage)) throw new HandoverError('BAD_REQUEST', 'a profile already exists here');
+    const { sealed, storageKey } = Vault.sealNewKeystore(crypto, passphrase, limits);
+    try {
+      return await Vault.createSealed(crypto, storage, sealed, storageKey);
+    } finally {
+      crypto.wipe(storageKey);
+    }
+  }
+
+  /**
+   * Make a new storage key and seal it under the passphrase (Argon2id at
+   * `limits`): the slow half of `create`, pure, for an app that runs it
+   * apart (the web app: in a Web Worker). `createSealed` makes the vault
+   * from the result. The caller wipes the key.
+   */
+  static sealNewKeystore(crypto: Crypto, passphrase: string, limits: PwhashLimits): { sealed: string; storageKey: Uint8Array } {
     const storageKey = crypto.random(SIZES.aeadKey);
-    await storage.put(KEYSTORE_RECORD, sealSecrets(crypto, { storageKey: toB64u(storageKey) }, passphrase, limits));
-    const vault = new Vault(crypto, storage, storageKey);
+    return { sealed: sealSecrets(crypto, { storageKey: toB64u(storageKey) }, passphrase, limits), storageKey };
+  }
+
+  /**
+   * Make a new vault from a keystore `sealNewKeystore` sealed and the key it
+   * sealed (no Argon2id here); refuses to overwrite one. The caller must
+   * pass the pair as it came: the key cannot be checked against the
+   * keystore without the passphrase.
+   */
+  static async createSealed(crypto: Crypto, storage: KeyValueStorage, sealed: string, storageKey: Uint8Array): Promise<Vault> {
+    if (await Vault.exists(storage)) throw new HandoverError('BAD_REQUEST', 'a profile already exists here');
+    if (storageKey.length !== SIZES.aeadKey) throw new HandoverError('BAD_REQUEST', 'a storage key is 32 bytes');
+    await storage.put(KEYSTORE_RECORD, sealed);
+    const vault = new Vault(crypto, storage, storageKey.slice());
     await vault.saveIndex();
     return vault;
   }

@@ -97,6 +97,10 @@ it.each(LANGUAGES)('no serious or critical violations on any screen in %s', asyn
   await page.waitForSelector('#directory');
   await check('directory');
   await page.click('#back');
+  await page.click('#open-outbox');
+  await page.waitForSelector('#outbox-empty');
+  await check('outbox');
+  await page.click('#back');
   await page.click('#new-referral');
   await page.waitForSelector('#referral-form');
   await page.click('#send-referral');

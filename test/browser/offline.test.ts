@@ -57,11 +57,14 @@ it('opens offline, says so, and connects by itself when the relay is back', asyn
 
   await fx.close();
   fx = undefined;
+  // The worker's script came at set-up (an immutable asset, cached); a browser that cannot load it at all
+  // (a cleared cache, the app's host away) is played by refusing it.
+  await page.route('**/assets/unlock-worker-*', (route) => route.abort());
   await page.fill('#unlock input[name="passphrase"]', PASSPHRASE);
   await page.click('#unlock button[type="submit"]');
   await page.waitForSelector('#inbox-empty', { timeout: 30_000 });
   expect(await page.textContent('#connection')).toMatch(/^Offline/);
-  // The relay that served the app is away, so the worker's script could not load: Argon2id ran on the page.
+  // The worker's script could not load: Argon2id ran on the page.
   expect(await page.evaluate(() => document.documentElement.dataset.kdf)).toBe('page');
 
   fx = await relay();

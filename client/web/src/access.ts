@@ -2,9 +2,11 @@
  * The screens before the inbox: set up this browser as a device (keys made
  * here, sealed by the passphrase with Argon2id through the SDK's vault),
  * enrol it (the request as text with its fingerprint; the admin's
- * certificates pasted back) and unlock.
+ * certificates pasted back) and unlock. Argon2id runs in a Web Worker at
+ * set-up and at unlock (unlock-worker.ts), on the page only when the worker
+ * cannot load.
  */
-import { HandoverClient, HandoverError, PWHASH_MODERATE, RelayApi, Vault, isHandoverError, keyFingerprint, type ErrorCode } from '../../sdk/index';
+import { HandoverClient, HandoverError, PWHASH_MODERATE, type PwhashLimits, RelayApi, Vault, isHandoverError, keyFingerprint, type ErrorCode } from '../../sdk/index';
 import UnlockWorker from './unlock-worker?worker';
 import { type App, errorText } from './app';
 import { append, field, h, on } from './dom';
@@ -63,17 +65,25 @@ export function setupScreen(app: App) {
           const network = await new RelayApi(serverUrl).network();
           const org = orgId.value.trim();
           const name = deviceName.value.trim();
-          const { client } = await HandoverClient.createProfile({
+          const profile = {
             crypto: app.crypto,
             storage: app.storage,
-            passphrase: pass.value,
             pwhashLimits: PWHASH_MODERATE,
             orgId: org,
             deviceId: name.includes(':') ? name : `${org}:${name}`,
             label: label.value.trim(),
             rootPublicKey: network.rootPublicKey,
             serverUrl,
+          };
+          // Sealing the new keystore is Argon2id too: in the worker, as at unlock (the page stays responsive).
+          document.documentElement.dataset.kdf = 'worker';
+          const vault = await sealInWorker(app, pass.value, PWHASH_MODERATE).catch((err: unknown) => {
+            // A worker that could not load: the vault is made on the page (a second's freeze), as at unlock.
+            if (isHandoverError(err)) throw err;
+            document.documentElement.dataset.kdf = 'page';
+            return undefined;
           });
+          const { client } = await HandoverClient.createProfile(vault ? { ...profile, vault } : { ...profile, passphrase: pass.value });
           await app.show(enrolScreen(app, client, network.rootPublicKey));
         } catch (err) {
           busy(form, undefined);
@@ -171,27 +181,50 @@ export function unlockScreen(app: App) {
   };
 }
 
+type WorkerAnswer = { key?: Uint8Array; sealed?: string; error?: { code: ErrorCode; message: string } };
+
+/**
+ * One Argon2id job in a Web Worker (unlock-worker.ts); the page stays
+ * responsive. While it runs, `data-kdf-running` on the page says so (for
+ * people debugging a frozen page, and the tests; nothing about the case).
+ */
+async function inWorker(request: { sealed: string; passphrase: string } | { seal: { passphrase: string; limits: PwhashLimits } }): Promise<{ key: Uint8Array; sealed?: string }> {
+  const worker = new UnlockWorker();
+  document.documentElement.dataset.kdfRunning = 'true';
+  try {
+    return await new Promise<{ key: Uint8Array; sealed?: string }>((resolve, reject) => {
+      worker.onmessage = (ev: MessageEvent<WorkerAnswer>) => {
+        if (ev.data.key) resolve({ key: ev.data.key, ...(ev.data.sealed !== undefined ? { sealed: ev.data.sealed } : {}) });
+        else reject(new HandoverError(ev.data.error?.code ?? 'INTERNAL', ev.data.error?.message ?? 'the unlock worker failed'));
+      };
+      worker.onerror = (ev) => reject(new Error(ev.message || 'the unlock worker failed'));
+      worker.postMessage(request);
+    });
+  } finally {
+    delete document.documentElement.dataset.kdfRunning;
+    worker.terminate();
+  }
+}
+
 /** Run Argon2id in a Web Worker (the page stays responsive), then open the vault with the key it found. */
 async function openInWorker(app: App, passphrase: string): Promise<HandoverClient> {
   const sealed = await Vault.sealedKeystore(app.storage);
   if (sealed === undefined) throw new HandoverError('KEYSTORE_CORRUPT', 'no device in this browser: set it up first');
-  const worker = new UnlockWorker();
-  let key: Uint8Array;
-  try {
-    key = await new Promise<Uint8Array>((resolve, reject) => {
-      worker.onmessage = (ev: MessageEvent<{ key?: Uint8Array; error?: { code: ErrorCode; message: string } }>) => {
-        if (ev.data.key) resolve(ev.data.key);
-        else reject(new HandoverError(ev.data.error?.code ?? 'INTERNAL', ev.data.error?.message ?? 'the unlock worker failed'));
-      };
-      worker.onerror = (ev) => reject(new Error(ev.message || 'the unlock worker failed'));
-      worker.postMessage({ sealed, passphrase });
-    });
-  } finally {
-    worker.terminate();
-  }
+  const { key } = await inWorker({ sealed, passphrase });
   try {
     const vault = await Vault.unlockWithKey(app.crypto, app.storage, key);
     return await HandoverClient.open({ crypto: app.crypto, storage: app.storage, vault });
+  } finally {
+    app.crypto.wipe(key);
+  }
+}
+
+/** Set-up: the worker makes the storage key and seals it under the passphrase; the page makes the vault from them. */
+async function sealInWorker(app: App, passphrase: string, limits: PwhashLimits): Promise<Vault> {
+  const { key, sealed } = await inWorker({ seal: { passphrase, limits } });
+  try {
+    if (sealed === undefined) throw new HandoverError('INTERNAL', 'the worker sealed no keystore');
+    return await Vault.createSealed(app.crypto, app.storage, sealed, key);
   } finally {
     app.crypto.wipe(key);
   }

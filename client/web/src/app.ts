@@ -12,6 +12,7 @@ import type { IndexedDbStorage } from './idb-storage';
 import { notifyActivity } from './notify';
 import { type WebSettings, effectiveLockMinutes, loadSettings } from './device-settings';
 import { UnreadMarks } from './unread';
+import { Outbox } from './outbox';
 
 /** What the page that serves the app says about itself (`/app-config.json`, same origin). */
 export interface AppConfig {
@@ -33,6 +34,8 @@ export interface Session {
   settings: WebSettings;
   /** Messages not seen on this device yet, per thread. */
   unread: UnreadMarks;
+  /** Thread actions waiting for the relay (kept in the vault: they survive a reload). */
+  outbox: Outbox;
 }
 
 export type Screen = (root: HTMLElement) => void | Promise<void>;
@@ -57,6 +60,7 @@ export class App {
   /** The settings screen (settings.ts), linked from the bar; restore from a backup (restore.ts), linked from set-up. */
   settingsScreen: Screen = () => undefined;
   restoreScreen: Screen = () => undefined;
+  outboxScreen: Screen = () => undefined;
 
   constructor(
     readonly crypto: Crypto,
@@ -103,6 +107,8 @@ export class App {
     if (this.session) {
       tools.appendChild(h('span', { id: 'connection', role: 'status' }, this.session.online ? t('app.online') : t('app.offline')));
       const session = this.session;
+      // What waits for the relay: a count only (the outbox screen lists it).
+      tools.appendChild(on(h('button', { type: 'button', id: 'open-outbox', class: 'secondary' }, t('outbox.open', { count: session.outbox.count })), 'click', () => void this.show(this.outboxScreen)));
       const receipts = h('input', { type: 'checkbox', id: 'read-receipts', checked: session.readReceipts });
       on(receipts, 'change', () => {
         session.readReceipts = receipts.checked;
@@ -174,8 +180,13 @@ export class App {
 
   async startSession(client: HandoverClient): Promise<void> {
     const cases = new CaseService({ transport: client });
-    const [readReceipts, settings, unread] = await Promise.all([client.readReceiptsEnabled(), loadSettings(client), UnreadMarks.load(client)]);
-    const session: Session = { client, cases, online: false, readReceipts, settings, unread };
+    const [readReceipts, settings, unread, outbox] = await Promise.all([
+      client.readReceiptsEnabled(),
+      loadSettings(client),
+      UnreadMarks.load(client),
+      Outbox.load(client, cases),
+    ]);
+    const session: Session = { client, cases, online: false, readReceipts, settings, unread, outbox };
     this.session = session;
     this.sessionListeners.push(
       // Another device's message, stored for the first time: unread unless its thread is on screen; a
@@ -188,6 +199,12 @@ export class App {
       client.on('connection', (state) => {
         session.online = state === 'connected';
         this.renderBar();
+        // The socket came back by itself (the relay restarted): what waited goes now.
+        if (session.online) void this.sendWaiting(session);
+      }),
+      outbox.onChange(() => {
+        this.renderBar();
+        this.updateListener?.(undefined);
       }),
       cases.onUpdate((update) => this.updateListener?.(update.threadId)),
       // Delivery notices name a message, not a thread: the screen on show refreshes its delivery state,
@@ -203,6 +220,21 @@ export class App {
     await cases.start();
     this.renderBar();
     this.touch();
+    if (session.online) void this.sendWaiting(session);
+  }
+
+  /** Send what the outbox and the case layer's referral outbox hold; a failure stays listed in the outbox. */
+  private async sendWaiting(session: Session): Promise<void> {
+    if (this.session !== session) return;
+    try {
+      await session.outbox.flush();
+      if ((await session.cases.pendingReferrals()).length > 0) await session.cases.finishPendingReferrals();
+      await session.outbox.countReferrals();
+    } catch (err) {
+      // The items stay in the outbox (listed there, tried at the next connect); a lock in between ends the session's vault.
+      console.warn('the outbox could not be sent now:', errorText(err));
+    }
+    this.updateListener?.(undefined);
   }
 
   /** Sign in, open the socket and fetch what waited; false when the relay cannot be reached. */
@@ -229,6 +261,7 @@ export class App {
         if (online) {
           await session.cases.start();
           this.updateListener?.(undefined);
+          await this.sendWaiting(session);
         } else this.retryOnline(session, Math.min(waitMs * 2, 60_000));
       });
     }, waitMs);
@@ -250,7 +283,9 @@ export class App {
     this.renderBar();
     if (session) {
       session.cases.dispose();
+      session.outbox.dispose();
       // Work already queued finishes before the vault's key is wiped (a write after the wipe would be lost).
+      await session.outbox.idle();
       await session.cases.idle();
       await session.unread.flush().catch((err: unknown) => {
         // The lock must happen whatever failed: the marks in memory go with the session, the last ones written stay.

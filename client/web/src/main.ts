@@ -12,6 +12,7 @@ import { IndexedDbStorage } from './idb-storage';
 import { inboxScreen } from './inbox';
 import { restoreScreen } from './restore';
 import { settingsScreen } from './settings';
+import { outboxScreen } from './outbox-screen';
 
 async function loadConfig(): Promise<AppConfig> {
   try {
@@ -48,6 +49,7 @@ async function main(): Promise<void> {
   app.homeScreen = inboxScreen(app);
   app.settingsScreen = settingsScreen(app);
   app.restoreScreen = restoreScreen(app);
+  app.outboxScreen = outboxScreen(app);
   await app.show(await firstScreen(app));
   document.documentElement.dataset.ready = 'true';
 }

@@ -6,7 +6,8 @@
  * schema's own checks give the field-level messages, in the user's language.
  * The consent section comes first.
  */
-import { FIELD_GROUPS, ReferralBody, planReferral } from '../../referral/index';
+import { FIELD_GROUPS, type FieldGroup, type OrgRef, ReferralBody, type ScopeViolation, type WithheldRule, planReferral, withheldGroupsFor } from '../../referral/index';
+import { isHandoverError } from '../../sdk/index';
 import { type App, errorText } from './app';
 import { field, h, on, uid } from './dom';
 import { type MessageKey, humanize, t, tDynamic } from './i18n/index';
@@ -235,8 +236,49 @@ export function issueMessage(issue: { code: string; message: string; maximum?: u
   }
 }
 
+/**
+ * What the caseworker chose to withhold: groups from every recipient, and
+ * groups from one recipient org each. These become the consent's own
+ * withholding rules (signed with the referral), never a filter of the form.
+ */
+export interface WithholdChoice {
+  all: readonly string[];
+  /** Per recipient org id: the groups it must not receive. */
+  byOrg?: ReadonlyMap<string, readonly string[]>;
+}
+
+/** The recipients the form's values name: the referred org, then the coordinators (distinct ids). */
+export function formRecipients(values: ReadonlyMap<string, unknown>): OrgRef[] {
+  const out: OrgRef[] = [];
+  const add = (v: unknown) => {
+    const ref = v as OrgRef | undefined;
+    if (ref && typeof ref.orgId === 'string' && !out.some((o) => o.orgId === ref.orgId)) out.push(ref);
+  };
+  add(values.get('header.referredOrganisation'));
+  const coordinators = values.get('header.coordinators');
+  if (Array.isArray(coordinators)) for (const c of coordinators) add(c);
+  return out;
+}
+
+/**
+ * The consent's `withheld` rules for the choice: one rule for every
+ * recipient, one per org for its own groups. A per-org choice for an org
+ * that is no longer a recipient is dropped (it was for that referral only).
+ */
+export function withheldRules(choice: WithholdChoice, recipients: readonly string[]): WithheldRule[] {
+  const rules: WithheldRule[] = [];
+  const isGroup = (g: string): g is FieldGroup => (FIELD_GROUPS as readonly string[]).includes(g);
+  const all = [...new Set(choice.all)].filter(isGroup);
+  if (all.length > 0) rules.push({ fieldGroups: all });
+  for (const orgId of recipients) {
+    const groups = [...new Set(choice.byOrg?.get(orgId) ?? [])].filter(isGroup).filter((g) => !all.includes(g));
+    if (groups.length > 0) rules.push({ fieldGroups: groups, fromOrgIds: [orgId] });
+  }
+  return rules;
+}
+
 /** The referral the form's values make, with what the form fills in itself (the consent's time and recorder, no coordinators). */
-export function buildReferral(values: ReadonlyMap<string, unknown>, now: number, withheld: readonly string[] = []): Record<string, unknown> {
+export function buildReferral(values: ReadonlyMap<string, unknown>, now: number, withheld: readonly string[] | WithholdChoice = []): Record<string, unknown> {
   const body: Record<string, unknown> = {};
   // The objects of the required sections always exist, so the schema names each missing field rather than the whole group.
   for (const section of FORM_SECTIONS.filter((s) => !s.optional)) {
@@ -252,20 +294,72 @@ export function buildReferral(values: ReadonlyMap<string, unknown>, now: number,
   }
   if (values.get('header.coordinators') === undefined) setPath(body, 'header.coordinators', []);
   setPath(body, 'consent.givenAt', now);
-  // Groups the survivor does not want shared go to no recipient (per-org rules: the CLI's JSON input).
-  setPath(body, 'consent.withheld', withheld.length > 0 ? [{ fieldGroups: [...withheld] }] : []);
+  // What the survivor does not want shared: the consent's own rules (the case layer redacts by them, per recipient).
+  const choice: WithholdChoice = Array.isArray(withheld) ? { all: withheld as readonly string[] } : (withheld as WithholdChoice);
+  setPath(body, 'consent.withheld', withheldRules(choice, formRecipients(values).map((r) => r.orgId)));
   const name = values.get('header.referringPrimaryCaseWorker.name');
   setPath(body, 'consent.recordedBy', name === undefined ? {} : { name });
   return body;
 }
 
-/** Which groups each recipient will receive and which the consent withholds from it, as lines; or why it cannot be sent. */
-export function disclosurePreview(body: ReferralBody, now: number): string[] {
+/** One recipient in the preview: exactly what the case layer would send it, or why it would refuse. */
+export interface PreviewRow {
+  orgId: string;
+  orgType: string;
+  /** The groups it would receive (empty when the consent does not allow sending to it). */
+  receives: FieldGroup[];
+  /** The groups the consent withholds from it and it does not receive. */
+  withheld: FieldGroup[];
+  /** Withheld, but shared anyway because the risk is life-threatening (the domain rule). */
+  sharedAnyway: FieldGroup[];
+  /** Why the consent does not allow sending to it (empty when it does): the case layer's own check. */
+  violations: ScopeViolation[];
+}
+
+/** The preview's rows: the case layer's plan for each recipient on its own (one refusal does not hide the others). */
+export function disclosureRows(body: ReferralBody, now: number): PreviewRow[] {
   const { header } = body;
   const recipients = [header.referredOrganisation, ...header.coordinators];
-  const plan = planReferral(body, { recipients, purpose: header.purpose, now });
-  const groups = (list: readonly string[]) => (list.length ? list.map((g) => pickLabel('fieldGroup', g)).join(', ') : '—');
-  return plan.recipients.map((r) => t('form.previewLine', { org: `${r.orgId} (${r.orgType})`, groups: groups(r.fieldGroups), withheld: groups(r.withheld) }));
+  return recipients.map((r) => {
+    const withheld = withheldGroupsFor(body.consent, r);
+    try {
+      const plan = planReferral(body, { recipients: [r], purpose: header.purpose, now });
+      const row = plan.recipients[0];
+      const receives = row?.fieldGroups ?? [];
+      return {
+        orgId: r.orgId,
+        orgType: r.orgType,
+        receives,
+        withheld: withheld.filter((g) => !receives.includes(g)),
+        sharedAnyway: withheld.filter((g) => receives.includes(g)),
+        violations: [],
+      };
+    } catch (err) {
+      if (!isHandoverError(err) || err.code !== 'CONSENT_SCOPE') throw err;
+      const details = err.details as { violations?: ScopeViolation[] } | undefined;
+      return { orgId: r.orgId, orgType: r.orgType, receives: [], withheld, sharedAnyway: [], violations: details?.violations ?? [] };
+    }
+  });
+}
+
+/** A list of groups as words. */
+function groupWords(list: readonly string[]): string {
+  return list.length ? list.map((g) => pickLabel('fieldGroup', g)).join(', ') : '—';
+}
+
+/** One preview row as a line in the user's language. */
+export function previewLine(row: PreviewRow): string {
+  const org = `${row.orgId} (${pickLabel('orgType', row.orgType)})`;
+  if (row.violations.length > 0) {
+    return t('form.previewOutOfScope', { org, reasons: row.violations.map((v) => tDynamic(`scope.${v}`, humanize(v))).join('; ') });
+  }
+  const line = t('form.previewLine', { org, groups: groupWords(row.receives), withheld: groupWords(row.withheld) });
+  return row.sharedAnyway.length > 0 ? `${line} ${t('form.previewSharedAnyway', { groups: groupWords(row.sharedAnyway) })}` : line;
+}
+
+/** Which groups each recipient will receive and which the consent withholds from it, as lines. */
+export function disclosurePreview(body: ReferralBody, now: number): string[] {
+  return disclosureRows(body, now).map(previewLine);
 }
 
 export function referralFormScreen(app: App) {
@@ -293,18 +387,60 @@ export function referralFormScreen(app: App) {
     });
     const consentSet = form.querySelector('fieldset[data-section="form.section.consent"]');
     consentSet?.appendChild(h('fieldset', { class: 'field', 'data-field': 'consent.withheld' }, h('legend', {}, t('form.withheld')), h('div', { class: 'checks' }, ...withheldBoxes.map((b) => b.el))));
-    const withheld = () => withheldBoxes.filter((b) => b.box.checked).map((b) => b.box.value);
+    // Per recipient: the groups this one org must not receive (the consent's per-org rules, as the CLI's JSON has them).
+    const byOrg = new Map<string, Set<string>>();
+    const perOrg = h('div', { id: 'withhold-by-org' });
+    consentSet?.appendChild(h('fieldset', { class: 'field', 'data-field': 'consent.withheld.byOrg' }, h('legend', {}, t('form.withheldByOrg')), perOrg));
+    const currentValues = () => new Map(controls.map((c) => [c.path, c.read()]));
+    let shownFor = '';
+    const renderPerOrg = () => {
+      const recipients = formRecipients(currentValues());
+      const key = recipients.map((r) => r.orgId).join('\n');
+      if (key === shownFor && perOrg.childNodes.length > 0) return;
+      shownFor = key;
+      perOrg.replaceChildren();
+      if (recipients.length === 0) {
+        perOrg.appendChild(h('p', { class: 'hint' }, t('form.withheldByOrgNone')));
+        return;
+      }
+      for (const r of recipients) {
+        const chosen = byOrg.get(r.orgId) ?? new Set<string>();
+        byOrg.set(r.orgId, chosen);
+        const name = orgs.find((o) => o.orgId === r.orgId)?.name ?? r.orgId;
+        const boxes = FIELD_GROUPS.map((g) => {
+          const box = h('input', { type: 'checkbox', name: `withheld-from.${r.orgId}`, value: g, id: uid('wo'), checked: chosen.has(g), 'data-org': r.orgId });
+          on(box, 'change', () => (box.checked ? chosen.add(g) : chosen.delete(g)));
+          return h('span', {}, box, h('label', { for: box.id }, pickLabel('fieldGroup', g)));
+        });
+        perOrg.appendChild(
+          h('fieldset', { class: 'withhold-org', 'data-org': r.orgId }, h('legend', {}, t('form.withheldFrom', { org: `${name} (${r.orgId})` })), h('div', { class: 'checks' }, ...boxes)),
+        );
+      }
+    };
+    const withheld = (): WithholdChoice => ({
+      all: withheldBoxes.filter((b) => b.box.checked).map((b) => b.box.value),
+      byOrg: new Map([...byOrg].map(([orgId, groups]) => [orgId, [...groups]])),
+    });
     const preview = h('ul', { id: 'disclosure-preview' });
     const previewBox = h('section', { 'aria-live': 'polite', 'aria-labelledby': 'preview-heading' }, h('h2', { id: 'preview-heading' }, t('form.preview')), preview);
     const updatePreview = () => {
-      const parsed = ReferralBody.safeParse(buildReferral(new Map(controls.map((c) => [c.path, c.read()])), Date.now(), withheld()));
+      renderPerOrg();
+      const parsed = ReferralBody.safeParse(buildReferral(currentValues(), Date.now(), withheld()));
       preview.replaceChildren();
       if (!parsed.success) {
         preview.appendChild(h('li', {}, t('form.previewIncomplete')));
         return;
       }
       try {
-        for (const line of disclosurePreview(parsed.data, Date.now())) preview.appendChild(h('li', {}, line));
+        for (const row of disclosureRows(parsed.data, Date.now())) {
+          preview.appendChild(
+            h(
+              'li',
+              { 'data-org': row.orgId, 'data-receives': row.receives.join(' '), class: row.violations.length > 0 ? 'warning' : undefined },
+              previewLine(row),
+            ),
+          );
+        }
       } catch (err) {
         preview.appendChild(h('li', { class: 'error' }, t('app.error', { message: errorText(err) })));
       }
@@ -347,6 +483,12 @@ export function referralFormScreen(app: App) {
           status.textContent = t('form.sent');
           await app.show(threadScreen(app, result.threadId));
         } catch (err) {
+          // Nothing or part of it went out: the case layer keeps it in its outbox and sends it when the relay is back.
+          if (isHandoverError(err) && err.details?.outbox !== undefined) {
+            await session.outbox.countReferrals();
+            await app.show(app.outboxScreen);
+            return;
+          }
           for (const el of Array.from(form.elements)) (el as HTMLInputElement).disabled = false;
           status.textContent = '';
           summary.className = 'form-error error';

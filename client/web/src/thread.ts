@@ -3,11 +3,30 @@
  * the actions its role allows now. Every value shown is text from another
  * org's message: it goes through textContent only (dom.ts).
  */
-import { CONSENT_GIVERS, CONSENT_METHODS, DECLINE_REASONS, PURPOSES, RETURN_STEPS, RISK_DECISIONS, STEP_STATUSES, WITHDRAW_REASONS, type CaseThread, type DeclineReason, type ThreadEvent } from '../../referral/index';
+import {
+  CONSENT_GIVERS,
+  CONSENT_METHODS,
+  RETURN_STEPS,
+  RISK_DECISIONS,
+  STEP_STATUSES,
+  WITHDRAW_REASONS,
+  type CaseThread,
+  type ConsentRecord,
+  type DeclineReason,
+  type OrgTypeName,
+  type Purpose,
+  type ReturnPathState,
+  type ReturnStep,
+  type ScopeViolation,
+  type ThreadEvent,
+  scopeViolations,
+} from '../../referral/index';
 import { byOrg } from '../../sdk/index';
 import { type App, errorText } from './app';
 import { field, h, on } from './dom';
+import { EVENT_TYPE, type OutboxItem, type QueuedAction } from './outbox';
 import { formatDateTime, humanize, t, tDynamic } from './i18n/index';
+import { PICK_LISTS, type PickList, fieldOptionLabel, pickLabel } from './i18n/labels/index';
 
 const UNDECIDED = ['sent', 'acknowledged', 'info-requested'];
 const AFTER_ACCEPT = ['accepted', 'intake-scheduled', 'no-show'];
@@ -59,17 +78,17 @@ const PICK_LIST_FIELDS = new Set([
   'legalBasis', 'documentType', 'fitToTravel', 'coveredOrgTypes', 'orgType', 'fieldGroups', 'fromOrgTypes',
 ]);
 
-function leafText(key: string, value: unknown): string {
+function leafText(path: string, key: string, value: unknown): string {
   if (typeof value === 'number' && /(At|Date|For)$/.test(key)) return formatDateTime(value);
-  if (typeof value === 'string' && PICK_LIST_FIELDS.has(key)) return key === 'priority' ? tDynamic(`priority.${value}`, humanize(value)) : humanize(value);
+  if (typeof value === 'string' && PICK_LIST_FIELDS.has(key)) return fieldOptionLabel(path, value);
   return String(value);
 }
 
 /** A value of the referral as a definition list, nested objects as nested lists; all as text. */
 function dataList(value: unknown, path = '', key = ''): HTMLElement {
-  if (value === null || typeof value !== 'object') return h('span', {}, leafText(key, value));
+  if (value === null || typeof value !== 'object') return h('span', {}, leafText(path, key, value));
   if (Array.isArray(value)) {
-    if (value.every((v) => typeof v !== 'object' || v === null)) return h('span', {}, value.map((v) => leafText(key, v)).join(', '));
+    if (value.every((v) => typeof v !== 'object' || v === null)) return h('span', {}, value.map((v) => leafText(path, key, v)).join(', '));
     return h('ul', {}, ...value.map((v) => h('li', {}, dataList(v, path, key))));
   }
   const dl = h('dl', { class: 'data' });
@@ -90,7 +109,7 @@ function eventDetail(event: ThreadEvent | undefined): string | undefined {
     case 'note':
       return e.body.text;
     case 'referral.decline':
-      return [humanize(e.body.reasonCode), e.body.details].filter(Boolean).join(': ');
+      return [pickLabel('declineReason', e.body.reasonCode), e.body.details].filter(Boolean).join(': ');
     case 'referral.acknowledge':
     case 'referral.accept':
       return e.body.note;
@@ -99,13 +118,15 @@ function eventDetail(event: ThreadEvent | undefined): string | undefined {
     case 'referral.provide-info':
       return e.body.details;
     case 'referral.withdraw':
-      return [humanize(e.body.reasonCode), e.body.details].filter(Boolean).join(': ');
+      return [pickLabel('withdrawReason', e.body.reasonCode), e.body.details].filter(Boolean).join(': ');
     case 'case.close':
       return e.body.reasonForCaseClosure;
     case 'participant.add':
-      return `${e.body.orgId} — ${humanize(e.body.purpose)}`;
+      return `${e.body.orgId} — ${pickLabel('purpose', e.body.purpose)}`;
+    case 'consent.override':
+      return `${e.body.recipient.orgId} — ${pickLabel('purpose', e.body.purpose)}`;
     case 'return.step':
-      return [`${humanize(e.body.step)}: ${humanize(e.body.status)}`, e.body.decision ? humanize(e.body.decision) : undefined, e.body.note].filter(Boolean).join(' — ');
+      return [`${pickLabel('returnStep', e.body.step)}: ${pickLabel('stepStatus', e.body.status)}`, e.body.decision ? pickLabel('riskDecision', e.body.decision) : undefined, e.body.note].filter(Boolean).join(' — ');
     case 'intake.schedule':
       return [formatDateTime(e.body.scheduledFor), e.body.location].filter(Boolean).join(' — ');
     default:
@@ -113,9 +134,119 @@ function eventDetail(event: ThreadEvent | undefined): string | undefined {
   }
 }
 
+/**
+ * Adding an org to a thread, as the domain decides it (consent.ts, the same
+ * check the replay makes): covered, or not covered and open to a written
+ * vital-interest override, or not covered with no override possible (a
+ * withdrawal cannot be overridden).
+ */
+export type AddDecision = { covered: true } | { covered: false; violations: ScopeViolation[]; overridable: boolean };
+
+export function addParticipantDecision(
+  consent: ConsentRecord | undefined,
+  org: { orgId: string; orgType: OrgTypeName },
+  purpose: Purpose,
+  now: number,
+  withdrawn = false,
+): AddDecision {
+  // Without the referral (not held yet) the replay does not check either; the case layer refuses what it must.
+  if (!consent) return { covered: true };
+  // A new participant sees only what is sent after it joins: no field groups in the request.
+  const violations = scopeViolations(consent, { recipientOrgId: org.orgId, recipientOrgType: org.orgType, fieldGroups: [], purpose, now, withdrawn });
+  if (violations.length === 0) return { covered: true };
+  return { covered: false, violations, overridable: !violations.includes('withdrawn') };
+}
+
+/** A step of the return path as the list shows it: every step of the path in order, recorded or not. */
+export interface ReturnRow {
+  step: ReturnStep;
+  status: string;
+  responsibleOrgId?: string;
+  date?: number;
+  updatedAt?: number;
+  decision?: string;
+  note?: string;
+}
+
+/** The return path in path order: each step with its recorded status, or "not started"; `not-departed` only when recorded. */
+export function returnRows(path: ReturnPathState): ReturnRow[] {
+  return RETURN_STEPS.filter((step) => step !== 'not-departed' || path.steps.some((s) => s.step === step)).map((step) => {
+    const s = path.steps.find((x) => x.step === step);
+    if (!s) return { step, status: 'not-started' };
+    return {
+      step,
+      status: s.status,
+      responsibleOrgId: s.responsibleOrgId,
+      updatedAt: s.updatedAt,
+      ...(s.date !== undefined ? { date: s.date } : {}),
+      ...(s.decision !== undefined ? { decision: s.decision } : {}),
+      ...(s.note !== undefined ? { note: s.note } : {}),
+    };
+  });
+}
+
+function returnPathList(path: ReturnPathState): HTMLElement {
+  const list = h('ol', { id: 'return-path', class: 'return-path' });
+  for (const row of returnRows(path)) {
+    const facts = [
+      row.decision ? pickLabel('riskDecision', row.decision) : undefined,
+      row.responsibleOrgId ? t('return.responsible', { org: row.responsibleOrgId }) : undefined,
+      row.date !== undefined ? t('return.date', { date: formatDateTime(row.date) }) : undefined,
+      row.updatedAt !== undefined ? t('return.updated', { time: formatDateTime(row.updatedAt) }) : undefined,
+    ].filter(Boolean);
+    list.appendChild(
+      h(
+        'li',
+        { 'data-step': row.step, 'data-status': row.status },
+        h('strong', { class: 'step' }, pickLabel('returnStep', row.step)),
+        ' — ',
+        h('span', { class: 'step-status' }, row.status === 'not-started' ? t('stepStatus.not-started') : pickLabel('stepStatus', row.status)),
+        facts.length ? h('span', { class: 'step-facts' }, ` (${facts.join('; ')})`) : null,
+        row.note ? h('p', { class: 'event-detail' }, row.note) : null,
+      ),
+    );
+  }
+  return list;
+}
+
+/** What an outbox item says in a thread or the outbox: its event, its words (a note's text), and where it is. */
+export function pendingText(item: OutboxItem): { label: string; detail?: string } {
+  const label = tDynamic(`event.${EVENT_TYPE[item.kind]}`, humanize(item.kind));
+  const body = item.body as Record<string, unknown>;
+  const words = [body.text, body.questions, body.details, body.reasonForCaseClosure, body.note].find((v): v is string => typeof v === 'string');
+  return words === undefined ? { label } : { label, detail: words };
+}
+
+export function pendingState(state: 'sending' | 'waiting' | 'failed', item: OutboxItem): string {
+  if (state === 'failed') return t('outbox.failed', { message: item.failed?.message ?? '' });
+  return state === 'sending' ? t('outbox.sending') : t('outbox.waiting');
+}
+
+function pendingItem(state: 'sending' | 'waiting' | 'failed', item: OutboxItem, discard: () => void): HTMLElement {
+  const { label, detail } = pendingText(item);
+  return h(
+    'li',
+    { 'data-type': EVENT_TYPE[item.kind], 'data-state': state, class: state === 'failed' ? 'warning' : undefined },
+    h('strong', {}, label),
+    ' — ',
+    h('span', { class: 'pending-state' }, pendingState(state, item)),
+    detail ? h('p', { class: 'event-detail' }, detail) : null,
+    state === 'sending' ? null : on(h('button', { type: 'button', class: 'secondary discard' }, t('outbox.discard')), 'click', discard),
+  );
+}
+
 export function threadScreen(app: App, threadId: string) {
   // What the last "send again" did: kept across the re-render that follows it.
   let resendNote: { text: string; error: boolean } | undefined;
+  // Why the last action was refused, and what its forms held when they were emptied (put back then).
+  let actionError: string | undefined;
+  // What was picked in the action forms' pick-lists (a live update re-renders the page; text fields the app keeps itself).
+  const picked = new Map<string, string>();
+  // An org not covered was to be added without the written reason: said until a reason is given (live updates re-render).
+  let reasonMissing = false;
+  let emptied: Array<[string, string, string]> | undefined;
+  // The last action went to the outbox (the relay is away).
+  let queuedNote = false;
   return async (root: HTMLElement) => {
     const session = app.session;
     if (!session) return;
@@ -153,6 +284,7 @@ export function threadScreen(app: App, threadId: string) {
     const result = h('p', { role: 'status', id: 'action-result' });
     const act = (work: () => Promise<unknown>) => {
       void (async () => {
+        actionError = undefined;
         result.textContent = '';
         for (const b of Array.from(actionBox.querySelectorAll('button'))) b.disabled = true;
         try {
@@ -160,23 +292,52 @@ export function threadScreen(app: App, threadId: string) {
           // Sent: the forms start empty again (a refresh otherwise keeps what was typed). The forms on the page
           // now, not this render's: a live update during the send may already have replaced them, keeping the text.
           for (const f of Array.from(document.querySelectorAll<HTMLFormElement>('section.actions form'))) f.reset();
+          picked.clear();
           await app.refresh();
         } catch (err) {
-          result.className = 'error';
-          result.textContent = t('app.error', { message: errorText(err) });
-          for (const b of Array.from(actionBox.querySelectorAll('button'))) b.disabled = false;
+          // Said on the page as it is after the re-renders the send caused (the outbox changes re-render it),
+          // with what was typed put back.
+          actionError = t('app.error', { message: errorText(err) });
+          const typed = emptied;
+          emptied = undefined;
+          await app.refresh();
+          for (const [formId, name, value] of typed ?? []) {
+            const el = document.querySelector<HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement>(`section.actions form#${formId} [name="${name}"]`);
+            if (el) el.value = value;
+          }
         }
       })();
     };
+    /** An action that waits in the outbox when the relay is away (kept encrypted; sent when it is back). */
+    const queue = (action: QueuedAction) => async () => {
+      // Kept in the outbox: the forms are emptied at once (a slow relay must not leave the text there to be sent twice);
+      // what they held comes back if the thread refuses the action.
+      const emptyForms = () => {
+        emptied = [];
+        for (const f of Array.from(document.querySelectorAll<HTMLFormElement>('section.actions form'))) {
+          for (const el of Array.from(f.elements) as Array<HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement>) {
+            if (el.name && el.type !== 'checkbox' && el.value) emptied.push([f.id, el.name, el.value]);
+          }
+          f.reset();
+        }
+      };
+      queuedNote = false;
+      queuedNote = (await session.outbox.submit(threadId, action, emptyForms)) === 'queued';
+    };
+    const waitingKinds = new Set(session.outbox.list(threadId).filter((i) => !i.failed).map((i) => i.kind));
     const simple = h('p', {});
     const button = (name: ActionName, label: string, work: () => Promise<unknown>) =>
-      simple.append(simple.childNodes.length ? ' ' : '', on(h('button', { type: 'button', id: `action-${name}` }, label), 'click', () => act(work)));
-    if (actions.includes('acknowledge')) button('acknowledge', t('action.acknowledge'), () => cases.acknowledge(threadId));
-    if (actions.includes('accept')) button('accept', t('action.accept'), () => cases.accept(threadId));
-    if (actions.includes('arrived')) button('arrived', t('action.arrived'), () => cases.arrived(threadId));
-    if (actions.includes('no-show')) button('no-show', t('action.noShow'), () => cases.noShow(threadId));
-    if (actions.includes('start-service')) button('start-service', t('action.startService'), () => cases.startService(threadId));
-    if (actions.includes('complete-service')) button('complete-service', t('action.completeService'), () => cases.completeService(threadId));
+      simple.append(
+        simple.childNodes.length ? ' ' : '',
+        // Not twice: the one waiting in the outbox is this action already.
+        on(h('button', { type: 'button', id: `action-${name}`, disabled: waitingKinds.has(name as QueuedAction['kind']) }, label), 'click', () => act(work)),
+      );
+    if (actions.includes('acknowledge')) button('acknowledge', t('action.acknowledge'), queue({ kind: 'acknowledge', body: {} }));
+    if (actions.includes('accept')) button('accept', t('action.accept'), queue({ kind: 'accept', body: {} }));
+    if (actions.includes('arrived')) button('arrived', t('action.arrived'), queue({ kind: 'arrived', body: {} }));
+    if (actions.includes('no-show')) button('no-show', t('action.noShow'), queue({ kind: 'no-show', body: {} }));
+    if (actions.includes('start-service')) button('start-service', t('action.startService'), queue({ kind: 'start-service', body: {} }));
+    if (actions.includes('complete-service')) button('complete-service', t('action.completeService'), queue({ kind: 'complete-service', body: {} }));
     if (simple.childNodes.length > 0) actionBox.appendChild(simple);
     /** One action with a few fields: a small form of its own. */
     const form = (name: ActionName, label: string, fields: Array<[string, HTMLElement]>, work: () => Promise<unknown> | undefined) => {
@@ -189,28 +350,36 @@ export function threadScreen(app: App, threadId: string) {
       actionBox.appendChild(f);
     };
     const text = (name: string) => h('textarea', { name, rows: 2 });
-    const choice = (name: string, values: readonly string[]) => h('select', { name }, ...values.map((v) => h('option', { value: v }, humanize(v))));
+    /** A pick-list that keeps what was picked across the re-renders a live update makes (until the action is sent). */
+    const remember = (select: HTMLSelectElement, key: string) => {
+      const kept = picked.get(key);
+      if (kept !== undefined && Array.from(select.options).some((o) => o.value === kept)) select.value = kept;
+      on(select, 'change', () => picked.set(key, select.value));
+      return select;
+    };
+    const choice = (name: string, list: PickList, key = name) =>
+      remember(h('select', { name }, ...PICK_LISTS[list].map((v) => h('option', { value: v }, pickLabel(list, v)))), key);
     const trimmed = (el: HTMLTextAreaElement | HTMLInputElement) => el.value.trim() || undefined;
     if (actions.includes('decline')) {
-      const reason = choice('reasonCode', DECLINE_REASONS);
+      const reason = choice('reasonCode', 'declineReason', 'decline/reasonCode');
       const details = text('details');
       form('decline', t('action.decline'), [[t('action.declineReason'), reason], [t('action.details'), details]], () => {
         const d = trimmed(details);
-        return cases.decline(threadId, { reasonCode: reason.value as DeclineReason, ...(d ? { details: d } : {}) });
+        return queue({ kind: 'decline', body: { reasonCode: reason.value as DeclineReason, ...(d ? { details: d } : {}) } })();
       });
     }
     if (actions.includes('request-info')) {
       const questions = text('questions');
       form('request-info', t('action.requestInfo'), [[t('action.questions'), questions]], () => {
         const q = trimmed(questions);
-        return q ? cases.requestInfo(threadId, { questions: q }) : undefined;
+        return q ? queue({ kind: 'request-info', body: { questions: q } })() : undefined;
       });
     }
     if (actions.includes('provide-info')) {
       const details = text('details');
       form('provide-info', t('action.provideInfo'), [[t('action.answer'), details]], () => {
         const d = trimmed(details);
-        return d ? cases.provideInfo(threadId, { details: d }) : undefined;
+        return d ? queue({ kind: 'provide-info', body: { details: d } })() : undefined;
       });
     }
     if (actions.includes('schedule')) {
@@ -220,34 +389,34 @@ export function threadScreen(app: App, threadId: string) {
         const at = Date.parse(when.value);
         if (!Number.isFinite(at)) return undefined;
         const place = trimmed(where);
-        return cases.scheduleIntake(threadId, { scheduledFor: at, ...(place ? { location: place } : {}) });
+        return queue({ kind: 'schedule', body: { scheduledFor: at, ...(place ? { location: place } : {}) } })();
       });
     }
     if (actions.includes('note')) {
       const note = text('text');
       form('note', t('action.note'), [[t('action.noteText'), note]], () => {
         const n = trimmed(note);
-        return n ? cases.note(threadId, n) : undefined;
+        return n ? queue({ kind: 'note', body: { text: n } })() : undefined;
       });
     }
     if (actions.includes('withdraw')) {
-      const reason = choice('reasonCode', WITHDRAW_REASONS);
+      const reason = choice('reasonCode', 'withdrawReason', 'withdraw/reasonCode');
       const details = text('details');
       form('withdraw', t('action.withdraw'), [[t('action.declineReason'), reason], [t('action.details'), details]], () => {
         const d = trimmed(details);
-        return cases.withdraw(threadId, { reasonCode: reason.value as (typeof WITHDRAW_REASONS)[number], ...(d ? { details: d } : {}) });
+        return queue({ kind: 'withdraw', body: { reasonCode: reason.value as (typeof WITHDRAW_REASONS)[number], ...(d ? { details: d } : {}) } })();
       });
     }
     if (actions.includes('close')) {
       const reason = text('reasonForCaseClosure');
       form('close', t('action.close'), [[t('action.closeReason'), reason]], () => {
         const r = trimmed(reason);
-        return r ? cases.close(threadId, r) : undefined;
+        return r ? queue({ kind: 'close', body: { reasonForCaseClosure: r } })() : undefined;
       });
     }
     if (actions.includes('withdraw-consent')) {
-      const givenBy = choice('givenBy', CONSENT_GIVERS);
-      const method = choice('method', CONSENT_METHODS);
+      const givenBy = choice('givenBy', 'consentGiver');
+      const method = choice('method', 'consentMethod');
       const recordedBy = h('input', { type: 'text', name: 'recordedBy', autocomplete: 'off' });
       form(
         'withdraw-consent',
@@ -261,55 +430,119 @@ export function threadScreen(app: App, threadId: string) {
       );
     }
     if (actions.includes('add-participant')) {
-      // Orgs from the directory not yet in the thread; the consent must cover the one chosen for the purpose.
+      // Orgs from the directory not yet in the thread. The consent must cover the one chosen for the purpose;
+      // if it does not, the page says why and offers only what the domain allows: a written vital-interest override.
       const inThread = new Set(thread.participants.map((p) => p.orgId));
       const candidates = client.trust.listOrgs().filter((o) => !inThread.has(o.orgId));
       if (candidates.length > 0) {
-        const org = h('select', { name: 'orgId' }, ...candidates.map((o) => h('option', { value: o.orgId }, `${o.orgId} (${humanize(o.orgType)})`)));
-        const purpose = choice('purpose', PURPOSES);
-        form('add-participant', t('action.addParticipant'), [[t('action.org'), org], [t('action.purpose'), purpose]], () =>
-          cases.addParticipant(threadId, { orgId: org.value, purpose: purpose.value as (typeof PURPOSES)[number] }),
-        );
+        const org = remember(h('select', { name: 'orgId' }, ...candidates.map((o) => h('option', { value: o.orgId }, `${o.orgId} (${pickLabel('orgType', o.orgType)})`))), 'orgId');
+        const purpose = choice('purpose', 'purpose');
+        const scopeNote = h('p', { class: 'warning', id: 'add-scope', role: 'status', hidden: true });
+        const reason = h('textarea', { name: 'overrideReason', rows: 2 });
+        const reasonField = field(t('action.overrideReason'), reason, { hint: t('action.overrideHint') });
+        reasonField.wrap.id = 'override-reason';
+        const decide = (): AddDecision => {
+          const picked = candidates.find((o) => o.orgId === org.value);
+          if (!picked) return { covered: true };
+          return addParticipantDecision(thread.referral?.consent, { orgId: picked.orgId, orgType: picked.orgType as OrgTypeName }, purpose.value as Purpose, Date.now(), thread.consentWithdrawal !== null);
+        };
+        const show = () => {
+          const d = decide();
+          scopeNote.hidden = d.covered;
+          reasonField.wrap.hidden = d.covered || !d.overridable;
+          if (!d.covered) {
+            const reasons = d.violations.map((v) => tDynamic(`scope.${v}`, humanize(v))).join('; ');
+            scopeNote.textContent = d.overridable ? t('action.notCovered', { reasons }) : t('action.notCoveredFinal', { reasons });
+          }
+        };
+        on(org, 'change', show);
+        on(purpose, 'change', show);
+        if (reasonMissing) reasonField.error.textContent = t('action.overrideRequired');
+        form('add-participant', t('action.addParticipant'), [], () => {
+          const d = decide();
+          if (d.covered) {
+            reasonMissing = false;
+            return cases.addParticipant(threadId, { orgId: org.value, purpose: purpose.value as Purpose });
+          }
+          if (!d.overridable) return undefined;
+          const written = trimmed(reason);
+          reasonMissing = !written;
+          if (!written) {
+            reasonField.error.textContent = t('action.overrideRequired');
+            reason.focus();
+            return undefined;
+          }
+          reasonField.error.textContent = '';
+          return cases.addParticipant(threadId, { orgId: org.value, purpose: purpose.value as Purpose, overrideReason: written });
+        });
+        const addForm = actionBox.querySelector<HTMLFormElement>('form#action-add-participant');
+        addForm?.prepend(field(t('action.org'), org).wrap, field(t('action.purpose'), purpose).wrap, scopeNote, reasonField.wrap);
+        show();
       }
     }
     if (actions.includes('return-step')) {
-      const step = choice('step', RETURN_STEPS);
-      const status = choice('status', STEP_STATUSES);
-      const decision = h('select', { name: 'decision' }, h('option', { value: '' }, '—'), ...RISK_DECISIONS.map((v) => h('option', { value: v }, humanize(v))));
+      const step = choice('step', 'returnStep');
+      const status = choice('status', 'stepStatus');
+      const decision = remember(h('select', { name: 'decision' }, h('option', { value: '' }, '—'), ...RISK_DECISIONS.map((v) => h('option', { value: v }, pickLabel('riskDecision', v)))), 'decision');
       const note = h('input', { type: 'text', name: 'note', autocomplete: 'off' });
+      const date = h('input', { type: 'date', name: 'date' });
       form(
         'return-step',
         t('action.returnStep'),
-        [[t('action.step'), step], [t('action.stepStatus'), status], [t('action.decision'), decision], [t('action.noteText'), note]],
+        [[t('action.step'), step], [t('action.stepStatus'), status], [t('action.decision'), decision], [t('action.stepDate'), date], [t('action.noteText'), note]],
         () => {
           const n = trimmed(note);
           const d = decision.value as (typeof RISK_DECISIONS)[number] | '';
-          return cases.returnStep(threadId, {
-            step: step.value as (typeof RETURN_STEPS)[number],
-            status: status.value as (typeof STEP_STATUSES)[number],
-            ...(d ? { decision: d } : {}),
-            ...(n ? { note: n } : {}),
-          });
+          // A day picked in the reader's own time zone (midday, so no zone moves it to another day).
+          const day = date.value ? new Date(`${date.value}T12:00:00`).getTime() : Number.NaN;
+          return queue({
+            kind: 'return-step',
+            body: {
+              step: step.value as (typeof RETURN_STEPS)[number],
+              status: status.value as (typeof STEP_STATUSES)[number],
+              ...(d ? { decision: d } : {}),
+              ...(Number.isFinite(day) ? { date: day } : {}),
+              ...(n ? { note: n } : {}),
+            },
+          })();
         },
       );
+    }
+    // Said while what the last action left in the outbox still waits (every re-render until then).
+    if (queuedNote && session.outbox.list(threadId).some((i) => !i.failed)) result.textContent = t('outbox.queued');
+    if (actionError) {
+      result.className = 'error';
+      result.textContent = actionError;
     }
     actionBox.appendChild(result);
     root.appendChild(actionBox);
 
     const timeline = h('ol', { class: 'timeline', id: 'timeline' });
+    const overrides = new Map(thread.overrides.map((o) => [o.id, o]));
     for (const entry of thread.timeline) {
       const detail = eventDetail(events.get(entry.id));
+      // An out-of-consent disclosure is shown as such, with its written reason, to every participant.
+      const override = overrides.get(entry.id);
       timeline.appendChild(
         h(
           'li',
-          { 'data-type': entry.type },
+          { 'data-type': entry.type, class: override ? 'override' : undefined },
           h('strong', {}, tDynamic(`event.${entry.type}`)),
           ` — ${entry.author.orgId}, ${formatDateTime(entry.at)}`,
           detail ? h('p', { class: 'event-detail' }, detail) : null,
+          override ? h('p', { class: 'warning override-reason' }, t('thread.override', { org: override.recipient.orgId, reason: override.reason })) : null,
         ),
       );
     }
+    if (thread.returnPath.steps.length > 0 || actions.includes('return-step')) root.append(h('h2', {}, t('thread.returnPath')), returnPathList(thread.returnPath));
     root.append(h('h2', {}, t('thread.timeline')), timeline);
+    // What this device sent that the relay has not taken yet: "sending…" until it has, after a reload too.
+    const waiting = session.outbox.list(threadId);
+    if (waiting.length > 0) {
+      const list = h('ol', { id: 'pending', class: 'timeline pending' });
+      for (const item of waiting) list.appendChild(pendingItem(session.outbox.stateOf(item), item, () => void session.outbox.discard(item.id)));
+      root.append(h('h2', {}, t('outbox.inThread')), list);
+    }
     const delivery = await client.deliveryState(threadId);
     if (delivery.length > 0) {
       const list = h('ul', { id: 'delivery' });

@@ -47,8 +47,8 @@ it('previews what each recipient receives and what the consent withholds from it
   const example = JSON.parse(readFileSync(path.join(__dirname, '../../../examples/referral.json'), 'utf8')) as ReferralBody;
   const lines = disclosurePreview(example, example.consent.givenAt + 1000);
   expect(lines).toHaveLength(2);
-  expect(lines[0]).toMatch(/^shelter-ist \(shelter\): receives .*Health needs.*; withheld: —$/);
-  expect(lines[1]).toMatch(/^iom-ist \(iom\): receives .*; withheld: Health needs$/);
+  expect(lines[0]).toMatch(/^shelter-ist \(Shelter\): receives .*Health needs.*; withheld: —$/);
+  expect(lines[1]).toMatch(/^iom-ist \(IOM\): receives .*; withheld: Health needs$/);
   const withheld = buildReferral(new Map([['identity.caseCode', 'X-1']]), 0, ['riskSafety', 'healthNeeds']) as { consent: { withheld: unknown } };
   expect(withheld.consent.withheld).toEqual([{ fieldGroups: ['riskSafety', 'healthNeeds'] }]);
 });
