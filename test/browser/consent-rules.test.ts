@@ -223,8 +223,8 @@ it('shows the return path IOM records as an ordered list, with status and time i
   expect(first).toContain(String(new Date().getFullYear()));
   expect(await seriousViolations(page)).toEqual([]);
   await page.selectOption('#language', 'ru');
-  await page.waitForSelector('#return-path li[data-step="return-requested"] .step-status:text-is("Выполнен")');
-  expect(await page.textContent('#return-path li[data-step="receipt-confirmed"] .step-status')).toBe('Не начат');
+  await page.waitForSelector('#return-path li[data-step="return-requested"] .step-status:text-is("Выполнено")');
+  expect(await page.textContent('#return-path li[data-step="receipt-confirmed"] .step-status')).toBe('Не начато');
   expect(await page.textContent('#return-path li[data-step="return-requested"]')).toContain('обновлено');
   await page.selectOption('#language', 'en');
   expect(pageErrors).toEqual([]);

@@ -129,7 +129,7 @@ it('adds IOM to the case from the directory; IOM, in its own browser, records a 
   expect(await page.$$eval('#action-add-participant select[name="orgId"] option', (els) => els.map((e) => e.getAttribute('value')))).toEqual([iom.orgId]);
   await page.selectOption('#action-add-participant select[name="purpose"]', 'return');
   await page.click('#action-add-participant button[type="submit"]');
-  await page.waitForSelector(`#timeline li[data-type="participant.add"] .event-detail:text-is("${iom.orgId} — Return")`, { timeout: 15_000 });
+  await page.waitForSelector(`#timeline li[data-type="participant.add"] .event-detail:text-is("${iom.orgId} — Return home")`, { timeout: 15_000 });
   const danaCases = new CaseService({ transport: dana });
   await danaCases.start();
   try {

@@ -281,7 +281,7 @@ export const ru: Catalogue = {
   'return.responsible': 'ответственный: {org}',
   'return.date': 'дата: {date}',
   'return.updated': 'обновлено {time}',
-  'stepStatus.not-started': 'Не начат',
+  'stepStatus.not-started': 'Не начато',
   'outbox.open': 'Исходящие ({count})',
   'outbox.title': 'Исходящие',
   'outbox.intro': 'То, что это устройство отправило, но ретранслятор ещё не принял. Хранится на устройстве в зашифрованном виде и будет отправлено, когда ретранслятор станет доступен.',
