@@ -2,9 +2,11 @@
  * README's "The web app" section, run as written (only the two ports are
  * swapped for free ones): the relay started with `npm start` serves the app
  * with its development banner, and `npx handover web` serves it on
- * 127.0.0.1 for a relay that allows that origin.
+ * 127.0.0.1 for a relay that allows that origin; the build check
+ * (sha256sum against BUILD-SHA256.txt) passes on the fresh build.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -78,7 +80,13 @@ it('the README commands build, serve and self-host the web app as they say', asy
     'npm start',
     'CORS_ORIGINS=http://127.0.0.1:8088 npm start',
     'npx handover web --server http://127.0.0.1:8080 --port 8088',
+    '(cd dist/web && sha256sum -c --quiet BUILD-SHA256.txt)',
+    'sha256sum dist/web/BUILD-SHA256.txt',
   ]);
+  // The build check: silent when every file matches; the build hash is the one the build printed (build-integrity.test.ts).
+  expect(execSync(commands[4] as string, { cwd: ROOT, encoding: 'utf8' })).toBe('');
+  const manifest = readFileSync(path.join(ROOT, 'dist/web/BUILD-SHA256.txt'));
+  expect(execSync(commands[5] as string, { cwd: ROOT, encoding: 'utf8' })).toBe(`${createHash('sha256').update(manifest).digest('hex')}  dist/web/BUILD-SHA256.txt\n`);
   // `npm run test:web` ran the first one before this suite.
   const scripts = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
   expect(scripts['test:web']).toMatch(/^npm run build:web && /);
