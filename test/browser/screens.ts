@@ -16,6 +16,9 @@ import { PASSPHRASE } from './browser';
 export { LANGUAGES, type Language };
 
 export const SCREENS_DIR = path.join(__dirname, '../artifacts/web/screens');
+/** Window-sized shots (1000 × 700) of a few screens, for README (`npm run screenshots` copies them to docs/screenshots/). */
+export const README_SHOTS_DIR = path.join(SCREENS_DIR, 'readme');
+export const README_SHOTS: readonly string[] = ['inbox-en', 'thread-en', 'referral-form-errors-en', 'thread-ar'];
 
 export interface ScreenSpec {
   /** File-name part of its screenshots. */
@@ -144,6 +147,10 @@ export async function checkScreen(p: Page, screen: ScreenSpec, lang: Language, r
   const file = path.join(SCREENS_DIR, `${screen.name}-${lang}.png`);
   await p.screenshot({ path: file, fullPage: true });
   report.shots.push(file);
+  if (README_SHOTS.includes(`${screen.name}-${lang}`)) {
+    mkdirSync(README_SHOTS_DIR, { recursive: true });
+    await p.screenshot({ path: path.join(README_SHOTS_DIR, `${screen.name}-${lang}.png`) });
+  }
 }
 
 /** The screen shown now, in every language of `langs` (then back to `restore`). */

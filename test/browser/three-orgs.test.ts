@@ -15,7 +15,7 @@
  * every language (test/artifacts/web/screens/, git-ignored) and checked with
  * axe-core (no serious or critical violations).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { CaseService } from '../../client/referral';
@@ -25,11 +25,12 @@ import { ROUTES } from '../../shared/api';
 import { loadCrypto } from '../../shared/crypto/sodium';
 import { type TestOrg, TestNetwork } from '../support/network';
 import { startRedis, type TestRedis } from '../support/redis';
-import { postJson, type RelayFixture, startTestRelay } from '../support/relay';
+import { enrolClient, postJson, type RelayFixture, startTestRelay } from '../support/relay';
 import { PASSPHRASE, enrolBrowser, launchChromium } from './browser';
 import { LANGUAGES, PRE_SESSION_SCREENS, SCREENS_DIR, type WalkReport, walkLanguages, walkSessionScreens } from './screens';
 
 const WEB_DIR = path.join(__dirname, '../../dist/web');
+const EXAMPLE = JSON.parse(readFileSync(path.join(__dirname, '../../examples/referral.json'), 'utf8')) as Record<string, Record<string, unknown>>;
 const MARKER = `Zhanar${Math.random().toString(36).slice(2, 10)}`;
 const CASE_CODE = `TRI-${Date.now().toString(36).toUpperCase()}`;
 const INTAKE_PLACE = 'Kadikoy shelter, room 3';
@@ -257,8 +258,28 @@ it('IOM, in English, records a return step and never sees the withheld group, in
 });
 
 it('every screen in every language: a screenshot each, and no serious or critical axe violations', async () => {
+  // A fuller inbox for the pictures: three more referrals from a second NGO device (an SDK client).
+  const laptop = await enrolClient(fx, desks.ngo.org, 'dana-laptop');
+  const cases = new CaseService({ transport: laptop });
+  try {
+    await cases.start();
+    const now = Date.now();
+    const base = EXAMPLE;
+    for (const [i, priority] of (['emergency', 'normal', 'urgent'] as const).entries()) {
+      await cases.refer({
+        ...base,
+        header: { ...base.header, priority, referredOrganisation: { orgId: desks.shelter.org.orgId, orgType: 'shelter' }, coordinators: [] },
+        identity: { ...base.identity, caseCode: `TRZ-2026-01${50 + i}` },
+        consent: { ...base.consent, givenAt: now - 60_000, expiresAt: now + 30 * 86_400_000, coveredOrgIds: [desks.shelter.org.orgId], withheld: [] },
+      });
+    }
+  } finally {
+    cases.dispose();
+    await laptop.close();
+  }
   await desks.shelter.page.click('#back');
   await desks.shelter.page.waitForSelector('#new-referral');
+  await desks.shelter.page.waitForFunction(() => document.querySelectorAll('#inbox tbody tr').length === 4, undefined, { timeout: 20_000 });
   await walkSessionScreens(desks.shelter.page, LANGUAGES, desks.shelter.lang, report);
   expect(report.violations).toEqual([]);
   // setup and enrol, and the session screens, each in five languages.
