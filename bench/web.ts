@@ -25,7 +25,7 @@ import { CaseService } from '../client/referral';
 import type { HandoverClient } from '../client/sdk';
 import { ROUTES } from '../shared/api';
 import { issueDeviceCertificate } from '../shared/certificates';
-import { loadCrypto } from '../shared/crypto/sodium';
+import { loadNodeCrypto } from '../shared/crypto/node';
 import { PWHASH_MODERATE } from '../shared/crypto/types';
 import { TestNetwork, type TestOrg } from '../test/support/network';
 import { startRedis } from '../test/support/redis';
@@ -217,7 +217,7 @@ async function main(): Promise<void> {
   if (!existsSync(path.join(WEB_DIR, 'index.html'))) throw new Error('no web build in dist/web: run `npm run build:web` (npm run bench:web does)');
   if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM}: install Debian's chromium package; the bench never downloads a browser`);
   const loadAverageAtStart = os.loadavg().map((v) => round(v, 2));
-  const crypto = await loadCrypto();
+  const crypto = await loadNodeCrypto();
   const network = new TestNetwork(crypto, Date.now());
   const redis = await startRedis();
   const fx = await startTestRelay(network, { redisUrl: redis.url, logLevel: 'warn', config: {
