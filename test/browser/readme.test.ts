@@ -12,6 +12,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
+import { webAppCsp } from '../../client/cli/web';
 import { launchChromium } from './browser';
 
 const ROOT = path.join(__dirname, '../..');
@@ -117,3 +118,14 @@ it('the README commands build, serve and self-host the web app as they say', asy
   const root = await page.evaluate(async (url) => ((await (await fetch(`${url}/v1/network`)).json()) as { rootPublicKey: string }).rootPublicKey, relay);
   expect(root).toMatch(/^[A-Za-z0-9_-]{43}$/);
 }, 90_000);
+
+it("the hosting steps name the same Content-Security-Policy and cache headers `handover web` sends", async () => {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+  const csp = /the Content-Security-Policy `([^`]+)`/.exec(readme)?.[1];
+  expect(csp).toBe(webAppCsp('https://relay.example.org').replace("'self' https://relay.example.org wss://relay.example.org", "'self' <relay origin> <relay ws origin>"));
+  const source = readFileSync(path.join(ROOT, 'client/cli/web.ts'), 'utf8');
+  for (const header of ["'public, max-age=31536000, immutable'", "'no-store'", "'no-referrer'", "'nosniff'", "'DENY'"]) expect(source).toContain(header);
+  for (const header of ['`Cache-Control: no-store`', '`public, max-age=31536000, immutable`', '`Referrer-Policy: no-referrer`', '`X-Content-Type-Options: nosniff`', '`X-Frame-Options: DENY`']) {
+    expect(readme).toContain(header);
+  }
+});
