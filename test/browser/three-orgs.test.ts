@@ -54,6 +54,8 @@ let fx: RelayFixture;
 let browser: Browser;
 const desks = {} as Record<Desk['role'], Desk>;
 const report: WalkReport = { violations: [], shots: [] };
+/** Whether the form withheld the group from IOM alone (else from every recipient). */
+let perOrgWithholding = false;
 
 const text = (lang: Language, key: MessageKey) => CATALOGUES[lang][key];
 const statusIs = (d: Desk, status: string) => d.page.waitForSelector(`#thread-status:text-is("${text(d.lang, `status.${status}` as MessageKey)}")`, { timeout: 20_000 });
@@ -175,12 +177,14 @@ it('the NGO fills the form in Russian and sends it to the shelter and IOM, withh
   await page.fill(f('identity.mobilePhone'), '+77015550101');
   await page.selectOption(f('riskSafety.riskLevel'), 'high');
   await page.check(f('riskSafety.retaliationRisk'));
-  // TODO(per-org withholding, helper WB): the form withholds a group from every recipient only; once it
-  // can withhold per org, withhold riskSafety from IOM alone here and assert the shelter DOES see it.
-  await page.check('#referral-form [name="withheld"][value="riskSafety"]');
-  await page.waitForSelector(`#disclosure-preview li:has-text("${iom.org.orgId} (iom)")`);
-  const preview = (await page.textContent(`#disclosure-preview li:has-text("${iom.org.orgId} (iom)")`)) ?? '';
-  expect(preview).toMatch(/Risk safety$/);
+  // Withhold the risk group from IOM alone when the form can (per-org rules, #withhold-by-org); a form that
+  // cannot withholds it from every recipient (the shelter then does not see it either).
+  perOrgWithholding = (await page.$('#withhold-by-org')) !== null;
+  if (perOrgWithholding) await page.check(`#withhold-by-org [name="withheld-from.${iom.org.orgId}"][value="riskSafety"]`);
+  else await page.check('#referral-form [name="withheld"][value="riskSafety"]');
+  const iomLine = `#disclosure-preview li:has-text("${iom.org.orgId}")`;
+  await page.waitForSelector(`${iomLine}:has-text("Risk safety")`);
+  if (perOrgWithholding) expect(await page.textContent(`#disclosure-preview li:has-text("${shelter.org.orgId}")`)).toContain('Risk safety');
   await shot(desks.ngo, 'referral-form-filled');
   await page.click('#send-referral');
   await statusIs(desks.ngo, 'sent');
@@ -228,7 +232,8 @@ it('IOM, in English, records a return step and never sees the withheld group, in
   expect(shown).not.toContain(text('en', 'form.section.riskSafety'));
   expect(shown).not.toMatch(/Risk level|Retaliation risk/i);
   expect(await iom.page.$$eval('#referral-data dt', (els) => els.map((e) => e.textContent))).not.toContain(text('en', 'form.section.riskSafety'));
-  // TODO(per-org withholding, helper WB): then also assert the shelter's page shows the risk group.
+  // The shelter was not refused it (when the form withholds per org): the group was there to withhold.
+  if (perOrgWithholding) expect(await desks.shelter.page.textContent('#referral-data')).toContain(text('tr', 'form.section.riskSafety'));
 
   await iom.page.selectOption('#action-return-step select[name="step"]', { index: 0 });
   await iom.page.selectOption('#action-return-step select[name="status"]', { index: 0 });
