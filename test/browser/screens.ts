@@ -10,10 +10,18 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Page } from 'playwright-core';
-import { CATALOGUES, LANGUAGES, type Language, type MessageKey } from '../../client/web/src/i18n/index';
+import { ar } from '../../client/web/src/i18n/ar';
+import { type MessageKey, en } from '../../client/web/src/i18n/en';
+import { kk } from '../../client/web/src/i18n/kk';
+import { ru } from '../../client/web/src/i18n/ru';
+import { tr } from '../../client/web/src/i18n/tr';
 import { PASSPHRASE } from './browser';
 
-export { LANGUAGES, type Language };
+// The catalogues themselves (plain objects), not the i18n module: the tests need the words, not its formatting code.
+export const CATALOGUES = { en, ru, kk, tr, ar } as const;
+export type Language = keyof typeof CATALOGUES;
+export const LANGUAGES = Object.keys(CATALOGUES) as Language[];
+export type { MessageKey };
 
 export const SCREENS_DIR = path.join(__dirname, '../artifacts/web/screens');
 /** Window-sized shots (1000 × 700) of a few screens, for README (`npm run screenshots` copies them to docs/screenshots/). */
