@@ -42,6 +42,21 @@ export interface BackupSummary {
 
 /** Seal every record of `vault` (but the device's keys) under `recoveryPassphrase`. */
 export async function writeBackup(crypto: Crypto, vault: Vault, recoveryPassphrase: string, limits: PwhashLimits, now: number): Promise<{ text: string; summary: BackupSummary }> {
+  return sealBackup(crypto, await collectBackup(vault, now), recoveryPassphrase, limits);
+}
+
+/**
+ * Seal what collectBackup gathered: the slow part (Argon2id), apart so an
+ * app can run it off its main thread (the web app's backup worker) with the
+ * records handed over as plain data.
+ */
+export function sealBackup(crypto: Crypto, contents: BackupContents, recoveryPassphrase: string, limits: PwhashLimits): { text: string; summary: BackupSummary } {
+  const checked = BackupContents.parse(contents);
+  return { text: sealSecrets(crypto, checked, recoveryPassphrase, limits, 'handover-backup'), summary: summaryOf(checked) };
+}
+
+/** Every record of `vault` a backup holds (not the device's keys), decrypted: keep it in memory only, and only until sealed. */
+export async function collectBackup(vault: Vault, now: number): Promise<BackupContents> {
   const records: Array<[string, unknown]> = [];
   for (const name of await vault.list('')) {
     if (NOT_BACKED_UP.has(name)) continue;
@@ -50,14 +65,13 @@ export async function writeBackup(crypto: Crypto, vault: Vault, recoveryPassphra
     records.push([name, value]);
   }
   const profile = records.find(([n]) => n === PROFILE_RECORD)?.[1] as { deviceId?: string; orgId?: string } | undefined;
-  const contents: BackupContents = {
+  return {
     v: 1,
     createdAt: now,
     ...(profile?.deviceId ? { fromDeviceId: profile.deviceId } : {}),
     ...(profile?.orgId ? { orgId: profile.orgId } : {}),
     records,
   };
-  return { text: sealSecrets(crypto, contents, recoveryPassphrase, limits, 'handover-backup'), summary: summaryOf(contents) };
 }
 
 /** Open a backup: a wrong recovery passphrase or an altered file is WRONG_PASSPHRASE; anything else not a backup, KEYSTORE_CORRUPT. */

@@ -36,7 +36,7 @@ import { type ClientSocket, SocketConnection } from './connection';
 import { MessageStore } from './message-store';
 import type { FailedMessage, StoredMessage } from './messages';
 import { Inbound, Outbound, type SendInput } from './envelopes';
-import { type BackupSummary, PROFILE_RECORD, readBackup, restoreRecords, summaryOf, writeBackup } from './backup';
+import { type BackupContents, type BackupSummary, collectBackup, PROFILE_RECORD, readBackup, restoreRecords, summaryOf, writeBackup } from './backup';
 import { type DeliveryEntry, DeliveryLog } from './delivery';
 import { HistoryShare, type HistoryProgress } from './history-share';
 import { MAX_READ_PER_RECEIPT, type ReadReceipt, ReceiptBook } from './receipts';
@@ -281,6 +281,16 @@ export class HandoverClient {
   async backup(recoveryPassphrase: string, limits: PwhashLimits = this.options.pwhashLimits ?? PWHASH_MODERATE): Promise<{ text: string; summary: BackupSummary }> {
     await this.idle();
     return writeBackup(this.crypto, this.vault, recoveryPassphrase, limits, this.now());
+  }
+
+  /**
+   * What backup() seals, not sealed yet, for an app that seals it elsewhere
+   * (sealBackup in a Web Worker, so Argon2id does not freeze the page). It
+   * is the profile in clear: keep it in memory only, and drop it once sealed.
+   */
+  async backupContents(): Promise<BackupContents> {
+    await this.idle();
+    return collectBackup(this.vault, this.now());
   }
 
   get deviceId(): string {

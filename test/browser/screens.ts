@@ -85,6 +85,15 @@ export const SESSION_SCREENS: ScreenSpec[] = [
     leave: backToInbox,
   },
   {
+    name: 'settings',
+    heading: 'settings.title',
+    enter: async (p) => {
+      await p.click('#open-settings');
+      await p.waitForSelector('#settings-language');
+    },
+    leave: backToInbox,
+  },
+  {
     name: 'locked',
     heading: 'unlock.title',
     enter: async (p) => {

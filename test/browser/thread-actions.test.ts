@@ -107,9 +107,9 @@ it('shows a history transfer still arriving on the inbox, with how far it got', 
   if (!original) throw new Error('the NGO device keeps no original of its referral');
   const item = (index: number) => dana.send({ threadId, orgIds: ['shelter-ist'], payload: historyItem(original, 'TRANSFERTRANSFERTRANSA', index, 3), carries: 'history' });
   await item(1);
-  await page.waitForSelector('#history-progress li:text-is("Receiving history from ngo-taraz:dana: 1 of 3")', { timeout: 15_000 });
+  await page.waitForSelector('#history-progress li:text-is("Receiving history from ngo-taraz:dana: 1 of 3 messages")', { timeout: 15_000 });
   await item(2);
-  await page.waitForSelector('#history-progress li:text-is("Receiving history from ngo-taraz:dana: 2 of 3")', { timeout: 15_000 });
+  await page.waitForSelector('#history-progress li:text-is("Receiving history from ngo-taraz:dana: 2 of 3 messages")', { timeout: 15_000 });
   await item(3);
   // Complete: no longer shown; the case was not stored twice.
   await page.waitForSelector('#history-progress', { state: 'detached', timeout: 15_000 });

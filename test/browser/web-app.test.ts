@@ -184,7 +184,7 @@ it('read receipts: off by default; switched on, opening a thread tells the NGO i
   // The other way: the NGO's device sends a receipt for the acknowledgement this browser sent.
   await ngoClient.setReadReceipts(true);
   await eventually(async () => (await ngoClient.markRead(sent.threadId)) > 0, 15_000, 'the NGO receipts the acknowledgement');
-  await page.waitForSelector(`#delivery li:has-text("${ngo.orgId}: reached 1 of 1 devices, opened")`, { timeout: 15_000 });
+  await page.waitForSelector(`#delivery li:has-text("${ngo.orgId}: reached 1 of 1 device, opened")`, { timeout: 15_000 });
   await page.uncheck('#read-receipts');
   await page.click('#back');
   await page.waitForSelector('#inbox');
@@ -320,7 +320,7 @@ it('the new-referral form puts the consent first, reports field errors, and send
   await page.check(`#referral-form [name="withheld"][value="riskSafety"]`);
   await page.waitForSelector(`#disclosure-preview li:has-text("${ngo.orgId} (ngo): receives")`);
   await page.waitForSelector(`#disclosure-preview li:has-text("${iom.orgId} (iom): receives")`);
-  expect(await page.textContent('#disclosure-preview')).toMatch(/withheld: Risk safety/);
+  expect(await page.textContent('#disclosure-preview')).toMatch(/withheld: Risk and safety/);
   await shot(page, 'referral-form-preview');
   const before = (await ngoCases.listThreads()).length;
   await page.click('#send-referral');
@@ -328,7 +328,7 @@ it('the new-referral form puts the consent first, reports field errors, and send
   await eventually(async () => (await ngoCases.listThreads()).some((s) => s.caseCode === 'SH-2026-0009'), 15_000, 'the NGO receives the referral');
   expect((await ngoCases.listThreads()).length).toBe(before + 1);
   // The delivered notice reaches the page live: the sender sees its referral arrived.
-  await page.waitForSelector(`#delivery li:has-text("${ngo.orgId}: reached 1 of 1 devices")`, { timeout: 15_000 });
+  await page.waitForSelector(`#delivery li:has-text("${ngo.orgId}: reached 1 of 1 device")`, { timeout: 15_000 });
   // IOM, the coordinator, has the case too, without the group the consent withheld.
   await eventually(async () => (await iomCases.listThreads()).some((t) => t.caseCode === 'SH-2026-0009'), 15_000, 'IOM receives the referral');
   const atIom = (await iomCases.listThreads()).find((t) => t.caseCode === 'SH-2026-0009');

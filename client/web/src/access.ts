@@ -81,7 +81,9 @@ export function setupScreen(app: App) {
         }
       })();
     });
-    root.append(h('h1', {}, t('setup.title')), h('p', {}, t('setup.intro')), form);
+    // Or: this browser becomes a new device from an encrypted backup (restore.ts).
+    const restore = on(h('button', { type: 'button', class: 'secondary', id: 'open-restore' }, t('restore.open')), 'click', () => void app.show(app.restoreScreen));
+    root.append(h('h1', {}, t('setup.title')), h('p', {}, t('setup.intro')), form, h('p', {}, restore));
   };
 }
 

@@ -9,6 +9,9 @@ import type { Crypto, HandoverClient } from '../../sdk/index';
 import { clear, h, on } from './dom';
 import { CATALOGUE_META, LANGUAGES, type Language, isLanguage, language, setLanguage, t } from './i18n/index';
 import type { IndexedDbStorage } from './idb-storage';
+import { notifyActivity } from './notify';
+import { type WebSettings, effectiveLockMinutes, loadSettings } from './device-settings';
+import { UnreadMarks } from './unread';
 
 /** What the page that serves the app says about itself (`/app-config.json`, same origin). */
 export interface AppConfig {
@@ -26,12 +29,15 @@ export interface Session {
   online: boolean;
   /** This device sends read receipts when a thread is opened (the org's choice; off unless turned on). */
   readReceipts: boolean;
+  /** This device's settings (lock time, notifications), from its encrypted storage. */
+  settings: WebSettings;
+  /** Messages not seen on this device yet, per thread. */
+  unread: UnreadMarks;
 }
 
 export type Screen = (root: HTMLElement) => void | Promise<void>;
 
 const LANGUAGE_KEY = 'handover.language';
-const DEFAULT_IDLE_LOCK_MINUTES = 5;
 
 export class App {
   session: Session | undefined;
@@ -43,9 +49,14 @@ export class App {
   private readonly sessionListeners: Array<() => void> = [];
   /** Called when something changed in a thread (the inbox and thread screens re-render). */
   private updateListener: ((threadId: string | undefined) => void) | undefined;
+  /** The thread on screen now (its messages are seen as they arrive). */
+  private shownThread: string | undefined;
   /** The screen after a lock (unlock) and the home screen (the inbox): set by main.ts, so screens need not import each other. */
   lockScreen: Screen = () => undefined;
   homeScreen: Screen = () => undefined;
+  /** The settings screen (settings.ts), linked from the bar; restore from a backup (restore.ts), linked from set-up. */
+  settingsScreen: Screen = () => undefined;
+  restoreScreen: Screen = () => undefined;
 
   constructor(
     readonly crypto: Crypto,
@@ -98,6 +109,7 @@ export class App {
         void session.client.setReadReceipts(receipts.checked);
       });
       tools.appendChild(h('label', { class: 'switch' }, receipts, ` ${t('app.readReceipts')}`));
+      tools.appendChild(on(h('button', { type: 'button', id: 'open-settings', class: 'secondary' }, t('settings.open')), 'click', () => void this.show(this.settingsScreen)));
       tools.appendChild(on(h('button', { type: 'button', id: 'lock', class: 'secondary' }, t('app.lock')), 'click', () => void this.lock()));
     }
     this.bar.append(h('span', { class: 'name' }, t('app.name')), tools);
@@ -107,6 +119,7 @@ export class App {
   async show(screen: Screen): Promise<void> {
     this.screen = screen;
     this.updateListener = undefined;
+    this.shownThread = undefined;
     await this.refresh();
   }
 
@@ -148,6 +161,12 @@ export class App {
     } else if (heading && !refocused) heading.setAttribute('tabindex', '-1');
   }
 
+  /** The thread screen says which thread it shows: its unread mark is cleared, now and as messages arrive. */
+  threadShown(threadId: string): void {
+    this.shownThread = threadId;
+    this.session?.unread.seen(threadId);
+  }
+
   /** The inbox and thread screens ask to be told when a thread changes. */
   onThreadUpdate(listener: (threadId: string | undefined) => void): void {
     this.updateListener = listener;
@@ -155,9 +174,17 @@ export class App {
 
   async startSession(client: HandoverClient): Promise<void> {
     const cases = new CaseService({ transport: client });
-    const session: Session = { client, cases, online: false, readReceipts: await client.readReceiptsEnabled() };
+    const [readReceipts, settings, unread] = await Promise.all([client.readReceiptsEnabled(), loadSettings(client), UnreadMarks.load(client)]);
+    const session: Session = { client, cases, online: false, readReceipts, settings, unread };
     this.session = session;
     this.sessionListeners.push(
+      // Another device's message, stored for the first time: unread unless its thread is on screen; a
+      // notification (fixed text, no case data) when the person opted in and the tab is in the background.
+      client.on('message', (message) => {
+        if (message.senderDeviceId === client.deviceId) return;
+        if (this.shownThread !== message.threadId) session.unread.add(message.threadId);
+        notifyActivity(session.settings.notifications);
+      }),
       client.on('connection', (state) => {
         session.online = state === 'connected';
         this.renderBar();
@@ -225,15 +252,24 @@ export class App {
       session.cases.dispose();
       // Work already queued finishes before the vault's key is wiped (a write after the wipe would be lost).
       await session.cases.idle();
+      await session.unread.flush().catch((err: unknown) => {
+        // The lock must happen whatever failed: the marks in memory go with the session, the last ones written stay.
+        document.documentElement.dataset.unreadError = errorText(err).slice(0, 100);
+      });
       await session.client.lock();
     }
     await this.show(this.lockScreen);
   }
 
+  /** The lock time changed (settings): count it from now. */
+  restartIdleLock(): void {
+    this.touch();
+  }
+
   private touch(): void {
     if (!this.session) return;
     if (this.idleTimer) clearTimeout(this.idleTimer);
-    const minutes = this.config.idleLockMinutes ?? DEFAULT_IDLE_LOCK_MINUTES;
+    const minutes = effectiveLockMinutes(this.session.settings, this.config.idleLockMinutes);
     this.idleTimer = setTimeout(() => void this.lock(), minutes * 60_000);
   }
 }

@@ -7,7 +7,8 @@
 import { keyFingerprint } from '../../sdk/index';
 import type { App } from './app';
 import { field, h, on } from './dom';
-import { humanize, t } from './i18n/index';
+import { t } from './i18n/index';
+import { pickLabel } from './i18n/labels/index';
 
 const VERIFIED_RECORD = 'web/verified-orgs';
 
@@ -51,7 +52,7 @@ export function directoryScreen(app: App) {
           'li',
           { 'data-org': org.orgId },
           h('h2', {}, `${org.name} (${org.orgId})`),
-          h('p', {}, [humanize(org.orgType), org.country, org.region].filter(Boolean).join(' · '), ' · ', t('directory.devices', { count: devices })),
+          h('p', {}, [pickLabel('orgType', org.orgType), org.country, org.region].filter(Boolean).join(' · '), ' · ', t('directory.devices', { count: devices })),
           h('p', {}, `${t('directory.fingerprint')}: `, h('span', { class: 'mono' }, fingerprint)),
           h('p', { class: isVerified ? 'notice verified' : 'not-verified' }, isVerified ? `✓ ${t('directory.verified')}` : t('directory.notVerified')),
           isVerified ? null : form,

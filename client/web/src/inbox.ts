@@ -32,6 +32,8 @@ export function inboxScreen(app: App) {
     app.onThreadUpdate(() => void app.refresh());
     const threads = (await session.cases.listThreads()).sort(inboxOrder);
     const now = Date.now();
+    // Marks of threads no longer held (a purged case) are dropped.
+    session.unread.retain(threads.map((th) => th.threadId));
     const newButton = on(h('button', { type: 'button', id: 'new-referral' }, t('inbox.new')), 'click', () => void app.show(referralFormScreen(app)));
     const directoryButton = on(h('button', { type: 'button', class: 'secondary', id: 'open-directory' }, t('inbox.directory')), 'click', () => void app.show(directoryScreen(app)));
     root.append(h('h1', {}, t('inbox.title')), h('p', {}, newButton, ' ', directoryButton));
@@ -50,6 +52,18 @@ export function inboxScreen(app: App) {
       root.appendChild(h('p', { id: 'inbox-empty' }, t('inbox.empty')));
       return;
     }
+    // How many need attention, in words a screen reader says as the inbox changes.
+    const unreadThreads = threads.filter((th) => session.unread.count(th.threadId) > 0).length;
+    const overdue = threads.filter((th) => th.overdue).length;
+    root.appendChild(
+      h(
+        'p',
+        { id: 'inbox-summary', role: 'status' },
+        unreadThreads > 0 ? h('span', { id: 'unread-summary', class: 'unread-count' }, t('inbox.unreadSummary', { count: unreadThreads })) : null,
+        unreadThreads > 0 && overdue > 0 ? ' · ' : null,
+        overdue > 0 ? h('span', { id: 'overdue-summary', class: 'overdue' }, t('inbox.overdueCount', { count: overdue })) : null,
+      ),
+    );
     const body = h('tbody');
     for (const thread of threads) {
       const waiting = thread.status !== null && OPEN_STATES.has(thread.status) && thread.responseDeadline !== null;
@@ -58,11 +72,24 @@ export function inboxScreen(app: App) {
       if (waiting && thread.responseDeadline !== null) due.append(formatDateTime(thread.responseDeadline));
       if (thread.overdue) due.append(' ', h('span', { class: 'overdue' }, t('inbox.overdue')));
       else if (dueSoon) due.append(' ', h('span', { class: 'due-soon' }, t('inbox.dueSoon')));
-      const open = on(h('button', { type: 'button', class: 'secondary open-thread' }, thread.caseCode ?? '—'), 'click', () => void app.show(threadScreen(app, thread.threadId)));
+      const unread = session.unread.count(thread.threadId);
+      const unreadId = `unread-${thread.threadId}`;
+      // The count is named with the case's button, so a screen reader says "WEB-1, 2 unread messages".
+      const open = on(
+        h('button', { type: 'button', class: 'secondary open-thread', ...(unread > 0 ? { 'aria-describedby': unreadId } : {}) }, thread.caseCode ?? '—'),
+        'click',
+        () => void app.show(threadScreen(app, thread.threadId)),
+      );
       const row = h(
         'tr',
-        { 'data-thread': thread.threadId },
-        h('td', {}, open, thread.securityWarnings > 0 ? h('p', { class: 'warning' }, t('inbox.warnings', { count: thread.securityWarnings })) : null),
+        { 'data-thread': thread.threadId, ...(unread > 0 ? { class: 'unread', 'data-unread': unread } : {}) },
+        h(
+          'td',
+          {},
+          open,
+          unread > 0 ? h('span', { class: 'unread-count', id: unreadId }, ' ', t('inbox.unread', { count: unread })) : null,
+          thread.securityWarnings > 0 ? h('p', { class: 'warning' }, t('inbox.warnings', { count: thread.securityWarnings })) : null,
+        ),
         h('td', { class: 'status' }, tDynamic(`status.${thread.status ?? 'unknown'}`)),
         h('td', {}, thread.priority ? tDynamic(`priority.${thread.priority}`) : ''),
         due,

@@ -10,6 +10,8 @@ import { h } from './dom';
 import { t } from './i18n/index';
 import { IndexedDbStorage } from './idb-storage';
 import { inboxScreen } from './inbox';
+import { restoreScreen } from './restore';
+import { settingsScreen } from './settings';
 
 async function loadConfig(): Promise<AppConfig> {
   try {
@@ -44,6 +46,8 @@ async function main(): Promise<void> {
   }
   app.lockScreen = unlockScreen(app);
   app.homeScreen = inboxScreen(app);
+  app.settingsScreen = settingsScreen(app);
+  app.restoreScreen = restoreScreen(app);
   await app.show(await firstScreen(app));
   document.documentElement.dataset.ready = 'true';
 }

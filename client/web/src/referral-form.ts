@@ -10,6 +10,7 @@ import { FIELD_GROUPS, ReferralBody, planReferral } from '../../referral/index';
 import { type App, errorText } from './app';
 import { field, h, on, uid } from './dom';
 import { type MessageKey, humanize, t, tDynamic } from './i18n/index';
+import { fieldOptionLabel, pickLabel } from './i18n/labels/index';
 import { threadScreen } from './thread';
 
 /** The sections and fields the form shows, in order. Paths are into ReferralBody. */
@@ -106,10 +107,9 @@ export function fieldKind(path: string): FieldKind {
   return { kind: 'text', long: (max ?? 0) > 500, ...(max ? { max } : {}), date: /birthdate|Date$/.test(path) };
 }
 
-/** A pick-list value as words in the user's language (catalogue entries where there are, else the code as words). */
+/** A pick-list value as words in the user's language (the label catalogues, i18n/labels; else the code as words). */
 function optionLabel(path: string, value: string): string {
-  if (path.endsWith('priority')) return tDynamic(`priority.${value}`, humanize(value));
-  return humanize(value);
+  return fieldOptionLabel(path, value);
 }
 
 interface Control {
@@ -165,7 +165,7 @@ function makeControl(path: string, orgs: readonly KnownOrg[]): { control: Contro
       };
     }
     case 'org': {
-      const select = h('select', { name }, h('option', { value: '' }, t('form.choose')), ...orgs.map((o) => h('option', { value: o.orgId }, `${o.name} (${o.orgId}, ${humanize(o.orgType)})`)));
+      const select = h('select', { name }, h('option', { value: '' }, t('form.choose')), ...orgs.map((o) => h('option', { value: o.orgId }, `${o.name} (${o.orgId}, ${pickLabel('orgType', o.orgType)})`)));
       const f = field(label, select, { testId: path });
       const read = () => {
         const org = orgs.find((o) => o.orgId === select.value);
@@ -264,7 +264,7 @@ export function disclosurePreview(body: ReferralBody, now: number): string[] {
   const { header } = body;
   const recipients = [header.referredOrganisation, ...header.coordinators];
   const plan = planReferral(body, { recipients, purpose: header.purpose, now });
-  const groups = (list: readonly string[]) => (list.length ? list.map(humanize).join(', ') : '—');
+  const groups = (list: readonly string[]) => (list.length ? list.map((g) => pickLabel('fieldGroup', g)).join(', ') : '—');
   return plan.recipients.map((r) => t('form.previewLine', { org: `${r.orgId} (${r.orgType})`, groups: groups(r.fieldGroups), withheld: groups(r.withheld) }));
 }
 
@@ -289,7 +289,7 @@ export function referralFormScreen(app: App) {
     }
     const withheldBoxes = FIELD_GROUPS.map((g) => {
       const box = h('input', { type: 'checkbox', name: 'withheld', value: g, id: uid('w') });
-      return { box, el: h('span', {}, box, h('label', { for: box.id }, humanize(g))) };
+      return { box, el: h('span', {}, box, h('label', { for: box.id }, pickLabel('fieldGroup', g))) };
     });
     const consentSet = form.querySelector('fieldset[data-section="form.section.consent"]');
     consentSet?.appendChild(h('fieldset', { class: 'field', 'data-field': 'consent.withheld' }, h('legend', {}, t('form.withheld')), h('div', { class: 'checks' }, ...withheldBoxes.map((b) => b.el))));

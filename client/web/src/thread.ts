@@ -122,6 +122,8 @@ export function threadScreen(app: App, threadId: string) {
     app.onThreadUpdate((changed) => {
       if (changed === undefined || changed === threadId) void app.refresh();
     });
+    // On screen: its messages are seen (the inbox's unread mark clears, now and as more arrive).
+    app.threadShown(threadId);
     const { cases, client } = session;
     const thread: CaseThread = await cases.thread(threadId);
     const events = new Map((await cases.events(threadId)).map((e) => [e.id, e]));
