@@ -22,6 +22,14 @@ export const CATALOGUES = { en, ru, kk, tr, ar } as const;
 export type Language = keyof typeof CATALOGUES;
 export const LANGUAGES = Object.keys(CATALOGUES) as Language[];
 export type { MessageKey };
+/** A key the catalogues may not have yet (a screen of a branch not merged): its screen is skipped without it. */
+type OptionalKey = `optional:${string}`;
+
+/** The catalogue text of `key` in `lang` (an optional key: undefined when this build has no such entry). */
+export function catalogueText(lang: Language, key: MessageKey | OptionalKey): string | undefined {
+  const bare = key.startsWith('optional:') ? key.slice('optional:'.length) : key;
+  return (CATALOGUES[lang] as Readonly<Record<string, string>>)[bare];
+}
 
 export const SCREENS_DIR = path.join(__dirname, '../artifacts/web/screens');
 /** Window-sized shots (1000 × 700) of a few screens, for README (`npm run screenshots` copies them to docs/screenshots/). */
@@ -32,7 +40,9 @@ export interface ScreenSpec {
   /** File-name part of its screenshots. */
   name: string;
   /** The catalogue key of the screen's heading (h1): shows the screen re-rendered in a language. */
-  heading: MessageKey;
+  heading: MessageKey | OptionalKey;
+  /** A screen of a feature this build may not have yet: skipped when this says no. */
+  available?(p: Page): Promise<boolean>;
   /** From the inbox to this screen (once; languages are switched on it). */
   enter?(p: Page): Promise<void>;
   /** After each language change, before the checks (e.g. submit the empty form to show its errors). */
@@ -94,6 +104,17 @@ export const SESSION_SCREENS: ScreenSpec[] = [
     leave: backToInbox,
   },
   {
+    // The outbox screen (branch h-wb): walked once the app has its button.
+    name: 'outbox',
+    heading: 'optional:outbox.title',
+    available: async (p) => (await p.$('#open-outbox')) !== null,
+    enter: async (p) => {
+      await p.click('#open-outbox');
+      await p.waitForSelector('#back');
+    },
+    leave: backToInbox,
+  },
+  {
     name: 'locked',
     heading: 'unlock.title',
     enter: async (p) => {
@@ -114,9 +135,9 @@ async function backToInbox(p: Page): Promise<void> {
 }
 
 /** Switch the page's language and wait until the screen shows `heading` in it. */
-export async function switchLanguage(p: Page, lang: Language, heading: MessageKey): Promise<void> {
+export async function switchLanguage(p: Page, lang: Language, heading: MessageKey | OptionalKey): Promise<void> {
   await p.selectOption('#language', lang);
-  const prefix = CATALOGUES[lang][heading].split('{')[0] ?? '';
+  const prefix = (catalogueText(lang, heading) ?? '').split('{')[0] ?? '';
   await p.waitForFunction(
     ([l, text]) => document.documentElement.lang === l && (document.querySelector('h1')?.textContent ?? '').startsWith(text),
     [lang, prefix] as const,
@@ -183,6 +204,7 @@ export async function walkLanguages(p: Page, screen: ScreenSpec, langs: readonly
 /** Every session screen in every language of `langs`, starting and ending at the inbox in `restore`. */
 export async function walkSessionScreens(p: Page, langs: readonly Language[], restore: Language, report: WalkReport, opts: { axe?: boolean } = {}): Promise<void> {
   for (const screen of SESSION_SCREENS) {
+    if (screen.available && !(await screen.available(p))) continue;
     await screen.enter?.(p);
     await walkLanguages(p, screen, langs, restore, report, opts);
     await screen.leave?.(p);
