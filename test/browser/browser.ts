@@ -44,8 +44,10 @@ export async function enrolBrowser(p: Page, fx: { url: string; crypto: Crypto },
   await p.fill('#setup input[name="passphraseAgain"]', PASSPHRASE);
   const started = Date.now();
   await p.click('#setup button[type="submit"]');
-  const requestText = await (await p.waitForSelector('#enrolment-request', { timeout: 30_000 })).inputValue();
+  await p.waitForSelector('#enrolment-request', { timeout: 30_000 });
   await created?.(Date.now() - started);
+  // Read after `created` (which may re-render the screen, e.g. in another language: a freshly signed request).
+  const requestText = await p.inputValue('#enrolment-request');
   // The QR code on the screen carries the same request (read back by an independent decoder).
   expect(JSON.parse(await readQr(p, '#enrolment-qr svg'))).toEqual(JSON.parse(requestText));
   const now = Date.now();

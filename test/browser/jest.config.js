@@ -9,6 +9,8 @@ module.exports = {
   roots: ['<rootDir>/test/browser'],
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
+  // ESM-only packages the web app's sources may import (compiled for jest like the sources).
+  transformIgnorePatterns: ['/node_modules/(?!(intl-messageformat|@formatjs)/)'],
   testTimeout: 60000,
   forceExit: true,
 };

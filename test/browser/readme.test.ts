@@ -2,14 +2,17 @@
  * README's "The web app" section, run as written (only the two ports are
  * swapped for free ones): the relay started with `npm start` serves the app
  * with its development banner, and `npx handover web` serves it on
- * 127.0.0.1 for a relay that allows that origin.
+ * 127.0.0.1 for a relay that allows that origin; the build check
+ * (sha256sum against BUILD-SHA256.txt) passes on the fresh build.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
+import { webAppCsp } from '../../client/cli/web';
 import { launchChromium } from './browser';
 
 const ROOT = path.join(__dirname, '../..');
@@ -78,7 +81,13 @@ it('the README commands build, serve and self-host the web app as they say', asy
     'npm start',
     'CORS_ORIGINS=http://127.0.0.1:8088 npm start',
     'npx handover web --server http://127.0.0.1:8080 --port 8088',
+    '(cd dist/web && sha256sum -c --quiet BUILD-SHA256.txt)',
+    'sha256sum dist/web/BUILD-SHA256.txt',
   ]);
+  // The build check: silent when every file matches; the build hash is the one the build printed (build-integrity.test.ts).
+  expect(execSync(commands[4] as string, { cwd: ROOT, encoding: 'utf8' })).toBe('');
+  const manifest = readFileSync(path.join(ROOT, 'dist/web/BUILD-SHA256.txt'));
+  expect(execSync(commands[5] as string, { cwd: ROOT, encoding: 'utf8' })).toBe(`${createHash('sha256').update(manifest).digest('hex')}  dist/web/BUILD-SHA256.txt\n`);
   // `npm run test:web` ran the first one before this suite.
   const scripts = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
   expect(scripts['test:web']).toMatch(/^npm run build:web && /);
@@ -109,3 +118,14 @@ it('the README commands build, serve and self-host the web app as they say', asy
   const root = await page.evaluate(async (url) => ((await (await fetch(`${url}/v1/network`)).json()) as { rootPublicKey: string }).rootPublicKey, relay);
   expect(root).toMatch(/^[A-Za-z0-9_-]{43}$/);
 }, 90_000);
+
+it("the hosting steps name the same Content-Security-Policy and cache headers `handover web` sends", async () => {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+  const csp = /the Content-Security-Policy `([^`]+)`/.exec(readme)?.[1];
+  expect(csp).toBe(webAppCsp('https://relay.example.org').replace("'self' https://relay.example.org wss://relay.example.org", "'self' <relay origin> <relay ws origin>"));
+  const source = readFileSync(path.join(ROOT, 'client/cli/web.ts'), 'utf8');
+  for (const header of ["'public, max-age=31536000, immutable'", "'no-store'", "'no-referrer'", "'nosniff'", "'DENY'"]) expect(source).toContain(header);
+  for (const header of ['`Cache-Control: no-store`', '`public, max-age=31536000, immutable`', '`Referrer-Policy: no-referrer`', '`X-Content-Type-Options: nosniff`', '`X-Frame-Options: DENY`']) {
+    expect(readme).toContain(header);
+  }
+});

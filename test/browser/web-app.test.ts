@@ -414,6 +414,9 @@ it('locks itself after the idle time, and the app the relay serves is small enou
   const js = assets.filter((f) => html.includes(`/assets/${f}`)).reduce((sum, f) => sum + gz(f), 0);
   figures['first-screen-gzip-bytes'] = js;
   figures['unlock-worker-gzip-bytes'] = assets.filter((f) => !html.includes(`/assets/${f}`)).reduce((sum, f) => sum + gz(f), 0);
-  // Issue 14's target is 400 KiB compressed before libsodium; libsodium is inside this bundle, so this is an upper bound.
-  expect(js).toBeLessThan(600 * 1024);
+  // Issue 14's budget: 400 KiB compressed before libsodium, which has a chunk of its own (preloaded, cached).
+  const sodium = assets.filter((f) => /^libsodium-.*\.js$/.test(f) && html.includes(`/assets/${f}`)).reduce((sum, f) => sum + gz(f), 0);
+  expect(sodium).toBeGreaterThan(100 * 1024);
+  figures['first-screen-before-libsodium-gzip-bytes'] = js - sodium;
+  expect(js - sodium).toBeLessThanOrEqual(400 * 1024);
 });
