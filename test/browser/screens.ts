@@ -22,13 +22,9 @@ export const CATALOGUES = { en, ru, kk, tr, ar } as const;
 export type Language = keyof typeof CATALOGUES;
 export const LANGUAGES = Object.keys(CATALOGUES) as Language[];
 export type { MessageKey };
-/** A key the catalogues may not have yet (a screen of a branch not merged): its screen is skipped without it. */
-type OptionalKey = `optional:${string}`;
-
-/** The catalogue text of `key` in `lang` (an optional key: undefined when this build has no such entry). */
-export function catalogueText(lang: Language, key: MessageKey | OptionalKey): string | undefined {
-  const bare = key.startsWith('optional:') ? key.slice('optional:'.length) : key;
-  return (CATALOGUES[lang] as Readonly<Record<string, string>>)[bare];
+/** The catalogue text of `key` in `lang`. */
+export function catalogueText(lang: Language, key: MessageKey): string | undefined {
+  return (CATALOGUES[lang] as Readonly<Record<string, string>>)[key];
 }
 
 export const SCREENS_DIR = path.join(__dirname, '../artifacts/web/screens');
@@ -40,9 +36,7 @@ export interface ScreenSpec {
   /** File-name part of its screenshots. */
   name: string;
   /** The catalogue key of the screen's heading (h1): shows the screen re-rendered in a language. */
-  heading: MessageKey | OptionalKey;
-  /** A screen of a feature this build may not have yet: skipped when this says no. */
-  available?(p: Page): Promise<boolean>;
+  heading: MessageKey;
   /** From the inbox to this screen (once; languages are switched on it). */
   enter?(p: Page): Promise<void>;
   /** After each language change, before the checks (e.g. submit the empty form to show its errors). */
@@ -104,10 +98,8 @@ export const SESSION_SCREENS: ScreenSpec[] = [
     leave: backToInbox,
   },
   {
-    // The outbox screen (branch h-wb): walked once the app has its button.
     name: 'outbox',
-    heading: 'optional:outbox.title',
-    available: async (p) => (await p.$('#open-outbox')) !== null,
+    heading: 'outbox.title',
     enter: async (p) => {
       await p.click('#open-outbox');
       await p.waitForSelector('#back');
@@ -135,7 +127,7 @@ async function backToInbox(p: Page): Promise<void> {
 }
 
 /** Switch the page's language and wait until the screen shows `heading` in it. */
-export async function switchLanguage(p: Page, lang: Language, heading: MessageKey | OptionalKey): Promise<void> {
+export async function switchLanguage(p: Page, lang: Language, heading: MessageKey): Promise<void> {
   await p.selectOption('#language', lang);
   const prefix = (catalogueText(lang, heading) ?? '').split('{')[0] ?? '';
   await p.waitForFunction(
@@ -204,7 +196,6 @@ export async function walkLanguages(p: Page, screen: ScreenSpec, langs: readonly
 /** Every session screen in every language of `langs`, starting and ending at the inbox in `restore`. */
 export async function walkSessionScreens(p: Page, langs: readonly Language[], restore: Language, report: WalkReport, opts: { axe?: boolean } = {}): Promise<void> {
   for (const screen of SESSION_SCREENS) {
-    if (screen.available && !(await screen.available(p))) continue;
     await screen.enter?.(p);
     await walkLanguages(p, screen, langs, restore, report, opts);
     await screen.leave?.(p);

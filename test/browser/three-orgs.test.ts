@@ -54,7 +54,6 @@ let browser: Browser;
 const desks = {} as Record<Desk['role'], Desk>;
 const report: WalkReport = { violations: [], shots: [] };
 /** Whether the form withheld the group from IOM alone (else from every recipient). */
-let perOrgWithholding = false;
 
 const text = (lang: Language, key: MessageKey) => CATALOGUES[lang][key];
 const statusIs = (d: Desk, status: string) => d.page.waitForSelector(`#thread-status:text-is("${text(d.lang, `status.${status}` as MessageKey)}")`, { timeout: 20_000 });
@@ -176,21 +175,16 @@ it('the NGO fills the form in Russian and sends it to the shelter and IOM, withh
   await page.fill(f('identity.mobilePhone'), '+77015550101');
   await page.selectOption(f('riskSafety.riskLevel'), 'high');
   await page.check(f('riskSafety.retaliationRisk'));
-  // Withhold the risk group from IOM alone when the form can (per-org rules, #withhold-by-org); a form that
-  // cannot withholds it from every recipient (the shelter then does not see it either).
-  perOrgWithholding = (await page.$('#withhold-by-org')) !== null;
-  if (perOrgWithholding) await page.check(`#withhold-by-org [name="withheld-from.${iom.org.orgId}"][value="riskSafety"]`);
-  else await page.check('#referral-form [name="withheld"][value="riskSafety"]');
+  // Withhold the risk group from IOM alone (per-org rules): the shelter still receives it.
+  await page.check(`#withhold-by-org [name="withheld-from.${iom.org.orgId}"][value="riskSafety"]`);
   // The preview has a line per recipient (its words are the catalogue's; the outcome is checked at IOM below).
   await page.waitForFunction(
     (ids) => ids.every((id) => Array.from(document.querySelectorAll('#disclosure-preview li')).some((li) => li.textContent?.includes(id))),
     [shelter.org.orgId, iom.org.orgId],
   );
-  if (perOrgWithholding) {
-    const receives = (orgId: string) => page.$eval(`#disclosure-preview li[data-org="${orgId}"]`, (li) => li.getAttribute('data-receives') ?? '');
-    expect(await receives(iom.org.orgId)).not.toContain('riskSafety');
-    expect(await receives(shelter.org.orgId)).toContain('riskSafety');
-  }
+  const receives = (orgId: string) => page.$eval(`#disclosure-preview li[data-org="${orgId}"]`, (li) => li.getAttribute('data-receives') ?? '');
+  expect(await receives(iom.org.orgId)).not.toContain('riskSafety');
+  expect(await receives(shelter.org.orgId)).toContain('riskSafety');
   await shot(desks.ngo, 'referral-form-filled');
   await page.click('#send-referral');
   await statusIs(desks.ngo, 'sent');
@@ -238,8 +232,8 @@ it('IOM, in English, records a return step and never sees the withheld group, in
   expect(shown).not.toContain(text('en', 'form.section.riskSafety'));
   expect(shown).not.toMatch(/Risk level|Retaliation risk/i);
   expect(await iom.page.$$eval('#referral-data dt', (els) => els.map((e) => e.textContent))).not.toContain(text('en', 'form.section.riskSafety'));
-  // The shelter was not refused it (when the form withholds per org): the group was there to withhold.
-  if (perOrgWithholding) expect(await desks.shelter.page.textContent('#referral-data')).toContain(text('tr', 'form.section.riskSafety'));
+  // The shelter was not refused it: the group was there to withhold.
+  expect(await desks.shelter.page.textContent('#referral-data')).toContain(text('tr', 'form.section.riskSafety'));
 
   await iom.page.selectOption('#action-return-step select[name="step"]', { index: 0 });
   await iom.page.selectOption('#action-return-step select[name="status"]', { index: 0 });
