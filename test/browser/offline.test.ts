@@ -3,7 +3,6 @@
  * says the relay cannot be reached, and the app connects by itself when
  * the relay is back (same port, same Redis) and shows what arrived.
  */
-import net from 'node:net';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
@@ -12,19 +11,11 @@ import type { HandoverClient } from '../../client/sdk/client';
 import { ROUTES } from '../../shared/api';
 import { loadCrypto } from '../../shared/crypto/sodium';
 import { TestNetwork } from '../support/network';
-import { startRedis, type TestRedis } from '../support/redis';
+import { freePort, startRedis, type TestRedis } from '../support/redis';
 import { enrolClient, postJson, type RelayFixture, startTestRelay } from '../support/relay';
 import { PASSPHRASE, enrolBrowser, launchChromium } from './browser';
 
 const WEB_DIR = path.join(__dirname, '../../dist/web');
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 let redis: TestRedis;
 let fx: RelayFixture | undefined;

@@ -4,7 +4,6 @@
  * for that origin only, the WebSocket across origins). The page requests
  * nothing but its own origin and the relay.
  */
-import net from 'node:net';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { defaultWebDir, startWebServer, type WebServer } from '../../client/cli/web';
@@ -13,18 +12,11 @@ import type { HandoverClient } from '../../client/sdk/client';
 import { ROUTES } from '../../shared/api';
 import { loadCrypto } from '../../shared/crypto/sodium';
 import { TestNetwork } from '../support/network';
+import { freePort } from '../support/redis';
 import { enrolClient, postJson, type RelayFixture, startTestRelay } from '../support/relay';
 import { enrolBrowser, launchChromium } from './browser';
 
 const WEB_DIR = path.join(__dirname, '../../dist/web');
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 let fx: RelayFixture;
 let web: WebServer;

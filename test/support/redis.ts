@@ -278,7 +278,8 @@ function logTail(dir: string): string {
   }
 }
 
-function freePort(): Promise<number> {
+/** A TCP port on 127.0.0.1 nobody listens on right now (for a test server). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
