@@ -1,5 +1,5 @@
 /**
- * Protocol version 2's envelope on the wire (PROTOCOL.md §4.11): a binary
+ * Protocol version 2's envelope on the wire (PROTOCOL.md §4.12): a binary
  * header with a fixed field order, signed as the exact bytes that travel,
  * and one binary frame per envelope — `0x02 ‖ u32 header length ‖ header ‖
  * signature (64) ‖ ciphertext`. The relay reads the frame once (`readFrame`,
@@ -13,9 +13,10 @@ import { SIZES } from './crypto/types';
 import { fromB64u, toB64u } from './encoding';
 import { HandoverError } from './errors';
 import { type EnvelopeHeader, LIMITS, type RecipientEntry, type SealedEnvelope } from './schemas';
+import type { Delivery, WireEnvelope } from './socket-events';
 
 export const WIRE_VERSION = 2 as const;
-/** Bytes of one field; the header's layout is the table in PROTOCOL.md §4.11. */
+/** Bytes of one field; the header's layout is the table in PROTOCOL.md §4.12. */
 const ID = 16;
 const KEY = 32;
 const NONCE = SIZES.aeadNonce; // 24
@@ -78,7 +79,7 @@ function checkDeviceId(name: string, value: string): void {
   if (value.length > MAX_DEVICE_ID || !DEVICE_ID_RE.test(value)) throw bad(`${name} is not a device id`);
 }
 
-/** The header's bytes (PROTOCOL.md §4.11). Throws BAD_REQUEST for a field that does not fit its slot. */
+/** The header's bytes (PROTOCOL.md §4.12). Throws BAD_REQUEST for a field that does not fit its slot. */
 export function encodeHeader(h: HeaderFields): Uint8Array {
   checkBytes('messageId', h.messageId, ID);
   checkBytes('threadId', h.threadId, ID);
@@ -342,4 +343,34 @@ export function envelopeFromFrame(frame: Uint8Array, limits: FrameLimits = {}): 
 /** The frame of a version 2 envelope object. */
 export function frameOfEnvelope(envelope: SealedEnvelope): Uint8Array {
   return encodeFrame(encodeHeader(fieldsFromHeader(envelope.header)), fromB64u(envelope.signature), envelope.ciphertext);
+}
+
+/** Socket.IO hands binary over as a Buffer (Node) or an ArrayBuffer (browser). */
+export function asBytes(value: unknown): Uint8Array {
+  if (value instanceof Uint8Array) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  throw new HandoverError('BAD_REQUEST', 'expected binary data');
+}
+
+/**
+ * The envelope of a delivery, whichever version it came in: a version 2
+ * frame read strictly (throws BAD_REQUEST for a malformed one), a version 1
+ * object as it came (the caller parses it).
+ */
+export function envelopeOfDelivery(delivery: Delivery): WireEnvelope {
+  if ('frame' in delivery) return envelopeFromFrame(asBytes(delivery.frame));
+  return delivery.envelope;
+}
+
+/** The message id of a delivery without reading the rest (a version 2 frame: header bytes 1–16). Not a check of anything else. */
+export function messageIdOfDelivery(delivery: Delivery): string {
+  if (!('frame' in delivery)) return delivery.envelope.header.messageId;
+  const bytes = asBytes(delivery.frame);
+  if (bytes.length < 5 + 1 + ID || bytes[0] !== WIRE_VERSION) throw bad('too short');
+  return toB64u(bytes.subarray(6, 6 + ID));
+}
+
+/** What `envelope:send` carries for an envelope: its frame (version 2) or the object (version 1). */
+export function wireOf(envelope: SealedEnvelope): Uint8Array | WireEnvelope {
+  return envelope.header.v === WIRE_VERSION ? frameOfEnvelope(envelope) : envelope;
 }

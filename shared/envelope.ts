@@ -138,7 +138,7 @@ export function sealEnvelope(crypto: Crypto, input: SealInput): SealedEnvelope &
     if (seen.has(r.deviceId)) throw new HandoverError('BAD_REQUEST', `recipient ${r.deviceId} listed twice`);
     seen.add(r.deviceId);
   }
-  const version = input.version ?? 1;
+  const version = input.version ?? WIRE_VERSION;
   const messageId = input.messageId ?? toB64u(crypto.random(16));
   const ephemeral = crypto.dhKeyPair();
   const contentKey = crypto.random(SIZES.aeadKey);
@@ -289,13 +289,18 @@ export function verifyFrame(crypto: Crypto, frame: FrameView, senderSignPublicKe
   if (!crypto.verify(frame.signature, input, senderSignPublicKey)) {
     throw new HandoverError('BAD_SIGNATURE', `envelope ${toB64u(frame.messageId)} is not signed by device ${frame.senderDeviceId}`);
   }
+  checkFrameIntegrity(crypto, frame);
+  return input;
+}
+
+/** The part of `verifyFrame` after the signature: the ciphertext hashed where it lies, its bucket, distinct recipients. */
+function checkFrameIntegrity(crypto: Crypto, frame: FrameView): void {
   if (!isBucket(frame.ciphertext.length - SIZES.aeadTag)) throw new HandoverError('BAD_REQUEST', 'ciphertext length is not a padding bucket');
   if (!crypto.equal(crypto.hash(frame.ciphertext, 32), frame.ciphertextHash)) {
     throw new HandoverError('BAD_SIGNATURE', 'ciphertext does not match the signed hash');
   }
   const ids = new Set(frame.recipients.map((r) => r.deviceId));
   if (ids.size !== frame.recipients.length) throw new HandoverError('BAD_REQUEST', 'a recipient is listed twice');
-  return input;
 }
 
 export interface OpenInput {

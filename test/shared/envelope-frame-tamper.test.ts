@@ -1,5 +1,5 @@
 /**
- * Protocol version 2's binary frame (PROTOCOL.md §4.11), attacked byte by
+ * Protocol version 2's binary frame (PROTOCOL.md §4.12), attacked byte by
  * byte and through its length fields.
  *
  * - Every bit position class of every byte of a real frame, flipped: the
@@ -55,7 +55,7 @@ function recipientPath(bytes: Uint8Array, device: TestDevice = r1): void {
   });
 }
 
-/** Offsets of the header's fields in `frame` (the layout table of PROTOCOL.md §4.11, written out again). */
+/** Offsets of the header's fields in `frame` (the layout table of PROTOCOL.md §4.12, written out again). */
 function layout(): Array<[string, number, number]> {
   const out: Array<[string, number, number]> = [];
   let at = 0;

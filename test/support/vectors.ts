@@ -81,7 +81,7 @@ export interface HandoverVectors {
   };
   /**
    * The same message sealed as protocol version 2 from the same random tape
-   * (PROTOCOL.md §4.11): the binary header, the body's additional data, the
+   * (PROTOCOL.md §4.12): the binary header, the body's additional data, the
    * signature over `handover/v2/envelope ‖ 0x00 ‖ header`, and the frame.
    */
   envelopeV2: {
