@@ -19,19 +19,20 @@ import { performance } from 'node:perf_hooks';
 import { ROUTES, authSigningInput } from '../shared/api';
 import type { Crypto } from '../shared/crypto/types';
 import { toB64u } from '../shared/encoding';
+import { messageIdOfDelivery } from '../shared/envelope-wire';
 import { sealEnvelope } from '../shared/envelope';
 import type { SealedEnvelope } from '../shared/schemas';
 import { TestNetwork, type TestDevice, type TestOrg } from '../test/support/network';
 import { type RawSocket, postJson, rawSocket } from '../test/support/relay';
-import { resignedEnvelopes } from './envelopes';
+import { type BenchEnvelope, resignedEnvelopes } from './envelopes';
 import type { LoadTarget } from './load';
 
 const THREAD_ID = 'AAAAAAAAAAAAAAAAAAAAAA';
 
 /** Envelopes for one (body size, recipient count), signed ahead of use. */
 export class EnvelopeSupply {
-  private readonly envelopes: SealedEnvelope[] = [];
-  private readonly next: () => SealedEnvelope;
+  private readonly envelopes: BenchEnvelope[] = [];
+  private readonly next: () => BenchEnvelope;
 
   constructor(crypto: Crypto, template: SealedEnvelope, senderSignPrivateKey: Uint8Array) {
     this.next = resignedEnvelopes(crypto, template, senderSignPrivateKey);
@@ -56,7 +57,7 @@ export class EnvelopeSupply {
     }
   }
 
-  at(index: number): SealedEnvelope {
+  at(index: number): BenchEnvelope {
     const envelope = this.envelopes[index];
     if (!envelope) throw new Error(`envelope supply exhausted at ${index} (have ${this.envelopes.length})`);
     return envelope;
@@ -194,9 +195,9 @@ function tokenOf(endpoints: RelayEndpoints, device: TestDevice): string {
   return token;
 }
 
-export function sendEnvelope(socket: RawSocket, envelope: SealedEnvelope): Promise<void> {
+export function sendEnvelope(socket: RawSocket, envelope: BenchEnvelope): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    socket.emit('envelope:send', envelope, (res) => {
+    socket.emit('envelope:send', envelope.wire, (res) => {
       if (res.ok) resolve();
       else reject(new Error(`${res.error.code}: ${res.error.message}`));
     });
@@ -211,7 +212,7 @@ export async function recipientSocket(url: string, token: string, onDeliver: (me
   const socket = await rawSocket(url, token);
   socket.on('envelope:deliver', (delivery) => {
     const at = performance.now();
-    const messageId = delivery.envelope.header.messageId;
+    const messageId = messageIdOfDelivery(delivery);
     onDeliver(messageId, at);
     socket.emit('envelope:ack', { messageId }, () => onAcked?.());
   });

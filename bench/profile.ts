@@ -64,10 +64,11 @@ const TIERS: Rule[][] = [
   ],
   [
     { category: 'schema validation (zod)', test: (fn) => fn === 'parseEnvelope' || fn === 'parseInput' },
-    { category: 'signature check (Ed25519)', test: (fn, url) => fn === 'verifyEnvelopeSignature' || fn === 'checkEnvelope' || url.includes('/shared/crypto/ed25519-node.') },
-    { category: 'ciphertext hash check (BLAKE2b)', test: (fn) => fn === 'checkEnvelopeIntegrity' },
+    { category: 'ciphertext hash check (BLAKE2b)', test: (fn) => fn === 'checkEnvelopeIntegrity' || fn === 'checkFrameIntegrity' },
+    { category: 'signature check (Ed25519)', test: (fn, url) => fn === 'verifyEnvelopeSignature' || fn === 'checkEnvelope' || fn === 'verifyFrame' || fn === 'checkFrame' || url.includes('/shared/crypto/ed25519-node.') },
+    { category: 'frame read (binary header, version 2)', test: (fn) => fn === 'readFrame' },
     { category: 'device-set and trust checks', test: (fn, url) => fn === 'checkDeviceSet' || url.includes('/server/services/trust.') },
-    { category: 'stored form encode/decode (JSON)', test: (fn) => fn === 'encodeStored' || fn === 'decodeStored' },
+    { category: 'stored form encode/decode', test: (fn) => fn === 'encodeStored' || fn === 'decodeStored' || fn === 'encodeStoredFrame' },
     { category: 'session check (handshakes)', test: (fn, url) => url.includes('/server/services/auth.') },
   ],
   [

@@ -211,14 +211,15 @@ export function evaluateTargets(r: BenchResults): TargetCheck[] {
     met: cpu === null ? null : cpu <= 0.45,
     detail: relay ? `durable baseline ${durable?.serverCpuMsPerMsg ?? '–'} ms${r.mode === 'quick' ? '; quick mode runs cold relay processes' : ''}` : 'row missing',
   });
-  const wire1 = r.wire?.find((w) => w.recipients === 1);
+  // Rows from before version 2 have no version field: they were version 1.
+  const wire1 = r.wire?.find((w) => w.recipients === 1 && (w.version ?? 1) === 2) ?? r.wire?.find((w) => w.recipients === 1);
   checks.push({
     target: 'Envelope bytes on the wire, 4 KiB body to 1 device ÷ (padded body + per-recipient X-Wing ciphertext and wrapped key)',
     value: wire1 ? wire1.overhead : null,
     limit: 1.2,
     unit: '× (at most)',
     met: wire1 ? wire1.overhead <= 1.2 : null,
-    detail: wire1 ? `${wire1.wireBytes} B (header text frame ${wire1.textFrameBytes} B + ciphertext ${wire1.ciphertextBytes} B) vs ${wire1.contentBytes} B` : 'not measured',
+    detail: wire1 ? `version ${wire1.version ?? 1}: ${wire1.wireBytes} B (text frame ${wire1.textFrameBytes} B + binary frame ${wire1.wireBytes - wire1.textFrameBytes} B) vs ${wire1.contentBytes} B` : 'not measured',
   });
   const tl = r.relay.targetLoad;
   const relayAt = tl ? findRow(rows, 'handover', 'everysec', `open/${tl.ratePerS}`) : undefined;
@@ -343,11 +344,11 @@ function wireSection(rows: WireRow[] | undefined): string[] {
   return [
     '### Envelope bytes on the socket (4 KiB body)',
     '',
-    'One `envelope:send` as Socket.IO writes it: a text frame (header JSON, the X-Wing ciphertexts and wrapped keys in base64url) and a binary frame (the ciphertext as is); WebSocket frame headers left out. Content = padded body ciphertext + 1,168 raw bytes per recipient (X-Wing ciphertext + wrapped key).',
+    'One `envelope:send` as Socket.IO writes it: a text frame and a binary frame; WebSocket frame headers left out. Version 2 (what clients send): the text frame is only the event and a placeholder, the binary frame the whole envelope (header ‖ signature ‖ ciphertext). Version 1 (for comparison): header JSON with the X-Wing ciphertexts and wrapped keys in base64url, and the ciphertext. Content = padded body ciphertext + 1,168 raw bytes per recipient (X-Wing ciphertext + wrapped key).',
     '',
-    '| recipients | wire bytes | text frame | ciphertext | content bytes | wire ÷ content |',
-    '|---:|---:|---:|---:|---:|---:|',
-    ...rows.map((w) => `| ${w.recipients} | ${w.wireBytes} | ${w.textFrameBytes} | ${w.ciphertextBytes} | ${w.contentBytes} | ${w.overhead} |`),
+    '| version | recipients | wire bytes | text frame | ciphertext | content bytes | wire ÷ content |',
+    '|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows.map((w) => `| ${w.version ?? 1} | ${w.recipients} | ${w.wireBytes} | ${w.textFrameBytes} | ${w.ciphertextBytes} | ${w.contentBytes} | ${w.overhead} |`),
     '',
   ];
 }

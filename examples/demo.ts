@@ -18,7 +18,7 @@ import path from 'node:path';
 import { CaseService } from '../client/referral';
 import { AdminKeys, HandoverClient, MemoryStorage, PWHASH_INTERACTIVE, PWHASH_TEST_ONLY, Vault, type OrgCertificate } from '../client/sdk';
 import { loadNodeCrypto } from '../client/sdk/node';
-import { type EnqueueRequest, type RelayStore, createLogger, createStore, decodeStored, removeRedisPrefix, startRelay, testConfig } from '../server';
+import { type EnqueueRequest, type RelayStore, createLogger, createStore, removeRedisPrefix, storedEnvelope, startRelay, testConfig } from '../server';
 
 interface Party {
   name: string;
@@ -205,7 +205,7 @@ async function main(): Promise<void> {
   step('What the relay stored (ciphertext only, as the operator sees it)');
   let total = 0;
   for (const req of stored) {
-    const cipherBytes = decodeStored(req.blob).envelope.ciphertext.length;
+    const cipherBytes = storedEnvelope(req.blob).ciphertext.length;
     total += cipherBytes;
     say(`  message ${req.messageId.slice(0, 8)}… from ${req.senderDeviceId} to ${req.recipientDeviceIds.length} device(s): ciphertext ${cipherBytes} bytes (header with wrapped keys ${req.blob.length - cipherBytes} bytes)`);
   }

@@ -7,4 +7,4 @@ export { type Relay, type RelayOptions, startRelay } from './relay';
 export { type RelayConfig, loadConfig, testConfig } from './config';
 export { type Logger, createLogger } from './logger';
 export { type EnqueueRequest, type RelayStore, createStore, removeRedisPrefix } from './store';
-export { decodeStored } from './services/envelopes';
+export { decodeStored, storedEnvelope } from './services/envelopes';

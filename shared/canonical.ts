@@ -18,6 +18,9 @@ export const DOMAIN = {
   pqPrekey: 'handover/v1/pq-prekey',
   envelope: 'handover/v1/envelope',
   headerHash: 'handover/v1/header-hash',
+  /** Version 2 envelopes: the signature and body binding over the binary header (PROTOCOL.md §4.12). */
+  envelopeV2: 'handover/v2/envelope',
+  headerHashV2: 'handover/v2/header-hash',
   authChallenge: 'handover/v1/auth-challenge',
   keyEncryptionKey: 'handover/v1/kek',
   fingerprint: 'handover/v1/fingerprint',

@@ -11,13 +11,16 @@
  * decrypt and unpad. The used one-time prekey is deleted on success.
  */
 import { DOMAIN, signingInput } from './canonical';
+import { HEADER_TAIL, WIRE_VERSION, encodeHeader, fieldsFromHeader, headerFromFields, type FrameView, type HeaderFields, type RecipientFields } from './envelope-wire';
 import type { Crypto } from './crypto/types';
 import { SIZES } from './crypto/types';
 import type { DeviceKeys, RecipientKeys } from './device-keys';
-import { fromB64u, lengthPrefixed, toB64u, utf8 } from './encoding';
+import { concatBytes, fromB64u, lengthPrefixed, toB64u, utf8 } from './encoding';
 import { HandoverError } from './errors';
 import { MAX_BODY_BYTES, bucketFor, isBucket } from './padding';
 import { EnvelopeHeader, PROTOCOL_VERSION, type RecipientEntry, type SealedEnvelope, SealedEnvelopeSchema } from './schemas';
+
+const ZERO = new Uint8Array([0]);
 import { MAX_CLOCK_SKEW_MS } from './time';
 import { parseOrThrow } from './validation';
 
@@ -46,6 +49,12 @@ export interface SealInput {
    * and decrypts with K (`openWithContentKey`).
    */
   keepContentKey?: boolean;
+  /**
+   * Protocol version of the envelope: 2 (binary header, the default) or 1
+   * (canonical JSON header; kept to check and open envelopes sealed before
+   * version 2, and for tests of that path).
+   */
+  version?: 1 | 2;
 }
 
 type HeaderWithoutBodyHash = Omit<EnvelopeHeader, 'ciphertextHash' | 'ciphertextLength'>;
@@ -55,9 +64,27 @@ function bodyAssociatedData(crypto: Crypto, header: HeaderWithoutBodyHash): Uint
   return crypto.hash(signingInput(DOMAIN.headerHash, header));
 }
 
+/** Version 2: the same binding over the header's bytes before its last two fields (ciphertext length and hash). */
+export function bodyAssociatedDataV2(crypto: Crypto, headerBytes: Uint8Array): Uint8Array {
+  return crypto.hash(concatBytes(utf8(DOMAIN.headerHashV2), ZERO, headerBytes.subarray(0, headerBytes.length - HEADER_TAIL)));
+}
+
+/** Version 2's signing input: the domain label, a zero byte, then the header's bytes exactly as they travel. */
+export function signingInputV2(headerBytes: Uint8Array): Uint8Array {
+  return concatBytes(utf8(DOMAIN.envelopeV2), ZERO, headerBytes);
+}
+
 /** The signing input of a header; the relay and recipients verify against it. */
 export function envelopeSigningInput(header: EnvelopeHeader): Uint8Array {
+  if (header.v === WIRE_VERSION) return signingInputV2(encodeHeader(fieldsFromHeader(header)));
   return signingInput(DOMAIN.envelope, header);
+}
+
+/** The body's additional data of a header object, by its version. */
+function bodyAssociatedDataOf(crypto: Crypto, header: EnvelopeHeader): Uint8Array {
+  if (header.v === WIRE_VERSION) return bodyAssociatedDataV2(crypto, encodeHeader(fieldsFromHeader(header)));
+  const { ciphertextHash: _h, ciphertextLength: _l, ...partial } = header;
+  return bodyAssociatedData(crypto, partial);
 }
 
 interface KekInput {
@@ -111,11 +138,13 @@ export function sealEnvelope(crypto: Crypto, input: SealInput): SealedEnvelope &
     if (seen.has(r.deviceId)) throw new HandoverError('BAD_REQUEST', `recipient ${r.deviceId} listed twice`);
     seen.add(r.deviceId);
   }
+  const version = input.version ?? WIRE_VERSION;
   const messageId = input.messageId ?? toB64u(crypto.random(16));
   const ephemeral = crypto.dhKeyPair();
   const contentKey = crypto.random(SIZES.aeadKey);
   const bodyNonce = crypto.random(SIZES.aeadNonce);
 
+  const raw: RecipientFields[] = [];
   const recipients: RecipientEntry[] = input.recipients.map((r) => {
     const dh = [
       crypto.dh(input.sender.identity.privateKey, r.signedPrekey.publicKey),
@@ -146,6 +175,14 @@ export function sealEnvelope(crypto: Crypto, input: SealInput): SealedEnvelope &
     const wrappedKey = crypto.aeadEncrypt(contentKey, wrapAssociatedData(messageId, r.deviceId), WRAP_NONCE, kek);
     crypto.wipe(kek);
     crypto.wipe(pq.sharedSecret);
+    raw.push({
+      deviceId: r.deviceId,
+      signedPrekeyId: r.signedPrekey.id,
+      pqPrekeyId: r.pqPrekey.id,
+      ...(r.oneTimePrekey ? { oneTimePrekeyId: r.oneTimePrekey.id } : {}),
+      pqCiphertext: pq.ciphertext,
+      wrappedKey,
+    });
     return {
       deviceId: r.deviceId,
       signedPrekeyId: r.signedPrekey.id,
@@ -156,6 +193,32 @@ export function sealEnvelope(crypto: Crypto, input: SealInput): SealedEnvelope &
     };
   });
   crypto.wipe(ephemeral.privateKey);
+  const padded = crypto.pad(input.body, bucketFor(input.body.length));
+
+  if (version === WIRE_VERSION) {
+    // The header's bytes are written once; the body's additional data covers all but the
+    // ciphertext length and hash (the length is known before encrypting, the hash is filled in after).
+    const fields: HeaderFields = {
+      messageId: fromB64u(messageId),
+      threadId: fromB64u(input.threadId),
+      senderDeviceId: input.sender.deviceId,
+      sentAt: input.sentAt,
+      ephemeralKey: ephemeral.publicKey,
+      bodyNonce,
+      recipients: raw,
+      ciphertextLength: padded.length + SIZES.aeadTag,
+      ciphertextHash: new Uint8Array(32),
+    };
+    const headerBytes = encodeHeader(fields);
+    const ciphertext = crypto.aeadEncrypt(padded, bodyAssociatedDataV2(crypto, headerBytes), bodyNonce, contentKey);
+    const keptKey = input.keepContentKey ? contentKey.slice() : undefined;
+    crypto.wipe(contentKey);
+    const ciphertextHash = crypto.hash(ciphertext, 32);
+    headerBytes.set(ciphertextHash, headerBytes.length - 32);
+    const signatureBytes = crypto.sign(signingInputV2(headerBytes), input.sender.signPrivateKey);
+    const header = headerFromFields({ ...fields, ciphertextHash });
+    return { header, signature: toB64u(signatureBytes), ciphertext, ...(keptKey ? { contentKey: keptKey } : {}) };
+  }
 
   const partial: HeaderWithoutBodyHash = {
     v: PROTOCOL_VERSION,
@@ -167,7 +230,6 @@ export function sealEnvelope(crypto: Crypto, input: SealInput): SealedEnvelope &
     bodyNonce: toB64u(bodyNonce),
     recipients,
   };
-  const padded = crypto.pad(input.body, bucketFor(input.body.length));
   const ciphertext = crypto.aeadEncrypt(padded, bodyAssociatedData(crypto, partial), bodyNonce, contentKey);
   const keptKey = input.keepContentKey ? contentKey.slice() : undefined;
   crypto.wipe(contentKey);
@@ -213,6 +275,32 @@ export function checkEnvelopeIntegrity(crypto: Crypto, envelope: SealedEnvelope)
   }
   const ids = new Set(header.recipients.map((r) => r.deviceId));
   if (ids.size !== header.recipients.length) throw new HandoverError('BAD_REQUEST', 'a recipient is listed twice');
+}
+
+/**
+ * The relay's checks of a version 2 frame (read with `readFrame`): the
+ * signature over the header bytes exactly as received, the ciphertext
+ * (hashed in place) against its signed hash, its length a padding bucket,
+ * no recipient listed twice. Returns the signing input (the relay hashes
+ * it to tell a retry of the same envelope from another one under its id).
+ */
+export function verifyFrame(crypto: Crypto, frame: FrameView, senderSignPublicKey: Uint8Array): Uint8Array {
+  const input = signingInputV2(frame.headerBytes);
+  if (!crypto.verify(frame.signature, input, senderSignPublicKey)) {
+    throw new HandoverError('BAD_SIGNATURE', `envelope ${toB64u(frame.messageId)} is not signed by device ${frame.senderDeviceId}`);
+  }
+  checkFrameIntegrity(crypto, frame);
+  return input;
+}
+
+/** The part of `verifyFrame` after the signature: the ciphertext hashed where it lies, its bucket, distinct recipients. */
+function checkFrameIntegrity(crypto: Crypto, frame: FrameView): void {
+  if (!isBucket(frame.ciphertext.length - SIZES.aeadTag)) throw new HandoverError('BAD_REQUEST', 'ciphertext length is not a padding bucket');
+  if (!crypto.equal(crypto.hash(frame.ciphertext, 32), frame.ciphertextHash)) {
+    throw new HandoverError('BAD_SIGNATURE', 'ciphertext does not match the signed hash');
+  }
+  const ids = new Set(frame.recipients.map((r) => r.deviceId));
+  if (ids.size !== frame.recipients.length) throw new HandoverError('BAD_REQUEST', 'a recipient is listed twice');
 }
 
 export interface OpenInput {
@@ -291,8 +379,7 @@ export function openEnvelope(crypto: Crypto, input: OpenInput): OpenedEnvelope {
   const contentKey = crypto.aeadDecrypt(fromB64u(entry.wrappedKey), wrapAssociatedData(header.messageId, entry.deviceId), WRAP_NONCE, kek);
   crypto.wipe(kek);
   crypto.wipe(pqSharedSecret);
-  const { ciphertextHash: _h, ciphertextLength: _l, ...partial } = header;
-  const padded = crypto.aeadDecrypt(envelope.ciphertext, bodyAssociatedData(crypto, partial), fromB64u(header.bodyNonce), contentKey);
+  const padded = crypto.aeadDecrypt(envelope.ciphertext, bodyAssociatedDataOf(crypto, header), fromB64u(header.bodyNonce), contentKey);
   const body = crypto.unpad(padded, padded.length);
 
   // Forward secrecy: the one-time prekey's private half is gone for good.
@@ -322,7 +409,6 @@ export function openWithContentKey(
   verifyEnvelopeSignature(crypto, envelope, input.senderSignPublicKey);
   checkEnvelopeIntegrity(crypto, envelope);
   if (input.contentKey.length !== SIZES.aeadKey) throw new HandoverError('DECRYPT_FAILED', 'the content key has the wrong length');
-  const { ciphertextHash: _h, ciphertextLength: _l, ...partial } = header;
-  const padded = crypto.aeadDecrypt(envelope.ciphertext, bodyAssociatedData(crypto, partial), fromB64u(header.bodyNonce), input.contentKey);
+  const padded = crypto.aeadDecrypt(envelope.ciphertext, bodyAssociatedDataOf(crypto, header), fromB64u(header.bodyNonce), input.contentKey);
   return { header, body: crypto.unpad(padded, padded.length) };
 }

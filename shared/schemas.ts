@@ -198,7 +198,8 @@ export type RecipientEntry = z.infer<typeof RecipientEntry>;
 
 /** The public header: everything the relay can see about a message. */
 export const EnvelopeHeader = z.strictObject({
-  v: z.literal(PROTOCOL_VERSION),
+  /** 1: signed as canonical JSON; 2: signed as the binary header of PROTOCOL.md §4.12. */
+  v: z.union([z.literal(PROTOCOL_VERSION), z.literal(2)]),
   messageId: MessageId,
   senderDeviceId: DeviceId,
   threadId: MessageId,

@@ -7,7 +7,7 @@
 import type { ErrorCode } from './errors';
 import type { EnvelopeHeader } from './schemas';
 
-/** An envelope on the socket: header JSON, signature, and the ciphertext as binary. */
+/** A version 1 envelope on the socket: header JSON, signature, and the ciphertext as binary. */
 export interface WireEnvelope {
   header: EnvelopeHeader;
   signature: string;
@@ -28,15 +28,29 @@ export interface DeviceSetMismatch {
   stale: string[];
 }
 
-export interface Delivery {
+/** A version 1 envelope delivered (stored before version 2, or sent by a version 1 client). */
+export interface EnvelopeDelivery {
   envelope: WireEnvelope;
   /** When the relay accepted it (ms). */
   storedAt: number;
 }
 
+/** A version 2 envelope delivered: the frame exactly as the sender sent it (PROTOCOL.md §4.12), one binary attachment. */
+export interface FrameDelivery {
+  frame: Uint8Array;
+  /** When the relay accepted it (ms). */
+  storedAt: number;
+}
+
+export type Delivery = EnvelopeDelivery | FrameDelivery;
+
 export interface ClientToServerEvents {
-  /** Ack comes only after the envelope is in every recipient inbox. */
-  'envelope:send': (envelope: WireEnvelope, ack: Ack<{ messageId: string; storedAt: number }>) => void;
+  /**
+   * Ack comes only after the envelope is in every recipient inbox. A version
+   * 2 envelope is its frame (one binary attachment); a version 1 envelope
+   * the object.
+   */
+  'envelope:send': (envelope: Uint8Array | WireEnvelope, ack: Ack<{ messageId: string; storedAt: number }>) => void;
   /** The client stored the envelope locally: the relay may delete it from this device's inbox. */
   'envelope:ack': (payload: { messageId: string }, ack: Ack<Record<string, never>>) => void;
   /** Ask for the pending inbox again (also replayed automatically on connect). */

@@ -18,8 +18,12 @@
  */
 import {
   type Crypto,
+  asBytes,
   type Delivery,
   type DeviceCertificate,
+  type EnvelopeDelivery,
+  envelopeFromFrame,
+  messageIdOfDelivery,
   type DeviceKeys,
   type ErrorCode,
   HandoverError,
@@ -27,7 +31,7 @@ import {
   type OrgCertificate,
   type RecipientKeys,
   type SealedEnvelope,
-  type WireEnvelope,
+  wireOf,
   fromUtf8,
   isHandoverError,
   openEnvelope,
@@ -205,13 +209,15 @@ export class Outbound {
 
 
   /** Hand the envelope to the relay until it accepts it; returns when the relay stored it (its clock). */
-  private async emitSend(envelope: WireEnvelope): Promise<number | undefined> {
+  private async emitSend(envelope: SealedEnvelope): Promise<number | undefined> {
     const socket = this.ctx.socket();
     if (!socket) throw new HandoverError('UNAVAILABLE', 'not connected: call connect() first');
+    // Version 2: one binary frame (PROTOCOL.md §4.12), encoded once for every attempt.
+    const wire = wireOf(envelope);
     const timeout = this.ctx.ackTimeoutMs;
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
-        const res = await socket.timeout(timeout).emitWithAck('envelope:send', envelope);
+        const res = await socket.timeout(timeout).emitWithAck('envelope:send', wire);
         if (res.ok) return res.storedAt;
         // Only the signed-in sender can hit its own message id again: an earlier
         // attempt was stored and its ack was lost, so the send did succeed.
@@ -311,11 +317,26 @@ export class Inbound {
    */
   private async receive(delivery: Delivery): Promise<void> {
     // Whatever arrived is attacker text until parsed: read the ids defensively for the failure record.
-    const raw: { header?: unknown } = typeof delivery === 'object' && delivery !== null && typeof delivery.envelope === 'object' && delivery.envelope !== null ? delivery.envelope : {};
+    let raw: { header?: unknown } = {};
+    let envelope: SealedEnvelope | undefined;
+    let frameError: unknown;
+    if (typeof delivery === 'object' && delivery !== null && 'frame' in delivery) {
+      // Version 2: the frame decodes strictly to the envelope (and its ids), or not at all.
+      try {
+        envelope = envelopeFromFrame(asBytes(delivery.frame));
+        raw = envelope;
+      } catch (err) {
+        frameError = err;
+        raw = { header: { messageId: messageIdOrUnknown(delivery) } };
+      }
+    } else if (typeof delivery === 'object' && delivery !== null && typeof delivery.envelope === 'object' && delivery.envelope !== null) {
+      raw = delivery.envelope;
+    }
     const header = typeof raw.header === 'object' && raw.header !== null ? (raw.header as { messageId?: unknown; senderDeviceId?: unknown }) : {};
     let messageId = typeof header.messageId === 'string' && header.messageId.length <= 64 ? header.messageId : 'unknown';
     try {
-      const envelope = parseEnvelope({ ...delivery.envelope, ciphertext: toUint8Array(delivery.envelope.ciphertext) });
+      if (frameError !== undefined) throw frameError;
+      envelope ??= parseEnvelope({ ...(delivery as EnvelopeDelivery).envelope, ciphertext: toUint8Array((delivery as EnvelopeDelivery).envelope.ciphertext) });
       messageId = envelope.header.messageId;
       if (await this.ctx.messages.hasSeen(envelope.header.threadId, messageId)) {
         this.cancelRetry(messageId);
@@ -454,6 +475,15 @@ export class Inbound {
   private async ack(messageId: string): Promise<void> {
     // An ack the relay did not take (it is down) is harmless: it delivers the envelope again and dedupe drops it.
     await this.ctx.socket()?.timeout(10_000).emitWithAck('envelope:ack', { messageId }).catch(() => undefined);
+  }
+}
+
+/** The message id at the front of a frame that did not decode, to ack it away; 'unknown' when there is none. */
+function messageIdOrUnknown(delivery: Delivery): string {
+  try {
+    return messageIdOfDelivery(delivery);
+  } catch {
+    return 'unknown'; // not even an id: nothing can be acked, the failure is still recorded
   }
 }
 

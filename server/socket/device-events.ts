@@ -5,7 +5,7 @@
  * only calls these and answers the acknowledgement.
  */
 import { z } from 'zod';
-import { parseEnvelope, HandoverError, isHandoverError, MessageId } from '../../shared';
+import { parseEnvelope, HandoverError, isHandoverError, MessageId, readFrame } from '../../shared';
 import type { RelayConfig } from '../config';
 import { parseInput, toWireError } from '../errors';
 import type { RelayMetrics } from '../metrics';
@@ -116,8 +116,9 @@ export class DeviceEvents {
   }
 }
 
-/** The size of an envelope's ciphertext, before any validation (0 when it is not binary). */
+/** The size of an envelope's ciphertext (version 2: the whole frame), before any validation (0 when it is not binary). */
 function ciphertextLength(value: unknown): number {
+  if (value instanceof Uint8Array) return value.byteLength;
   const ciphertext = typeof value === 'object' && value !== null ? (value as { ciphertext?: unknown }).ciphertext : undefined;
   return ciphertext instanceof Uint8Array ? ciphertext.byteLength : 0;
 }
@@ -125,6 +126,10 @@ function ciphertextLength(value: unknown): number {
 /** The recipient ids of a well-formed envelope sent by this device; none for anything else. */
 function ownRecipients(value: unknown, deviceId: string): string[] {
   try {
+    if (value instanceof Uint8Array) {
+      const frame = readFrame(value);
+      return frame.senderDeviceId === deviceId ? frame.recipients.map((r) => r.deviceId) : [];
+    }
     const { header } = parseEnvelope(value);
     return header.senderDeviceId === deviceId ? header.recipients.map((r) => r.deviceId) : [];
   } catch {

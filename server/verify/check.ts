@@ -8,7 +8,19 @@
  * the header is handed back too: the relay stores the header in that form
  * instead of encoding it to JSON a second time.
  */
-import { type Crypto, fromB64u, toB64u, canonicalJson, checkEnvelopeIntegrity, DOMAIN, HandoverError, type SealedEnvelope, signingInputOfCanonical } from '../../shared';
+import {
+  type Crypto,
+  type FrameView,
+  fromB64u,
+  toB64u,
+  canonicalJson,
+  checkEnvelopeIntegrity,
+  DOMAIN,
+  HandoverError,
+  type SealedEnvelope,
+  signingInputOfCanonical,
+  verifyFrame,
+} from '../../shared';
 
 export interface CheckedEnvelope {
   /** Hash of the header's signing input (base64url, 32 bytes). */
@@ -33,4 +45,14 @@ export function checkEnvelope(crypto: Crypto, envelope: SealedEnvelope, signPubl
   }
   checkEnvelopeIntegrity(crypto, envelope);
   return { headerHash: toB64u(crypto.hash(input, 32)), headerJson };
+}
+
+/**
+ * Version 2: the signature over the header bytes as received, the
+ * ciphertext hashed where it lies in the frame (`verifyFrame`), and the hash
+ * of the signing input for the replay memory. Nothing is re-encoded.
+ */
+export function checkFrame(crypto: Crypto, frame: FrameView, signPublicKey: Uint8Array): { headerHash: string } {
+  const input = verifyFrame(crypto, frame, signPublicKey);
+  return { headerHash: toB64u(crypto.hash(input, 32)) };
 }

@@ -10,8 +10,8 @@
  */
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { type Crypto, HandoverError, type SealedEnvelope } from '../../shared';
-import { type CheckedEnvelope, checkEnvelope } from './check';
+import { type Crypto, type FrameView, HandoverError, type SealedEnvelope } from '../../shared';
+import { type CheckedEnvelope, checkEnvelope, checkFrame } from './check';
 import type { VerifyReply, VerifyRequest } from './protocol';
 
 export interface EnvelopeVerifier {
@@ -21,6 +21,8 @@ export interface EnvelopeVerifier {
    * with the typed error otherwise.
    */
   verify(envelope: SealedEnvelope, signPublicKey: Uint8Array): Promise<CheckedEnvelope>;
+  /** Version 2: the same checks over a frame as received; resolves with the hash of its signing input. */
+  verifyFrame(frame: FrameView, signPublicKey: Uint8Array): Promise<{ headerHash: string }>;
   readonly threads: number;
   close(): Promise<void>;
 }
@@ -31,12 +33,15 @@ export function inlineVerifier(crypto: Crypto): EnvelopeVerifier {
     async verify(envelope, signPublicKey) {
       return checkEnvelope(crypto, envelope, signPublicKey);
     },
+    async verifyFrame(frame, signPublicKey) {
+      return checkFrame(crypto, frame, signPublicKey);
+    },
     async close() {},
   };
 }
 
 interface Pending {
-  resolve: (checked: CheckedEnvelope) => void;
+  resolve: (checked: { headerHash: string; headerJson?: string }) => void;
   reject: (err: Error) => void;
 }
 
@@ -77,7 +82,7 @@ export async function startVerifierPool(threads: number, options: { onThreadFail
         const waiting = thread.pending.get(msg.id);
         if (!waiting) return;
         thread.pending.delete(msg.id);
-        if (msg.ok) waiting.resolve({ headerHash: msg.headerHash, headerJson: msg.headerJson });
+        if (msg.ok) waiting.resolve({ headerHash: msg.headerHash, ...(msg.headerJson === undefined ? {} : { headerJson: msg.headerJson }) });
         else waiting.reject(new HandoverError(msg.code, msg.message));
       });
       const fail = (err: unknown) => {
@@ -105,20 +110,29 @@ export async function startVerifierPool(threads: number, options: { onThreadFail
 
   pool.push(...(await Promise.all(Array.from({ length: threads }, start))));
 
+  const send = (request: (id: number) => VerifyRequest): Promise<{ headerHash: string; headerJson?: string }> => {
+    // The least busy thread; all threads gone (failing to restart) means unavailable.
+    let thread: Thread | undefined;
+    for (const t of pool) if (!thread || t.pending.size < thread.pending.size) thread = t;
+    if (!thread || closing) return Promise.reject(new HandoverError('UNAVAILABLE', 'the relay cannot verify envelopes right now; send again'));
+    const id = nextId++;
+    const target = thread;
+    return new Promise((resolve, reject) => {
+      target.pending.set(id, { resolve, reject });
+      target.worker.postMessage(request(id));
+    });
+  };
+
   return {
     threads,
-    verify(envelope, signPublicKey) {
-      // The least busy thread; all threads gone (failing to restart) means unavailable.
-      let thread: Thread | undefined;
-      for (const t of pool) if (!thread || t.pending.size < thread.pending.size) thread = t;
-      if (!thread || closing) return Promise.reject(new HandoverError('UNAVAILABLE', 'the relay cannot verify envelopes right now; send again'));
-      const id = nextId++;
-      const request: VerifyRequest = { id, header: envelope.header, signature: envelope.signature, ciphertext: envelope.ciphertext, signPublicKey };
-      const target = thread;
-      return new Promise<CheckedEnvelope>((resolve, reject) => {
-        target.pending.set(id, { resolve, reject });
-        target.worker.postMessage(request);
-      });
+    async verify(envelope, signPublicKey) {
+      const checked = await send((id) => ({ id, header: envelope.header, signature: envelope.signature, ciphertext: envelope.ciphertext, signPublicKey }));
+      if (checked.headerJson === undefined) throw new HandoverError('INTERNAL', 'a verification thread answered without the header');
+      return { headerHash: checked.headerHash, headerJson: checked.headerJson };
+    },
+    async verifyFrame(frame, signPublicKey) {
+      const checked = await send((id) => ({ id, frame: frame.frame, signPublicKey }));
+      return { headerHash: checked.headerHash };
     },
     async close() {
       closing = true;

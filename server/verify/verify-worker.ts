@@ -5,8 +5,8 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { loadNodeCrypto } from '../../shared/node';
-import { isHandoverError } from '../../shared';
-import { checkEnvelope } from './check';
+import { isHandoverError, readFrame } from '../../shared';
+import { checkEnvelope, checkFrame } from './check';
 import type { VerifyReply, VerifyRequest } from './protocol';
 
 const port = parentPort;
@@ -16,8 +16,12 @@ void loadNodeCrypto().then((crypto) => {
   port.on('message', (request: VerifyRequest) => {
     let reply: VerifyReply;
     try {
-      const envelope = { header: request.header, signature: request.signature, ciphertext: request.ciphertext };
-      reply = { id: request.id, ok: true, ...checkEnvelope(crypto, envelope, request.signPublicKey) };
+      if ('frame' in request) {
+        reply = { id: request.id, ok: true, ...checkFrame(crypto, readFrame(request.frame), request.signPublicKey) };
+      } else {
+        const envelope = { header: request.header, signature: request.signature, ciphertext: request.ciphertext };
+        reply = { id: request.id, ok: true, ...checkEnvelope(crypto, envelope, request.signPublicKey) };
+      }
     } catch (err) {
       reply = isHandoverError(err)
         ? { id: request.id, ok: false, code: err.code, message: err.message }

@@ -9,6 +9,7 @@ import { issueDeviceCertificate, issueOrgCertificate } from '../../shared/certif
 import { loadCrypto } from '../../shared/crypto/sodium';
 import { rotateSignedPrekeys, verifyBundle } from '../../shared/device-keys';
 import { sealEnvelope } from '../../shared/envelope';
+import { wireOf } from '../../shared/envelope-wire';
 import { toB64u } from '../../shared/encoding';
 import { isHandoverError } from '../../shared/errors';
 import { fingerprint } from '../../shared/fingerprint';
@@ -291,12 +292,21 @@ describe('finding 4: a relay failure is never a failure of the message', () => {
     const shelterOrg = network.addOrg('f4b-shelter', 'shelter');
     const shelter = await viaProxy(shelterOrg, 'amina');
     const ngo = await direct(network.addOrg('f4b-ngo', 'ngo'), 'dana');
-    // The hostile relay flips a bit of the signature of the first envelope it delivers.
-    let tampered = false;
+    // The hostile relay flips a bit of the signature of the first envelope it delivers: in the
+    // binary attachment (the version 2 frame) that follows the first envelope:deliver packet.
+    let state: 'waiting' | 'next-binary' | 'done' = 'waiting';
     proxy.onFrame((frame, direction) => {
-      if (tampered || direction !== 'to-client' || socketEventName(frame) !== 'envelope:deliver' || typeof frame !== 'string') return undefined;
-      tampered = true;
-      return frame.replace(/"signature":"(.)/, (_m, c: string) => `"signature":"${c === 'A' ? 'B' : 'A'}`);
+      if (state === 'done' || direction !== 'to-client') return undefined;
+      if (state === 'waiting') {
+        if (socketEventName(frame) === 'envelope:deliver') state = 'next-binary';
+        return undefined;
+      }
+      if (typeof frame === 'string') return undefined;
+      state = 'done';
+      const changed = Buffer.from(frame);
+      const headerLength = changed.readUInt32BE(1);
+      changed[5 + headerLength + 3] = (changed[5 + headerLength + 3] ?? 0) ^ 1;
+      return changed;
     });
     const first = await ngo.send({ threadId: THREAD, orgIds: ['f4b-shelter'], payload: 'tampered on the way' });
     const second = await ngo.send({ threadId: THREAD, orgIds: ['f4b-shelter'], payload: 'intact' });
@@ -362,9 +372,18 @@ describe('withheld, replayed and injected frames', () => {
   it('a delivery frame replayed by the relay is stored once', async () => {
     const shelter = await viaProxy(network.addOrg('fr-shelter', 'shelter'), 'amina');
     const ngo = await direct(network.addOrg('fr-ngo', 'ngo'), 'dana');
-    const captured: string[] = [];
+    // A delivery is its packet and, for a version 2 frame, the binary attachment that follows it.
+    const captured: Array<string | Buffer> = [];
+    let attachmentNext = false;
     proxy.onFrame((frame, direction) => {
-      if (direction === 'to-client' && socketEventName(frame) === 'envelope:deliver' && typeof frame === 'string') captured.push(frame);
+      if (direction !== 'to-client') return undefined;
+      if (attachmentNext && typeof frame !== 'string') {
+        captured.push(Buffer.from(frame));
+        attachmentNext = false;
+      } else if (socketEventName(frame) === 'envelope:deliver' && typeof frame === 'string') {
+        captured.push(frame);
+        attachmentNext = frame.startsWith('45');
+      }
       return undefined;
     });
     const sent = await ngo.send({ threadId: THREAD, orgIds: ['fr-shelter'], payload: 'once' });
@@ -400,6 +419,42 @@ describe('withheld, replayed and injected frames', () => {
     expect(failures.length).toBeGreaterThanOrEqual(1);
     expect(failures.every((f) => f.pending === false)).toBe(true);
   });
+
+  it.each([
+    ['truncated', (f: Buffer) => f.subarray(0, f.length - 1)],
+    ['with trailing bytes', (f: Buffer) => Buffer.concat([f, Buffer.alloc(16)])],
+    ['with an oversize recipient count', (f: Buffer) => {
+      const out = Buffer.from(f);
+      out.writeUInt16BE(0xffff, 5 + 1 + 16 + 16 + 1 + (out[5 + 1 + 32] ?? 0) + 8 + 32 + 24);
+      return out;
+    }],
+    ['with a header length beyond the frame', (f: Buffer) => {
+      const out = Buffer.from(f);
+      out.writeUInt32BE(0xffff_ff00, 1);
+      return out;
+    }],
+  ])('a version 2 frame %s on the way is recorded as a failure and acked away; the next one arrives', async (_name, mangle) => {
+    const tag = `fv${Math.random().toString(36).slice(2, 7)}`;
+    const shelter = await viaProxy(network.addOrg(`${tag}-shelter`, 'shelter'), 'amina');
+    const ngo = await direct(network.addOrg(`${tag}-ngo`, 'ngo'), 'dana');
+    let state: 'waiting' | 'next-binary' | 'done' = 'waiting';
+    proxy.onFrame((frame, direction) => {
+      if (state === 'done' || direction !== 'to-client') return undefined;
+      if (state === 'waiting') {
+        if (socketEventName(frame) === 'envelope:deliver') state = 'next-binary';
+        return undefined;
+      }
+      if (typeof frame === 'string') return undefined;
+      state = 'done';
+      return mangle(Buffer.from(frame));
+    });
+    const first = await ngo.send({ threadId: THREAD, orgIds: [`${tag}-shelter`], payload: 'mangled on the way' });
+    const second = await ngo.send({ threadId: THREAD, orgIds: [`${tag}-shelter`], payload: 'intact' });
+    await eventually(async () => (await shelter.threadMessages(THREAD)).some((m) => m.messageId === second.messageId), 10_000, 'second message');
+    expect(await shelter.failedMessages()).toEqual([expect.objectContaining({ messageId: first.messageId, code: 'BAD_REQUEST', pending: false })]);
+    expect((await shelter.threadMessages(THREAD)).map((m) => m.messageId)).toEqual([second.messageId]);
+    await eventually(async () => (await inbox(shelter.deviceId)) === 0, 5000, 'both acked');
+  });
 });
 
 describe('background work the relay makes fail is reported, never silent', () => {
@@ -426,7 +481,7 @@ async function sealFrom(sender: TestDevice, recipientDeviceId: string, token: st
   const envelope = sealEnvelope(fx.crypto, { sender: network.senderKeys(sender), recipients, threadId: THREAD, sentAt: Date.now(), body });
   const socket = await rawSocket(fx.url, token);
   try {
-    const res = await socket.timeout(5000).emitWithAck('envelope:send', envelope);
+    const res = await socket.timeout(5000).emitWithAck('envelope:send', wireOf(envelope));
     if (!res.ok) throw new Error(JSON.stringify(res.error));
   } finally {
     socket.close();

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { bucketFor, dhKeyPairFromPrivate, fingerprint, loadSodium, signKeyPairFromSeed, verify, xwingFromSeed } from './doc-client/crypto';
 import { DeviceKeys } from './doc-client/device';
 import { LABEL, b64u, fromB64u, jcs, signingInput, unsigned } from './doc-client/encoding';
-import { type RecipientKeys, openEnvelope, sealEnvelope } from './doc-client/envelope';
+import { type RecipientKeys, bodyAdV2, openEnvelope, sealEnvelope } from './doc-client/envelope';
+import { decodeFrame, encodeFrame, encodeHeaderV2 } from './doc-client/frame';
 import { deriveThreadId, eventHash } from './doc-client/referral';
 import { TrustStore, networkIdOf } from './doc-client/trust';
 import type { DeviceCertificate, OrgCertificate, Revocation, WireEnvelope } from './doc-client/types';
@@ -127,12 +128,65 @@ describe('doc client against handover-v1.json', () => {
       body: Buffer.from(V.envelope.plaintextHex, 'hex'),
       recipients,
       random,
+      version: 1,
     });
     expect(tape).toEqual([]);
     expect(sealed.header).toEqual(V.envelope.sealed.header);
     expect(jcs(sealed.header)).toBe(jcs(V.envelope.sealed.header));
     expect(sealed.signature).toBe(V.envelope.sealed.signature);
     expect(b64u(sealed.ciphertext)).toBe(V.envelope.sealed.ciphertext);
+  });
+
+  test('5b. version 2 (§4.12): the committed frame reads, verifies and opens; resealing from the tape gives it byte for byte', () => {
+    const v2 = V.envelopeV2;
+    const frame = new Uint8Array(Buffer.from(v2.frameHex, 'hex'));
+    const decoded = decodeFrame(frame);
+    expect(Buffer.from(decoded.headerBytes).toString('hex')).toBe(v2.headerHex);
+    expect(decoded.header).toEqual(v2.header);
+    expect(b64u(decoded.signature)).toBe(v2.signature);
+    expect(b64u(decoded.ciphertext)).toBe(v2.ciphertext);
+    // Decoding then encoding gives the same bytes (§4.12: one encoding per field).
+    expect(Buffer.from(encodeHeaderV2(decoded.header)).toString('hex')).toBe(v2.headerHex);
+    expect(Buffer.from(bodyAdV2(decoded.headerBytes)).toString('hex')).toBe(v2.bodyAdditionalDataHex);
+    const envelope: WireEnvelope = { header: decoded.header, signature: b64u(decoded.signature), ciphertext: decoded.ciphertext, headerBytes: decoded.headerBytes };
+    for (const id of ['shelter-ist:sh-dev-1', 'shelter-ist:sh-dev-2']) {
+      const keys = DeviceKeys.fromVector(V.keys.devices.find((d: Json) => d.deviceId === id));
+      const { body } = openEnvelope({ envelope, recipient: keys, sender: senderOf(V.envelope.senderDeviceId), now: V.now, retentionMs: 30 * 24 * 3600_000 });
+      expect(Buffer.from(body).toString('hex')).toBe(V.envelope.plaintextHex);
+    }
+    // A flipped header byte: the signature no longer verifies.
+    const bad = frame.slice();
+    bad[20] = bad[20]! ^ 1; // in the thread id
+    const keys = DeviceKeys.fromVector(V.keys.devices.find((d: Json) => d.deviceId === 'shelter-ist:sh-dev-1'));
+    const badDecoded = decodeFrame(bad);
+    expect(() =>
+      openEnvelope({
+        envelope: { header: badDecoded.header, signature: b64u(badDecoded.signature), ciphertext: badDecoded.ciphertext, headerBytes: badDecoded.headerBytes },
+        recipient: keys,
+        sender: senderOf(V.envelope.senderDeviceId),
+        now: V.now,
+        retentionMs: 30 * 24 * 3600_000,
+      }),
+    ).toThrow(/BAD_SIGNATURE/);
+    // Resealed from the same tape as version 2.
+    const sender = DeviceKeys.fromVector(V.keys.devices.find((d: Json) => d.deviceId === V.envelope.senderDeviceId));
+    const tape = [...V.envelope.randomTape] as { purpose: string; length: number; bytes: string }[];
+    const random = (_purpose: string, length: number): Uint8Array => fromB64u(tape.shift()!.bytes, length);
+    const recipients: RecipientKeys[] = V.envelope.recipients.map((r: Json) => {
+      const pre = V.prekeys.find((p: Json) => p.deviceId === r.deviceId);
+      const cert = (V.deviceCertificates as DeviceCertificate[]).find((c) => c.deviceId === r.deviceId)!;
+      const otp = r.oneTimePrekeyId === undefined ? undefined : pre.oneTimePrekeys.find((o: Json) => o.id === r.oneTimePrekeyId);
+      return {
+        deviceId: r.deviceId,
+        identityKey: fromB64u(cert.dhPublicKey, 32),
+        signedPrekey: { id: pre.signedPrekey.id, publicKey: fromB64u(pre.signedPrekey.publicKey) },
+        pqPrekey: { id: pre.pqPrekey.id, publicKey: fromB64u(pre.pqPrekey.publicKey) },
+        ...(otp ? { oneTimePrekey: { id: otp.id, publicKey: fromB64u(otp.publicKey) } } : {}),
+      };
+    });
+    const resealed = sealEnvelope({ sender, threadId: V.envelope.threadId, sentAt: V.envelope.sentAt, body: Buffer.from(V.envelope.plaintextHex, 'hex'), recipients, random, version: 2 });
+    expect(tape).toEqual([]);
+    expect(Buffer.from(encodeFrame(resealed.headerBytes!, fromB64u(resealed.signature, 64), resealed.ciphertext)).toString('hex')).toBe(v2.frameHex);
   });
 
   test('6. fingerprints', () => {

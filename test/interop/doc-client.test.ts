@@ -20,8 +20,9 @@ import { type RelayFixture, enrolClient, eventually, startTestRelay } from '../s
 import { type Delivery, DocClient } from './doc-client/client';
 import { loadSodium, newSignKeyPair, sign } from './doc-client/crypto';
 import { DeviceKeys } from './doc-client/device';
-import { sealEnvelope } from './doc-client/envelope';
-import { LABEL, b64u, signingInput } from './doc-client/encoding';
+import { sealEnvelope, signingInputV2 } from './doc-client/envelope';
+import { decodeFrame } from './doc-client/frame';
+import { b64u } from './doc-client/encoding';
 import { type ReferralBody, buildCreate, eventHash } from './doc-client/referral';
 import type { DeviceCertificate, OrgCertificate } from './doc-client/types';
 
@@ -199,11 +200,15 @@ describe('a client written from PROTOCOL.md alone', () => {
     const impostor = newSignKeyPair();
     const tampered = new Set<string>();
     doc.inbound = (d: Delivery): Delivery => {
-      const { header } = d.envelope;
-      if (header.senderDeviceId !== sdk.deviceId || tampered.has(header.messageId)) return d;
-      tampered.add(header.messageId);
-      // A well-formed signature over the right header, by a key that is not the sender's.
-      return { ...d, envelope: { ...d.envelope, signature: b64u(sign(signingInput(LABEL.envelope, header), impostor.privateKey)) } };
+      // The SDK sends version 2: the delivery is the frame of §4.12, its signature at 5 + H.
+      if (!('frame' in d)) throw new Error('expected a version 2 frame from the SDK');
+      const frame = new Uint8Array(d.frame);
+      const decoded = decodeFrame(frame);
+      if (decoded.header.senderDeviceId !== sdk.deviceId || tampered.has(decoded.header.messageId)) return d;
+      tampered.add(decoded.header.messageId);
+      // A well-formed signature over the right header bytes, by a key that is not the sender's.
+      frame.set(sign(signingInputV2(decoded.headerBytes), impostor.privateKey), 5 + decoded.headerBytes.length);
+      return { ...d, frame };
     };
     try {
       const sent = await sdk.send({ threadId: threadId(), orgIds: [NGO], payload: { forged: true } });

@@ -7,6 +7,10 @@
  *   longer matches;
  * - "re-signed": the legitimate sender signs the tampered header, so the
  *   signature is fine and the AEAD / key-encryption-key bindings must catch it.
+ *
+ * All of it runs for both protocol versions (1: canonical JSON header, 2:
+ * binary header). The binary frame itself, byte by byte, is tampered with in
+ * envelope-frame-tamper.test.ts.
  */
 import { type Crypto } from '../../shared/crypto/types';
 import { loadCrypto } from '../../shared/crypto/sodium';
@@ -31,6 +35,7 @@ let sender: TestDevice;
 let r1: TestDevice; // used a one-time prekey; also rotated its prekeys after the bundle was fetched
 let r2: TestDevice; // no one-time prekey in the bundle (last-resort signed prekey)
 let base: SealedEnvelope;
+const bases = new Map<1 | 2, { base: SealedEnvelope; other: Uint8Array }>();
 
 /** The error code `fn` throws, or a marker that makes a failing expectation readable. */
 function thrownCode(fn: () => unknown): string {
@@ -98,13 +103,15 @@ interface Mutation {
   rehash?: boolean;
   /** Who tries to open (default r1). */
   opener?: () => TestDevice;
+  /** A change version 2 refuses earlier, on its own row (a header object field the binary header has no place for). */
+  onlyV1?: true;
 }
 
 const LOW_ORDER_POINT = toB64u(new Uint8Array(32)); // X25519 point 0: every shared secret would be zero
 
 const MUTATIONS: Mutation[] = [
   // Header fields.
-  { name: 'header.v', apply: (e) => Object.assign(e.header, { v: 2 }), wellFormed: false, withoutKey: 'BAD_SIGNATURE', resigned: 'DECRYPT_FAILED' },
+  { name: 'header.v (the other version)', apply: (e) => Object.assign(e.header, { v: e.header.v === 1 ? 2 : 1 }), wellFormed: true, withoutKey: 'BAD_SIGNATURE', resigned: 'DECRYPT_FAILED' },
   { name: 'header.messageId', apply: (e) => (e.header.messageId = flipB64u(e.header.messageId)), wellFormed: true, withoutKey: 'BAD_SIGNATURE', resigned: 'DECRYPT_FAILED' },
   { name: 'header.senderDeviceId', apply: (e) => (e.header.senderDeviceId = 'ngo-taraz:ngo-dev-2'), wellFormed: true, withoutKey: 'BAD_SIGNATURE', resigned: 'DECRYPT_FAILED' },
   { name: 'header.threadId', apply: (e) => (e.header.threadId = flipB64u(e.header.threadId)), wellFormed: true, withoutKey: 'BAD_SIGNATURE', resigned: 'DECRYPT_FAILED' },
@@ -137,7 +144,7 @@ const MUTATIONS: Mutation[] = [
   { name: 'own entry.wrappedKey (key bytes)', apply: (e) => (entryOf(e, r1).wrappedKey = flipB64u(entryOf(e, r1).wrappedKey, 0)), wellFormed: true, withoutKey: 'BAD_SIGNATURE', resigned: 'DECRYPT_FAILED' },
   { name: 'own entry.wrappedKey (tag bytes)', apply: (e) => (entryOf(e, r1).wrappedKey = flipB64u(entryOf(e, r1).wrappedKey, -1)), wellFormed: true, withoutKey: 'BAD_SIGNATURE', resigned: 'DECRYPT_FAILED' },
   { name: "own entry.wrappedKey (another recipient's)", apply: (e) => (entryOf(e, r1).wrappedKey = entryOf(e, r2).wrappedKey), wellFormed: true, withoutKey: 'BAD_SIGNATURE', resigned: 'DECRYPT_FAILED' },
-  { name: 'own entry: extra field', apply: (e) => Object.assign(entryOf(e, r1), { note: 'x' }), wellFormed: false, withoutKey: 'BAD_SIGNATURE', resigned: 'DECRYPT_FAILED' },
+  { name: 'own entry: extra field', apply: (e) => Object.assign(entryOf(e, r1), { note: 'x' }), wellFormed: false, withoutKey: 'BAD_SIGNATURE', resigned: 'DECRYPT_FAILED', onlyV1: true },
 
   // Other recipients' entries and the recipient list: the body AD covers all of it.
   {
@@ -238,9 +245,21 @@ beforeAll(async () => {
   // r1 rotates after its bundle went out: it now also holds signed prekey 5 and X-Wing prekey 6.
   rotateSignedPrekeys(crypto, r1.keys, T0);
   const body = new TextEncoder().encode(JSON.stringify({ type: 'note', text: 'tamper test body' }));
-  const seal = () => sealEnvelope(crypto, { sender: net.senderKeys(sender), recipients, threadId: toB64u(new Uint8Array(16).fill(7)), sentAt: T0, body });
-  base = seal();
-  otherCiphertext = seal().ciphertext; // same size bucket, other content key
+  const seal = (version: 1 | 2) => sealEnvelope(crypto, { sender: net.senderKeys(sender), recipients, threadId: toB64u(new Uint8Array(16).fill(7)), sentAt: T0, body, version });
+  // The other ciphertext: same size bucket, other content key.
+  for (const version of [1, 2] as const) bases.set(version, { base: seal(version), other: seal(version).ciphertext });
+});
+
+describe.each([1, 2] as const)('protocol version %i', (version) => {
+beforeAll(() => {
+  const fixture = bases.get(version);
+  if (!fixture) throw new Error('no fixture');
+  base = fixture.base;
+  otherCiphertext = fixture.other;
+});
+
+test('fixture: sealed under this version', () => {
+  expect(base.header.v).toBe(version);
 });
 
 test('fixture: the untampered envelope opens for both recipients and passes the relay checks', () => {
@@ -255,7 +274,7 @@ test('fixture: the untampered envelope opens for both recipients and passes the 
 });
 
 describe('attacker without the sender key: every change is refused by the recipient and by the relay', () => {
-  test.each(MUTATIONS.map((m) => [m.name, m.withoutKey, m] as const))('%s -> %s', (_name, code, m) => {
+  test.each(MUTATIONS.filter((m) => version === 1 || !m.onlyV1).map((m) => [m.name, m.withoutKey, m] as const))('%s -> %s', (_name, code, m) => {
     const env = clone(base);
     m.apply(env);
     expect(thrownCode(() => parseEnvelope(env))).toBe(m.wellFormed ? 'nothing thrown' : 'BAD_REQUEST');
@@ -265,7 +284,7 @@ describe('attacker without the sender key: every change is refused by the recipi
 });
 
 describe('sender re-signs a tampered envelope: the AEAD and KEK bindings refuse it', () => {
-  test.each(MUTATIONS.map((m) => [m.name, m.resigned, m] as const))('%s -> %s', (_name, code, m) => {
+  test.each(MUTATIONS.filter((m) => version === 1 || !m.onlyV1).map((m) => [m.name, m.resigned, m] as const))('%s -> %s', (_name, code, m) => {
     const env = clone(base);
     m.apply(env);
     resign(env, m.rehash ?? false);
@@ -341,5 +360,21 @@ describe('malformed envelopes -> BAD_REQUEST at the boundary', () => {
     for (const value of [null, undefined, 42, 'envelope', [], new Uint8Array(10)]) {
       expect(thrownCode(() => parseEnvelope(value))).toBe('BAD_REQUEST');
     }
+  });
+});
+});
+
+describe('version 2: a header object with a field the binary header cannot carry', () => {
+  test.each([
+    ['own entry', (e: SealedEnvelope) => Object.assign(entryOf(e, r1), { note: 'x' })],
+    ['header', (e: SealedEnvelope) => Object.assign(e.header, { caseId: 'case-1' })],
+  ] as const)('%s: refused before any signature is checked or made (BAD_REQUEST)', (_name, mutate) => {
+    const env = clone(bases.get(2)!.base);
+    mutate(env);
+    expect(thrownCode(() => parseEnvelope(env))).toBe('BAD_REQUEST');
+    expect(thrownCode(() => openAs(r1, env))).toBe('BAD_REQUEST');
+    expect(thrownCode(() => relayChecks(env))).toBe('BAD_REQUEST');
+    // Nothing to re-sign: the sender cannot sign such a header either.
+    expect(thrownCode(() => envelopeSigningInput(env.header))).toBe('BAD_REQUEST');
   });
 });

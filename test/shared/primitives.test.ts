@@ -197,7 +197,7 @@ describe('canonical JSON and signing inputs', () => {
     const labels = Object.values(DOMAIN);
     expect(new Set(labels).size).toBe(labels.length);
     for (const label of labels) {
-      expect(label).toMatch(/^handover\/v1\/[a-z-]+$/);
+      expect(label).toMatch(/^handover\/v[12]\/[a-z-]+$/);
     }
     // No label is a prefix of another, so label||0x00 never collides.
     for (const a of labels) for (const b of labels) if (a !== b) expect(b.startsWith(`${a}\u0000`)).toBe(false);

@@ -15,6 +15,7 @@ import { createCrypto, loadCrypto } from '../../shared/crypto/sodium';
 import { verifyBundle } from '../../shared/device-keys';
 import { concatBytes, fromB64u, fromHex, fromUtf8, lengthPrefixed, toB64u, toHex, utf8 } from '../../shared/encoding';
 import { envelopeSigningInput, openEnvelope, parseEnvelope, sealEnvelope } from '../../shared/envelope';
+import { envelopeFromFrame, readFrame } from '../../shared/envelope-wire';
 import { fingerprint } from '../../shared/fingerprint';
 import { bucketFor } from '../../shared/padding';
 import { DAY } from '../support/network';
@@ -157,12 +158,44 @@ describe('the committed vectors, checked without the seeds', () => {
       threadId: v.envelope.threadId,
       sentAt: v.envelope.sentAt,
       body: fromHex(v.envelope.plaintextHex),
+      version: 1,
     });
     expect(tape.remaining()).toBe(0);
     expect(resealed.header).toEqual(v.envelope.sealed.header);
     expect(resealed.signature).toBe(v.envelope.sealed.signature);
     expect(toB64u(resealed.ciphertext)).toBe(v.envelope.sealed.ciphertext);
     expect(resealed.header.messageId).toBe(v.envelope.randomTape[0]?.bytes);
+  });
+
+  test('version 2: the frame is header ‖ signature ‖ ciphertext, the signature covers the documented signing input, and it opens', () => {
+    const v2 = v.envelopeV2;
+    const frame = fromHex(v2.frameHex);
+    const header = fromHex(v2.headerHex);
+    // 0x02 ‖ u32 header length ‖ header ‖ signature ‖ ciphertext.
+    expect(frame[0]).toBe(2);
+    expect(new DataView(frame.buffer).getUint32(1)).toBe(header.length);
+    expect(toHex(frame.subarray(5, 5 + header.length))).toBe(v2.headerHex);
+    expect(toB64u(frame.subarray(5 + header.length, 69 + header.length))).toBe(v2.signature);
+    expect(toB64u(frame.subarray(69 + header.length))).toBe(v2.ciphertext);
+    const senderCert = v.deviceCertificates.find((c) => c.deviceId === v.envelope.senderDeviceId)!;
+    const { device: sender } = verifyDeviceChain(anchor(), orgCert(senderCert.orgId), senderCert, at());
+    const input = concatBytes(utf8('handover/v2/envelope'), new Uint8Array([0]), header);
+    expect(crypto.verify(fromB64u(v2.signature), input, fromB64u(sender.signPublicKey))).toBe(true);
+    const ad = crypto.hash(concatBytes(utf8('handover/v2/header-hash'), new Uint8Array([0]), header.subarray(0, header.length - 36)));
+    expect(toHex(ad)).toBe(v2.bodyAdditionalDataHex);
+    expect(readFrame(frame).ciphertextHash).toEqual(crypto.hash(fromB64u(v2.ciphertext), 32));
+    const envelope = envelopeFromFrame(frame);
+    expect(envelope.header).toEqual(v2.header);
+    for (const recipientId of ['shelter-ist:sh-dev-1', 'shelter-ist:sh-dev-2']) {
+      const opened = openEnvelope(crypto, {
+        envelope,
+        recipient: deviceKeysFromVector(crypto, device(recipientId)),
+        sender: { signPublicKey: fromB64u(sender.signPublicKey), identityKey: fromB64u(sender.dhPublicKey) },
+        now: v.now,
+        maxAgeMs: 30 * DAY,
+      });
+      expect(fromUtf8(opened.body)).toBe(v.envelope.plaintext);
+    }
   });
 
   test('fingerprints match, and match an independent reading of the documented algorithm', () => {

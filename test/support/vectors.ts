@@ -13,7 +13,8 @@ import { type Crypto, type KeyPair, type RandomSource } from '../../shared/crypt
 import { createCrypto, cryptoReady } from '../../shared/crypto/sodium';
 import { type DeviceKeys, type StoredPrekey, createDeviceKeys, generateOneTimePrekeys, rotateSignedPrekeys, verifyBundle } from '../../shared/device-keys';
 import { fromB64u, toB64u, toHex, utf8 } from '../../shared/encoding';
-import { sealEnvelope } from '../../shared/envelope';
+import { bodyAssociatedDataV2, sealEnvelope } from '../../shared/envelope';
+import { frameOfEnvelope, readFrame } from '../../shared/envelope-wire';
 import { fingerprint } from '../../shared/fingerprint';
 import { bucketFor } from '../../shared/padding';
 import type { DeviceCertificate, EnvelopeHeader, OneTimePrekey, OrgCertificate, PqPrekey, Revocation, SignedPrekey } from '../../shared/schemas';
@@ -77,6 +78,19 @@ export interface HandoverVectors {
     plaintextHex: string;
     randomTape: TapeEntry[];
     sealed: { header: EnvelopeHeader; signature: string; ciphertext: string };
+  };
+  /**
+   * The same message sealed as protocol version 2 from the same random tape
+   * (PROTOCOL.md §4.12): the binary header, the body's additional data, the
+   * signature over `handover/v2/envelope ‖ 0x00 ‖ header`, and the frame.
+   */
+  envelopeV2: {
+    headerHex: string;
+    bodyAdditionalDataHex: string;
+    signature: string;
+    ciphertext: string;
+    frameHex: string;
+    header: EnvelopeHeader;
   };
   fingerprints: Array<{ kind: 'org' | 'device'; id: string; publicKey: string; fingerprint: string }>;
   padding: Array<{ bodyLength: number; bucket: number }>;
@@ -250,11 +264,25 @@ export async function buildVectors(): Promise<HandoverVectors> {
     threadId,
     sentAt: T0,
     body: utf8(PLAINTEXT),
+    version: 1,
   });
   const layout = SEAL_TAPE_LAYOUT(recipientKeys.map((r) => r.deviceId));
   if (tape.draws.length !== layout.length || layout.some(([, n], i) => tape.draws[i]?.length !== n)) {
     throw new Error('sealEnvelope draws randomness in a different order than SEAL_TAPE_LAYOUT: update the layout and README');
   }
+
+  const replay = replayTape(layout.map(([purpose, length], i) => ({ purpose, length, bytes: toB64u(tape.draws[i]!) })));
+  const sealedV2 = sealEnvelope(createCrypto({ random: replay.random }), {
+    sender: { deviceId: sender.keys.deviceId, signPrivateKey: sender.keys.sign.privateKey, identity: sender.keys.identity },
+    recipients: recipientKeys,
+    threadId,
+    sentAt: T0,
+    body: utf8(PLAINTEXT),
+    version: 2,
+  });
+  if (replay.remaining() !== 0) throw new Error('version 2 sealing drew a different amount of randomness than version 1');
+  const frameV2 = frameOfEnvelope(sealedV2);
+  const headerV2 = readFrame(frameV2).headerBytes;
 
   const certForCanonical = withOneTime.certificate;
   const { signature: canonicalSignature, ...canonicalBody } = certForCanonical;
@@ -289,6 +317,14 @@ export async function buildVectors(): Promise<HandoverVectors> {
       plaintextHex: toHex(utf8(PLAINTEXT)),
       randomTape: layout.map(([purpose, length], i) => ({ purpose, length, bytes: toB64u(tape.draws[i]!) })),
       sealed: { header: sealed.header, signature: sealed.signature, ciphertext: toB64u(sealed.ciphertext) },
+    },
+    envelopeV2: {
+      headerHex: toHex(headerV2),
+      bodyAdditionalDataHex: toHex(bodyAssociatedDataV2(c, headerV2)),
+      signature: sealedV2.signature,
+      ciphertext: toB64u(sealedV2.ciphertext),
+      frameHex: toHex(frameV2),
+      header: sealedV2.header,
     },
     fingerprints: [
       { kind: 'org', id: ngo.spec.orgId, publicKey: toB64u(ngo.keys.publicKey), fingerprint: fingerprint(c, 'org', ngo.spec.orgId, ngo.keys.publicKey) },

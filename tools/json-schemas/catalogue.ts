@@ -35,13 +35,16 @@ export interface CatalogueEntry {
 /** Binary on the socket (a Socket.IO binary attachment), not base64: JSON Schema can only describe it. */
 export const Binary = z.custom<Uint8Array>((value) => value instanceof Uint8Array, 'must be binary');
 export const BINARY_DESCRIPTION =
-  'binary: raw bytes carried as a Socket.IO binary attachment (never base64 text); the body ciphertext, padded length + 16 bytes (PROTOCOL.md §4.4)';
+  'binary: raw bytes carried as a Socket.IO binary attachment (never base64 text); in a version 1 envelope the body ciphertext, padded length + 16 bytes (PROTOCOL.md §4.4); as `frame` the whole version 2 envelope (PROTOCOL.md §4.12)';
 
 /* ------------------------------------------------------------ socket -- */
 
 export const WireErrorSchema = wire.ErrorBody.shape.error;
 export const WireEnvelopeSchema = z.strictObject({ header: wire.EnvelopeHeader, signature: wire.Signature, ciphertext: Binary });
-export const DeliverySchema = z.strictObject({ envelope: WireEnvelopeSchema, storedAt: wire.Timestamp });
+export const DeliverySchema = z.union([
+  z.strictObject({ envelope: WireEnvelopeSchema, storedAt: wire.Timestamp }),
+  z.strictObject({ frame: Binary, storedAt: wire.Timestamp }),
+]);
 export const EnvelopeAckRequest = z.strictObject({ messageId: wire.MessageId });
 export const NoticeAckRequest = z.strictObject({ noticeId: z.string().regex(NOTICE_ID) });
 export const DeliveredNotice = z.strictObject({
@@ -122,7 +125,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
   { file: 'device-bundle.schema.json', title: 'Device bundle', description: 'Everything a sender needs to encrypt to one device; every part is verified by the sender, none is trusted from the relay.', source: 'shared/schemas.ts DeviceBundle', schema: wire.DeviceBundle },
   { file: 'recipient-entry.schema.json', title: 'Envelope recipient entry', description: 'One recipient device of an envelope: the prekeys used, the X-Wing ciphertext and the wrapped content key (32 + 16 bytes).', source: 'shared/schemas.ts RecipientEntry', schema: wire.RecipientEntry },
   { file: 'envelope-header.schema.json', title: 'Envelope header', description: 'The public header the sender signs under "handover/v1/envelope" (RFC 8785 JSON); ciphertextLength is the ciphertext length = padded length + 16.', source: 'shared/schemas.ts EnvelopeHeader', schema: wire.EnvelopeHeader },
-  { file: 'envelope.schema.json', title: 'Envelope on the socket', description: 'envelope:send and envelope:deliver carry this: the header, the base64url signature over it, and the ciphertext as binary.', source: 'tools/json-schemas/catalogue.ts WireEnvelopeSchema (shared/socket-events.ts WireEnvelope)', schema: WireEnvelopeSchema },
+  { file: 'envelope.schema.json', title: 'Envelope on the socket', description: 'A version 1 envelope (envelope:send and envelope:deliver): the header, the base64url signature over it, and the ciphertext as binary. A version 2 envelope is one binary frame instead (PROTOCOL.md §4.12).', source: 'tools/json-schemas/catalogue.ts WireEnvelopeSchema (shared/socket-events.ts WireEnvelope)', schema: WireEnvelopeSchema },
   { file: 'message-body.schema.json', title: 'Message body (inside the envelope)', description: 'The plaintext of every envelope, as UTF-8 JSON before padding. threadId must equal the signed header\'s threadId. payload is application data (the referral layer: referral-event or referral-supplement).', source: 'client/sdk/messages.ts MessageBody', schema: MessageBody },
   { file: 'referral-event.schema.json', title: 'Referral thread event (message payload)', description: 'A case-thread event as the referral layer puts it in MessageBody.payload. Uniqueness of list items and cross-field rules are checked by the zod schema and are not expressed here.', source: 'client/referral/domain/schemas.ts EventEnvelope', schema: EventEnvelope },
   { file: 'referral-supplement.schema.json', title: 'Referral supplement (message payload)', description: 'Data groups the consent lets only some recipient orgs see, sent to those orgs only, completing the event with hash eventHash.', source: 'client/referral/cases/payload.ts Supplement', schema: Supplement },
@@ -157,7 +160,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
   { file: 'socket-empty-ack.schema.json', title: 'envelope:ack and notice:ack acknowledgement', description: 'ok: true, or the refusal.', source: 'tools/json-schemas/catalogue.ts EmptyAck', schema: EmptyAck },
   { file: 'socket-inbox-sync-ack.schema.json', title: 'inbox:sync acknowledgement', description: 'pending: how many envelopes this call emitted (they are emitted before the acknowledgement).', source: 'tools/json-schemas/catalogue.ts SyncAck', schema: SyncAck },
   { file: 'socket-notice-ack-request.schema.json', title: 'notice:ack payload', description: 'This device handled a kept notice (an expiry): the relay may forget it.', source: 'tools/json-schemas/catalogue.ts NoticeAckRequest', schema: NoticeAckRequest },
-  { file: 'socket-delivery.schema.json', title: 'envelope:deliver payload', description: 'An envelope for this device and when the relay accepted it; ack it with envelope:ack once stored.', source: 'tools/json-schemas/catalogue.ts DeliverySchema (shared/socket-events.ts Delivery)', schema: DeliverySchema },
+  { file: 'socket-delivery.schema.json', title: 'envelope:deliver payload', description: 'An envelope for this device (a version 2 frame, or a version 1 envelope stored before version 2) and when the relay accepted it; ack it with envelope:ack once stored.', source: 'tools/json-schemas/catalogue.ts DeliverySchema (shared/socket-events.ts Delivery)', schema: DeliverySchema },
   { file: 'socket-delivered.schema.json', title: 'envelope:delivered payload', description: 'To the sending device: a recipient device acked the envelope. The relay\'s word, not a signed receipt. Kept and sent on every connect until acked with notice:ack (noticeId).', source: 'tools/json-schemas/catalogue.ts DeliveredNotice', schema: DeliveredNotice },
   { file: 'socket-expired.schema.json', title: 'envelope:expired payload', description: 'To the sending device: the envelope expired undelivered in these inboxes. Kept and sent on every connect until acked with notice:ack (noticeId).', source: 'tools/json-schemas/catalogue.ts ExpiredNotice', schema: ExpiredNotice },
   { file: 'socket-prekeys-low.schema.json', title: 'prekeys:low payload', description: 'The relay holds fewer one-time prekeys for this device than its low-water mark: upload more.', source: 'tools/json-schemas/catalogue.ts PrekeysLowNotice', schema: PrekeysLowNotice },

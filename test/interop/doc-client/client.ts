@@ -11,6 +11,7 @@ import { sign } from './crypto';
 import type { DeviceKeys } from './device';
 import { DocClientError, LABEL, b64u, fromB64u, signingInput, utf8 } from './encoding';
 import { type RecipientKeys, openEnvelope, sealEnvelope } from './envelope';
+import { decodeFrame, encodeFrame, frameMessageId } from './frame';
 import { TrustStore, orgOfDevice } from './trust';
 import type {
   DeviceBundle,
@@ -55,10 +56,8 @@ export interface Failure {
   acked: boolean;
 }
 
-export interface Delivery {
-  envelope: WireEnvelope;
-  storedAt: number;
-}
+/** §5.9: `{frame, storedAt}` for a version 2 envelope (§4.12), `{envelope, storedAt}` for version 1. */
+export type Delivery = { envelope: WireEnvelope; storedAt: number } | { frame: Uint8Array; storedAt: number };
 
 export interface DocClientOptions {
   url: string;
@@ -281,7 +280,9 @@ export class DocClient {
   async sendEnvelope(envelope: WireEnvelope): Promise<{ messageId: string; storedAt: number }> {
     if (!this.socket) throw new Error('not connected');
     this.sends++;
-    const ack = (await this.socket.timeout(10_000).emitWithAck('envelope:send', envelope)) as
+    // §5.9: a version 2 envelope goes as its frame, one binary attachment.
+    const payload = envelope.headerBytes ? encodeFrame(envelope.headerBytes, fromB64u(envelope.signature, 64), envelope.ciphertext) : envelope;
+    const ack = (await this.socket.timeout(10_000).emitWithAck('envelope:send', payload)) as
       | { ok: true; messageId: string; storedAt: number }
       | { ok: false; error: WireError };
     if (!ack.ok) {
@@ -312,9 +313,32 @@ export class DocClient {
 
   async handleDelivery(raw: Delivery): Promise<void> {
     const delivery = this.inbound ? this.inbound(raw) : raw;
-    const envelope = delivery?.envelope;
-    const messageId = envelope?.header?.messageId;
+    let envelope: WireEnvelope | undefined;
+    let messageId: unknown;
+    let malformed: DocClientError | undefined;
+    if (delivery && 'frame' in delivery) {
+      const frame = delivery.frame instanceof Uint8Array ? new Uint8Array(delivery.frame) : undefined;
+      try {
+        if (!frame) throw new DocClientError('BAD_REQUEST', 'frame must be binary');
+        const decoded = decodeFrame(frame);
+        envelope = { header: decoded.header, signature: b64u(decoded.signature), ciphertext: decoded.ciphertext, headerBytes: decoded.headerBytes };
+        messageId = decoded.header.messageId;
+      } catch (err) {
+        malformed = err instanceof DocClientError ? err : new DocClientError('BAD_REQUEST', String(err));
+        messageId = frame ? frameMessageId(frame) : undefined;
+      }
+    } else {
+      envelope = delivery?.envelope;
+      messageId = envelope?.header?.messageId;
+    }
     if (typeof messageId !== 'string') return; // nothing to ack by
+    if (malformed || !envelope) {
+      // §5.11: a frame that does not read is a failure of the envelope itself: recorded, acked away.
+      this.failures.push({ messageId, code: 'BAD_REQUEST', message: malformed?.message ?? 'no envelope', acked: true });
+      await this.ack(messageId);
+      this.wake();
+      return;
+    }
     // 1. a message already processed: ack again, ignore
     if (this.processed.has(messageId)) {
       await this.ack(messageId);

@@ -19,6 +19,9 @@ export const LABEL = {
   pqPrekey: 'handover/v1/pq-prekey',
   envelope: 'handover/v1/envelope',
   headerHash: 'handover/v1/header-hash',
+  /** §4.12: version 2 signs and binds the binary header under these. */
+  envelopeV2: 'handover/v2/envelope',
+  headerHashV2: 'handover/v2/header-hash',
   authChallenge: 'handover/v1/auth-challenge',
   kek: 'handover/v1/kek',
   fingerprint: 'handover/v1/fingerprint',

@@ -23,8 +23,9 @@ import {
   xwingDecapsulate,
   xwingEncapsulate,
 } from './crypto';
-import { DocClientError, LABEL, b64u, concat, fromB64u, lp, signingInput } from './encoding';
+import { DocClientError, LABEL, b64u, concat, fromB64u, lp, signingInput, utf8 } from './encoding';
 import type { DeviceKeys } from './device';
+import { encodeHeaderV2 } from './frame';
 import type { EnvelopeHeader, RecipientEntry, WireEnvelope } from './types';
 
 const SKEW_MS = 5 * 60_000;
@@ -95,6 +96,16 @@ export function bodyAd(header: EnvelopeHeader): Uint8Array {
   return blake2b256(signingInput(LABEL.headerHash, rest));
 }
 
+/** §4.12: AD = BLAKE2b-256("handover/v2/header-hash" ‖ 0x00 ‖ the header's first H − 36 bytes). */
+export function bodyAdV2(headerBytes: Uint8Array): Uint8Array {
+  return blake2b256(concat(utf8(LABEL.headerHashV2), new Uint8Array([0]), headerBytes.subarray(0, headerBytes.length - 36)));
+}
+
+/** §4.12: the signing input, "handover/v2/envelope" ‖ 0x00 ‖ the H header bytes. */
+export function signingInputV2(headerBytes: Uint8Array): Uint8Array {
+  return concat(utf8(LABEL.envelopeV2), new Uint8Array([0]), headerBytes);
+}
+
 export function sealEnvelope(input: {
   sender: DeviceKeys;
   threadId: string;
@@ -102,7 +113,10 @@ export function sealEnvelope(input: {
   body: Uint8Array;
   recipients: RecipientKeys[];
   random?: RandomSource;
+  /** 2 (§4.12, the default) or 1 (§4.1–§4.5). */
+  version?: 1 | 2;
 }): WireEnvelope {
+  const version = input.version ?? 2;
   const random = input.random ?? systemRandom;
   const { sender } = input;
   const messageId = b64u(random('messageId', 16));
@@ -153,7 +167,7 @@ export function sealEnvelope(input: {
   });
   const padded = pad(input.body);
   const partial = {
-    v: 1 as const,
+    v: version,
     messageId,
     senderDeviceId: sender.deviceId,
     threadId: input.threadId,
@@ -162,6 +176,17 @@ export function sealEnvelope(input: {
     bodyNonce: b64u(bodyNonce),
     recipients,
   };
+  if (version === 2) {
+    // §4.12: the length is known before encrypting (bucket + 16); the hash is written in after.
+    const length = bucketFor(input.body.length) + 16;
+    const draft = encodeHeaderV2({ ...partial, ciphertextLength: length, ciphertextHash: b64u(new Uint8Array(32)) });
+    const ciphertext = aeadEncrypt(padded, bodyAdV2(draft), bodyNonce, contentKey);
+    if (ciphertext.length !== length) throw new Error('padding arithmetic');
+    const header: EnvelopeHeader = { ...partial, ciphertextLength: length, ciphertextHash: b64u(blake2b256(ciphertext)) };
+    const headerBytes = encodeHeaderV2(header);
+    const signature = b64u(sign(signingInputV2(headerBytes), sender.sign.privateKey));
+    return { header, signature, ciphertext, headerBytes };
+  }
   const ciphertext = aeadEncrypt(padded, bodyAd({ ...partial, ciphertextLength: 0, ciphertextHash: '' }), bodyNonce, contentKey);
   const header: EnvelopeHeader = { ...partial, ciphertextLength: ciphertext.length, ciphertextHash: b64u(blake2b256(ciphertext)) };
   if (ciphertext.length !== bucketFor(input.body.length) + 16) throw new Error('padding arithmetic');
@@ -192,8 +217,10 @@ export function openEnvelope(input: {
   const { envelope, recipient, sender } = input;
   const { header } = envelope;
   if (header.senderDeviceId !== sender.deviceId) throw new DocClientError('UNTRUSTED_KEY', 'sender mismatch');
-  // 3. signature
-  if (!verify(fromB64u(envelope.signature, 64), signingInput(LABEL.envelope, header), sender.signPublicKey)) {
+  // 3. signature (version 2: over the header bytes exactly as received, §4.12)
+  if (header.v === 2 && !envelope.headerBytes) throw new DocClientError('BAD_REQUEST', 'a version 2 envelope without its header bytes');
+  const signed = header.v === 2 && envelope.headerBytes ? signingInputV2(envelope.headerBytes) : signingInput(LABEL.envelope, header);
+  if (!verify(fromB64u(envelope.signature, 64), signed, sender.signPublicKey)) {
     throw new DocClientError('BAD_SIGNATURE', 'envelope signature');
   }
   // 4. time
@@ -243,7 +270,8 @@ export function openEnvelope(input: {
       },
     });
     const contentKey = aeadDecrypt(fromB64u(entry.wrappedKey, 48), wrapAd(header.messageId, recipient.deviceId), ZERO_NONCE, kek);
-    const padded = aeadDecrypt(ct, bodyAd(header), fromB64u(header.bodyNonce, 24), contentKey);
+    const ad = header.v === 2 && envelope.headerBytes ? bodyAdV2(envelope.headerBytes) : bodyAd(header);
+    const padded = aeadDecrypt(ct, ad, fromB64u(header.bodyNonce, 24), contentKey);
     return { body: unpad(padded), ...(entry.oneTimePrekeyId !== undefined ? { oneTimePrekeyId: entry.oneTimePrekeyId } : {}) };
   } catch (err) {
     if (err instanceof DocClientError && err.code === 'DECRYPT_FAILED') throw err;

@@ -108,7 +108,8 @@ export interface RecipientEntry {
 }
 
 export interface EnvelopeHeader {
-  v: 1;
+  /** 1: signed as JSON (§4.5); 2: signed as the binary header (§4.12). */
+  v: 1 | 2;
   messageId: string;
   senderDeviceId: string;
   threadId: string;
@@ -120,11 +121,13 @@ export interface EnvelopeHeader {
   recipients: RecipientEntry[];
 }
 
-/** On the socket (§4.1, §5.9): the ciphertext is raw bytes. */
+/** A version 1 envelope on the socket (§4.1, §5.9): the ciphertext is raw bytes. Version 2 also keeps the header's exact bytes. */
 export interface WireEnvelope {
   header: EnvelopeHeader;
   signature: string;
   ciphertext: Uint8Array;
+  /** Version 2 (§4.12): the header bytes as they travel — what the signature covers. */
+  headerBytes?: Uint8Array;
 }
 
 export interface MessageBody {

@@ -8,6 +8,7 @@
 import { loadCrypto } from '../../../shared/crypto/sodium';
 import { utf8 } from '../../../shared/encoding';
 import { sealEnvelope } from '../../../shared/envelope';
+import { messageIdOfDelivery, wireOf } from '../../../shared/envelope-wire';
 import type { SealedEnvelope } from '../../../shared/schemas';
 import type { Delivery } from '../../../shared/socket-events';
 import { type TestDevice, TestNetwork } from '../../support/network';
@@ -73,7 +74,7 @@ async function connect(
   const got: string[] = [];
   const socket = await rawSocket(fx.url, await signInTestDevice(fx, device), (early) => {
     early.on('envelope:deliver', (d: Delivery) => {
-      const id = d.envelope.header.messageId;
+      const id = messageIdOfDelivery(d);
       got.push(id);
       if (autoAck) void early.emitWithAck('envelope:ack', { messageId: id });
     });
@@ -94,7 +95,7 @@ function seal(from: TestDevice, to: TestDevice[]): SealedEnvelope {
 }
 
 type Reply = { ok: true } | { ok: false; error: { code: string; details?: Record<string, unknown> } };
-const send = (socket: RawSocket, env: SealedEnvelope) => socket.timeout(5000).emitWithAck('envelope:send', env) as Promise<Reply>;
+const send = (socket: RawSocket, env: SealedEnvelope) => socket.timeout(5000).emitWithAck('envelope:send', wireOf(env)) as Promise<Reply>;
 
 it('a full inbox refuses the whole envelope (for every recipient), names the full inbox, and the same id is accepted once there is room', async () => {
   const { sender, receivers } = await devices(capped, 2);

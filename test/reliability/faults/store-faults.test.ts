@@ -9,6 +9,7 @@
 import { loadCrypto } from '../../../shared/crypto/sodium';
 import { toB64u, utf8 } from '../../../shared/encoding';
 import { HandoverError } from '../../../shared/errors';
+import { messageIdOfDelivery, wireOf } from '../../../shared/envelope-wire';
 import { sealEnvelope } from '../../../shared/envelope';
 import type { SealedEnvelope } from '../../../shared/schemas';
 import type { Delivery } from '../../../shared/socket-events';
@@ -117,7 +118,7 @@ async function pair(): Promise<{ sender: TestDevice; receiver: TestDevice; s: Ra
   const r = await rawSocket(relay.url, await signInTestDevice(fx, receiver));
   sockets.push(s, r);
   const got: string[] = [];
-  r.on('envelope:deliver', (d: Delivery) => got.push(d.envelope.header.messageId));
+  r.on('envelope:deliver', (d: Delivery) => got.push(messageIdOfDelivery(d)));
   return { sender, receiver, s, r, got };
 }
 
@@ -132,7 +133,7 @@ function seal(from: TestDevice, to: TestDevice): SealedEnvelope {
 }
 
 type Reply = { ok: true } | { ok: false; error: { code: string; details?: Record<string, unknown> } };
-const send = (socket: RawSocket, env: SealedEnvelope) => socket.timeout(5000).emitWithAck('envelope:send', env) as Promise<Reply>;
+const send = (socket: RawSocket, env: SealedEnvelope) => socket.timeout(5000).emitWithAck('envelope:send', wireOf(env)) as Promise<Reply>;
 
 it('an envelope stored just before its reply was lost still reaches the connected recipient, before newer ones', async () => {
   const { sender, receiver, s, got } = await pair();

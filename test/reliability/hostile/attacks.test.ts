@@ -5,6 +5,7 @@
  */
 import { authSigningInput, ROUTES } from '../../../shared/api';
 import { DOMAIN } from '../../../shared/canonical';
+import { frameOfEnvelope, messageIdOfDelivery } from '../../../shared/envelope-wire';
 import { issueOrgCertificate, signObject } from '../../../shared/certificates';
 import { loadCrypto } from '../../../shared/crypto/sodium';
 import { toB64u, utf8 } from '../../../shared/encoding';
@@ -79,7 +80,7 @@ async function world(opts: { shelterDevices?: number; oneTimePrekeys?: number; r
     const socket = await rawSocket(relay.url, token);
     sockets.push(socket);
     const got: string[] = [];
-    socket.on('envelope:deliver', (delivery: Delivery) => got.push(delivery.envelope.header.messageId));
+    socket.on('envelope:deliver', (delivery: Delivery) => got.push(messageIdOfDelivery(delivery)));
     return { socket, token, got };
   };
   return { ngo, shelter, sender, receivers, connect, relay };
@@ -98,10 +99,22 @@ function seal(from: TestDevice, to: TestDevice[], extra: { senderDeviceId?: stri
 
 type Reply = { ok: true } | { ok: false; error: { code: string; details?: Record<string, unknown> } };
 const send = async (socket: RawSocket, env: unknown): Promise<string> => {
-  const res = (await socket.timeout(5000).emitWithAck('envelope:send', env as SealedEnvelope)) as Reply;
+  const res = (await socket.timeout(5000).emitWithAck('envelope:send', asWire(env) as SealedEnvelope)) as Reply;
   return res.ok ? 'ok' : res.error.code;
 };
-const sendFull = (socket: RawSocket, env: unknown) => socket.timeout(5000).emitWithAck('envelope:send', env as SealedEnvelope) as Promise<Reply>;
+const sendFull = (socket: RawSocket, env: unknown) => socket.timeout(5000).emitWithAck('envelope:send', asWire(env) as SealedEnvelope) as Promise<Reply>;
+
+/** As a client sends it: a version 2 envelope object (tampered or not) as its frame; what has no frame as it is. */
+function asWire(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return value;
+  const env = value as SealedEnvelope;
+  if (env.header?.v !== 2) return value;
+  try {
+    return frameOfEnvelope(env);
+  } catch {
+    return value; // not encodable as a frame: sent as the object, which the relay refuses
+  }
+}
 /** A genuine sign-in (fresh challenge, signed with the device's own key): 'ok' or the refusal's code. */
 async function signInCode(url: string, device: TestDevice): Promise<string | undefined> {
   const deviceId = device.keys.deviceId;
@@ -307,7 +320,7 @@ it('reading another device\'s inbox: nothing names it; a handshake naming the vi
   const forged = ioClient(fx.url, { transports: ['websocket'], query: { ticket }, auth: { token, deviceId: victim.keys.deviceId, orgId: victim.org.orgId }, reconnection: false, forceNew: true });
   sockets.push(forged as RawSocket);
   const got: string[] = [];
-  forged.on('envelope:deliver', (d: Delivery) => got.push(d.envelope.header.messageId));
+  forged.on('envelope:deliver', (d: Delivery) => got.push(messageIdOfDelivery(d)));
   await new Promise<void>((resolve, reject) => {
     forged.once('connect', () => resolve());
     forged.once('connect_error', reject);

@@ -8,6 +8,7 @@
 import net from 'node:net';
 import { utf8 } from '../../../shared/encoding';
 import { sealEnvelope } from '../../../shared/envelope';
+import { messageIdOfDelivery, wireOf } from '../../../shared/envelope-wire';
 import type { SealedEnvelope } from '../../../shared/schemas';
 import type { Delivery, WireError } from '../../../shared/socket-events';
 import type { TestDevice } from '../../support/network';
@@ -122,14 +123,14 @@ async function bystanderRoundTrip(): Promise<{ ok: boolean; ms: number; http: nu
   const env = seal(bystanderSender, bystanderReceiver);
   const delivered = new Promise<boolean>((resolve) => {
     r.on('envelope:deliver', (d: Delivery) => {
-      if (d.envelope.header.messageId === env.header.messageId) {
+      if (messageIdOfDelivery(d) === env.header.messageId) {
         r.emitWithAck('envelope:ack', { messageId: env.header.messageId }).catch(() => undefined);
         resolve(true);
       }
     });
     setTimeout(() => resolve(false), 10_000);
   });
-  const res = await s.timeout(10_000).emitWithAck('envelope:send', env);
+  const res = await s.timeout(10_000).emitWithAck('envelope:send', wireOf(env));
   const ok = res.ok && (await delivered);
   s.close();
   r.close();
@@ -182,7 +183,7 @@ it('a device flooding envelopes is held to its send limit; another device is not
   if (typeof s !== 'object' || 'code' in s) throw new Error(`flooder could not connect: ${JSON.stringify(s)}`);
   const outcomes: Record<string, number> = {};
   for (const env of envelopes) {
-    const res = await s.timeout(10_000).emitWithAck('envelope:send', env);
+    const res = await s.timeout(10_000).emitWithAck('envelope:send', wireOf(env));
     const key = res.ok ? 'ok' : res.error.code;
     outcomes[key] = (outcomes[key] ?? 0) + 1;
     if (!res.ok) expect(badWireError(res.error)).toBeUndefined();
@@ -195,7 +196,7 @@ it('a device flooding envelopes is held to its send limit; another device is not
   // Drain what the flood left for the bystander's receiver.
   const r = await connect(bystanderReceiver, BYSTANDER);
   if (typeof r === 'object' && !('code' in r)) {
-    r.on('envelope:deliver', (d: Delivery) => void r.emitWithAck('envelope:ack', { messageId: d.envelope.header.messageId }).catch(() => undefined));
+    r.on('envelope:deliver', (d: Delivery) => void r.emitWithAck('envelope:ack', { messageId: messageIdOfDelivery(d) }).catch(() => undefined));
     await waitFor(async () => (await target.redis.client().xlen('ho:inbox:{fl-by-receiver}')) === 0, 10_000, 100);
     r.close();
   }
@@ -217,7 +218,7 @@ it('a slow reader that never acks holds at most the delivery window; others are 
       const sender = await connect(from, BYSTANDER);
       if (typeof sender !== 'object' || 'code' in sender) throw new Error('sender could not connect');
       for (let i = 0; i < perSender; i++) {
-        const res = await sender.timeout(10_000).emitWithAck('envelope:send', seal(from, slowDevice, `s${i}`));
+        const res = await sender.timeout(10_000).emitWithAck('envelope:send', wireOf(seal(from, slowDevice, `s${i}`)));
         if (!res.ok) throw new Error(`send to the slow reader refused: ${res.error.code}`);
         accepted++;
       }
@@ -229,7 +230,7 @@ it('a slow reader that never acks holds at most the delivery window; others are 
   await sleep(500);
   const windowHeld = received;
   // Acking frees the window: the rest follows.
-  slow.on('envelope:deliver', (d: Delivery) => void slow.emitWithAck('envelope:ack', { messageId: d.envelope.header.messageId }).catch(() => undefined));
+  slow.on('envelope:deliver', (d: Delivery) => void slow.emitWithAck('envelope:ack', { messageId: messageIdOfDelivery(d) }).catch(() => undefined));
   await slow.timeout(10_000).emitWithAck('inbox:sync');
   figures.slowReader = { envelopesForIt: accepted, deliveredBeforeAnyAck: windowHeld, deliveryWindow: DELIVERY_WINDOW, bystander };
   expect(windowHeld).toBe(DELIVERY_WINDOW);

@@ -3,7 +3,8 @@
  * `envelope:send` with mutated valid envelopes (fields deleted, retyped,
  * tweaked, binary where JSON is expected, deep nesting, pollution keys,
  * oversized recipient lists, oversized ciphertext) and with arbitrary
- * payloads; `envelope:ack`; `inbox:sync`; events without an acknowledgement
+ * payloads — version 1 objects, and version 2 frames with flipped bits,
+ * overwritten length fields, cuts and insertions; `envelope:ack`; `inbox:sync`; events without an acknowledgement
  * callback and unknown events; the upgrade's socket ticket; and raw frames
  * that are not valid Socket.IO packets at all.
  *
@@ -15,6 +16,7 @@
 import fc from 'fast-check';
 import { utf8 } from '../../../shared/encoding';
 import { sealEnvelope } from '../../../shared/envelope';
+import { frameOfEnvelope } from '../../../shared/envelope-wire';
 import type { SealedEnvelope } from '../../../shared/schemas';
 import { type RawSocket, rawSocket, rawUpgrade, socketTicket, socketWithTicket } from '../../support/relay';
 import { recordFigures } from '../support/figures';
@@ -26,6 +28,7 @@ const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31)
 const SCALE = Number(process.env.FUZZ_SOCKET_SCALE ?? 1);
 const RUNS = {
   sendMutated: Math.round(2000 * SCALE),
+  sendFrames: Math.round(800 * SCALE),
   sendArbitrary: Math.round(500 * SCALE),
   ack: Math.round(500 * SCALE),
   sync: Math.round(250 * SCALE),
@@ -43,7 +46,10 @@ const FRAME_LIMIT = FUZZ_MAX_ENVELOPE_BYTES + 200 * 2048 + 64 * 1024;
 const MAX_ATTACHMENTS = 10;
 
 let target: FuzzTarget;
+/** Version 1 objects: the JSON mutations below reach the relay's object path. */
 let envelopes: SealedEnvelope[];
+/** Version 2 frames of other messages: the byte mutations reach the frame reader and every check after it. */
+let frames: Uint8Array[];
 let rssBefore = 0;
 let rssAfter = 0;
 /** Relay RSS (MiB) after each batch: growth should level off, not climb. */
@@ -86,7 +92,10 @@ beforeAll(async () => {
   const { network, devices } = target;
   const recipients = [network.recipientKeys(devices.d2, false), network.recipientKeys(devices.d3, false)];
   envelopes = Array.from({ length: 40 }, (_, i) =>
-    sealEnvelope(target.crypto, { sender: network.senderKeys(devices.d1), recipients, threadId: 'AAAAAAAAAAAAAAAAAAAAAA', sentAt: Date.now(), body: utf8(`m${i}`) }),
+    sealEnvelope(target.crypto, { sender: network.senderKeys(devices.d1), recipients, threadId: 'AAAAAAAAAAAAAAAAAAAAAA', sentAt: Date.now(), body: utf8(`m${i}`), version: 1 }),
+  );
+  frames = Array.from({ length: 20 }, (_, i) =>
+    frameOfEnvelope(sealEnvelope(target.crypto, { sender: network.senderKeys(devices.d1), recipients, threadId: 'AAAAAAAAAAAAAAAAAAAAAA', sentAt: Date.now(), body: utf8(`f${i}`), version: 2 })),
   );
   const s = await socket();
   for (let i = 0; i < 100; i++) await s.emitWithAck('inbox:sync');
@@ -205,6 +214,39 @@ describe('envelope:send', () => {
       },
       fcOptions(RUNS.sendMutated),
     );
+    await checkStillServing();
+  });
+
+  it('answers every mutated version 2 frame with ok or a typed error', async () => {
+    const frameArb = fc.nat({ max: frames.length - 1 }).map((i) => frames[i]!);
+    const arb = fc.oneof(
+      // A flipped bit anywhere.
+      fc.tuple(frameArb, fc.nat(), fc.integer({ min: 0, max: 7 })).map(([f, at, bit]) => {
+        const out = f.slice();
+        out[at % out.length] = (out[at % out.length] ?? 0) ^ (1 << bit);
+        return out;
+      }),
+      // A 32-bit or 16-bit value written over any offset (length fields, counts, ids).
+      fc.tuple(frameArb, fc.nat(), fc.constantFrom(0, 1, 0xff, 0xffff, 0x7fff_ffff, 0xffff_ffff), fc.boolean()).map(([f, at, value, wide]) => {
+        const out = f.slice();
+        const view = new DataView(out.buffer);
+        const where = at % (out.length - 4);
+        if (wide) view.setUint32(where, value >>> 0);
+        else view.setUint16(where, value & 0xffff);
+        return out;
+      }),
+      // Cut short, or bytes inserted or appended.
+      fc.tuple(frameArb, fc.nat()).map(([f, n]) => f.slice(0, n % f.length)),
+      fc.tuple(frameArb, fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 64 })).map(([f, at, extra]) => {
+        const where = at % (f.length + 1);
+        const out = new Uint8Array(f.length + extra.length);
+        out.set(f.subarray(0, where));
+        out.set(extra, where);
+        out.set(f.subarray(where), where + extra.length);
+        return out;
+      }),
+    );
+    await checkProperty(arb, async (frame) => void (await expectTypedAnswer('envelope:send (mutated frame)', 'envelope:send', [Buffer.from(frame)])), fcOptions(RUNS.sendFrames));
     await checkStillServing();
   });
 

@@ -12,6 +12,7 @@
 import { io as ioClient, type Socket } from 'socket.io-client';
 import type { Crypto } from '../../../shared/crypto/types';
 import { fromB64u } from '../../../shared/encoding';
+import { envelopeOfDelivery, wireOf } from '../../../shared/envelope-wire';
 import type { SealedEnvelope } from '../../../shared/schemas';
 import type { ClientToServerEvents, Delivery, ServerToClientEvents, WireError } from '../../../shared/socket-events';
 import { type Refusal, socketTicket } from '../../support/relay';
@@ -165,7 +166,7 @@ export class Receiver extends Peer {
   }
 
   private onDeliver(socket: PeerSocket, delivery: Delivery): void {
-    const { header, ciphertext } = delivery.envelope;
+    const { header, ciphertext } = envelopeOfDelivery(delivery);
     const id = header.messageId;
     this.rawDeliveries++;
     this.rawById.set(id, (this.rawById.get(id) ?? 0) + 1);
@@ -270,7 +271,7 @@ export class Sender extends Peer {
       socket.once('disconnect', onDisconnect);
       socket
         .timeout(this.ackTimeoutMs)
-        .emitWithAck('envelope:send', envelope)
+        .emitWithAck('envelope:send', wireOf(envelope))
         .then(
           (res) => resolve(res as { ok: true } | { ok: false; error: WireError }),
           () => resolve('lost'),

@@ -91,6 +91,20 @@ describe('DeviceEvents', () => {
     held?.();
   });
 
+  it('a version 2 frame counts its bytes against the send buffer, as a version 1 ciphertext does', async () => {
+    const byBytes = new SendGate({ maxConcurrentSends: 10, maxSendBufferBytes: 1000 });
+    const held = byBytes.tryEnter(600);
+    const busy = await setup({ gate: byBytes });
+    // Another send over the byte budget is shed before anything is read, frame or object alike.
+    expect(await codeOf(busy.events.send(new Uint8Array(500)))).toBe('UNAVAILABLE');
+    expect(await codeOf(busy.events.send({ ciphertext: new Uint8Array(500) }))).toBe('UNAVAILABLE');
+    expect(await counterValue(busy.metrics.sendsShed)).toBe(2);
+    // Within the budget, a malformed frame is read and refused, and frees its place.
+    expect(await codeOf(busy.events.send(new Uint8Array(100)))).toBe('BAD_REQUEST');
+    expect(byBytes.inFlight()).toBe(1);
+    held?.();
+  });
+
   it('counts a refused envelope by its code and frees its place in the gate', async () => {
     const { events, metrics, gate } = await setup();
     expect(await codeOf(events.send({ ciphertext: new Uint8Array(8) }))).toBe('BAD_REQUEST');

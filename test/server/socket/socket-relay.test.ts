@@ -10,6 +10,7 @@ import { envelopeSigningInput, openEnvelope, sealEnvelope } from '../../../share
 import { fromUtf8 } from '../../../shared/encoding';
 import type { SealedEnvelope } from '../../../shared/schemas';
 import type { Delivery } from '../../../shared/socket-events';
+import { envelopeOfDelivery, frameOfEnvelope, readFrame } from '../../../shared/envelope-wire';
 import { ROUTES } from '../../../shared/api';
 import { TestClock } from '../../support/clock';
 import { type TestDevice, TestNetwork } from '../../support/network';
@@ -66,7 +67,7 @@ async function scenario(opts: { shelterDevices?: number } = {}) {
   return { ngo, shelter, sender, receivers, connect };
 }
 
-function seal(from: TestDevice, to: TestDevice[], body = 'hello', extra: { sentAt?: number; messageId?: string } = {}): SealedEnvelope {
+function seal(from: TestDevice, to: TestDevice[], body = 'hello', extra: { sentAt?: number; messageId?: string; version?: 1 | 2 } = {}): SealedEnvelope {
   return sealEnvelope(fx.crypto, {
     sender: network.senderKeys(from),
     recipients: to.map((d) => network.recipientKeys(d, false)),
@@ -74,12 +75,29 @@ function seal(from: TestDevice, to: TestDevice[], body = 'hello', extra: { sentA
     sentAt: extra.sentAt ?? Date.now(),
     body: utf8(body),
     ...(extra.messageId ? { messageId: extra.messageId } : {}),
+    ...(extra.version ? { version: extra.version } : {}),
   });
 }
 
 type SendResult = { ok: true; messageId: string; storedAt: number } | { ok: false; error: { code: string; message: string; details?: Record<string, unknown> } };
+/**
+ * Send as a client would: a version 2 envelope object (tampered or not) as
+ * its frame; anything that has no frame (a version 1 envelope, a malformed
+ * object, raw bytes) as it is.
+ */
 const send = (socket: RawSocket, envelope: unknown): Promise<SendResult> =>
-  socket.timeout(5000).emitWithAck('envelope:send', envelope as SealedEnvelope) as Promise<SendResult>;
+  socket.timeout(5000).emitWithAck('envelope:send', asWire(envelope) as SealedEnvelope) as Promise<SendResult>;
+
+function asWire(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return value;
+  const env = value as SealedEnvelope;
+  if (env.header?.v !== 2) return value;
+  try {
+    return frameOfEnvelope(env);
+  } catch {
+    return value; // not encodable (a non-canonical id, a wrong type): sent as the object, which the relay refuses
+  }
+}
 
 /** Another spelling of a 16-byte base64url id: stray low bits set in its last character (the same bytes when decoded leniently). */
 function respell(id: string): string {
@@ -115,9 +133,9 @@ describe('sending', () => {
     expect(res).toMatchObject({ ok: true, messageId: env.header.messageId });
     await eventually(() => got.length === 1, 5000, 'delivery');
     const d = got[0]!;
-    expect(d.envelope.header).toEqual(env.header);
-    expect(d.envelope.signature).toBe(env.signature);
-    expect(Buffer.from(d.envelope.ciphertext as Uint8Array).equals(Buffer.from(env.ciphertext))).toBe(true);
+    expect(envelopeOfDelivery(d).header).toEqual(env.header);
+    expect(envelopeOfDelivery(d).signature).toBe(env.signature);
+    expect(Buffer.from(envelopeOfDelivery(d).ciphertext as Uint8Array).equals(Buffer.from(env.ciphertext))).toBe(true);
     expect(await fx.relay.store.inboxLength(s.receivers[0]!.keys.deviceId)).toBe(1);
     const delivered = new Promise((resolve) => a.socket.once('envelope:delivered', resolve));
     expect(await r.socket.emitWithAck('envelope:ack', { messageId: env.header.messageId })).toEqual({ ok: true });
@@ -182,14 +200,15 @@ describe('sending', () => {
     expect(await send(a.socket, first)).toMatchObject({ ok: false, error: { code: 'REPLAY', details: { alreadyAccepted: true } } });
     await eventually(() => got.length >= 1, 5000, 'delivery');
     await new Promise((res) => setTimeout(res, 200));
-    expect(got.map((d) => d.envelope.signature)).toEqual([first.signature]);
+    expect(got.map((d) => envelopeOfDelivery(d).signature)).toEqual([first.signature]);
     expect(await fx.relay.store.inboxLength(s.receivers[0]!.keys.deviceId)).toBe(1);
   });
 
+  // Version 1 only: in a version 2 frame an id is its 16 bytes, which have exactly one spelling.
   it('finding 13: a non-canonical spelling of an accepted envelope\'s message id or thread id is refused (BAD_REQUEST) and not stored twice', async () => {
     const s = await scenario();
     const a = await s.connect(s.sender);
-    const env = seal(s.sender, s.receivers);
+    const env = seal(s.sender, s.receivers, 'hello', { version: 1 });
     expect((await send(a.socket, env)).ok).toBe(true);
     const resigned = (header: SealedEnvelope['header']): SealedEnvelope => ({
       header,
@@ -273,6 +292,77 @@ describe('sending', () => {
   });
 });
 
+describe('version 2 frames and version 1 envelopes side by side', () => {
+  it('stores and delivers the received frame byte for byte', async () => {
+    const s = await scenario();
+    const a = await s.connect(s.sender);
+    const r = await s.connect(s.receivers[0]!);
+    const got = collect(r.socket);
+    const frame = frameOfEnvelope(seal(s.sender, s.receivers));
+    expect(await send(a.socket, frame)).toMatchObject({ ok: true });
+    await eventually(() => got.length === 1, 5000, 'delivery');
+    const d = got[0]!;
+    expect('frame' in d && Buffer.from(d.frame).equals(Buffer.from(frame))).toBe(true);
+    expect(Object.keys(d).sort()).toEqual(['frame', 'storedAt']);
+    await r.socket.emitWithAck('envelope:ack', { messageId: envelopeOfDelivery(d).header.messageId });
+    // From the inbox (a new socket reads it back from Redis): the same bytes again.
+    const again = await s.connect(s.sender);
+    const frame2 = frameOfEnvelope(seal(s.sender, s.receivers, 'second'));
+    r.socket.close();
+    expect(await send(again.socket, frame2)).toMatchObject({ ok: true });
+    const later = await s.connect(s.receivers[0]!);
+    const got2 = collect(later.socket);
+    await eventually(() => got2.length === 1, 5000, 'replayed delivery');
+    const d2 = got2[0]!;
+    expect('frame' in d2 && Buffer.from(d2.frame).equals(Buffer.from(frame2))).toBe(true);
+  });
+
+  it('a version 1 envelope from an older client is still accepted and delivered as version 1', async () => {
+    const s = await scenario();
+    const a = await s.connect(s.sender);
+    const r = await s.connect(s.receivers[0]!);
+    const got = collect(r.socket);
+    const env = seal(s.sender, s.receivers, 'old client', { version: 1 });
+    expect(await send(a.socket, env)).toMatchObject({ ok: true, messageId: env.header.messageId });
+    await eventually(() => got.length === 1, 5000, 'delivery');
+    const d = got[0]!;
+    expect('envelope' in d && d.envelope.header).toEqual(env.header);
+  });
+
+  it('a version 2 header sent as JSON is refused: version 2 travels only as its frame', async () => {
+    const s = await scenario();
+    const a = await s.connect(s.sender);
+    const env = seal(s.sender, s.receivers);
+    const asJson = await a.socket.timeout(5000).emitWithAck('envelope:send', env);
+    expect(asJson).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+  });
+
+  it('refuses malformed frames with BAD_REQUEST and keeps serving', async () => {
+    const s = await scenario();
+    const a = await s.connect(s.sender);
+    const frame = frameOfEnvelope(seal(s.sender, s.receivers));
+    const headerLength = new DataView(frame.buffer).getUint32(1);
+    const withU32 = (at: number, n: number) => {
+      const out = frame.slice();
+      new DataView(out.buffer).setUint32(at, n);
+      return out;
+    };
+    const countAt = 5 + 1 + 16 + 16 + 1 + s.sender.keys.deviceId.length + 8 + 32 + 24;
+    const overCount = frame.slice();
+    new DataView(overCount.buffer).setUint16(countAt, 0xffff);
+    const longer = new Uint8Array(frame.length + 1);
+    longer.set(frame);
+    for (const bad of [frame.subarray(0, 3), frame.subarray(0, frame.length - 1), longer, withU32(1, 0xffff_ffff), withU32(1, headerLength + 1), overCount, new Uint8Array(0)]) {
+      expect(await send(a.socket, bad)).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    }
+    const flipped = frame.slice();
+    flipped[frame.length - 1] = (flipped[frame.length - 1] ?? 0) ^ 1;
+    expect(await send(a.socket, flipped)).toMatchObject({ ok: false, error: { code: 'BAD_SIGNATURE' } });
+    expect(readFrame(frame).senderDeviceId).toBe(s.sender.keys.deviceId);
+    expect((await send(a.socket, frame)).ok).toBe(true);
+  });
+});
+
 describe('delivery', () => {
   it('replays the pending inbox in order on connect, and again on inbox:sync', async () => {
     const s = await scenario();
@@ -286,7 +376,7 @@ describe('delivery', () => {
     const r = await s.connect(s.receivers[0]!);
     const got = collect(r.socket);
     await eventually(() => got.length === 8, 5000, 'replay');
-    expect(got.map((d) => d.envelope.header.messageId)).toEqual(ids);
+    expect(got.map((d) => envelopeOfDelivery(d).header.messageId)).toEqual(ids);
     // Nothing acked: a sync sends nothing new on this socket (all in flight), a new socket gets all again.
     expect(await r.socket.emitWithAck('inbox:sync')).toEqual({ ok: true, pending: 0 });
     r.socket.close();
@@ -396,7 +486,7 @@ describe('hygiene', () => {
     await eventually(() => got.length === 1, 5000, 'delivery');
     const d = got[0]!;
     const opened = openEnvelope(fx.crypto, {
-      envelope: { ...d.envelope, ciphertext: new Uint8Array(d.envelope.ciphertext as Uint8Array) },
+      envelope: { ...envelopeOfDelivery(d), ciphertext: new Uint8Array(envelopeOfDelivery(d).ciphertext) },
       recipient: s.receivers[0]!.keys,
       sender: network.senderPublic(s.sender),
       now: Date.now(),
@@ -447,7 +537,7 @@ describe('backpressure and caches', () => {
       const b = await rawSocket(busy.url, await signInTestDevice(busy, receiver));
       sockets.push(a, b);
       const got = collect(b);
-      b.on('envelope:deliver', (d) => void b.emitWithAck('envelope:ack', { messageId: d.envelope.header.messageId }).catch(() => undefined));
+      b.on('envelope:deliver', (d) => void b.emitWithAck('envelope:ack', { messageId: envelopeOfDelivery(d).header.messageId }).catch(() => undefined));
 
       // More refusals than the abuse limit (200 a minute): shedding is not the client's fault.
       const envelopes = Array.from({ length: 240 }, (_, i) => seal(sender, [receiver], `busy ${i}`));
@@ -464,7 +554,7 @@ describe('backpressure and caches', () => {
       expect(shed[0]).toMatchObject({ ok: false, error: { code: 'UNAVAILABLE', details: { retryAfterMs: 250 } } });
       expect(a.connected).toBe(true);
       await eventually(() => got.length >= 240);
-      expect(new Set(got.map((d) => d.envelope.header.messageId)).size).toBe(240);
+      expect(new Set(got.map((d) => envelopeOfDelivery(d).header.messageId)).size).toBe(240);
       const metrics = await fetch(`${busy.url}/metrics`).then((r) => r.text());
       expect(metrics).toMatch(new RegExp(`handover_sends_shed_total ${shed.length}\\b`));
       a.close();
