@@ -144,8 +144,7 @@ export function sealEnvelope(crypto: Crypto, input: SealInput): SealedEnvelope &
   const contentKey = crypto.random(SIZES.aeadKey);
   const bodyNonce = crypto.random(SIZES.aeadNonce);
 
-  const raw: RecipientFields[] = [];
-  const recipients: RecipientEntry[] = input.recipients.map((r) => {
+  const raw: RecipientFields[] = input.recipients.map((r) => {
     const dh = [
       crypto.dh(input.sender.identity.privateKey, r.signedPrekey.publicKey),
       crypto.dh(ephemeral.privateKey, r.identityKey),
@@ -175,21 +174,13 @@ export function sealEnvelope(crypto: Crypto, input: SealInput): SealedEnvelope &
     const wrappedKey = crypto.aeadEncrypt(contentKey, wrapAssociatedData(messageId, r.deviceId), WRAP_NONCE, kek);
     crypto.wipe(kek);
     crypto.wipe(pq.sharedSecret);
-    raw.push({
+    return {
       deviceId: r.deviceId,
       signedPrekeyId: r.signedPrekey.id,
       pqPrekeyId: r.pqPrekey.id,
       ...(r.oneTimePrekey ? { oneTimePrekeyId: r.oneTimePrekey.id } : {}),
       pqCiphertext: pq.ciphertext,
       wrappedKey,
-    });
-    return {
-      deviceId: r.deviceId,
-      signedPrekeyId: r.signedPrekey.id,
-      pqPrekeyId: r.pqPrekey.id,
-      ...(r.oneTimePrekey ? { oneTimePrekeyId: r.oneTimePrekey.id } : {}),
-      pqCiphertext: toB64u(pq.ciphertext),
-      wrappedKey: toB64u(wrappedKey),
     };
   });
   crypto.wipe(ephemeral.privateKey);
@@ -220,6 +211,12 @@ export function sealEnvelope(crypto: Crypto, input: SealInput): SealedEnvelope &
     return { header, signature: toB64u(signatureBytes), ciphertext, ...(keptKey ? { contentKey: keptKey } : {}) };
   }
 
+  // Version 1: the binary fields as base64url text in a JSON header.
+  const recipients: RecipientEntry[] = raw.map(({ pqCiphertext, wrappedKey, ...ids }) => ({
+    ...ids,
+    pqCiphertext: toB64u(pqCiphertext),
+    wrappedKey: toB64u(wrappedKey),
+  }));
   const partial: HeaderWithoutBodyHash = {
     v: PROTOCOL_VERSION,
     messageId,
