@@ -30,6 +30,7 @@ import { PWHASH_MODERATE } from '../shared/crypto/types';
 import { TestNetwork, type TestOrg } from '../test/support/network';
 import { startRedis } from '../test/support/redis';
 import { enrolClient, postJson, type RelayFixture, startTestRelay } from '../test/support/relay';
+import { fillReferralBasics, formField } from '../test/browser/browser';
 import { progress, round } from './timing';
 
 const ROOT = path.join(__dirname, '..');
@@ -185,20 +186,8 @@ async function profileInbox(page: Page, rows: number): Promise<void> {
 async function timedSend(page: Page, recipients: { receiving: TestOrg; coordinators: TestOrg[] }, serial: number): Promise<number> {
   await page.click('#new-referral');
   await page.waitForSelector('#referral-form');
-  const f = (name: string) => `#referral-form [name="${name}"]`;
-  await page.selectOption(f('consent.givenBy'), 'survivor');
-  await page.selectOption(f('consent.method'), 'verbal');
-  await page.check(`${f('consent.purposes')}[value="services"]`);
-  for (const org of [recipients.receiving, ...recipients.coordinators]) await page.check(`${f('consent.coveredOrgIds')}[value="${org.orgId}"]`);
-  await page.selectOption(f('consent.legalBasis'), 'consent');
-  await page.fill(f('consent.expiresAt'), new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10));
-  await page.selectOption(f('header.kind'), 'service');
-  await page.selectOption(f('header.priority'), 'urgent');
-  await page.selectOption(f('header.purpose'), 'services');
-  await page.check(`${f('header.servicesRequested')}[value="legal"]`);
-  await page.selectOption(f('header.reasonForReferral'), { index: 1 });
-  await page.selectOption(f('header.referredOrganisation'), recipients.receiving.orgId);
-  for (const org of recipients.coordinators) await page.check(`${f('header.coordinators')}[value="${org.orgId}"]`);
+  const f = formField;
+  await fillReferralBasics(page, recipients.receiving.orgId, recipients.coordinators.map((o) => o.orgId));
   await page.fill(f('header.referringPrimaryCaseWorker.name'), 'Bench Caseworker');
   await page.fill(f('header.senderCaseReference'), `BENCH/${serial}`);
   await page.fill(f('identity.caseCode'), `BENCH-SEND-${serial}`);

@@ -81,3 +81,27 @@ export async function readQr(p: Page, selector: string): Promise<string> {
   if (!found) throw new Error('no QR code could be read on the page');
   return new TextDecoder().decode(new Uint8Array(found.binaryData));
 }
+
+/** The referral form's field, by its path into the referral body. */
+export const formField = (name: string): string => `#referral-form [name="${name}"]`;
+
+/**
+ * Fill the referral form's consent and header for a referral to `receivingOrgId` with `coordinatorOrgIds`
+ * (the consent covers them all; services, urgent, legal help). The caller fills the case's own fields.
+ */
+export async function fillReferralBasics(p: Page, receivingOrgId: string, coordinatorOrgIds: readonly string[]): Promise<void> {
+  const f = formField;
+  await p.selectOption(f('consent.givenBy'), 'survivor');
+  await p.selectOption(f('consent.method'), 'verbal');
+  await p.check(`${f('consent.purposes')}[value="services"]`);
+  for (const orgId of [receivingOrgId, ...coordinatorOrgIds]) await p.check(`${f('consent.coveredOrgIds')}[value="${orgId}"]`);
+  await p.selectOption(f('consent.legalBasis'), 'consent');
+  await p.fill(f('consent.expiresAt'), new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10));
+  await p.selectOption(f('header.kind'), 'service');
+  await p.selectOption(f('header.priority'), 'urgent');
+  await p.selectOption(f('header.purpose'), 'services');
+  await p.check(`${f('header.servicesRequested')}[value="legal"]`);
+  await p.selectOption(f('header.reasonForReferral'), { index: 1 });
+  await p.selectOption(f('header.referredOrganisation'), receivingOrgId);
+  for (const orgId of coordinatorOrgIds) await p.check(`${f('header.coordinators')}[value="${orgId}"]`);
+}

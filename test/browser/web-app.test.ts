@@ -19,7 +19,7 @@ import { CaseService } from '../../client/referral';
 import { type TestOrg, TestNetwork } from '../support/network';
 import { startRedis, type TestRedis } from '../support/redis';
 import { enrolClient, eventually, postJson, type RelayFixture, startTestRelay } from '../support/relay';
-import { PASSPHRASE, enrolBrowser as enrolIn, launchChromium } from './browser';
+import { PASSPHRASE, enrolBrowser as enrolIn, fillReferralBasics, formField, launchChromium } from './browser';
 
 const WEB_DIR = path.join(__dirname, '../../dist/web');
 const EXAMPLE = JSON.parse(readFileSync(path.join(__dirname, '../../examples/referral.json'), 'utf8')) as Record<string, Record<string, unknown>>;
@@ -292,21 +292,8 @@ it('the new-referral form puts the consent first, reports field errors, and send
   expect(await page.textContent('[data-field="identity.caseCode"] .field-error')).toBe('Required.');
   expect(await page.textContent('[data-field="consent.purposes"] .field-error')).toBe('Choose at least one.');
 
-  const f = (name: string) => `#referral-form [name="${name}"]`;
-  await page.selectOption(f('consent.givenBy'), 'survivor');
-  await page.selectOption(f('consent.method'), 'verbal');
-  await page.check(`${f('consent.purposes')}[value="services"]`);
-  await page.check(`${f('consent.coveredOrgIds')}[value="${ngo.orgId}"]`);
-  await page.check(`${f('consent.coveredOrgIds')}[value="${iom.orgId}"]`);
-  await page.selectOption(f('consent.legalBasis'), 'consent');
-  await page.fill(f('consent.expiresAt'), new Date(Date.now() + 30 * 86_400_000).toISOString().slice(0, 10));
-  await page.selectOption(f('header.kind'), 'service');
-  await page.selectOption(f('header.priority'), 'urgent');
-  await page.selectOption(f('header.purpose'), 'services');
-  await page.check(`${f('header.servicesRequested')}[value="legal"]`);
-  await page.selectOption(f('header.reasonForReferral'), { index: 1 });
-  await page.selectOption(f('header.referredOrganisation'), ngo.orgId);
-  await page.check(`${f('header.coordinators')}[value="${iom.orgId}"]`);
+  const f = formField;
+  await fillReferralBasics(page, ngo.orgId, [iom.orgId]);
   await page.fill(f('header.referringPrimaryCaseWorker.name'), 'Amina');
   await page.fill(f('header.senderCaseReference'), 'SH/2026/9');
   await page.fill(f('identity.caseCode'), 'SH-2026-0009');
