@@ -39,6 +39,10 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const PASSPHRASE = 'a long benchmark passphrase';
 const INBOX_THREADS = 500;
 const RUNS = 3;
+/** Samples of each inbox timing (cheap next to the seeding; the median of 3 swung by 100 ms on this VM). */
+const INBOX_RUNS = 7;
+/** Rows on the inbox's first page: INBOX_PAGE in client/web/src/inbox.ts (the bench checks that they agree). */
+const INBOX_PAGE = 100;
 
 export interface WebBenchResults {
   when: string;
@@ -53,7 +57,19 @@ export interface WebBenchResults {
   };
   unlock: { limits: { opsLimit: number; memLimitMiB: number }; kdf: string; medianMs: number; samplesMs: number[] };
   send: { orgs: number; devicesPerOrg: number; medianMs: number; samplesMs: number[] };
-  inbox: { threads: number; seedS: number; afterUnlockMedianMs: number; afterUnlockSamplesMs: number[]; unlockToInboxMedianMs: number; fromThreadMedianMs: number; fromThreadSamplesMs: number[] };
+  inbox: {
+    threads: number;
+    pageRows: number;
+    seedS: number;
+    afterUnlockMedianMs: number;
+    afterUnlockSamplesMs: number[];
+    unlockToInboxMedianMs: number;
+    fromThreadMedianMs: number;
+    fromThreadSamplesMs: number[];
+    showMoreSamplesMs: number[];
+    allRowsFromThreadMedianMs: number;
+    allRowsFromThreadSamplesMs: number[];
+  };
   targets: Array<{ name: string; target: string; value: string; met: boolean }>;
   durationS: number;
 }
@@ -86,11 +102,18 @@ async function enrol(page: Page, fx: RelayFixture, org: TestOrg, name: string): 
   await page.waitForSelector('#new-referral', { timeout: 60_000 });
 }
 
+/*
+ * Each timing below ends once the frame that shows the change is painted:
+ * a task queued from that frame's animation callback runs after its style,
+ * layout and paint.
+ */
+
 /**
- * Lock, then unlock, timed in the page: from the click to the inbox with
- * `rows` rows, and from the moment the session is up (the top bar gets its
- * Lock button, after the keystore opened and the client synced) to that
- * inbox — the inbox's own load and render after unlock.
+ * Lock, then unlock, timed in the page until the inbox shows `rows` rows
+ * (its first page) and that frame is painted: from the click, and from the
+ * moment the keystore opened (the app's `handover:unlocked` performance
+ * mark, set when the unlock worker hands back the client) — the inbox's own
+ * load and render after unlock, with the sign-in running alongside.
  */
 async function timedUnlock(page: Page, rows: number): Promise<{ total: number; render: number }> {
   await page.click('#lock');
@@ -99,16 +122,14 @@ async function timedUnlock(page: Page, rows: number): Promise<{ total: number; r
   const result = page.evaluate(
     (n) =>
       new Promise<{ total: number; render: number }>((resolve) => {
-        let sessionAt = 0;
         let startedAt = 0;
         const observer = new MutationObserver(() => {
-          if (!sessionAt && document.querySelector('#bar #lock')) sessionAt = performance.now();
           if (n === 0 ? document.querySelector('#new-referral') : document.querySelectorAll('#inbox tbody tr').length >= n) {
             observer.disconnect();
-            // After the frame that shows it.
-            requestAnimationFrame(() => {
+            void new Promise<void>((painted) => requestAnimationFrame(() => setTimeout(painted, 0))).then(() => {
               const end = performance.now();
-              resolve({ total: end - startedAt, render: end - (sessionAt || end) });
+              const unlocked = performance.getEntriesByName('handover:unlocked').at(-1)?.startTime ?? end;
+              resolve({ total: end - startedAt, render: end - unlocked });
             });
           }
         });
@@ -121,7 +142,7 @@ async function timedUnlock(page: Page, rows: number): Promise<{ total: number; r
   return result;
 }
 
-/** From a thread back to the inbox of `rows` rows, timed in the page until the frame that shows it. */
+/** From a thread back to the inbox of `rows` rows, timed in the page until the frame that shows it is painted. */
 async function timedInboxFromThread(page: Page, rows: number): Promise<number> {
   await page.click('#inbox button.open-thread');
   await page.waitForSelector('#thread-status');
@@ -131,7 +152,7 @@ async function timedInboxFromThread(page: Page, rows: number): Promise<number> {
         const observer = new MutationObserver(() => {
           if (document.querySelectorAll('#inbox tbody tr').length >= n) {
             observer.disconnect();
-            requestAnimationFrame(() => resolve(performance.now() - started));
+            void new Promise<void>((painted) => requestAnimationFrame(() => setTimeout(painted, 0))).then(() => resolve(performance.now() - started));
           }
         });
         observer.observe(document.body, { childList: true, subtree: true });
@@ -140,6 +161,24 @@ async function timedInboxFromThread(page: Page, rows: number): Promise<number> {
       }),
     rows,
   );
+}
+
+/** "Show more" until every thread is shown, each click timed until its rows are painted. */
+async function timedShowAll(page: Page, rows: number): Promise<number[]> {
+  const samples: number[] = [];
+  while ((await page.locator('#inbox tbody tr').count()) < rows) {
+    samples.push(
+      await page.evaluate(
+        () =>
+          new Promise<number>((resolve) => {
+            const started = performance.now();
+            (document.querySelector('#inbox-more') as HTMLButtonElement).click();
+            void new Promise<void>((painted) => requestAnimationFrame(() => setTimeout(painted, 0))).then(() => resolve(performance.now() - started));
+          }),
+      ),
+    );
+  }
+  return samples;
 }
 
 interface ProfileNode {
@@ -302,15 +341,25 @@ async function main(): Promise<void> {
       }),
     );
     const rows = INBOX_THREADS + RUNS;
+    const firstPage = Math.min(rows, INBOX_PAGE);
     await page.fill('#unlock input[name="passphrase"]', PASSPHRASE);
     await page.click('#unlock button[type="submit"]');
-    await page.waitForFunction((n) => document.querySelectorAll('#inbox tbody tr').length >= n, rows, { timeout: 600_000, polling: 500 });
+    // Every thread is in: the inbox (in English here) says it shows the first page of all of them.
+    await page.waitForFunction((text) => document.querySelector('#inbox-shown')?.textContent === text, `Showing the ${firstPage} most urgent of ${rows} cases`, {
+      timeout: 600_000,
+      polling: 500,
+    });
     const seedS = round((Date.now() - seedStarted) / 1000, 1);
     progress(`web: ${rows} threads in the browser after ${seedS} s`);
     const afterUnlock: Array<{ total: number; render: number }> = [];
-    for (let i = 0; i < RUNS; i++) afterUnlock.push(await timedUnlock(page, rows));
+    for (let i = 0; i < INBOX_RUNS; i++) afterUnlock.push(await timedUnlock(page, firstPage));
+    if ((await page.locator('#inbox tbody tr').count()) !== firstPage) throw new Error(`the inbox's first page is not ${firstPage} rows: INBOX_PAGE here and in client/web/src/inbox.ts differ`);
     const fromThread: number[] = [];
-    for (let i = 0; i < RUNS + 2; i++) fromThread.push(await timedInboxFromThread(page, rows));
+    for (let i = 0; i < INBOX_RUNS; i++) fromThread.push(await timedInboxFromThread(page, firstPage));
+    // Every row shown ("show more" to the end); then the whole table is what a return from a thread renders.
+    const showMore = await timedShowAll(page, rows);
+    const fromThreadAll: number[] = [];
+    for (let i = 0; i < INBOX_RUNS; i++) fromThreadAll.push(await timedInboxFromThread(page, rows));
     if (process.argv.includes('--profile')) await profileInbox(page, rows);
 
     const r = (n: number) => Math.round(n);
@@ -328,6 +377,10 @@ async function main(): Promise<void> {
         unlockToInboxMedianMs: r(median(afterUnlock.map((a) => a.total))),
         fromThreadMedianMs: r(median(fromThread)),
         fromThreadSamplesMs: fromThread.map(r),
+        pageRows: firstPage,
+        showMoreSamplesMs: showMore.map(r),
+        allRowsFromThreadMedianMs: r(median(fromThreadAll)),
+        allRowsFromThreadSamplesMs: fromThreadAll.map(r),
       },
       targets: [],
       durationS: 0,
@@ -335,7 +388,12 @@ async function main(): Promise<void> {
     const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
     results.targets = [
       { name: 'first screen before libsodium, gzip', target: '≤ 400 KiB', value: kib(firstScreen.beforeLibsodiumGzip), met: firstScreen.beforeLibsodiumGzip <= 400 * 1024 },
-      { name: `inbox of ${rows} threads rendered after unlock`, target: '< 200 ms', value: `${results.inbox.afterUnlockMedianMs} ms`, met: results.inbox.afterUnlockMedianMs < 200 },
+      {
+        name: `inbox of ${rows} threads (its first ${firstPage} rows) painted after unlock`,
+        target: '< 200 ms',
+        value: `${results.inbox.afterUnlockMedianMs} ms`,
+        met: results.inbox.afterUnlockMedianMs < 200,
+      },
     ];
     results.durationS = Math.round((Date.now() - began) / 1000);
     const dir = path.join(__dirname, 'results');
@@ -376,9 +434,11 @@ export function webMarkdown(r: WebBenchResults): string {
     '|---|---|---|',
     `| unlock, Argon2id at production limits (${r.unlock.limits.opsLimit} passes, ${r.unlock.limits.memLimitMiB} MiB, in the ${r.unlock.kdf}): click to inbox | ${r.unlock.medianMs} | ${r.unlock.samplesMs.join(', ')} |`,
     `| seal and send a referral to ${r.send.orgs} orgs × ${r.send.devicesPerOrg} devices: click to the new thread's screen | ${r.send.medianMs} | ${r.send.samplesMs.join(', ')} |`,
-    `| inbox of ${r.inbox.threads} threads after unlock: session up to the inbox painted | ${r.inbox.afterUnlockMedianMs} | ${r.inbox.afterUnlockSamplesMs.join(', ')} |`,
+    `| inbox of ${r.inbox.threads} threads after unlock: keystore opened to its first ${r.inbox.pageRows} rows painted | ${r.inbox.afterUnlockMedianMs} | ${r.inbox.afterUnlockSamplesMs.join(', ')} |`,
     `| the same, unlock click to the inbox painted | ${r.inbox.unlockToInboxMedianMs} | |`,
-    `| inbox of ${r.inbox.threads} threads, back from a thread to the inbox painted | ${r.inbox.fromThreadMedianMs} | ${r.inbox.fromThreadSamplesMs.join(', ')} |`,
+    `| inbox of ${r.inbox.threads} threads, back from a thread to its first ${r.inbox.pageRows} rows painted | ${r.inbox.fromThreadMedianMs} | ${r.inbox.fromThreadSamplesMs.join(', ')} |`,
+    `| "show more" until all ${r.inbox.threads} rows are shown: each click to its rows painted | | ${r.inbox.showMoreSamplesMs.join(', ')} |`,
+    `| all ${r.inbox.threads} rows shown, back from a thread to the whole table painted (not a target) | ${r.inbox.allRowsFromThreadMedianMs} | ${r.inbox.allRowsFromThreadSamplesMs.join(', ')} |`,
     '',
     `Seeding ${INBOX_THREADS} referrals from an SDK client and receiving them in the browser took ${r.inbox.seedS} s (not a target).`,
     '',

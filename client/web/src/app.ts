@@ -28,6 +28,8 @@ export interface Session {
   client: HandoverClient;
   cases: CaseService;
   online: boolean;
+  /** The first sign-in of this session is still under way (the bar says "Connecting…", not "Offline"). */
+  connecting: boolean;
   /** This device sends read receipts when a thread is opened (the org's choice; off unless turned on). */
   readReceipts: boolean;
   /** This device's settings (lock time, notifications), from its encrypted storage. */
@@ -105,7 +107,7 @@ export class App {
     });
     const tools = h('div', { class: 'tools' }, h('label', { for: 'language' }, t('app.language')), select);
     if (this.session) {
-      tools.appendChild(h('span', { id: 'connection', role: 'status' }, this.session.online ? t('app.online') : t('app.offline')));
+      tools.appendChild(h('span', { id: 'connection', role: 'status' }, this.session.online ? t('app.online') : this.session.connecting ? t('app.connecting') : t('app.offline')));
       const session = this.session;
       // What waits for the relay: a count only (the outbox screen lists it).
       tools.appendChild(on(h('button', { type: 'button', id: 'open-outbox', class: 'secondary' }, t('outbox.open', { count: session.outbox.count })), 'click', () => void this.show(this.outboxScreen)));
@@ -186,7 +188,7 @@ export class App {
       UnreadMarks.load(client),
       Outbox.load(client, cases),
     ]);
-    const session: Session = { client, cases, online: false, readReceipts, settings, unread, outbox };
+    const session: Session = { client, cases, online: false, connecting: true, readReceipts, settings, unread, outbox };
     this.session = session;
     this.sessionListeners.push(
       // Another device's message, stored for the first time: unread unless its thread is on screen; a
@@ -216,11 +218,33 @@ export class App {
       // A forwarded message of a history transfer: the inbox shows how far the transfer got.
       client.on('history', () => this.updateListener?.(undefined)),
     );
-    if (!(await this.goOnline(session))) this.retryOnline(session, 5_000);
-    await cases.start();
     this.renderBar();
     this.touch();
-    if (session.online) void this.sendWaiting(session);
+    // The inbox opens from this browser's own copy at once; signing in, fetching what waited and finishing
+    // half-done work go on behind it (on a slow link that takes seconds, and the bar says so).
+    void this.goOnlineInBackground(session);
+  }
+
+  /** Sign in, fetch what waited, finish the case layer's unfinished work, send the outbox: the session's first connect. */
+  private async goOnlineInBackground(session: Session): Promise<void> {
+    const online = await this.goOnline(session);
+    session.connecting = false;
+    if (this.session !== session) {
+      // Locked while signing in: the socket opened for a session that is gone is closed again.
+      await session.client.close();
+      return;
+    }
+    if (!online) this.retryOnline(session, 5_000);
+    try {
+      await session.cases.start();
+    } catch (err) {
+      // start() records each thread's failure itself; anything else is the vault going away (a lock).
+      console.warn('the case layer could not finish its start:', errorText(err));
+    }
+    if (this.session !== session) return;
+    this.renderBar();
+    this.updateListener?.(undefined);
+    if (session.online) await this.sendWaiting(session);
   }
 
   /** Send what the outbox and the case layer's referral outbox hold; a failure stays listed in the outbox. */

@@ -1,7 +1,9 @@
 /**
  * The inbox: every thread this device holds, overdue first, then those due
  * soonest, then by priority and the latest activity. Live: a thread that
- * changes re-renders the list.
+ * changes re-renders the list. It shows the most urgent page of threads and
+ * a "show more" button: a table of 500 rows takes longer to lay out than
+ * the rest of the unlock put together (docs/DECISIONS.md, 2026-12-06).
  */
 import { DEFAULT_DUE_WINDOW_MS, type ThreadSummary } from '../../referral/index';
 import type { App } from './app';
@@ -13,6 +15,8 @@ import { threadScreen } from './thread';
 
 const PRIORITY_RANK: Record<string, number> = { emergency: 0, urgent: 1, normal: 2 };
 const OPEN_STATES = new Set(['sent', 'acknowledged', 'info-requested']);
+/** Rows per page: more than a screenful on any display, few enough to lay out at once on a slow machine. */
+export const INBOX_PAGE = 100;
 
 /** Overdue first, then due soonest (only threads still waiting for an answer have a due date that counts), then priority, then newest. */
 export function inboxOrder(a: ThreadSummary, b: ThreadSummary): number {
@@ -25,7 +29,15 @@ export function inboxOrder(a: ThreadSummary, b: ThreadSummary): number {
   return (b.lastEventAt ?? 0) - (a.lastEventAt ?? 0);
 }
 
+/** What the inbox's page line says: how many rows are shown of `total`, and how many "show more" adds (0: no button). */
+export function inboxPage(total: number, shown: number): { shown: number; next: number } {
+  const rows = Math.min(Math.max(shown, 0), total);
+  return { shown: rows, next: Math.min(INBOX_PAGE, total - rows) };
+}
+
 export function inboxScreen(app: App) {
+  // Rows shown: kept while the inbox re-renders live, so "show more" is not undone by an arriving message.
+  let shown = INBOX_PAGE;
   return async (root: HTMLElement) => {
     const session = app.session;
     if (!session) return;
@@ -52,7 +64,7 @@ export function inboxScreen(app: App) {
       root.appendChild(h('p', { id: 'inbox-empty' }, t('inbox.empty')));
       return;
     }
-    // How many need attention, in words a screen reader says as the inbox changes.
+    // How many need attention, in words a screen reader says as the inbox changes (of all threads, not the page).
     const unreadThreads = threads.filter((th) => session.unread.count(th.threadId) > 0).length;
     const overdue = threads.filter((th) => th.overdue).length;
     root.appendChild(
@@ -64,44 +76,66 @@ export function inboxScreen(app: App) {
         overdue > 0 ? h('span', { id: 'overdue-summary', class: 'overdue' }, t('inbox.overdueCount', { count: overdue })) : null,
       ),
     );
+    const row = (thread: ThreadSummary) => inboxRow(app, thread, session.unread.count(thread.threadId), now);
     const body = h('tbody');
-    for (const thread of threads) {
-      const waiting = thread.status !== null && OPEN_STATES.has(thread.status) && thread.responseDeadline !== null;
-      const dueSoon = waiting && !thread.overdue && (thread.responseDeadline ?? 0) - now < DEFAULT_DUE_WINDOW_MS;
-      const due = h('td', { class: 'optional' });
-      if (waiting && thread.responseDeadline !== null) due.append(formatDateTime(thread.responseDeadline));
-      if (thread.overdue) due.append(' ', h('span', { class: 'overdue' }, t('inbox.overdue')));
-      else if (dueSoon) due.append(' ', h('span', { class: 'due-soon' }, t('inbox.dueSoon')));
-      const unread = session.unread.count(thread.threadId);
-      const unreadId = `unread-${thread.threadId}`;
-      // The count is named with the case's button, so a screen reader says "WEB-1, 2 unread messages".
-      const open = on(
-        h('button', { type: 'button', class: 'secondary open-thread', ...(unread > 0 ? { 'aria-describedby': unreadId } : {}) }, thread.caseCode ?? '—'),
-        'click',
-        () => void app.show(threadScreen(app, thread.threadId)),
-      );
-      const row = h(
-        'tr',
-        { 'data-thread': thread.threadId, ...(unread > 0 ? { class: 'unread', 'data-unread': unread } : {}) },
-        h(
-          'td',
-          {},
-          open,
-          unread > 0 ? h('span', { class: 'unread-count', id: unreadId }, ' ', t('inbox.unread', { count: unread })) : null,
-          thread.securityWarnings > 0 ? h('p', { class: 'warning' }, t('inbox.warnings', { count: thread.securityWarnings })) : null,
-        ),
-        h('td', { class: 'status' }, tDynamic(`status.${thread.status ?? 'unknown'}`)),
-        h('td', {}, thread.priority ? tDynamic(`priority.${thread.priority}`) : ''),
-        due,
-        h('td', { class: 'optional' }, thread.role ? tDynamic(`role.${thread.role}`) : ''),
-      );
-      body.appendChild(row);
-    }
+    for (const thread of threads.slice(0, shown)) body.appendChild(row(thread));
     const head = h(
       'thead',
       {},
       h('tr', {}, h('th', { scope: 'col' }, t('inbox.case')), h('th', { scope: 'col' }, t('inbox.status')), h('th', { scope: 'col' }, t('inbox.priority')), h('th', { scope: 'col', class: 'optional' }, t('inbox.due')), h('th', { scope: 'col', class: 'optional' }, t('inbox.role'))),
     );
     root.appendChild(h('table', { id: 'inbox' }, head, body));
+    if (threads.length <= shown) return;
+    // More threads than the page: say how many are shown, and show the next page in place (no re-render,
+    // so focus can go to the first new row, where a keyboard or screen-reader user goes on reading).
+    const count = h('p', { id: 'inbox-shown', role: 'status' });
+    const more = h('button', { type: 'button', class: 'secondary', id: 'inbox-more' });
+    const update = () => {
+      const page = inboxPage(threads.length, shown);
+      count.textContent = t('inbox.showing', { shown: page.shown, total: threads.length });
+      more.textContent = t('inbox.more', { count: page.next });
+      more.hidden = page.next === 0;
+    };
+    on(more, 'click', () => {
+      const next = threads.slice(shown, shown + INBOX_PAGE).map(row);
+      body.append(...next);
+      shown += next.length;
+      update();
+      next[0]?.querySelector('button')?.focus();
+    });
+    update();
+    root.append(count, h('p', {}, more));
   };
+}
+
+/** One thread's row: its case code (the button that opens it), unread count, warnings, status, priority, due date and this org's role. */
+function inboxRow(app: App, thread: ThreadSummary, unread: number, now: number): HTMLTableRowElement {
+  const waiting = thread.status !== null && OPEN_STATES.has(thread.status) && thread.responseDeadline !== null;
+  const dueSoon = waiting && !thread.overdue && (thread.responseDeadline ?? 0) - now < DEFAULT_DUE_WINDOW_MS;
+  const due = h('td', { class: 'optional' });
+  if (waiting && thread.responseDeadline !== null) due.append(formatDateTime(thread.responseDeadline));
+  if (thread.overdue) due.append(' ', h('span', { class: 'overdue' }, t('inbox.overdue')));
+  else if (dueSoon) due.append(' ', h('span', { class: 'due-soon' }, t('inbox.dueSoon')));
+  const unreadId = `unread-${thread.threadId}`;
+  // The count is named with the case's button, so a screen reader says "WEB-1, 2 unread messages".
+  const open = on(
+    h('button', { type: 'button', class: 'secondary open-thread', ...(unread > 0 ? { 'aria-describedby': unreadId } : {}) }, thread.caseCode ?? '—'),
+    'click',
+    () => void app.show(threadScreen(app, thread.threadId)),
+  );
+  return h(
+    'tr',
+    { 'data-thread': thread.threadId, ...(unread > 0 ? { class: 'unread', 'data-unread': unread } : {}) },
+    h(
+      'td',
+      {},
+      open,
+      unread > 0 ? h('span', { class: 'unread-count', id: unreadId }, ' ', t('inbox.unread', { count: unread })) : null,
+      thread.securityWarnings > 0 ? h('p', { class: 'warning' }, t('inbox.warnings', { count: thread.securityWarnings })) : null,
+    ),
+    h('td', { class: 'status' }, tDynamic(`status.${thread.status ?? 'unknown'}`)),
+    h('td', {}, thread.priority ? tDynamic(`priority.${thread.priority}`) : ''),
+    due,
+    h('td', { class: 'optional' }, thread.role ? tDynamic(`role.${thread.role}`) : ''),
+  );
 }

@@ -9,6 +9,7 @@ export const ar: Catalogue = {
   'app.loading': 'جارٍ التحميل…',
   'app.offline': 'غير متصل: لا يمكن الوصول إلى المُرحِّل. ما تفعله محفوظ وسيُرسل عند عودة الاتصال.',
   'app.online': 'متصل',
+  'app.connecting': 'جارٍ الاتصال…',
   'app.readReceipts': 'إرسال إشعارات القراءة',
   'app.error': 'حدث خطأ: {message}',
   'app.locked': 'مقفل. لا يظهر على الشاشة شيء من حالاتك.',
@@ -259,6 +260,8 @@ export const ar: Catalogue = {
   'inbox.unread': '{count, plural, zero {لا رسائل غير مقروءة} one {رسالة واحدة غير مقروءة} two {رسالتان غير مقروءتين} few {# رسائل غير مقروءة} many {# رسالة غير مقروءة} other {# رسالة غير مقروءة}}',
   'inbox.unreadSummary': '{count, plural, zero {لا حالات فيها رسائل غير مقروءة} one {حالة واحدة فيها رسائل غير مقروءة} two {حالتان فيهما رسائل غير مقروءة} few {# حالات فيها رسائل غير مقروءة} many {# حالة فيها رسائل غير مقروءة} other {# حالة فيها رسائل غير مقروءة}}',
   'inbox.overdueCount': '{count, plural, zero {لا حالات متأخرة} one {حالة واحدة متأخرة} two {حالتان متأخرتان} few {# حالات متأخرة} many {# حالة متأخرة} other {# حالة متأخرة}}',
+  'inbox.showing': 'تُعرض أكثر {shown, number} حالة إلحاحًا من أصل {total, plural, zero {# حالة} one {حالة واحدة} two {حالتين} few {# حالات} many {# حالة} other {# حالة}}',
+  'inbox.more': 'عرض {count, number} أخرى',
   // h-wb
   'form.withheldByOrg': 'حجب عن منظمة بعينها',
   'form.withheldByOrgNone': 'اختر أدناه المنظمة المستقبلة والمنسقين؛ ثم يمكن إعطاء كل منها أقل.',

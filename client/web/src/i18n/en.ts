@@ -7,6 +7,7 @@ export const en = {
   'app.loading': 'Loading…',
   'app.offline': 'Offline: the relay cannot be reached. What you do is kept and sent when it is back.',
   'app.online': 'Connected',
+  'app.connecting': 'Connecting…',
   'app.readReceipts': 'Send read receipts',
   'app.error': 'Something went wrong: {message}',
   'app.locked': 'Locked. Nothing of your cases is on the screen.',
@@ -257,6 +258,8 @@ export const en = {
   'inbox.unread': '{count, plural, one {# unread message} other {# unread messages}}',
   'inbox.unreadSummary': '{count, plural, one {# case with unread messages} other {# cases with unread messages}}',
   'inbox.overdueCount': '{count, plural, one {# case overdue} other {# cases overdue}}',
+  'inbox.showing': 'Showing the {shown, number} most urgent of {total, plural, one {# case} other {# cases}}',
+  'inbox.more': 'Show {count, number} more',
   // h-wb
   'form.withheldByOrg': 'Withhold from one organisation',
   'form.withheldByOrgNone': 'Choose the receiving organisation and coordinators below; each can then be given less.',

@@ -9,6 +9,7 @@ export const kk: Catalogue = {
   'app.loading': 'Жүктелуде…',
   'app.offline': 'Байланыс жоқ: ретрансляторға қосылу мүмкін емес. Әрекеттеріңіз сақталады және байланыс болғанда жіберіледі.',
   'app.online': 'Қосылды',
+  'app.connecting': 'Қосылуда…',
   'app.readReceipts': 'Оқылғаны туралы хабарлама жіберу',
   'app.error': 'Қате орын алды: {message}',
   'app.locked': 'Құлыпталды. Экранда істеріңіз туралы ештеңе жоқ.',
@@ -259,6 +260,8 @@ export const kk: Catalogue = {
   'inbox.unread': '{count, plural, one {# оқылмаған хабар} other {# оқылмаған хабар}}',
   'inbox.unreadSummary': '{count, plural, one {оқылмаған хабары бар # іс} other {оқылмаған хабары бар # іс}}',
   'inbox.overdueCount': '{count, plural, one {мерзімі өткен # іс} other {мерзімі өткен # іс}}',
+  'inbox.showing': 'Ең шұғыл {shown, number} іс көрсетілген, барлығы {total, plural, one {# іс} other {# іс}}',
+  'inbox.more': 'Тағы {count, number} көрсету',
   // h-wb
   'form.withheldByOrg': 'Жеке ұйымға бермеу',
   'form.withheldByOrgNone': 'Төменде қабылдаушы ұйым мен үйлестірушілерді таңдаңыз; содан кейін әрқайсысына азырақ беруге болады.',

@@ -9,6 +9,7 @@ export const ru: Catalogue = {
   'app.loading': 'Загрузка…',
   'app.offline': 'Нет связи с ретранслятором. Ваши действия сохранены и будут отправлены, когда связь появится.',
   'app.online': 'Подключено',
+  'app.connecting': 'Подключение…',
   'app.readReceipts': 'Отправлять уведомления о прочтении',
   'app.error': 'Что-то пошло не так: {message}',
   'app.locked': 'Заблокировано. На экране нет данных ваших дел.',
@@ -259,6 +260,8 @@ export const ru: Catalogue = {
   'inbox.unread': '{count, plural, one {# непрочитанное сообщение} few {# непрочитанных сообщения} many {# непрочитанных сообщений} other {# непрочитанного сообщения}}',
   'inbox.unreadSummary': '{count, plural, one {# дело с непрочитанными сообщениями} few {# дела с непрочитанными сообщениями} many {# дел с непрочитанными сообщениями} other {# дела с непрочитанными сообщениями}}',
   'inbox.overdueCount': '{count, plural, one {# дело просрочено} few {# дела просрочены} many {# дел просрочено} other {# дела просрочено}}',
+  'inbox.showing': 'Показаны {shown, number} самых срочных из {total, plural, one {# дела} few {# дел} many {# дел} other {# дела}}',
+  'inbox.more': 'Показать ещё {count, number}',
   // h-wb
   'form.withheldByOrg': 'Не передавать отдельной организации',
   'form.withheldByOrgNone': 'Выберите ниже принимающую организацию и координаторов; затем каждой можно передать меньше.',

@@ -9,6 +9,7 @@ export const tr: Catalogue = {
   'app.loading': 'Yükleniyor…',
   'app.offline': 'Çevrimdışı: aktarıcıya ulaşılamıyor. Yaptıklarınız saklanır ve bağlantı gelince gönderilir.',
   'app.online': 'Bağlı',
+  'app.connecting': 'Bağlanıyor…',
   'app.readReceipts': 'Okundu bilgisi gönder',
   'app.error': 'Bir sorun oluştu: {message}',
   'app.locked': 'Kilitli. Ekranda vakalarınızdan hiçbir şey yok.',
@@ -259,6 +260,8 @@ export const tr: Catalogue = {
   'inbox.unread': '{count, plural, one {# okunmamış mesaj} other {# okunmamış mesaj}}',
   'inbox.unreadSummary': '{count, plural, one {okunmamış mesajı olan # vaka} other {okunmamış mesajı olan # vaka}}',
   'inbox.overdueCount': '{count, plural, one {süresi geçmiş # vaka} other {süresi geçmiş # vaka}}',
+  'inbox.showing': 'En acil {shown, number} vaka gösteriliyor, toplam {total, plural, one {# vaka} other {# vaka}}',
+  'inbox.more': '{count, number} tane daha göster',
   // h-wb
   'form.withheldByOrg': 'Tek bir kuruluştan saklanacaklar',
   'form.withheldByOrgNone': 'Aşağıda alıcı kuruluşu ve koordinatörleri seçin; sonra her birine daha azı verilebilir.',

@@ -1,0 +1,142 @@
+/**
+ * The inbox with more threads than its page, in headless Chromium against
+ * a real relay: it shows the most urgent 100 (ordered over all threads, not
+ * the first 100 received), says how many of how many, counts unread over all
+ * threads, shows the next page in place with the keyboard alone and moves
+ * focus to the first new row, keeps what was shown through a live update,
+ * and starts from the first page again after a lock. It opens from the
+ * browser's own copy before the relay answers (the bar says "Connecting…").
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { CaseService } from '../../client/referral';
+import type { HandoverClient } from '../../client/sdk/client';
+import { ROUTES } from '../../shared/api';
+import { loadCrypto } from '../../shared/crypto/sodium';
+import { TestNetwork, type TestOrg } from '../support/network';
+import { enrolClient, postJson, type RelayFixture, startTestRelay } from '../support/relay';
+import { PASSPHRASE, enrolBrowser, launchChromium } from './browser';
+import { seriousViolations } from './screens';
+
+const WEB_DIR = path.join(__dirname, '../../dist/web');
+const EXAMPLE = JSON.parse(readFileSync(path.join(__dirname, '../../examples/referral.json'), 'utf8')) as Record<string, Record<string, unknown>>;
+/** INBOX_PAGE in client/web/src/inbox.ts. */
+const PAGE = 100;
+const SENDERS = 4;
+
+let fx: RelayFixture;
+let browser: Browser;
+let page: Page;
+let shelter: TestOrg;
+const senders: HandoverClient[] = [];
+const senderCases: CaseService[] = [];
+const pageErrors: string[] = [];
+
+function referral(caseCode: string, priority: 'normal' | 'emergency') {
+  const now = Date.now();
+  return {
+    ...EXAMPLE,
+    header: { ...EXAMPLE.header, priority, referredOrganisation: { orgId: shelter.orgId, orgType: 'shelter' }, coordinators: [] },
+    identity: { ...EXAMPLE.identity, caseCode },
+    consent: { ...EXAMPLE.consent, givenAt: now - 60_000, expiresAt: now + 30 * 86_400_000, coveredOrgIds: [shelter.orgId], withheld: [] },
+  } as never;
+}
+
+const rows = (p: Page) => p.locator('#inbox tbody tr').count();
+const shownText = (p: Page) => p.textContent('#inbox-shown');
+
+async function unlock(p: Page): Promise<void> {
+  await p.fill('#unlock input[name="passphrase"]', PASSPHRASE);
+  await p.click('#unlock button[type="submit"]');
+  await p.waitForSelector('#inbox', { timeout: 30_000 });
+}
+
+beforeAll(async () => {
+  const crypto = await loadCrypto();
+  const network = new TestNetwork(crypto, Date.now());
+  fx = await startTestRelay(network, { config: { webApp: { dir: WEB_DIR, development: true } } });
+  const ngo = network.addOrg('ngo-taraz', 'ngo');
+  shelter = network.addOrg('shelter-ist', 'shelter');
+  await postJson(fx.url, ROUTES.orgs, { certificate: shelter.certificate });
+  browser = await launchChromium();
+  page = await (await browser.newContext()).newPage();
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  await enrolBrowser(page, { url: fx.url, crypto }, shelter, 'intake');
+  // PAGE normal referrals, then one emergency: it is received last and must still be on the first page.
+  for (let k = 0; k < SENDERS; k++) {
+    const client = await enrolClient(fx, ngo, `sender-${k}`);
+    const cases = new CaseService({ transport: client });
+    await cases.start();
+    senders.push(client);
+    senderCases.push(cases);
+  }
+  await Promise.all(
+    senderCases.map(async (cases, k) => {
+      for (let i = k; i < PAGE; i += SENDERS) await cases.refer(referral(`PAGE-${String(i).padStart(3, '0')}`, 'normal'));
+    }),
+  );
+  await senderCases[0]!.refer(referral('PAGE-EMERGENCY', 'emergency'));
+  await page.waitForFunction((n) => document.querySelector('#inbox-shown')?.textContent?.includes(`of ${n} cases`), PAGE + 1, { timeout: 120_000, polling: 250 });
+}, 240_000);
+
+afterAll(async () => {
+  await browser?.close();
+  for (const cases of senderCases) cases.dispose();
+  for (const client of senders) await client.close();
+  await fx?.close();
+});
+
+it('shows the most urgent page of all threads, with how many of how many, and unread counted over all', async () => {
+  expect(await rows(page)).toBe(PAGE);
+  expect(await shownText(page)).toBe(`Showing the ${PAGE} most urgent of ${PAGE + 1} cases`);
+  // Received last, ordered first: the page is cut after the order over all threads.
+  expect(await page.textContent('#inbox tbody tr:first-child button.open-thread')).toBe('PAGE-EMERGENCY');
+  expect(await page.textContent('#unread-summary')).toBe(`${PAGE + 1} cases with unread messages`);
+  expect(await page.textContent('#inbox-more')).toBe('Show 1 more');
+  expect(await page.isVisible('#inbox-more')).toBe(true);
+});
+
+it('shows the next page in place with the keyboard alone; focus goes to the first new row, and the button goes', async () => {
+  await page.focus('#inbox-more');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction((n) => document.querySelectorAll('#inbox tbody tr').length === n, PAGE + 1);
+  expect(await shownText(page)).toBe(`Showing the ${PAGE + 1} most urgent of ${PAGE + 1} cases`);
+  expect(await page.isHidden('#inbox-more')).toBe(true);
+  const focused = await page.evaluate(() => {
+    const el = document.activeElement;
+    return el?.classList.contains('open-thread') ? el.closest('tr') === document.querySelector('#inbox tbody tr:last-child') : false;
+  });
+  expect(focused).toBe(true);
+});
+
+it('keeps every row shown through a live update, and the page has no serious or critical accessibility violation', async () => {
+  await senderCases[1]!.refer(referral('PAGE-LIVE', 'normal'));
+  await page.waitForFunction((n) => document.querySelector('#inbox-shown')?.textContent?.includes(`of ${n} cases`), PAGE + 2, { timeout: 30_000 });
+  // What was shown (101) stays shown; the new thread is one more, behind the button.
+  expect(await rows(page)).toBe(PAGE + 1);
+  expect(await page.textContent('#inbox-more')).toBe('Show 1 more');
+  expect(await seriousViolations(page)).toEqual([]);
+});
+
+it('starts from the first page again after a lock, and opens from this browser before the relay answers', async () => {
+  await page.click('#lock');
+  await page.waitForSelector('#unlock');
+  // Sign-in held back: the inbox still opens from the browser's own copy, and the bar says it is connecting.
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  await page.route('**/v1/auth/**', async (route) => {
+    await held;
+    await route.continue();
+  });
+  await unlock(page);
+  expect(await rows(page)).toBe(PAGE);
+  expect(await shownText(page)).toBe(`Showing the ${PAGE} most urgent of ${PAGE + 2} cases`);
+  expect(await page.textContent('#connection')).toBe('Connecting…');
+  release();
+  await page.waitForSelector('#connection:text-is("Connected")', { timeout: 20_000 });
+  await page.unroute('**/v1/auth/**');
+  expect(pageErrors).toEqual([]);
+});
