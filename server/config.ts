@@ -53,6 +53,8 @@ const EnvSchema = z.object({
   MAX_CONCURRENT_SENDS: intFrom(1, 100_000).default(512),
   /** Ciphertext bytes (MiB) one relay process holds in sends under way; more are refused the same way. */
   MAX_SEND_BUFFER_MB: intFrom(16, 65_536).default(256),
+  /** Accept protocol version 1 envelopes (JSON objects) on `envelope:send`; `false` once every client sends version 2 frames. */
+  ACCEPT_V1_SENDS: z.enum(['true', 'false'], { message: 'must be true or false' }).default('true'),
   /** Threads verifying envelope signatures; 0 verifies on the event loop. Default: cores − 2 (none below 3 cores), at most 4. */
   VERIFY_THREADS: intFrom(0, 64).optional(),
   SHUTDOWN_GRACE_SECONDS: intFrom(0, 600).default(10),
@@ -104,6 +106,11 @@ export interface RelayConfig {
   maxConcurrentSends: number;
   maxSendBufferBytes: number;
   verifyThreads: number;
+  /**
+   * Version 1 envelopes are accepted on `envelope:send` (older clients during a rollout). Stored and
+   * forwarded version 1 envelopes are delivered whatever this says; only new sends are refused.
+   */
+  acceptV1Sends: boolean;
   /** Development only: serve the web app's build at `/` with a "development" banner (server/http/web-app.ts). */
   webApp?: { dir: string; development: boolean; idleLockMinutes?: number };
 }
@@ -173,6 +180,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxConcurrentSends: e.MAX_CONCURRENT_SENDS,
     maxSendBufferBytes: e.MAX_SEND_BUFFER_MB * 1024 * 1024,
     verifyThreads: e.VERIFY_THREADS ?? defaultVerifyThreads(),
+    acceptV1Sends: e.ACCEPT_V1_SENDS === 'true',
     // The relay is assumed compromised: in production the app comes from the org's own host, never from the relay.
     ...(production ? {} : { webApp: { dir: e.WEB_APP_DIR, development: true, ...(e.WEB_IDLE_LOCK_MINUTES ? { idleLockMinutes: e.WEB_IDLE_LOCK_MINUTES } : {}) } }),
   };

@@ -56,6 +56,9 @@ export class EnvelopeService {
 
   async accept(authenticatedDeviceId: string, value: unknown): Promise<AcceptedEnvelope> {
     if (value instanceof Uint8Array) return this.acceptFrame(authenticatedDeviceId, value);
+    if (!this.config.acceptV1Sends) {
+      throw new HandoverError('BAD_REQUEST', 'this relay accepts only protocol version 2 envelope frames (ACCEPT_V1_SENDS=false): update the client');
+    }
     this.precheck(value);
     const envelope = parseEnvelope(value);
     const { header } = envelope;

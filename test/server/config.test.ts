@@ -78,6 +78,7 @@ describe('loadConfig', () => {
       maxConcurrentSends: 512,
       maxSendBufferBytes: 256 * 1024 * 1024,
       verifyThreads: defaultVerifyThreads(),
+      acceptV1Sends: true,
       // A development relay serves the web app's build (server/http/web-app.ts).
       webApp: { dir: 'dist/web', development: true },
     };
@@ -114,6 +115,7 @@ describe('loadConfig', () => {
       MAX_CONCURRENT_SENDS: '64',
       MAX_SEND_BUFFER_MB: '32',
       VERIFY_THREADS: '3',
+      ACCEPT_V1_SENDS: 'false',
     });
     expect(config).toMatchObject({
       production: true,
@@ -139,6 +141,7 @@ describe('loadConfig', () => {
       maxConcurrentSends: 64,
       maxSendBufferBytes: 32 * 1024 * 1024,
       verifyThreads: 3,
+      acceptV1Sends: false,
     });
   });
 
@@ -180,6 +183,8 @@ describe('loadConfig', () => {
     ['SHUTDOWN_GRACE_SECONDS', '601'],
     ['STORE', 'sqlite'],
     ['STORE', 'Embedded'],
+    ['ACCEPT_V1_SENDS', 'no'],
+    ['ACCEPT_V1_SENDS', 'FALSE'],
   ])('refuses %s=%j, naming the variable', (name, value) => {
     const message = configError({ [name]: value });
     expect(message).toContain(`  ${name}: `);

@@ -329,6 +329,41 @@ describe('version 2 frames and version 1 envelopes side by side', () => {
     expect('envelope' in d && d.envelope.header).toEqual(env.header);
   });
 
+  it('with ACCEPT_V1_SENDS=false a version 1 send is refused with BAD_REQUEST, a frame is accepted, and a stored version 1 envelope is still delivered', async () => {
+    const s = await scenario();
+    // Stored while version 1 was still accepted, for a recipient that is away.
+    const a = await s.connect(s.sender);
+    const old = seal(s.sender, s.receivers, 'stored before the switch', { version: 1 });
+    expect(await send(a.socket, old)).toMatchObject({ ok: true });
+    a.socket.close();
+    // A second process of the same relay (same Redis and key prefix), started with version 1 sends switched off.
+    const strict = await startTestRelay(network, {
+      redisUrl: redis.url,
+      keyPrefix: fx.relay.config.redisKeyPrefix,
+      config: { verifyThreads: 0, retentionMs: 60 * 60_000, maxInboxLength: 10, acceptV1Sends: false },
+    });
+    try {
+      const token = await signInTestDevice({ ...fx, url: strict.url }, s.sender);
+      const socket = await rawSocket(strict.url, token);
+      sockets.push(socket);
+      const refused = await send(socket, seal(s.sender, s.receivers, 'old client', { version: 1 }));
+      expect(refused).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+      expect(!refused.ok && refused.error.message).toMatch(/only protocol version 2/);
+      // The same socket goes on serving version 2 frames.
+      expect(await send(socket, frameOfEnvelope(seal(s.sender, s.receivers, 'new client')))).toMatchObject({ ok: true });
+      const receiverToken = await signInTestDevice({ ...fx, url: strict.url }, s.receivers[0]!);
+      const receiver = await rawSocket(strict.url, receiverToken);
+      sockets.push(receiver);
+      const got = collect(receiver);
+      await eventually(() => got.length === 2, 5000, 'both deliveries');
+      // What was stored as version 1 is delivered as version 1: the switch refuses new sends only.
+      expect(got.some((d) => 'envelope' in d && d.envelope.header.messageId === old.header.messageId)).toBe(true);
+      expect(got.some((d) => 'frame' in d)).toBe(true);
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('a version 2 header sent as JSON is refused: version 2 travels only as its frame', async () => {
     const s = await scenario();
     const a = await s.connect(s.sender);
