@@ -64,6 +64,9 @@ const EnvSchema = z.object({
   WEB_IDLE_LOCK_MINUTES: intFrom(1, 24 * 60).optional(),
 });
 
+/** Every environment variable the relay reads (docs/OPERATIONS.md documents each; a test checks). */
+export const RELAY_ENV_VARIABLES: readonly string[] = Object.keys(EnvSchema.shape);
+
 export type StoreChoice = 'embedded' | 'redis' | 'memory';
 
 export interface RelayConfig {

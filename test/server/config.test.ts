@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { type Crypto } from '../../shared/crypto/types';
 import { loadCrypto } from '../../shared/crypto/sodium';
 import { fromB64u, toB64u } from '../../shared/encoding';
-import { ConfigError, defaultVerifyThreads, loadConfig, type RelayConfig, testConfig } from '../../server/config';
+import { ConfigError, RELAY_ENV_VARIABLES, defaultVerifyThreads, loadConfig, type RelayConfig, testConfig } from '../../server/config';
 import { DEV_ROOT_FILE, resolveNetworkRoot } from '../../server/dev-network';
 import { startRelay } from '../../server/relay';
 import { createLogger } from '../../server/logger';
@@ -46,6 +46,15 @@ function configError(env: Record<string, string>): string {
 describe('defaultVerifyThreads', () => {
   it('verifies inline on 1-2 cores, then leaves two cores to the event loop and Redis, and stops at 4 threads', () => {
     expect([1, 2, 3, 4, 6, 16].map((cores) => defaultVerifyThreads(cores))).toEqual([0, 0, 1, 2, 4, 4]);
+  });
+});
+
+describe('docs/OPERATIONS.md', () => {
+  it('documents every variable the relay reads in its table', () => {
+    const operations = readFileSync(join(__dirname, '../../docs/OPERATIONS.md'), 'utf8');
+    const documented = new Set([...operations.matchAll(/^\| `([A-Z0-9_]+)` \|/gm)].map((m) => m[1]));
+    expect(RELAY_ENV_VARIABLES.length).toBeGreaterThan(20);
+    expect(RELAY_ENV_VARIABLES.filter((name) => !documented.has(name))).toEqual([]);
   });
 });
 
