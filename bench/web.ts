@@ -307,6 +307,8 @@ async function main(): Promise<void> {
     const unlockSamples: number[] = [];
     for (let i = 0; i < RUNS; i++) unlockSamples.push((await timedUnlock(page, 0)).total);
     const kdf = await page.evaluate(() => document.documentElement.dataset.kdf ?? 'unknown');
+    // The inbox opens before the sign-in ends; sending is timed with the socket up.
+    await page.waitForSelector('#connection[data-state="connected"]', { timeout: 30_000 });
 
     // (c) Seal and send to 3 orgs × 2 devices.
     progress('web: send to 3 orgs x 2 devices');

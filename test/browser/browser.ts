@@ -63,6 +63,8 @@ export async function enrolBrowser(p: Page, fx: { url: string; crypto: Crypto },
   await p.fill('#enrol textarea[name="deviceCertificate"]', JSON.stringify(certificate));
   await p.click('#enrol button[type="submit"]');
   await p.waitForSelector('#new-referral', { timeout: 30_000 });
+  // The inbox opens before the socket is up; the tests go on with the relay.
+  await p.waitForSelector('#connection[data-state="connected"]', { timeout: 30_000 });
 }
 
 /** Decode the QR code the page drew as an SVG path of unit squares. */

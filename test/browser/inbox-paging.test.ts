@@ -135,8 +135,9 @@ it('starts from the first page again after a lock, and opens from this browser b
   expect(await rows(page)).toBe(PAGE);
   expect(await shownText(page)).toBe(`Showing the ${PAGE} most urgent of ${PAGE + 2} cases`);
   expect(await page.textContent('#connection')).toBe('Connecting…');
+  expect(await page.getAttribute('#connection', 'data-state')).toBe('connecting');
   release();
-  await page.waitForSelector('#connection:text-is("Connected")', { timeout: 20_000 });
+  await page.waitForSelector('#connection[data-state="connected"]:text-is("Connected")', { timeout: 20_000 });
   await page.unroute('**/v1/auth/**');
   expect(pageErrors).toEqual([]);
 });

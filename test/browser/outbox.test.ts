@@ -130,7 +130,8 @@ it('keeps a note sent while the relay is away, through a reload, and sends it on
   await page.fill('#unlock input[name="passphrase"]', PASSPHRASE);
   await page.click('#unlock button[type="submit"]');
   await page.waitForSelector('#open-outbox:text-is("Outbox (1)")', { timeout: 30_000 });
-  expect(await page.textContent('#connection')).toMatch(/^Offline/);
+  // The inbox opens before the sign-in ends ("Connecting…"); the failed sign-in then says "Offline".
+  await page.waitForSelector('#connection:has-text("Offline")', { timeout: 20_000 });
   await page.click('#open-outbox');
   await page.waitForSelector('#outbox-items li[data-state="waiting"]');
   const line = (await page.textContent('#outbox-items li')) ?? '';

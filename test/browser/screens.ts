@@ -117,6 +117,8 @@ export const SESSION_SCREENS: ScreenSpec[] = [
       await p.fill('#unlock input[name="passphrase"]', PASSPHRASE);
       await p.click('#unlock button[type="submit"]');
       await p.waitForSelector('#new-referral', { timeout: 30_000 });
+      // The inbox opens before the sign-in ends: what follows may need the relay.
+      await p.waitForSelector('#connection[data-state="connected"]', { timeout: 30_000 });
     },
   },
 ];

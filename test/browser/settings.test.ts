@@ -77,6 +77,7 @@ async function unlock(p: Page): Promise<void> {
   await p.fill('#unlock input[name="passphrase"]', PASSPHRASE);
   await p.click('#unlock button[type="submit"]');
   await p.waitForSelector('#new-referral', { timeout: 30_000 });
+  await p.waitForSelector('#connection[data-state="connected"]', { timeout: 30_000 });
 }
 
 async function seriousViolations(p: Page): Promise<string[]> {

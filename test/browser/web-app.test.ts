@@ -246,6 +246,8 @@ it('locking empties the page; the passphrase opens the device again from Indexed
   await page.click('#unlock button[type="submit"]');
   await page.waitForSelector('#inbox', { timeout: 30_000 });
   figures['unlock-to-inbox-ms'] = Date.now() - started;
+  // The inbox opened from the browser's copy; the tests after this one need the relay.
+  await page.waitForSelector('#connection[data-state="connected"]', { timeout: 30_000 });
   // Argon2id ran in the Web Worker, not on the page's thread.
   expect(await page.evaluate(() => document.documentElement.dataset.kdf)).toBe('worker');
   expect(await page.$$eval('#inbox button.open-thread', (els) => els.length)).toBe(3);

@@ -107,7 +107,8 @@ export class App {
     });
     const tools = h('div', { class: 'tools' }, h('label', { for: 'language' }, t('app.language')), select);
     if (this.session) {
-      tools.appendChild(h('span', { id: 'connection', role: 'status' }, this.session.online ? t('app.online') : this.session.connecting ? t('app.connecting') : t('app.offline')));
+      const state = this.session.online ? 'connected' : this.session.connecting ? 'connecting' : 'offline';
+      tools.appendChild(h('span', { id: 'connection', role: 'status', 'data-state': state }, t(`app.${state === 'connected' ? 'online' : state}`)));
       const session = this.session;
       // What waits for the relay: a count only (the outbox screen lists it).
       tools.appendChild(on(h('button', { type: 'button', id: 'open-outbox', class: 'secondary' }, t('outbox.open', { count: session.outbox.count })), 'click', () => void this.show(this.outboxScreen)));
