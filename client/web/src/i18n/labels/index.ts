@@ -53,6 +53,7 @@ export const FIELD_PICK_LISTS: Readonly<Record<string, PickList>> = {
   'identity.identityDocuments.documentType': 'documentType',
   'consent.withheld.fieldGroups': 'fieldGroup',
   'consent.withheld.fromOrgTypes': 'orgType',
+  'attachments.relatesTo': 'fieldGroup',
 };
 
 export function isPickList(value: string): value is PickList {
