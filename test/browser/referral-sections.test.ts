@@ -82,6 +82,8 @@ afterAll(async () => {
 });
 
 it('sends the trafficking context and health needs filled in Russian; the org it is withheld from does not get the trafficking context', async () => {
+  // Signed in, so the directory the form lists recipients from is the relay's (the inbox opens before that).
+  await page.waitForSelector('#connection:text-is("Connected")', { timeout: 20_000 });
   await page.selectOption('#language', 'ru');
   await page.click('#new-referral');
   await page.waitForSelector('#referral-form');
