@@ -6,7 +6,7 @@
  * schema's own checks give the field-level messages, in the user's language.
  * The consent section comes first.
  */
-import { FIELD_GROUPS, type FieldGroup, type OrgRef, ReferralBody, type ScopeViolation, type WithheldRule, planReferral, withheldGroupsFor } from '../../referral/index';
+import { FIELD_GROUPS, type FieldGroup, Location, type OrgRef, ReferralBody, type ScopeViolation, type WithheldRule, planReferral, withheldGroupsFor } from '../../referral/index';
 import { isHandoverError } from '../../sdk/index';
 import { type App, errorText } from './app';
 import { field, h, on, uid } from './dom';
@@ -36,8 +36,48 @@ export const FORM_SECTIONS: ReadonlyArray<{ key: MessageKey; fields: readonly st
     ],
   },
   { key: 'form.section.identity', fields: ['identity.caseCode', 'identity.firstName', 'identity.secondName', 'identity.birthdate', 'identity.gender', 'identity.mobilePhone'] },
-  { key: 'form.section.riskSafety', fields: ['riskSafety.riskLevel', 'riskSafety.lifeThreatening', 'riskSafety.retaliationRisk', 'riskSafety.reTraffickingRisk'], optional: true },
+  {
+    key: 'form.section.childGuardian',
+    fields: ['childGuardian.isChild', 'childGuardian.unaccompanied', 'childGuardian.separated', 'childGuardian.caregiverName', 'childGuardian.caregiverRelation', 'childGuardian.caregiverInformed'],
+    optional: true,
+  },
+  {
+    key: 'form.section.traffickingContext',
+    fields: [
+      'traffickingContext.traffickingStatus',
+      'traffickingContext.traffickingStatusDecisionMakingOrg',
+      'traffickingContext.typeOfExploitation',
+      'traffickingContext.forcedLabourIndustry',
+      'traffickingContext.methodsOfControl',
+      'traffickingContext.methodOfRecruitment',
+      'traffickingContext.recruitmentDetails',
+      'traffickingContext.countryOfExploitation',
+    ],
+    optional: true,
+  },
+  {
+    key: 'form.section.riskSafety',
+    fields: [
+      'riskSafety.riskLevel',
+      'riskSafety.lifeThreatening',
+      'riskSafety.retaliationRisk',
+      'riskSafety.reTraffickingRisk',
+      'riskSafety.safetyInstructions.whoMayVisit',
+      'riskSafety.safetyInstructions.codeWord',
+      'riskSafety.safetyInstructions.transport',
+      'riskSafety.safetyInstructions.other',
+    ],
+    optional: true,
+  },
+  {
+    key: 'form.section.healthNeeds',
+    fields: ['healthNeeds.immediateMedicalNeeds', 'healthNeeds.disability', 'healthNeeds.medication', 'healthNeeds.fitToTravel', 'healthNeeds.otherNeeds'],
+    optional: true,
+  },
 ];
+
+/** The schema's own country code (ISO 3166 alpha-2): the one a location's country is. */
+const COUNTRY_CODE = Location.shape.country as unknown as SchemaNode;
 
 /** What the form needs to know of a schema node (zod's own description of it). */
 interface SchemaNode {
@@ -57,7 +97,9 @@ export type FieldKind =
   /** Several orgs of the directory: OrgRefs, or their ids only. */
   | { kind: 'orgs'; idsOnly: boolean }
   | { kind: 'boolean' }
-  | { kind: 'timestamp' };
+  | { kind: 'timestamp' }
+  /** An ISO 3166 alpha-2 country code (the schema's CountryCode). */
+  | { kind: 'country' };
 
 function unwrap(node: SchemaNode): { node: SchemaNode; optional: boolean } {
   let optional = false;
@@ -87,6 +129,25 @@ export function schemaAt(path: string): { node: SchemaNode; optional: boolean } 
   return { node: unwrap(node).node, optional };
 }
 
+/**
+ * The optional groups a field is in, outermost first: each prefix of its path
+ * whose object the schema lets be absent (`riskSafety`, then
+ * `riskSafety.safetyInstructions`). A group none of whose fields is answered is
+ * left out of the referral; one partly answered is sent and the schema checks it.
+ */
+export function optionalGroups(path: string): string[] {
+  const parts = path.split('.');
+  const out: string[] = [];
+  let node = ReferralBody as unknown as SchemaNode;
+  for (let i = 0; i < parts.length - 1; i++) {
+    const next = unwrap(node).node.shape?.[parts[i] as string];
+    if (!next) throw new Error(`the referral schema has no field ${path}`);
+    if (unwrap(next).optional) out.push(parts.slice(0, i + 1).join('.'));
+    node = next;
+  }
+  return out;
+}
+
 /** The control a schema type asks for. */
 export function fieldKind(path: string): FieldKind {
   const { node } = schemaAt(path);
@@ -99,6 +160,7 @@ export function fieldKind(path: string): FieldKind {
   if (type === 'enum' && node.options) return { kind: 'select', options: node.options };
   if (type === 'boolean') return { kind: 'boolean' };
   if (type === 'number') return { kind: 'timestamp' };
+  if (node === COUNTRY_CODE) return { kind: 'country' };
   if (type === 'array') {
     const element = node._zod.def.element ? unwrap(node._zod.def.element).node : undefined;
     if (element?._zod.def.type === 'enum' && element.options) return { kind: 'checks', options: element.options };
@@ -194,6 +256,11 @@ function makeControl(path: string, orgs: readonly KnownOrg[]): { control: Contro
       const read = () => input.value.split(',').map((s) => s.trim()).filter(Boolean);
       return { wrap: f.wrap, control: { path, kind, error: f.error, read, focus: () => input.focus() } };
     }
+    case 'country': {
+      const input = h('input', { type: 'text', name, autocomplete: 'off', autocapitalize: 'characters', spellcheck: 'false', maxlength: 2, size: 3 });
+      const f = field(label, input, { hint: t('form.countryHint'), testId: path });
+      return { wrap: f.wrap, control: { path, kind, error: f.error, read: () => input.value.trim().toUpperCase() || undefined, focus: () => input.focus() } };
+    }
     case 'text': {
       const input = kind.long
         ? h('textarea', { name, rows: 3, ...(kind.max ? { maxlength: kind.max } : {}) })
@@ -284,12 +351,11 @@ export function buildReferral(values: ReadonlyMap<string, unknown>, now: number,
   for (const section of FORM_SECTIONS.filter((s) => !s.optional)) {
     for (const path of section.fields) ensureParents(body, path);
   }
-  const sectionOf = (path: string) => FORM_SECTIONS.find((s) => s.fields.includes(path));
+  // An optional group (a section, or a group within one) left untouched is left out: its unticked booleans alone are not an answer.
+  const answered = [...values].filter(([, v]) => v !== undefined && v !== false && !(Array.isArray(v) && v.length === 0)).map(([p]) => p);
   for (const [path, value] of values) {
     if (value === undefined) continue;
-    // An optional section left untouched is left out (its booleans alone are not an answer).
-    const section = sectionOf(path);
-    if (section?.optional && !section.fields.some((p) => values.get(p) !== undefined && values.get(p) !== false && !(Array.isArray(values.get(p)) && (values.get(p) as unknown[]).length === 0))) continue;
+    if (optionalGroups(path).some((g) => !answered.some((p) => p.startsWith(`${g}.`)))) continue;
     setPath(body, path, value);
   }
   if (values.get('header.coordinators') === undefined) setPath(body, 'header.coordinators', []);
@@ -374,10 +440,24 @@ export function referralFormScreen(app: App) {
     const form = h('form', { id: 'referral-form', novalidate: true });
     for (const section of FORM_SECTIONS) {
       const set = h('fieldset', { 'data-section': section.key }, h('legend', {}, t(section.key)));
+      if (section.optional) set.appendChild(h('p', { class: 'hint' }, t('form.optionalSection')));
+      // An optional group within the section (the risk section's safety instructions) gets a fieldset of its own.
+      const groups = new Map<string, HTMLElement>();
       for (const path of section.fields) {
         const { control, wrap } = makeControl(path, orgs);
         controls.push(control);
-        set.appendChild(wrap);
+        const inner = optionalGroups(path).filter((g) => g.includes('.')).pop();
+        if (inner === undefined) {
+          set.appendChild(wrap);
+          continue;
+        }
+        let sub = groups.get(inner);
+        if (!sub) {
+          sub = h('fieldset', { class: 'subgroup', 'data-group': inner }, h('legend', {}, tDynamic(`field.${inner}`, humanize(inner.split('.').pop() ?? inner))));
+          groups.set(inner, sub);
+          set.appendChild(sub);
+        }
+        sub.appendChild(wrap);
       }
       form.appendChild(set);
     }

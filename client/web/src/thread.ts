@@ -25,8 +25,8 @@ import { byOrg } from '../../sdk/index';
 import { type App, errorText } from './app';
 import { field, h, on } from './dom';
 import { EVENT_TYPE, type OutboxItem, type QueuedAction } from './outbox';
-import { formatDateTime, humanize, t, tDynamic } from './i18n/index';
-import { PICK_LISTS, type PickList, fieldOptionLabel, pickLabel } from './i18n/labels/index';
+import { formatDateTime, humanize, language, t, tDynamic } from './i18n/index';
+import { FIELD_PICK_LISTS, PICK_LISTS, type PickList, fieldOptionLabel, pickLabel } from './i18n/labels/index';
 
 const UNDECIDED = ['sent', 'acknowledged', 'info-requested'];
 const AFTER_ACCEPT = ['accepted', 'intake-scheduled', 'no-show'];
@@ -78,9 +78,24 @@ const PICK_LIST_FIELDS = new Set([
   'legalBasis', 'documentType', 'fitToTravel', 'coveredOrgTypes', 'orgType', 'fieldGroups', 'fromOrgTypes',
 ]);
 
-function leafText(path: string, key: string, value: unknown): string {
+/** Fields whose values are ISO 3166 country codes: shown as the country's name in the reader's language. */
+const COUNTRY_FIELDS = new Set(['countryOfExploitation', 'citizenship', 'country', 'issuingCountry']);
+
+/** A country code as its name in the reader's language, the code after it ("Türkiye (TR)"); the code alone when the browser has no name for it. */
+export function countryText(code: string): string {
+  try {
+    const name = new Intl.DisplayNames([language()], { type: 'region', fallback: 'none' }).of(code);
+    return name && name !== code ? `${name} (${code})` : code;
+  } catch {
+    return code;
+  }
+}
+
+/** A leaf of the referral as text: a pick-list code (by its path, so inside arrays and nested objects too) as its label in the reader's language. */
+export function leafText(path: string, key: string, value: unknown): string {
   if (typeof value === 'number' && /(At|Date|For)$/.test(key)) return formatDateTime(value);
-  if (typeof value === 'string' && PICK_LIST_FIELDS.has(key)) return fieldOptionLabel(path, value);
+  if (typeof value === 'string' && (FIELD_PICK_LISTS[path] !== undefined || PICK_LIST_FIELDS.has(key))) return fieldOptionLabel(path, value);
+  if (typeof value === 'string' && COUNTRY_FIELDS.has(key) && /^[A-Z]{2}$/.test(value)) return countryText(value);
   return String(value);
 }
 

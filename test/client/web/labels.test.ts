@@ -4,10 +4,22 @@
  * language, as does every code of every labelled list; no catalogue labels a
  * code the lists do not have; and the machine-drafted ones say so.
  */
-import { FIELD_GROUPS } from '../../../client/referral/index';
+import {
+  DOCUMENT_TYPES,
+  FIELD_GROUPS,
+  HTCDS_CASE_STATUSES,
+  HTCDS_DECISION_MAKING_ORGS,
+  HTCDS_EXPLOITATION_TYPES,
+  HTCDS_FORCED_LABOUR_INDUSTRIES,
+  HTCDS_METHODS_OF_CONTROL,
+  HTCDS_METHODS_OF_RECRUITMENT,
+  HTCDS_TRAFFICKING_STATUSES,
+  ReferralBody,
+} from '../../../client/referral/index';
 import { LANGUAGES, setLanguage } from '../../../client/web/src/i18n';
 import { FIELD_PICK_LISTS, LABELS, LABEL_META, PICK_LISTS, type PickList, fieldOptionLabel, pickLabel } from '../../../client/web/src/i18n/labels';
 import { FORM_SECTIONS, fieldKind } from '../../../client/web/src/referral-form';
+import { countryText, leafText } from '../../../client/web/src/thread';
 
 afterEach(() => setLanguage('en'));
 
@@ -54,4 +66,76 @@ it('shows the label in the language chosen, English when a language lacks one, t
   expect(fieldOptionLabel('riskSafety.riskLevel', 'high')).toBe('مرتفع');
   // A label object's inherited keys are not labels.
   expect(pickLabel('service', 'toString')).toBe('To string');
+});
+
+/** Every pick-list leaf of the referral schema (enums, and arrays of them, at any depth), by the path the thread view labels it by. */
+function schemaEnums(): Array<{ path: string; codes: readonly string[] }> {
+  type Node = { _zod: { def: { type: string; innerType?: Node; element?: Node; in?: Node; shape?: Record<string, Node> } }; shape?: Record<string, Node>; options?: readonly string[] };
+  const out: Array<{ path: string; codes: readonly string[] }> = [];
+  const walk = (node: Node, path: string) => {
+    const def = node._zod.def;
+    if (def.innerType) return walk(def.innerType, path);
+    if (def.type === 'pipe' && def.in) return walk(def.in, path);
+    if (def.type === 'array' && def.element) return walk(def.element, path);
+    if (def.type === 'enum' && node.options) return void out.push({ path, codes: node.options });
+    if (def.type === 'object' && node.shape) for (const [k, v] of Object.entries(node.shape)) walk(v, path ? `${path}.${k}` : k);
+  };
+  walk(ReferralBody as unknown as Node, '');
+  return out;
+}
+
+it('has a list, with exactly its codes, for every pick-list the referral can hold (what the thread view shows)', () => {
+  const found = schemaEnums();
+  expect(found.map((e) => e.path)).toEqual(
+    expect.arrayContaining(['traffickingContext.methodsOfControl', 'identity.identityDocuments.documentType', 'healthNeeds.fitToTravel', 'consent.withheld.fieldGroups', 'header.coordinators.orgType']),
+  );
+  for (const { path, codes } of found) {
+    const list = FIELD_PICK_LISTS[path];
+    expect([path, list]).toEqual([path, expect.any(String)]);
+    expect([path, [...PICK_LISTS[list as PickList]].sort()]).toEqual([path, [...codes].sort()]);
+  }
+});
+
+it('labels the HTCDS lists, the document types and fit-to-travel', () => {
+  expect(PICK_LISTS).toMatchObject({
+    traffickingStatus: HTCDS_TRAFFICKING_STATUSES,
+    decisionMakingOrg: HTCDS_DECISION_MAKING_ORGS,
+    exploitationType: HTCDS_EXPLOITATION_TYPES,
+    forcedLabourIndustry: HTCDS_FORCED_LABOUR_INDUSTRIES,
+    methodOfControl: HTCDS_METHODS_OF_CONTROL,
+    methodOfRecruitment: HTCDS_METHODS_OF_RECRUITMENT,
+    caseStatus: HTCDS_CASE_STATUSES,
+    documentType: DOCUMENT_TYPES,
+    fitToTravel: ['yes', 'no', 'unknown'],
+  });
+  // No two codes of a list share a label, and none is empty.
+  for (const lang of LANGUAGES) {
+    for (const list of ['traffickingStatus', 'decisionMakingOrg', 'exploitationType', 'forcedLabourIndustry', 'methodOfControl', 'methodOfRecruitment', 'caseStatus', 'documentType', 'fitToTravel'] as const) {
+      const labels = Object.entries(LABELS[lang][list] as Record<string, string>);
+      expect([lang, list, new Set(labels.map(([, l]) => l)).size]).toEqual([lang, list, labels.length]);
+      for (const [code, label] of labels) expect([lang, list, code, label.trim() !== '']).toEqual([lang, list, code, true]);
+    }
+  }
+});
+
+it('shows the referral\'s codes as labels in the reader\'s language in the thread view, inside arrays and nested objects too', () => {
+  setLanguage('ru');
+  expect(leafText('traffickingContext.traffickingStatus', 'traffickingStatus', 'PossibleVictimOfTrafficking')).toBe('Возможная жертва торговли людьми');
+  // An array's elements are labelled by the array's path.
+  expect(leafText('traffickingContext.methodsOfControl', 'methodsOfControl', 'DebtBondage')).toBe('Долговая кабала');
+  expect(leafText('traffickingContext.forcedLabourIndustry', 'forcedLabourIndustry', 'C_Manufacturing')).toBe('Обрабатывающее производство');
+  // A field of an array of objects: the array's path and the field's name.
+  expect(leafText('identity.identityDocuments.documentType', 'documentType', 'national-id')).toBe('Удостоверение личности');
+  expect(leafText('consent.withheld.fieldGroups', 'fieldGroups', 'traffickingContext')).toBe('Обстоятельства торговли людьми');
+  expect(leafText('header.coordinators.orgType', 'orgType', 'iom')).toBe('МОМ');
+  expect(leafText('healthNeeds.fitToTravel', 'fitToTravel', 'unknown')).toBe('Неизвестно');
+  expect(leafText('traffickingContext.countryOfExploitation', 'countryOfExploitation', 'TR')).toBe('Турция (TR)');
+  // Free text stays as it was written, even when it looks like a code.
+  expect(leafText('traffickingContext.recruitmentDetails', 'recruitmentDetails', 'DebtBondage')).toBe('DebtBondage');
+  setLanguage('ar');
+  expect(leafText('traffickingContext.typeOfExploitation', 'typeOfExploitation', 'ForcedLabour')).toBe('العمل القسري');
+  setLanguage('en');
+  expect(countryText('KZ')).toBe('Kazakhstan (KZ)');
+  // A code the browser has no name for is shown as it is.
+  expect(countryText('AA')).toBe('AA');
 });

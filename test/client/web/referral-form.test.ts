@@ -4,11 +4,13 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ReferralBody } from '../../../client/referral';
-import { FORM_SECTIONS, buildReferral, disclosurePreview, fieldKind, issueMessage } from '../../../client/web/src/referral-form';
+import { HTCDS_EXPLOITATION_TYPES, HTCDS_TRAFFICKING_STATUSES, ReferralBody, redactForRecipient } from '../../../client/referral';
+import { FORM_SECTIONS, buildReferral, disclosureRows, disclosurePreview, fieldKind, issueMessage, optionalGroups } from '../../../client/web/src/referral-form';
+import { setLanguage } from '../../../client/web/src/i18n';
 import { inboxOrder } from '../../../client/web/src/inbox';
 import { allowedActions } from '../../../client/web/src/thread';
 import { en } from '../../../client/web/src/i18n/en';
+import { ru } from '../../../client/web/src/i18n/ru';
 import type { ThreadSummary } from '../../../client/referral';
 
 it('derives each control from the schema type of its field', () => {
@@ -92,4 +94,116 @@ it('offers each role the actions the state machine allows it now', () => {
   expect(allowedActions('sent', 'coordinator')).toEqual(['note']);
   expect(allowedActions('consent-withdrawn', 'receiving')).toEqual([]);
   expect(allowedActions(null, null)).toEqual([]);
+});
+
+describe('the optional HTCDS groups', () => {
+  const example = JSON.parse(readFileSync(path.join(__dirname, '../../../examples/referral.json'), 'utf8')) as ReferralBody;
+  const get = (obj: unknown, p: string) => p.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)?.[k], obj);
+  /** The form's values as the example fills them, unticked boxes false and empty checks [] (as the controls read). */
+  const exampleValues = () => {
+    const values = new Map<string, unknown>();
+    for (const section of FORM_SECTIONS) {
+      for (const field of section.fields) {
+        const kind = fieldKind(field).kind;
+        const v = get(example, field);
+        values.set(field, v ?? (kind === 'boolean' ? false : kind === 'checks' || kind === 'orgs' ? [] : undefined));
+      }
+    }
+    return values;
+  };
+  afterEach(() => setLanguage('en'));
+
+  it('offers every group of the referral but the attachments as a section, optional where the schema lets it be absent', () => {
+    const roots = FORM_SECTIONS.map((s) => s.fields[0]?.split('.')[0]);
+    expect(roots).toEqual(['consent', 'header', 'identity', 'childGuardian', 'traffickingContext', 'riskSafety', 'healthNeeds']);
+    expect(Object.keys(ReferralBody.shape).filter((k) => !roots.includes(k))).toEqual(['attachments']);
+    for (const section of FORM_SECTIONS) {
+      const root = section.fields[0]?.split('.')[0] as string;
+      expect([root, Boolean(section.optional)]).toEqual([root, ReferralBody.shape[root as keyof typeof ReferralBody.shape].safeParse(undefined).success]);
+      for (const field of section.fields) expect(field.split('.')[0]).toBe(root);
+    }
+    // Every field the schema has in the new groups is on the form.
+    for (const group of ['childGuardian', 'traffickingContext', 'healthNeeds'] as const) {
+      const fields = FORM_SECTIONS.find((s) => s.fields[0]?.startsWith(`${group}.`))?.fields ?? [];
+      const shape = (ReferralBody.shape[group].unwrap() as unknown as { shape: Record<string, unknown> }).shape;
+      expect(fields).toEqual(Object.keys(shape).map((k) => `${group}.${k}`));
+    }
+    expect(FORM_SECTIONS.find((s) => s.key === 'form.section.riskSafety')?.fields).toEqual(
+      expect.arrayContaining(['riskSafety.safetyInstructions.whoMayVisit', 'riskSafety.safetyInstructions.codeWord', 'riskSafety.safetyInstructions.transport', 'riskSafety.safetyInstructions.other']),
+    );
+  });
+
+  it('derives their controls from the schema: pick-lists, checks, booleans, texts, a country code', () => {
+    expect(fieldKind('traffickingContext.traffickingStatus')).toEqual({ kind: 'select', options: HTCDS_TRAFFICKING_STATUSES });
+    expect(fieldKind('traffickingContext.typeOfExploitation')).toEqual({ kind: 'checks', options: HTCDS_EXPLOITATION_TYPES });
+    expect(fieldKind('traffickingContext.methodsOfControl')).toMatchObject({ kind: 'checks' });
+    expect(fieldKind('traffickingContext.methodOfRecruitment')).toMatchObject({ kind: 'checks' });
+    expect(fieldKind('traffickingContext.forcedLabourIndustry')).toMatchObject({ kind: 'select' });
+    expect(fieldKind('traffickingContext.recruitmentDetails')).toMatchObject({ kind: 'text', long: true, max: 4000 });
+    expect(fieldKind('traffickingContext.countryOfExploitation')).toEqual({ kind: 'country' });
+    expect(fieldKind('childGuardian.isChild')).toEqual({ kind: 'boolean' });
+    expect(fieldKind('childGuardian.caregiverName')).toMatchObject({ kind: 'text', long: false, max: 100 });
+    expect(fieldKind('healthNeeds.fitToTravel')).toEqual({ kind: 'select', options: ['yes', 'no', 'unknown'] });
+    expect(fieldKind('riskSafety.safetyInstructions.codeWord')).toMatchObject({ kind: 'text', max: 100 });
+    // The groups a field is in that may be absent, outermost first.
+    expect(optionalGroups('riskSafety.safetyInstructions.codeWord')).toEqual(['riskSafety', 'riskSafety.safetyInstructions']);
+    expect(optionalGroups('traffickingContext.typeOfExploitation')).toEqual(['traffickingContext']);
+    expect(optionalGroups('identity.caseCode')).toEqual([]);
+    expect(optionalGroups('header.referringPrimaryCaseWorker.name')).toEqual([]);
+  });
+
+  it('sends each filled group as the schema has it, and leaves untouched groups out', () => {
+    const body = buildReferral(exampleValues(), example.consent.givenAt);
+    const parsed = ReferralBody.safeParse(body);
+    expect(parsed.success).toBe(true);
+    expect(parsed.data?.traffickingContext).toEqual(example.traffickingContext);
+    expect(parsed.data?.riskSafety).toEqual(example.riskSafety);
+    expect(parsed.data?.healthNeeds).toEqual(example.healthNeeds);
+    // The example has no child: its boxes unticked and its texts empty are no answer.
+    expect(body).not.toHaveProperty('childGuardian');
+    // A risk section without safety instructions has none (not an empty object).
+    const noInstructions = exampleValues();
+    for (const key of noInstructions.keys()) if (key.startsWith('riskSafety.safetyInstructions.')) noInstructions.set(key, undefined);
+    const withoutInstructions = buildReferral(noInstructions, example.consent.givenAt) as { riskSafety: Record<string, unknown> };
+    expect(withoutInstructions.riskSafety).toEqual({ riskLevel: 'high', lifeThreatening: false, retaliationRisk: true, reTraffickingRisk: true });
+    // One box of the child's group is an answer: the group goes, its other booleans false.
+    const child = exampleValues();
+    child.set('childGuardian.isChild', true);
+    child.set('childGuardian.caregiverName', 'Aunt');
+    expect(ReferralBody.parse(buildReferral(child, example.consent.givenAt)).childGuardian).toEqual({ isChild: true, unaccompanied: false, separated: false, caregiverName: 'Aunt', caregiverInformed: false });
+  });
+
+  it('checks a partly filled group with the schema\'s own rules, the messages in the user\'s language', () => {
+    const values = exampleValues();
+    for (const key of values.keys()) if (key.startsWith('traffickingContext.')) values.set(key, fieldKind(key).kind === 'checks' ? [] : undefined);
+    values.set('traffickingContext.recruitmentDetails', 'Met through a cousin');
+    values.set('traffickingContext.countryOfExploitation', 'Turkey');
+    // Only the safety instructions' code word: the risk section is answered, so its risk level is missing.
+    for (const key of values.keys()) if (key.startsWith('riskSafety.')) values.set(key, fieldKind(key).kind === 'boolean' ? false : undefined);
+    values.set('riskSafety.safetyInstructions.codeWord', 'Aport');
+    const parsed = ReferralBody.safeParse(buildReferral(values, example.consent.givenAt));
+    expect(parsed.success).toBe(false);
+    const issues = new Map((parsed.error?.issues ?? []).map((i) => [i.path.join('.'), i]));
+    expect([...issues.keys()].sort()).toEqual(['riskSafety.riskLevel', 'traffickingContext.countryOfExploitation', 'traffickingContext.traffickingStatus', 'traffickingContext.typeOfExploitation']);
+    const message = (p: string) => issueMessage(issues.get(p) as unknown as Parameters<typeof issueMessage>[0]);
+    expect(message('traffickingContext.traffickingStatus')).toBe('Required.');
+    expect(message('traffickingContext.typeOfExploitation')).toBe('Choose at least one.');
+    expect(message('traffickingContext.countryOfExploitation')).toBe('Not in the expected format.');
+    setLanguage('ru');
+    expect(message('traffickingContext.traffickingStatus')).toBe(ru['form.error.required']);
+    expect(message('traffickingContext.typeOfExploitation')).toBe(ru['form.error.choose']);
+    expect(message('riskSafety.riskLevel')).toBe(ru['form.error.required']);
+  });
+
+  it('withholds the trafficking context from the one org the consent says, in the preview as in what it is sent', () => {
+    const values = exampleValues();
+    values.set('consent.coveredOrgIds', ['shelter-ist', 'iom-ist']);
+    const body = buildReferral(values, example.consent.givenAt, { all: [], byOrg: new Map([['iom-ist', ['traffickingContext']]]) }) as ReferralBody;
+    const rows = disclosureRows(body, example.consent.givenAt + 1000);
+    expect(rows.find((r) => r.orgId === 'iom-ist')?.withheld).toContain('traffickingContext');
+    expect(rows.find((r) => r.orgId === 'iom-ist')?.receives).not.toContain('traffickingContext');
+    expect(rows.find((r) => r.orgId === 'shelter-ist')?.receives).toContain('traffickingContext');
+    expect(redactForRecipient(body, body.consent, { orgId: 'iom-ist', orgType: 'iom' }).traffickingContext).toBeUndefined();
+    expect(redactForRecipient(body, body.consent, { orgId: 'shelter-ist', orgType: 'shelter' }).traffickingContext).toEqual(example.traffickingContext);
+  });
 });

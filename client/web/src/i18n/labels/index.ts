@@ -40,6 +40,20 @@ export const FIELD_PICK_LISTS: Readonly<Record<string, PickList>> = {
   'header.reasonForReferral': 'referralReason',
   'identity.gender': 'gender',
   'riskSafety.riskLevel': 'riskLevel',
+  'traffickingContext.traffickingStatus': 'traffickingStatus',
+  'traffickingContext.traffickingStatusDecisionMakingOrg': 'decisionMakingOrg',
+  'traffickingContext.typeOfExploitation': 'exploitationType',
+  'traffickingContext.forcedLabourIndustry': 'forcedLabourIndustry',
+  'traffickingContext.methodsOfControl': 'methodOfControl',
+  'traffickingContext.methodOfRecruitment': 'methodOfRecruitment',
+  'healthNeeds.fitToTravel': 'fitToTravel',
+  // Codes the thread view shows inside the referral's nested objects and arrays (a path names an array's elements too).
+  'header.referredOrganisation.orgType': 'orgType',
+  'header.coordinators.orgType': 'orgType',
+  'identity.identityDocuments.documentType': 'documentType',
+  'consent.withheld.fieldGroups': 'fieldGroup',
+  'consent.withheld.fromOrgTypes': 'orgType',
+  'attachments.relatesTo': 'fieldGroup',
 };
 
 export function isPickList(value: string): value is PickList {
