@@ -203,6 +203,17 @@ it('downloads an encrypted backup (sealed in a worker) that restores, and a fres
   const fresh = await browser.newContext();
   try {
     const p = await fresh.newPage();
+    p.on('pageerror', (err) => pageErrors.push(err.message));
+    // Animation frames the page gets while the restore's Argon2id runs (a page busy with it would get none).
+    await p.addInitScript(() => {
+      const w = window as unknown as { __kdfTicks: number };
+      w.__kdfTicks = 0;
+      const tick = () => {
+        if (document.documentElement.dataset.kdfRunning === 'true' && document.getElementById('restore')) w.__kdfTicks++;
+        requestAnimationFrame(tick);
+      };
+      requestAnimationFrame(tick);
+    });
     await p.goto(fx.url);
     await p.waitForSelector('html[data-ready="true"]');
     await p.click('#open-restore');
@@ -214,12 +225,21 @@ it('downloads an encrypted backup (sealed in a worker) that restores, and a fres
     await p.fill('#restore input[name="passphraseAgain"]', PASSPHRASE);
     await p.click('#restore button[type="submit"]');
     await p.waitForSelector('#restore .form-error:has-text("Wrong recovery passphrase")', { timeout: 30_000 });
+    // The worker answered (a wrong recovery passphrase is no reason to run it again on the page), and wrote nothing.
+    expect(await p.evaluate(() => document.documentElement.dataset.kdf)).toBe('worker');
+    expect(await p.evaluate(() => document.documentElement.dataset.kdfRunning)).toBeUndefined();
     await p.fill('#restore input[name="recoveryPassphrase"]', RECOVERY);
     await p.fill('#restore input[name="passphrase"]', PASSPHRASE);
     await p.fill('#restore input[name="passphraseAgain"]', PASSPHRASE);
+    await p.evaluate(() => {
+      (window as unknown as { __kdfTicks: number }).__kdfTicks = 0;
+    });
     await p.click('#restore button[type="submit"]');
     const request = JSON.parse(await (await p.waitForSelector('#enrolment-request', { timeout: 30_000 })).inputValue()) as { deviceId: string };
     expect(request.deviceId).toBe(`${shelter.orgId}:settings-restored`);
+    // Both Argon2id (opening the backup, sealing the new profile) ran in the worker, and the page kept drawing meanwhile.
+    expect(await p.evaluate(() => document.documentElement.dataset.kdf)).toBe('worker');
+    expect(await p.evaluate(() => (window as unknown as { __kdfTicks: number }).__kdfTicks)).toBeGreaterThanOrEqual(1);
     const now = Date.now();
     const certificate = issueDeviceCertificate(crypto, { request: request as never, orgCertificate: shelter.certificate, orgPrivateKey: shelter.keys.privateKey, role: 'caseworker', issuedAt: now - 60_000, expiresAt: now + 90 * 86_400_000 });
     await p.fill('#enrol textarea[name="orgCertificate"]', JSON.stringify(shelter.certificate));
