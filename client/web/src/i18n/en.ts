@@ -295,6 +295,17 @@ export const en = {
   'outbox.queued': 'The relay cannot be reached: this is in the outbox and is sent when it is back.',
   'outbox.referral': 'Referral given {time}: not yet sent to {pending}',
   'outbox.lastError': 'Last attempt: {message}',
+  // h-fb: inbox search and state filter
+  'inbox.search': 'Search by case code',
+  'inbox.filter': 'Show',
+  'inbox.group.all': 'All cases',
+  'inbox.group.waiting': 'Waiting for an answer',
+  'inbox.group.overdue': 'Overdue',
+  'inbox.group.active': 'Active (accepted, intake, in service)',
+  'inbox.group.closed': 'Closed, declined or withdrawn',
+  'inbox.showingMatching': 'Showing the {shown, number} most urgent of {total, plural, one {# matching case} other {# matching cases}}',
+  'inbox.matching': '{count, plural, one {# case matches} other {# cases match}}',
+  'inbox.noMatch': 'No case matches the search and filter.',
 } as const;
 
 export type MessageKey = keyof typeof en;
