@@ -146,7 +146,11 @@ export function inboxScreen(app: App) {
 
     // Search by case code and filter by state group, above the table: applied to the whole sorted list, then
     // paged. Typing re-draws the rows in place (no re-render), so focus stays in the search box.
-    const searchBox = h('input', { type: 'text', name: 'search', id: 'inbox-search', autocomplete: 'off', spellcheck: 'false', value: search });
+    const searchBox = h('input', { type: 'text', name: 'search', id: 'inbox-search', autocomplete: 'off', spellcheck: 'false' });
+    searchBox.value = search;
+    // Typing on through a live re-render: the caret stays where it was (app.ts puts the focus back).
+    const typing = document.activeElement;
+    if (typing instanceof HTMLInputElement && typing.id === 'inbox-search' && typing.value === search) searchBox.setSelectionRange(typing.selectionStart, typing.selectionEnd, typing.selectionDirection ?? undefined);
     const groupSelect = h('select', { name: 'group', id: 'inbox-group' }, ...INBOX_GROUPS.map((g) => h('option', { value: g }, t(GROUP_LABEL[g]))));
     groupSelect.value = group;
     const filterForm = h('form', { id: 'inbox-filter', role: 'search', novalidate: true }, field(t('inbox.search'), searchBox).wrap, field(t('inbox.filter'), groupSelect).wrap);
