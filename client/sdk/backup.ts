@@ -76,7 +76,16 @@ export async function collectBackup(vault: Vault, now: number): Promise<BackupCo
 
 /** Open a backup: a wrong recovery passphrase or an altered file is WRONG_PASSPHRASE; anything else not a backup, KEYSTORE_CORRUPT. */
 export function readBackup(crypto: Crypto, text: string, recoveryPassphrase: string): BackupContents {
-  const parsed = BackupContents.safeParse(openSecrets(crypto, text, recoveryPassphrase, 'handover-backup'));
+  return checkBackupContents(openSecrets(crypto, text, recoveryPassphrase, 'handover-backup'));
+}
+
+/**
+ * What an opened backup must hold: readBackup's checks, apart for an app
+ * that opened the backup elsewhere (the web app's restore worker) and hands
+ * the contents over as plain data.
+ */
+export function checkBackupContents(value: unknown): BackupContents {
+  const parsed = BackupContents.safeParse(value);
   if (!parsed.success) throw new HandoverError('KEYSTORE_CORRUPT', 'the backup opened but its content is not a Handover profile backup');
   const names = parsed.data.records.map(([n]) => n);
   if (new Set(names).size !== names.length || names.some((n) => NOT_BACKED_UP.has(n))) {

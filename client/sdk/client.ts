@@ -36,7 +36,7 @@ import { type ClientSocket, SocketConnection } from './connection';
 import { MessageStore } from './message-store';
 import type { FailedMessage, StoredMessage } from './messages';
 import { Inbound, Outbound, type SendInput } from './envelopes';
-import { type BackupContents, type BackupSummary, collectBackup, PROFILE_RECORD, readBackup, restoreRecords, summaryOf, writeBackup } from './backup';
+import { type BackupContents, type BackupSummary, checkBackupContents, collectBackup, PROFILE_RECORD, readBackup, restoreRecords, summaryOf, writeBackup } from './backup';
 import { type DeliveryEntry, DeliveryLog } from './delivery';
 import { HistoryShare, type HistoryProgress } from './history-share';
 import { MAX_READ_PER_RECEIPT, type ReadReceipt, ReceiptBook } from './receipts';
@@ -245,13 +245,18 @@ export class HandoverClient {
    * comes back, under NEW device keys and a new device id, so the result is
    * a new device to enrol like any other (the lost one is revoked by the
    * org admin). `deviceId` is a full id or a bare name in the backed-up
-   * org; the backed-up device's own id is refused.
+   * org; the backed-up device's own id is refused. An app that runs the
+   * two Argon2id apart (the web app: in a Web Worker, with `readBackup` and
+   * `Vault.sealNewKeystore`) passes the opened `contents` and the
+   * `sealedKeystore` pair instead of the backup's text and the passphrase;
+   * the new vault is only written once the backup is found fit.
    */
   static async restoreProfile(
-    options: ClientOptions & { passphrase: string; backup: string; recoveryPassphrase: string; deviceId: string; label?: string },
+    options: ClientOptions & { deviceId: string; label?: string } & ({ passphrase: string } | { sealedKeystore: { sealed: string; storageKey: Uint8Array } }) &
+      ({ backup: string; recoveryPassphrase: string } | { contents: BackupContents }),
   ): Promise<{ client: HandoverClient; enrolmentRequest: EnrolmentRequest; restored: BackupSummary }> {
     const { crypto } = options;
-    const contents = readBackup(crypto, options.backup, options.recoveryPassphrase);
+    const contents = 'contents' in options ? checkBackupContents(options.contents) : readBackup(crypto, options.backup, options.recoveryPassphrase);
     const old = contents.records.find(([name]) => name === PROFILE_RECORD)?.[1] as Omit<Profile, 'registered'> | undefined;
     if (!old || typeof old.orgId !== 'string') throw new HandoverError('BAD_REQUEST', 'this backup holds no staff device profile (an admin profile restores with restoreVault)');
     // A bare name joins the backed-up device's org.
@@ -260,7 +265,10 @@ export class HandoverClient {
       throw new HandoverError('BAD_REQUEST', `a restored device needs a new device id, not ${old.deviceId}: two devices must never share an id or keys`);
     }
     if (orgOfDeviceId(deviceId) !== old.orgId) throw new HandoverError('BAD_REQUEST', `the device id must be one of ${old.orgId} (${old.orgId}:<name>)`);
-    const vault = await Vault.create(crypto, options.storage, options.passphrase, options.pwhashLimits ?? PWHASH_MODERATE);
+    const vault =
+      'sealedKeystore' in options
+        ? await Vault.createSealed(crypto, options.storage, options.sealedKeystore.sealed, options.sealedKeystore.storageKey)
+        : await Vault.create(crypto, options.storage, options.passphrase, options.pwhashLimits ?? PWHASH_MODERATE);
     await restoreRecords(vault, { ...contents, records: contents.records.filter(([name]) => name !== PROFILE_RECORD) });
     const profile: Profile = {
       orgId: old.orgId,
@@ -272,7 +280,9 @@ export class HandoverClient {
       registered: false,
       retentionMs: old.retentionMs ?? DEFAULT_RETENTION_MS,
     };
-    const client = new HandoverClient(crypto, vault, profile, createDeviceKeys(crypto, { deviceId, orgId: old.orgId }), options);
+    // The client keeps its options: not the backup's records in clear, nor the storage key.
+    const { contents: _contents, sealedKeystore: _sealed, ...clientOptions } = options as typeof options & { contents?: unknown; sealedKeystore?: unknown };
+    const client = new HandoverClient(crypto, vault, profile, createDeviceKeys(crypto, { deviceId, orgId: old.orgId }), clientOptions);
     await client.saveKeys();
     await client.saveProfile();
     await client.trust.load();

@@ -15,7 +15,7 @@ export { RelayApi } from './relay-api';
 export { Vault } from './vault';
 export { type KeyValueStorage, MemoryStorage } from './storage';
 export { type FailedMessage, type OriginalEnvelope, type StoredMessage } from './messages';
-export { type BackupContents, type BackupSummary, restoreVault, sealBackup, writeBackup } from './backup';
+export { type BackupContents, type BackupSummary, readBackup, restoreVault, sealBackup, writeBackup } from './backup';
 export { type DeliveryEntry, type OrgDelivery, byOrg } from './delivery';
 export { type ReadReceipt, MAX_READ_PER_RECEIPT } from './receipts';
 export { SerialQueue } from './serial-queue';

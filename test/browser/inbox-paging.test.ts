@@ -6,6 +6,9 @@
  * focus to the first new row, keeps what was shown through a live update,
  * and starts from the first page again after a lock. It opens from the
  * browser's own copy before the relay answers (the bar says "Connecting…").
+ * Its search by case code and its state filter apply to every thread before
+ * paging, are used with the keyboard alone, and outlive a live update
+ * without taking focus from the search box.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -139,5 +142,67 @@ it('starts from the first page again after a lock, and opens from this browser b
   release();
   await page.waitForSelector('#connection[data-state="connected"]:text-is("Connected")', { timeout: 20_000 });
   await page.unroute('**/v1/auth/**');
+  expect(pageErrors).toEqual([]);
+});
+
+const activeId = (p: Page) => p.evaluate(() => document.activeElement?.id);
+
+it('searches case codes as one types (any case), keeping focus in the box, and the search and focus outlive a live update', async () => {
+  expect(await page.textContent('label[for="inbox-search"]')).toBe('Search by case code');
+  expect(await page.textContent('label[for="inbox-group"]')).toBe('Show');
+  await page.focus('#inbox-search');
+  await page.keyboard.type('page-00');
+  await page.waitForFunction(() => document.querySelector('#inbox-shown')?.textContent === '10 cases match');
+  expect(await rows(page)).toBe(10);
+  expect(await activeId(page)).toBe('inbox-search');
+  expect(await page.isVisible('#inbox-more')).toBe(false);
+  // A thread arrives while the box has focus: the screen re-renders, and what was typed, and where, stays.
+  await senderCases[2]!.refer(referral('PAGE-007-B', 'normal'));
+  await page.waitForFunction(() => document.querySelector('#inbox-shown')?.textContent === '11 cases match', undefined, { timeout: 30_000 });
+  expect(await page.inputValue('#inbox-search')).toBe('page-00');
+  expect(await activeId(page)).toBe('inbox-search');
+  expect(await page.evaluate(() => (document.activeElement as HTMLInputElement).selectionStart)).toBe('page-00'.length);
+  await page.keyboard.type('7');
+  await page.waitForFunction(() => document.querySelector('#inbox-shown')?.textContent === '2 cases match');
+  expect(await page.locator('#inbox tbody button.open-thread').allTextContents()).toEqual(expect.arrayContaining(['PAGE-007', 'PAGE-007-B']));
+  expect(await rows(page)).toBe(2);
+  expect(await activeId(page)).toBe('inbox-search');
+  expect(await seriousViolations(page)).toEqual([]);
+});
+
+it('filters by state group with the keyboard before paging, keeps the filter through a live update, and says when nothing matches', async () => {
+  await page.fill('#inbox-search', '');
+  await page.waitForFunction((n) => document.querySelector('#inbox-shown')?.textContent === `Showing the 100 most urgent of ${n} cases`, PAGE + 3);
+  await page.focus('#inbox-search');
+  await page.keyboard.press('Tab');
+  expect(await activeId(page)).toBe('inbox-group');
+  await page.keyboard.press('ArrowDown');
+  await page.waitForFunction(() => (document.querySelector('#inbox-group') as HTMLSelectElement | null)?.value === 'waiting');
+  // Every thread here waits for an answer: the filter runs over all of them, then the page is cut.
+  expect(await shownText(page)).toBe(`Showing the ${PAGE} most urgent of ${PAGE + 3} matching cases`);
+  expect(await rows(page)).toBe(PAGE);
+  expect(await page.textContent('#inbox-more')).toBe('Show 3 more');
+  expect(await page.textContent('#inbox tbody tr:first-child button.open-thread')).toBe('PAGE-EMERGENCY');
+  // One more arrives, then its sender withdraws it: the inbox re-renders live each time, with the filter (and focus) kept.
+  const { threadId } = await senderCases[3]!.refer(referral('PAGE-WITHDRAWN', 'normal'));
+  await page.waitForFunction((n) => document.querySelector('#inbox-shown')?.textContent === `Showing the 100 most urgent of ${n} matching cases`, PAGE + 4, { timeout: 30_000 });
+  await senderCases[3]!.withdraw(threadId, { reasonCode: 'referred-elsewhere' });
+  await page.waitForFunction((n) => document.querySelector('#inbox-shown')?.textContent === `Showing the 100 most urgent of ${n} matching cases`, PAGE + 3, { timeout: 30_000 });
+  expect(await page.inputValue('#inbox-group')).toBe('waiting');
+  await page.waitForFunction(() => document.activeElement?.id === 'inbox-group');
+  // The withdrawn referral is with the closed ones.
+  await page.selectOption('#inbox-group', 'closed');
+  await page.waitForFunction(() => document.querySelector('#inbox-shown')?.textContent === '1 case matches');
+  expect(await page.locator('#inbox tbody button.open-thread').allTextContents()).toEqual(['PAGE-WITHDRAWN']);
+  expect(await seriousViolations(page)).toEqual([]);
+  // Search and filter together; nothing matches: it says so, and there is no empty table.
+  await page.fill('#inbox-search', 'page-0');
+  await page.waitForFunction(() => document.querySelector('#inbox-shown')?.textContent === 'No case matches the search and filter.');
+  expect(await page.isVisible('#inbox')).toBe(false);
+  expect(await page.isVisible('#inbox-more')).toBe(false);
+  expect(await seriousViolations(page)).toEqual([]);
+  await page.selectOption('#inbox-group', 'all');
+  await page.fill('#inbox-search', '');
+  await page.waitForFunction((n) => document.querySelector('#inbox-shown')?.textContent === `Showing the 100 most urgent of ${n} cases`, PAGE + 4);
   expect(pageErrors).toEqual([]);
 });

@@ -6,7 +6,10 @@
  * permission granted through the browser context) says only "New activity in
  * Handover" — the test observes every Notification the page makes and finds
  * no case data in any; an encrypted backup downloads as a file that the SDK
- * restores, and a fresh browser restores it as a new device; axe finds no
+ * restores, and a fresh browser restores it as a new device (Argon2id in
+ * the restore worker while the page keeps drawing; a wrong recovery
+ * passphrase answered in the page's language; on the page only when the
+ * worker's script cannot load); axe finds no
  * serious or critical violation on the settings screen in any language.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -19,6 +22,8 @@ import { ROUTES } from '../../shared/api';
 import { issueDeviceCertificate } from '../../shared/certificates';
 import { loadCrypto } from '../../shared/crypto/sodium';
 import { PWHASH_TEST_ONLY } from '../../shared/crypto/types';
+import { en } from '../../client/web/src/i18n/en';
+import { ru } from '../../client/web/src/i18n/ru';
 import { TestNetwork, type TestOrg } from '../support/network';
 import { enrolClient, postJson, type RelayFixture, startTestRelay } from '../support/relay';
 import { PASSPHRASE, enrolBrowser, launchChromium } from './browser';
@@ -176,7 +181,7 @@ it('notifies, once opted in, with a fixed text only, and only while the tab is i
   expect(pageErrors).toEqual([]);
 });
 
-it('downloads an encrypted backup (sealed in a worker) that restores, and a fresh browser restores it as a new device', async () => {
+it('downloads an encrypted backup (sealed in a worker) that restores, and a fresh browser restores it as a new device (opened and sealed in a worker, the page drawing meanwhile; on the page when the worker cannot load)', async () => {
   await page.click('#open-settings');
   await page.waitForSelector('#backup');
   await page.fill('#backup input[name="recoveryPassphrase"]', 'too short');
@@ -204,8 +209,22 @@ it('downloads an encrypted backup (sealed in a worker) that restores, and a fres
   const fresh = await browser.newContext();
   try {
     const p = await fresh.newPage();
+    p.on('pageerror', (err) => pageErrors.push(err.message));
+    // Animation frames the page gets while the restore's Argon2id runs (a page busy with it would get none).
+    await p.addInitScript(() => {
+      const w = window as unknown as { __kdfTicks: number };
+      w.__kdfTicks = 0;
+      const tick = () => {
+        if (document.documentElement.dataset.kdfRunning === 'true' && document.getElementById('restore')) w.__kdfTicks++;
+        requestAnimationFrame(tick);
+      };
+      requestAnimationFrame(tick);
+    });
     await p.goto(fx.url);
     await p.waitForSelector('html[data-ready="true"]');
+    // In Russian: the worker's answer to a wrong recovery passphrase comes back as the page's translated message.
+    await p.selectOption('#language', 'ru');
+    await p.waitForFunction(() => document.documentElement.lang === 'ru');
     await p.click('#open-restore');
     await p.waitForSelector('#restore');
     await p.setInputFiles('#restore input[name="backup"]', { name: 'backup.txt', mimeType: 'text/plain', buffer: Buffer.from(text) });
@@ -214,13 +233,22 @@ it('downloads an encrypted backup (sealed in a worker) that restores, and a fres
     await p.fill('#restore input[name="passphrase"]', PASSPHRASE);
     await p.fill('#restore input[name="passphraseAgain"]', PASSPHRASE);
     await p.click('#restore button[type="submit"]');
-    await p.waitForSelector('#restore .form-error:has-text("Wrong recovery passphrase")', { timeout: 30_000 });
+    await p.waitForFunction((wrong) => document.querySelector('#restore .form-error')?.textContent === wrong, ru['restore.wrong'], { timeout: 30_000 });
+    // The worker answered (a wrong recovery passphrase is no reason to run it again on the page), and wrote nothing.
+    expect(await p.evaluate(() => document.documentElement.dataset.kdf)).toBe('worker');
+    expect(await p.evaluate(() => document.documentElement.dataset.kdfRunning)).toBeUndefined();
     await p.fill('#restore input[name="recoveryPassphrase"]', RECOVERY);
     await p.fill('#restore input[name="passphrase"]', PASSPHRASE);
     await p.fill('#restore input[name="passphraseAgain"]', PASSPHRASE);
+    await p.evaluate(() => {
+      (window as unknown as { __kdfTicks: number }).__kdfTicks = 0;
+    });
     await p.click('#restore button[type="submit"]');
     const request = JSON.parse(await (await p.waitForSelector('#enrolment-request', { timeout: 30_000 })).inputValue()) as { deviceId: string };
     expect(request.deviceId).toBe(`${shelter.orgId}:settings-restored`);
+    // Both Argon2id (opening the backup, sealing the new profile) ran in the worker, and the page kept drawing meanwhile.
+    expect(await p.evaluate(() => document.documentElement.dataset.kdf)).toBe('worker');
+    expect(await p.evaluate(() => (window as unknown as { __kdfTicks: number }).__kdfTicks)).toBeGreaterThanOrEqual(1);
     const now = Date.now();
     const certificate = issueDeviceCertificate(crypto, { request: request as never, orgCertificate: shelter.certificate, orgPrivateKey: shelter.keys.privateKey, role: 'caseworker', issuedAt: now - 60_000, expiresAt: now + 90 * 86_400_000 });
     await p.fill('#enrol textarea[name="orgCertificate"]', JSON.stringify(shelter.certificate));
@@ -230,6 +258,36 @@ it('downloads an encrypted backup (sealed in a worker) that restores, and a fres
     expect(await p.locator('#inbox tr[data-thread]').count()).toBeGreaterThanOrEqual(4);
   } finally {
     await fresh.close();
+  }
+
+  // A browser that cannot load the restore worker's script at all restores on the page, as unlock does;
+  // a wrong recovery passphrase is still an answer there.
+  const noWorker = await browser.newContext();
+  try {
+    const p = await noWorker.newPage();
+    p.on('pageerror', (err) => pageErrors.push(err.message));
+    await p.route('**/assets/restore-worker-*', (route) => route.abort());
+    await p.goto(fx.url);
+    await p.waitForSelector('html[data-ready="true"]');
+    await p.click('#open-restore');
+    await p.waitForSelector('#restore');
+    const fill = async (recovery: string) => {
+      await p.setInputFiles('#restore input[name="backup"]', { name: 'backup.txt', mimeType: 'text/plain', buffer: Buffer.from(text) });
+      await p.fill('#restore input[name="recoveryPassphrase"]', recovery);
+      await p.fill('#restore input[name="deviceName"]', 'settings-restored-here');
+      await p.fill('#restore input[name="passphrase"]', PASSPHRASE);
+      await p.fill('#restore input[name="passphraseAgain"]', PASSPHRASE);
+      await p.click('#restore button[type="submit"]');
+    };
+    await fill('not the recovery passphrase');
+    await p.waitForFunction((wrong) => document.querySelector('#restore .form-error')?.textContent === wrong, en['restore.wrong'], { timeout: 30_000 });
+    expect(await p.evaluate(() => document.documentElement.dataset.kdf)).toBe('page');
+    await fill(RECOVERY);
+    const request = JSON.parse(await (await p.waitForSelector('#enrolment-request', { timeout: 30_000 })).inputValue()) as { deviceId: string };
+    expect(request.deviceId).toBe(`${shelter.orgId}:settings-restored-here`);
+    expect(await p.evaluate(() => document.documentElement.dataset.kdf)).toBe('page');
+  } finally {
+    await noWorker.close();
   }
   expect(pageErrors).toEqual([]);
 });

@@ -5,10 +5,10 @@
  * a "show more" button: a table of 500 rows takes longer to lay out than
  * the rest of the unlock put together (docs/DECISIONS.md, 2026-12-06).
  */
-import { DEFAULT_DUE_WINDOW_MS, type ThreadSummary } from '../../referral/index';
+import { DEFAULT_DUE_WINDOW_MS, type IntakeState, type ThreadSummary } from '../../referral/index';
 import type { App } from './app';
-import { h, on } from './dom';
-import { formatDateTime, t, tDynamic } from './i18n/index';
+import { field, h, on } from './dom';
+import { type MessageKey, formatDateTime, t, tDynamic } from './i18n/index';
 import { directoryScreen } from './directory';
 import { referralFormScreen } from './referral-form';
 import { threadScreen } from './thread';
@@ -35,9 +35,75 @@ export function inboxPage(total: number, shown: number): { shown: number; next: 
   return { shown: rows, next: Math.min(INBOX_PAGE, total - rows) };
 }
 
+/** The inbox's state filter: every thread, or one group of states. */
+export const INBOX_GROUPS = ['all', 'waiting', 'overdue', 'active', 'closed'] as const;
+export type InboxGroup = (typeof INBOX_GROUPS)[number];
+
+/**
+ * Each state the referral package defines (INTAKE_STATES) in its group: one
+ * entry per state, so a new state cannot be left out without the compiler
+ * saying so. 'expired' (no answer in time) is overdue; a thread flagged
+ * overdue is too, whatever its state; a purged thread is closed.
+ */
+export const STATE_GROUP: Record<IntakeState, Exclude<InboxGroup, 'all'>> = {
+  sent: 'waiting',
+  acknowledged: 'waiting',
+  'info-requested': 'waiting',
+  expired: 'overdue',
+  accepted: 'active',
+  'intake-scheduled': 'active',
+  arrived: 'active',
+  'no-show': 'active',
+  'in-service': 'active',
+  declined: 'closed',
+  completed: 'closed',
+  withdrawn: 'closed',
+  'consent-withdrawn': 'closed',
+  closed: 'closed',
+};
+
+const GROUP_LABEL: Record<InboxGroup, MessageKey> = {
+  all: 'inbox.group.all',
+  waiting: 'inbox.group.waiting',
+  overdue: 'inbox.group.overdue',
+  active: 'inbox.group.active',
+  closed: 'inbox.group.closed',
+};
+
+export function isInboxGroup(value: string): value is InboxGroup {
+  return (INBOX_GROUPS as readonly string[]).includes(value);
+}
+
+/** Does `thread` belong to `group`? */
+export function inGroup(thread: ThreadSummary, group: InboxGroup): boolean {
+  if (group === 'all') return true;
+  if (group === 'overdue') return thread.overdue || thread.status === 'expired';
+  if (thread.purged) return group === 'closed';
+  const of = thread.status ? STATE_GROUP[thread.status] : undefined;
+  // An overdue thread is in "overdue", and still waiting for an answer.
+  return of === group && !(group === 'active' && thread.overdue);
+}
+
+/** Case codes compared without case or width differences (a search for "web-1" finds "WEB-1"). */
+const fold = (text: string) => text.normalize('NFKC').toLocaleLowerCase();
+
+/**
+ * The threads the inbox lists for a search and a state group: those whose
+ * case code holds `search` (case-insensitive; blank matches every thread,
+ * a purged one, with no code, only then) and that are in `group`, in the
+ * order given (the inbox passes them sorted, and pages the result).
+ */
+export function filterInbox(threads: readonly ThreadSummary[], filter: { search: string; group: InboxGroup }): ThreadSummary[] {
+  const needle = fold(filter.search.trim());
+  return threads.filter((th) => inGroup(th, filter.group) && (needle === '' || (th.caseCode !== null && fold(th.caseCode).includes(needle))));
+}
+
 export function inboxScreen(app: App) {
   // Rows shown: kept while the inbox re-renders live, so "show more" is not undone by an arriving message.
   let shown = INBOX_PAGE;
+  // The search and the state group: kept the same way, so a live re-render neither clears nor undoes them.
+  let search = '';
+  let group: InboxGroup = 'all';
   return async (root: HTMLElement) => {
     const session = app.session;
     if (!session) return;
@@ -77,34 +143,75 @@ export function inboxScreen(app: App) {
       ),
     );
     const row = (thread: ThreadSummary) => inboxRow(app, thread, session.unread.count(thread.threadId), now);
+
+    // Search by case code and filter by state group, above the table: applied to the whole sorted list, then
+    // paged. Typing re-draws the rows in place (no re-render), so focus stays in the search box.
+    const searchBox = h('input', { type: 'text', name: 'search', id: 'inbox-search', autocomplete: 'off', spellcheck: 'false' });
+    searchBox.value = search;
+    // Typing on through a live re-render: the caret stays where it was (app.ts puts the focus back).
+    const typing = document.activeElement;
+    if (typing instanceof HTMLInputElement && typing.id === 'inbox-search' && typing.value === search) searchBox.setSelectionRange(typing.selectionStart, typing.selectionEnd, typing.selectionDirection ?? undefined);
+    const groupSelect = h('select', { name: 'group', id: 'inbox-group' }, ...INBOX_GROUPS.map((g) => h('option', { value: g }, t(GROUP_LABEL[g]))));
+    groupSelect.value = group;
+    const filterForm = h('form', { id: 'inbox-filter', role: 'search', novalidate: true }, field(t('inbox.search'), searchBox).wrap, field(t('inbox.filter'), groupSelect).wrap);
+    on(filterForm, 'submit', (ev) => ev.preventDefault());
+
     const body = h('tbody');
-    for (const thread of threads.slice(0, shown)) body.appendChild(row(thread));
     const head = h(
       'thead',
       {},
       h('tr', {}, h('th', { scope: 'col' }, t('inbox.case')), h('th', { scope: 'col' }, t('inbox.status')), h('th', { scope: 'col' }, t('inbox.priority')), h('th', { scope: 'col', class: 'optional' }, t('inbox.due')), h('th', { scope: 'col', class: 'optional' }, t('inbox.role'))),
     );
-    root.appendChild(h('table', { id: 'inbox' }, head, body));
-    if (threads.length <= shown) return;
-    // More threads than the page: say how many are shown, and show the next page in place (no re-render,
-    // so focus can go to the first new row, where a keyboard or screen-reader user goes on reading).
+    const table = h('table', { id: 'inbox' }, head, body);
+    // How many are shown of how many match, and the next page in place (no re-render, so focus can go to
+    // the first new row, where a keyboard or screen-reader user goes on reading).
     const count = h('p', { id: 'inbox-shown', role: 'status' });
     const more = h('button', { type: 'button', class: 'secondary', id: 'inbox-more' });
+    const moreLine = h('p', {}, more);
+    let matching: ThreadSummary[] = [];
     const update = () => {
-      const page = inboxPage(threads.length, shown);
-      count.textContent = t('inbox.showing', { shown: page.shown, total: threads.length });
+      const page = inboxPage(matching.length, shown);
+      const filtered = search.trim() !== '' || group !== 'all';
+      // Unfiltered, the line is there only when the list is longer than a page; filtered, it always says how many match.
+      if (matching.length === 0) count.textContent = t('inbox.noMatch');
+      else if (matching.length > INBOX_PAGE) count.textContent = filtered ? t('inbox.showingMatching', { shown: page.shown, total: matching.length }) : t('inbox.showing', { shown: page.shown, total: matching.length });
+      else count.textContent = filtered ? t('inbox.matching', { count: matching.length }) : '';
+      count.hidden = count.textContent === '';
+      table.hidden = matching.length === 0;
       more.textContent = t('inbox.more', { count: page.next });
-      more.hidden = page.next === 0;
+      moreLine.hidden = page.next === 0;
     };
+    const draw = () => {
+      matching = filterInbox(threads, { search, group });
+      body.replaceChildren(...matching.slice(0, shown).map(row));
+      update();
+    };
+    on(searchBox, 'input', () => {
+      search = searchBox.value;
+      shown = INBOX_PAGE;
+      draw();
+    });
+    on(groupSelect, 'change', () => {
+      group = isInboxGroup(groupSelect.value) ? groupSelect.value : 'all';
+      shown = INBOX_PAGE;
+      draw();
+    });
     on(more, 'click', () => {
-      const next = threads.slice(shown, shown + INBOX_PAGE).map(row);
+      const next = matching.slice(shown, shown + INBOX_PAGE).map(row);
       body.append(...next);
       shown += next.length;
       update();
       next[0]?.querySelector('button')?.focus();
     });
-    update();
-    root.append(count, h('p', {}, more));
+    draw();
+    root.append(filterForm, table, count, moreLine);
+    // The search box keeps its focus over a live re-render (app.ts puts it back, with what was typed); the
+    // state select is put back here, once the new screen is in place.
+    if (document.activeElement?.id === 'inbox-group') {
+      setTimeout(() => {
+        if (groupSelect.isConnected) groupSelect.focus();
+      }, 0);
+    }
   };
 }
 

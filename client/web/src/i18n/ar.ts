@@ -327,4 +327,15 @@ export const ar: Catalogue = {
   'field.healthNeeds.medication': 'الأدوية',
   'field.healthNeeds.fitToTravel': 'القدرة على السفر',
   'field.healthNeeds.otherNeeds': 'احتياجات أخرى',
+  // h-fb: inbox search and state filter
+  'inbox.search': 'البحث برمز الحالة',
+  'inbox.filter': 'عرض',
+  'inbox.group.all': 'كل الحالات',
+  'inbox.group.waiting': 'بانتظار الرد',
+  'inbox.group.overdue': 'متأخرة',
+  'inbox.group.active': 'نشطة (مقبولة، استقبال، قيد الخدمة)',
+  'inbox.group.closed': 'مغلقة أو مرفوضة أو مسحوبة',
+  'inbox.showingMatching': 'تُعرض أكثر {shown, number} حالة إلحاحًا من أصل {total, plural, zero {# حالة مطابقة} one {حالة مطابقة واحدة} two {حالتين مطابقتين} few {# حالات مطابقة} many {# حالة مطابقة} other {# حالة مطابقة}}',
+  'inbox.matching': '{count, plural, zero {لا حالة مطابقة} one {حالة واحدة مطابقة} two {حالتان مطابقتان} few {# حالات مطابقة} many {# حالة مطابقة} other {# حالة مطابقة}}',
+  'inbox.noMatch': 'لا توجد حالة تطابق البحث والتصفية.',
 };

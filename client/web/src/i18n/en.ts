@@ -325,6 +325,17 @@ export const en = {
   'field.healthNeeds.medication': 'Medication',
   'field.healthNeeds.fitToTravel': 'Fit to travel',
   'field.healthNeeds.otherNeeds': 'Other needs',
+  // h-fb: inbox search and state filter
+  'inbox.search': 'Search by case code',
+  'inbox.filter': 'Show',
+  'inbox.group.all': 'All cases',
+  'inbox.group.waiting': 'Waiting for an answer',
+  'inbox.group.overdue': 'Overdue',
+  'inbox.group.active': 'Active (accepted, intake, in service)',
+  'inbox.group.closed': 'Closed, declined or withdrawn',
+  'inbox.showingMatching': 'Showing the {shown, number} most urgent of {total, plural, one {# matching case} other {# matching cases}}',
+  'inbox.matching': '{count, plural, one {# case matches} other {# cases match}}',
+  'inbox.noMatch': 'No case matches the search and filter.',
 } as const;
 
 export type MessageKey = keyof typeof en;

@@ -327,4 +327,15 @@ export const kk: Catalogue = {
   'field.healthNeeds.medication': 'Дәрі-дәрмек',
   'field.healthNeeds.fitToTravel': 'Сапарға жарамдылығы',
   'field.healthNeeds.otherNeeds': 'Басқа қажеттіліктер',
+  // h-fb: inbox search and state filter
+  'inbox.search': 'Іс коды бойынша іздеу',
+  'inbox.filter': 'Көрсету',
+  'inbox.group.all': 'Барлық істер',
+  'inbox.group.waiting': 'Жауап күтуде',
+  'inbox.group.overdue': 'Мерзімі өткен',
+  'inbox.group.active': 'Белсенді (қабылданған, қабылдау, қызмет көрсетуде)',
+  'inbox.group.closed': 'Жабылған, бас тартылған немесе қайтарылған',
+  'inbox.showingMatching': 'Ең шұғыл {shown, number} іс көрсетілген, сәйкес келетіні {total, plural, one {# іс} other {# іс}}',
+  'inbox.matching': '{count, plural, one {# іс сәйкес келеді} other {# іс сәйкес келеді}}',
+  'inbox.noMatch': 'Іздеуге және сүзгіге сәйкес келетін іс жоқ.',
 };

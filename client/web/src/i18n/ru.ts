@@ -327,4 +327,15 @@ export const ru: Catalogue = {
   'field.healthNeeds.medication': 'Лекарства',
   'field.healthNeeds.fitToTravel': 'Может ли ехать',
   'field.healthNeeds.otherNeeds': 'Другие потребности',
+  // h-fb: inbox search and state filter
+  'inbox.search': 'Поиск по коду дела',
+  'inbox.filter': 'Показать',
+  'inbox.group.all': 'Все дела',
+  'inbox.group.waiting': 'Ожидают ответа',
+  'inbox.group.overdue': 'Просрочены',
+  'inbox.group.active': 'В работе (приняты, приём, обслуживание)',
+  'inbox.group.closed': 'Закрыты, отклонены или отозваны',
+  'inbox.showingMatching': 'Показаны {shown, number} самых срочных из {total, plural, one {# подходящего дела} few {# подходящих дел} many {# подходящих дел} other {# подходящего дела}}',
+  'inbox.matching': '{count, plural, one {Подходит # дело} few {Подходят # дела} many {Подходят # дел} other {Подходят # дела}}',
+  'inbox.noMatch': 'Ни одно дело не подходит под поиск и фильтр.',
 };

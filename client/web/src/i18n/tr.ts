@@ -327,4 +327,15 @@ export const tr: Catalogue = {
   'field.healthNeeds.medication': 'İlaçlar',
   'field.healthNeeds.fitToTravel': 'Seyahate uygunluk',
   'field.healthNeeds.otherNeeds': 'Diğer ihtiyaçlar',
+  // h-fb: inbox search and state filter
+  'inbox.search': 'Vaka koduna göre ara',
+  'inbox.filter': 'Göster',
+  'inbox.group.all': 'Tüm vakalar',
+  'inbox.group.waiting': 'Yanıt bekleyenler',
+  'inbox.group.overdue': 'Süresi geçenler',
+  'inbox.group.active': 'Etkin (kabul edilen, kabul görüşmesi, hizmette)',
+  'inbox.group.closed': 'Kapatılan, reddedilen veya geri çekilen',
+  'inbox.showingMatching': 'En acil {shown, number} vaka gösteriliyor, eşleşen toplam {total, plural, one {# vaka} other {# vaka}}',
+  'inbox.matching': '{count, plural, one {# vaka eşleşiyor} other {# vaka eşleşiyor}}',
+  'inbox.noMatch': 'Aramayla ve filtreyle eşleşen vaka yok.',
 };
