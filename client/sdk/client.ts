@@ -63,6 +63,25 @@ export interface ClientOptions {
   requestTimeoutMs?: number;
 }
 
+/**
+ * What a client keeps of the options it was made with: only ClientOptions'
+ * own fields. The static constructors take passphrases, a backup's text or
+ * records in clear and storage keys in the same object; none of those stays
+ * in memory with the client.
+ */
+function keptOptions(options: ClientOptions): ClientOptions {
+  const { crypto, storage, serverUrl, now, pwhashLimits, ackTimeoutMs, requestTimeoutMs } = options;
+  return {
+    crypto,
+    storage,
+    ...(serverUrl !== undefined ? { serverUrl } : {}),
+    ...(now !== undefined ? { now } : {}),
+    ...(pwhashLimits !== undefined ? { pwhashLimits } : {}),
+    ...(ackTimeoutMs !== undefined ? { ackTimeoutMs } : {}),
+    ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
+  };
+}
+
 interface Profile {
   orgId: string;
   deviceId: string;
@@ -127,14 +146,18 @@ export class HandoverClient {
   /** Notices being recorded and acked (idle() waits for them). */
   private readonly noticeWork = new Set<Promise<void>>();
 
+  /** The options the client uses later (keptOptions: never a passphrase, a backup or a key that came with them). */
+  private readonly options: ClientOptions;
+
   private constructor(
     /** The app's one crypto instance (the case layer hashes with it too). */
     readonly crypto: Crypto,
     private readonly vault: Vault,
     private profile: Profile,
     private keys: DeviceKeys,
-    private readonly options: ClientOptions,
+    options: ClientOptions,
   ) {
+    this.options = keptOptions(options);
     this.now = options.now ?? Date.now;
     this.messages = new MessageStore(vault);
     this.api = new RelayApi(options.serverUrl ?? profile.serverUrl, undefined, { timeoutMs: options.requestTimeoutMs });
@@ -280,9 +303,7 @@ export class HandoverClient {
       registered: false,
       retentionMs: old.retentionMs ?? DEFAULT_RETENTION_MS,
     };
-    // The client keeps its options: not the backup's records in clear, nor the storage key.
-    const { contents: _contents, sealedKeystore: _sealed, ...clientOptions } = options as typeof options & { contents?: unknown; sealedKeystore?: unknown };
-    const client = new HandoverClient(crypto, vault, profile, createDeviceKeys(crypto, { deviceId, orgId: old.orgId }), clientOptions);
+    const client = new HandoverClient(crypto, vault, profile, createDeviceKeys(crypto, { deviceId, orgId: old.orgId }), options);
     await client.saveKeys();
     await client.saveProfile();
     await client.trust.load();

@@ -51,3 +51,46 @@ it('restores from contents opened and a keystore sealed elsewhere, and writes no
   expect(reopened.deviceId).toBe('shelter-ist:bora-laptop-2');
   await reopened.close();
 });
+
+it('keeps no passphrase, backup or storage key among the options a client holds', async () => {
+  const crypto = await loadCrypto();
+  const root = crypto.signKeyPair();
+  const storage = new MemoryStorage();
+  const { client } = await HandoverClient.createProfile({
+    crypto,
+    storage,
+    passphrase: 'the profile passphrase',
+    pwhashLimits: PWHASH_TEST_ONLY,
+    orgId: 'shelter-ist',
+    deviceId: 'shelter-ist:bora',
+    label: 'Bora',
+    rootPublicKey: toB64u(root.publicKey),
+    serverUrl: 'http://127.0.0.1:1',
+  });
+  const { text } = sealBackup(crypto, await client.backupContents(), 'a separate recovery passphrase', PWHASH_TEST_ONLY);
+  await client.close();
+  const opened = await HandoverClient.open({ crypto, storage, passphrase: 'the profile passphrase' });
+  const { client: restored } = await HandoverClient.restoreProfile({
+    crypto,
+    storage: new MemoryStorage(),
+    passphrase: 'a new profile passphrase',
+    pwhashLimits: PWHASH_TEST_ONLY,
+    backup: text,
+    recoveryPassphrase: 'a separate recovery passphrase',
+    deviceId: 'bora-2',
+  });
+  const contents = readBackup(crypto, text, 'a separate recovery passphrase');
+  const { client: apart } = await HandoverClient.restoreProfile({
+    crypto,
+    storage: new MemoryStorage(),
+    sealedKeystore: Vault.sealNewKeystore(crypto, 'a third passphrase', PWHASH_TEST_ONLY),
+    contents,
+    deviceId: 'bora-3',
+  });
+  for (const c of [client, opened, restored, apart]) {
+    const kept = (c as unknown as { options: Record<string, unknown> }).options;
+    expect(Object.keys(kept).sort()).toEqual(expect.arrayContaining(['crypto', 'storage']));
+    for (const secret of ['passphrase', 'backup', 'recoveryPassphrase', 'contents', 'sealedKeystore', 'vault']) expect(kept).not.toHaveProperty(secret);
+  }
+  for (const c of [opened, restored, apart]) await c.close();
+});
