@@ -8,7 +8,6 @@
  * sender's thread view shows the codes as Russian labels, inside arrays too.
  */
 import path from 'node:path';
-import { readFileSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { CaseService } from '../../client/referral';
 import type { HandoverClient } from '../../client/sdk/client';
@@ -20,9 +19,9 @@ import { type TestOrg, TestNetwork } from '../support/network';
 import { startRedis, type TestRedis } from '../support/redis';
 import { enrolClient, eventually, postJson, type RelayFixture, startTestRelay } from '../support/relay';
 import { enrolBrowser, fillReferralBasics, formField as f, launchChromium } from './browser';
+import { seriousViolations } from './screens';
 
 const WEB_DIR = path.join(__dirname, '../../dist/web');
-const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const CASE_CODE = 'SEC-2026-0001';
 const RECRUITMENT = `Вакансия швеи в мессенджере, долг за дорогу ${Math.random().toString(36).slice(2, 10)}`;
 
@@ -31,6 +30,8 @@ let fx: RelayFixture;
 let browser: Browser;
 let page: Page;
 let shelter: TestOrg;
+let ngo: TestOrg;
+let webCrypto: Awaited<ReturnType<typeof loadCrypto>>;
 let iom: TestOrg;
 let shelterClient: HandoverClient;
 let iomClient: HandoverClient;
@@ -38,23 +39,13 @@ let shelterCases: CaseService;
 let iomCases: CaseService;
 const pageErrors: string[] = [];
 
-/** axe-core's serious and critical WCAG 2.1 A/AA findings on the page as it is (as accessibility.test.ts runs it). */
-async function seriousViolations(p: Page): Promise<string[]> {
-  if (!(await p.evaluate(() => 'axe' in window))) await p.addScriptTag({ content: AXE });
-  const violations = await p.evaluate(async () => {
-    type Found = { id: string; impact: string | null; nodes: Array<{ target: string[] }> };
-    const axe = (window as unknown as { axe: { run(ctx: unknown, opts: unknown): Promise<{ violations: Found[] }> } }).axe;
-    return (await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })).violations;
-  });
-  return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-}
-
 beforeAll(async () => {
   const crypto = await loadCrypto();
   const network = new TestNetwork(crypto, Date.now());
   redis = await startRedis();
   fx = await startTestRelay(network, { redisUrl: redis.url, config: { webApp: { dir: WEB_DIR, development: true } } });
-  const ngo = network.addOrg('ngo-taraz', 'ngo');
+  ngo = network.addOrg('ngo-taraz', 'ngo');
+  webCrypto = crypto;
   shelter = network.addOrg('shelter-ist', 'shelter');
   iom = network.addOrg('iom-ist', 'iom');
   await postJson(fx.url, ROUTES.orgs, { certificate: ngo.certificate });
@@ -65,8 +56,7 @@ beforeAll(async () => {
   await shelterCases.start();
   await iomCases.start();
   browser = await launchChromium();
-  // The axe script is injected, so this context bypasses the page's CSP (the other suites keep it).
-  page = await (await browser.newContext({ bypassCSP: true })).newPage();
+  page = await (await browser.newContext()).newPage();
   page.on('pageerror', (err) => pageErrors.push(err.message));
   await enrolBrowser(page, { url: fx.url, crypto }, ngo, 'dana-browser');
 }, 90_000);
@@ -198,4 +188,35 @@ it('sends the trafficking context and health needs filled in Russian; the org it
   expect(await seriousViolations(page)).toEqual([]);
   await page.selectOption('#language', 'en');
   expect(pageErrors).toEqual([]);
+});
+
+it('a form opened before the first sign-in ends says the directory is loading, and lists the organisations once it is in', async () => {
+  const context = await browser.newContext();
+  try {
+    const desk = await context.newPage();
+    desk.on('pageerror', (err) => pageErrors.push(err.message));
+    // The sign-in (and with it the directory) held back; registration does not need it.
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await desk.route('**/v1/auth/**', async (route) => {
+      await held;
+      await route.continue();
+    });
+    await enrolBrowser(desk, { url: fx.url, crypto: webCrypto }, ngo, 'second-desk', undefined, { waitForSocket: false });
+    await desk.click('#new-referral');
+    await desk.waitForSelector('#referral-form');
+    expect(await desk.textContent('#directory-empty')).toBe('Connecting to the relay: the organisations you can refer to appear when it answers.');
+    expect(await desk.locator(`${f('consent.coveredOrgIds')}[value="${shelter.orgId}"]`).count()).toBe(0);
+    await desk.fill(f('identity.caseCode'), 'TYPED-BEFORE-SIGN-IN');
+    release();
+    // Signed in: the form is drawn again with the directory's organisations, and what was typed stays.
+    await desk.waitForSelector(`${f('consent.coveredOrgIds')}[value="${shelter.orgId}"]`, { timeout: 20_000 });
+    expect(await desk.locator('#directory-empty').count()).toBe(0);
+    expect(await desk.inputValue(f('identity.caseCode'))).toBe('TYPED-BEFORE-SIGN-IN');
+    expect(pageErrors).toEqual([]);
+  } finally {
+    await context.close();
+  }
 });

@@ -576,6 +576,15 @@ export function referralFormScreen(app: App) {
         }
       })();
     });
-    root.append(h('h1', {}, t('form.title')), h('p', {}, t('form.intro')), form);
+    root.append(h('h1', {}, t('form.title')), h('p', {}, t('form.intro')));
+    if (orgs.length === 0) {
+      // Right after enrolment the directory comes with the first sign-in, which now runs behind the screen:
+      // say so, and draw the form again once it knows the organisations (what was typed stays).
+      root.append(h('p', { class: 'notice', role: 'status', id: 'directory-empty' }, t(session.connecting ? 'form.directoryLoading' : 'form.directoryEmpty')));
+      app.onThreadUpdate(() => {
+        if (session.client.trust.listOrgs().some((o) => o.orgId !== session.client.orgId)) void app.refresh();
+      });
+    }
+    root.append(form);
   };
 }

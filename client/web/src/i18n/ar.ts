@@ -338,4 +338,7 @@ export const ar: Catalogue = {
   'inbox.showingMatching': 'تُعرض أكثر {shown, number} حالة إلحاحًا من أصل {total, plural, zero {# حالة مطابقة} one {حالة مطابقة واحدة} two {حالتين مطابقتين} few {# حالات مطابقة} many {# حالة مطابقة} other {# حالة مطابقة}}',
   'inbox.matching': '{count, plural, zero {لا حالة مطابقة} one {حالة واحدة مطابقة} two {حالتان مطابقتان} few {# حالات مطابقة} many {# حالة مطابقة} other {# حالة مطابقة}}',
   'inbox.noMatch': 'لا توجد حالة تطابق البحث والتصفية.',
+  // the form while the directory is still empty
+  'form.directoryLoading': 'جارٍ الاتصال بالمُرحِّل: ستظهر المنظمات التي يمكنك الإحالة إليها عندما يستجيب.',
+  'form.directoryEmpty': 'لا يعرف هذا الجهاز أي منظمة أخرى بعد: ستظهر بعد الاتصال بالمُرحِّل.',
 };

@@ -336,6 +336,9 @@ export const en = {
   'inbox.showingMatching': 'Showing the {shown, number} most urgent of {total, plural, one {# matching case} other {# matching cases}}',
   'inbox.matching': '{count, plural, one {# case matches} other {# cases match}}',
   'inbox.noMatch': 'No case matches the search and filter.',
+  // the form while the directory is still empty
+  'form.directoryLoading': 'Connecting to the relay: the organisations you can refer to appear when it answers.',
+  'form.directoryEmpty': 'This device knows no other organisation yet: they appear once it has connected to the relay.',
 } as const;
 
 export type MessageKey = keyof typeof en;

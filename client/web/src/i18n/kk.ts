@@ -338,4 +338,7 @@ export const kk: Catalogue = {
   'inbox.showingMatching': 'Ең шұғыл {shown, number} іс көрсетілген, сәйкес келетіні {total, plural, one {# іс} other {# іс}}',
   'inbox.matching': '{count, plural, one {# іс сәйкес келеді} other {# іс сәйкес келеді}}',
   'inbox.noMatch': 'Іздеуге және сүзгіге сәйкес келетін іс жоқ.',
+  // the form while the directory is still empty
+  'form.directoryLoading': 'Ретрансляторға қосылуда: іс жолдауға болатын ұйымдар ол жауап бергенде пайда болады.',
+  'form.directoryEmpty': 'Бұл құрылғы әзірге басқа ұйымдарды білмейді: олар ретрансляторға қосылғаннан кейін пайда болады.',
 };

@@ -338,4 +338,7 @@ export const ru: Catalogue = {
   'inbox.showingMatching': 'Показаны {shown, number} самых срочных из {total, plural, one {# подходящего дела} few {# подходящих дел} many {# подходящих дел} other {# подходящего дела}}',
   'inbox.matching': '{count, plural, one {Подходит # дело} few {Подходят # дела} many {Подходят # дел} other {Подходят # дела}}',
   'inbox.noMatch': 'Ни одно дело не подходит под поиск и фильтр.',
+  // the form while the directory is still empty
+  'form.directoryLoading': 'Подключение к ретранслятору: организации, которым можно направить дело, появятся, когда он ответит.',
+  'form.directoryEmpty': 'Это устройство пока не знает других организаций: они появятся после подключения к ретранслятору.',
 };

@@ -338,4 +338,7 @@ export const tr: Catalogue = {
   'inbox.showingMatching': 'En acil {shown, number} vaka gösteriliyor, eşleşen toplam {total, plural, one {# vaka} other {# vaka}}',
   'inbox.matching': '{count, plural, one {# vaka eşleşiyor} other {# vaka eşleşiyor}}',
   'inbox.noMatch': 'Aramayla ve filtreyle eşleşen vaka yok.',
+  // the form while the directory is still empty
+  'form.directoryLoading': 'Aktarıcıya bağlanılıyor: yönlendirme yapabileceğiniz kuruluşlar o yanıt verince görünür.',
+  'form.directoryEmpty': 'Bu cihaz henüz başka bir kuruluş tanımıyor: aktarıcıya bağlandıktan sonra görünürler.',
 };
