@@ -176,6 +176,13 @@ it('filters by state group with the keyboard before paging, keeps the filter thr
   await page.focus('#inbox-search');
   await page.keyboard.press('Tab');
   expect(await activeId(page)).toBe('inbox-group');
+  // First "with unread messages": as many as the summary counts, whatever their state.
+  await page.keyboard.press('ArrowDown');
+  await page.waitForFunction(() => (document.querySelector('#inbox-group') as HTMLSelectElement | null)?.value === 'unread');
+  const unreadCount = Number((await page.textContent('#unread-summary'))?.match(/\d+/)?.[0]);
+  expect(unreadCount).toBeGreaterThan(PAGE);
+  expect(await shownText(page)).toBe(`Showing the ${PAGE} most urgent of ${unreadCount} matching cases`);
+  expect(await page.locator('#inbox tbody tr:not(.unread)').count()).toBe(0);
   await page.keyboard.press('ArrowDown');
   await page.waitForFunction(() => (document.querySelector('#inbox-group') as HTMLSelectElement | null)?.value === 'waiting');
   // Every thread here waits for an answer: the filter runs over all of them, then the page is cut.

@@ -35,8 +35,8 @@ export function inboxPage(total: number, shown: number): { shown: number; next: 
   return { shown: rows, next: Math.min(INBOX_PAGE, total - rows) };
 }
 
-/** The inbox's state filter: every thread, or one group of states. */
-export const INBOX_GROUPS = ['all', 'waiting', 'overdue', 'active', 'closed'] as const;
+/** The inbox's filter: every thread, those with messages not opened here yet (they may be far down the urgency order), or one group of states. */
+export const INBOX_GROUPS = ['all', 'unread', 'waiting', 'overdue', 'active', 'closed'] as const;
 export type InboxGroup = (typeof INBOX_GROUPS)[number];
 
 /**
@@ -45,7 +45,7 @@ export type InboxGroup = (typeof INBOX_GROUPS)[number];
  * saying so. 'expired' (no answer in time) is overdue; a thread flagged
  * overdue is too, whatever its state; a purged thread is closed.
  */
-export const STATE_GROUP: Record<IntakeState, Exclude<InboxGroup, 'all'>> = {
+export const STATE_GROUP: Record<IntakeState, Exclude<InboxGroup, 'all' | 'unread'>> = {
   sent: 'waiting',
   acknowledged: 'waiting',
   'info-requested': 'waiting',
@@ -64,6 +64,7 @@ export const STATE_GROUP: Record<IntakeState, Exclude<InboxGroup, 'all'>> = {
 
 const GROUP_LABEL: Record<InboxGroup, MessageKey> = {
   all: 'inbox.group.all',
+  unread: 'inbox.group.unread',
   waiting: 'inbox.group.waiting',
   overdue: 'inbox.group.overdue',
   active: 'inbox.group.active',
@@ -74,9 +75,10 @@ export function isInboxGroup(value: string): value is InboxGroup {
   return (INBOX_GROUPS as readonly string[]).includes(value);
 }
 
-/** Does `thread` belong to `group`? */
-export function inGroup(thread: ThreadSummary, group: InboxGroup): boolean {
+/** Does `thread` (with `unread` messages not opened on this device) belong to `group`? */
+export function inGroup(thread: ThreadSummary, group: InboxGroup, unread = 0): boolean {
   if (group === 'all') return true;
+  if (group === 'unread') return unread > 0;
   if (group === 'overdue') return thread.overdue || thread.status === 'expired';
   if (thread.purged) return group === 'closed';
   const of = thread.status ? STATE_GROUP[thread.status] : undefined;
@@ -93,9 +95,9 @@ const fold = (text: string) => text.normalize('NFKC').toLocaleLowerCase();
  * a purged one, with no code, only then) and that are in `group`, in the
  * order given (the inbox passes them sorted, and pages the result).
  */
-export function filterInbox(threads: readonly ThreadSummary[], filter: { search: string; group: InboxGroup }): ThreadSummary[] {
+export function filterInbox(threads: readonly ThreadSummary[], filter: { search: string; group: InboxGroup }, unread: (threadId: string) => number = () => 0): ThreadSummary[] {
   const needle = fold(filter.search.trim());
-  return threads.filter((th) => inGroup(th, filter.group) && (needle === '' || (th.caseCode !== null && fold(th.caseCode).includes(needle))));
+  return threads.filter((th) => inGroup(th, filter.group, unread(th.threadId)) && (needle === '' || (th.caseCode !== null && fold(th.caseCode).includes(needle))));
 }
 
 export function inboxScreen(app: App) {
@@ -182,7 +184,7 @@ export function inboxScreen(app: App) {
       moreLine.hidden = page.next === 0;
     };
     const draw = () => {
-      matching = filterInbox(threads, { search, group });
+      matching = filterInbox(threads, { search, group }, (threadId) => session.unread.count(threadId));
       body.replaceChildren(...matching.slice(0, shown).map(row));
       update();
     };

@@ -61,7 +61,7 @@ describe('the search and the state filter', () => {
   it('puts every state the referral package defines in one group', () => {
     expect(Object.keys(STATE_GROUP).sort()).toEqual([...INTAKE_STATES].sort());
     for (const state of INTAKE_STATES) expect(INBOX_GROUPS).toContain(STATE_GROUP[state]);
-    expect(INBOX_GROUPS).toEqual(['all', 'waiting', 'overdue', 'active', 'closed']);
+    expect(INBOX_GROUPS).toEqual(['all', 'unread', 'waiting', 'overdue', 'active', 'closed']);
   });
 
   it('filters by state group, keeping the order it was given', () => {
@@ -71,8 +71,9 @@ describe('the search and the state filter', () => {
     expect(ids('', 'overdue')).toEqual(['overdue', 'expired']);
     expect(ids('', 'active')).toEqual(['accepted', 'scheduled', 'arrived', 'in-service', 'no-show']);
     expect(ids('', 'closed')).toEqual(['declined', 'completed', 'withdrawn', 'consent-withdrawn', 'closed', 'purged']);
-    // A thread whose state is not known yet is listed under "all" only.
+    // A thread whose state is not known yet is listed under "all" only (and "unread" when it has unread messages).
     expect(INBOX_GROUPS.filter((g) => inGroup(threads.at(-1)!, g))).toEqual(['all']);
+    expect(INBOX_GROUPS.filter((g) => inGroup(threads.at(-1)!, g, 2))).toEqual(['all', 'unread']);
   });
 
   it('searches case codes by substring, without case or width differences, and combines with the group', () => {
@@ -87,6 +88,15 @@ describe('the search and the state filter', () => {
     expect(ids('a', 'closed')).not.toContain('purged');
     // The text is a plain substring, never a pattern.
     expect(ids('.*', 'all')).toEqual([]);
+  });
+
+  it('lists the threads with messages not opened here, whatever their state, in the order given, and searches within them', () => {
+    const unread = new Map([['closed', 1], ['sent', 3], ['no-status', 1], ['accepted', 0]]);
+    const count = (threadId: string) => unread.get(threadId) ?? 0;
+    expect(filterInbox(threads, { search: '', group: 'unread' }, count).map((th) => th.threadId)).toEqual(['sent', 'closed', 'no-status']);
+    expect(filterInbox(threads, { search: 'ist', group: 'unread' }, count).map((th) => th.threadId)).toEqual(['sent', 'no-status']);
+    // Without unread counts nothing is unread.
+    expect(filterInbox(threads, { search: '', group: 'unread' })).toEqual([]);
   });
 
   it('takes only the groups it knows from the select', () => {

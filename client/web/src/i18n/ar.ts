@@ -331,6 +331,7 @@ export const ar: Catalogue = {
   'inbox.search': 'البحث برمز الحالة',
   'inbox.filter': 'عرض',
   'inbox.group.all': 'كل الحالات',
+  'inbox.group.unread': 'التي فيها رسائل غير مقروءة',
   'inbox.group.waiting': 'بانتظار الرد',
   'inbox.group.overdue': 'متأخرة',
   'inbox.group.active': 'نشطة (مقبولة، استقبال، قيد الخدمة)',

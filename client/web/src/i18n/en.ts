@@ -329,6 +329,7 @@ export const en = {
   'inbox.search': 'Search by case code',
   'inbox.filter': 'Show',
   'inbox.group.all': 'All cases',
+  'inbox.group.unread': 'With unread messages',
   'inbox.group.waiting': 'Waiting for an answer',
   'inbox.group.overdue': 'Overdue',
   'inbox.group.active': 'Active (accepted, intake, in service)',

@@ -331,6 +331,7 @@ export const kk: Catalogue = {
   'inbox.search': 'Іс коды бойынша іздеу',
   'inbox.filter': 'Көрсету',
   'inbox.group.all': 'Барлық істер',
+  'inbox.group.unread': 'Оқылмаған хабарлары барлар',
   'inbox.group.waiting': 'Жауап күтуде',
   'inbox.group.overdue': 'Мерзімі өткен',
   'inbox.group.active': 'Белсенді (қабылданған, қабылдау, қызмет көрсетуде)',

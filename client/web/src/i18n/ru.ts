@@ -331,6 +331,7 @@ export const ru: Catalogue = {
   'inbox.search': 'Поиск по коду дела',
   'inbox.filter': 'Показать',
   'inbox.group.all': 'Все дела',
+  'inbox.group.unread': 'С непрочитанными сообщениями',
   'inbox.group.waiting': 'Ожидают ответа',
   'inbox.group.overdue': 'Просрочены',
   'inbox.group.active': 'В работе (приняты, приём, обслуживание)',

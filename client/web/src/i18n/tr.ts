@@ -331,6 +331,7 @@ export const tr: Catalogue = {
   'inbox.search': 'Vaka koduna göre ara',
   'inbox.filter': 'Göster',
   'inbox.group.all': 'Tüm vakalar',
+  'inbox.group.unread': 'Okunmamış mesajı olanlar',
   'inbox.group.waiting': 'Yanıt bekleyenler',
   'inbox.group.overdue': 'Süresi geçenler',
   'inbox.group.active': 'Etkin (kabul edilen, kabul görüşmesi, hizmette)',
