@@ -101,7 +101,8 @@ type Events = {
   expired: (notice: { messageId: string; recipientDeviceIds: string[] }) => void;
   /** A signed read receipt from another org was recorded in the delivery log (`deliveryState` shows it). */
   opened: (receipt: { threadId: string; orgId: string; at: number }) => void;
-  connection: (state: 'connected' | 'disconnected') => void;
+  /** The socket is up, down (it retries by itself), or revoked: the relay refused this device or its org for good (no more attempts). */
+  connection: (state: 'connected' | 'disconnected' | 'revoked') => void;
   /** A forwarded message of a history transfer arrived ("receiving history: 12 of 40"). */
   history: (progress: HistoryProgress) => void;
   /**
@@ -443,6 +444,7 @@ export class HandoverClient {
     );
     const socket = connection.socket;
     this.connection = connection;
+    connection.onStopped(() => this.emit('connection', 'revoked'));
     this.socket = socket;
     socket.on('envelope:deliver', (delivery) => {
       this.inbound.deliver(delivery);

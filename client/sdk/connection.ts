@@ -114,6 +114,11 @@ export class SocketConnection {
     return connected;
   }
 
+  /** Be told when the loop stops by itself for good (REVOKED): the app says so instead of "offline". */
+  onStopped(listener: (err: HandoverError) => void): void {
+    this.stopListeners.add(listener);
+  }
+
   /** Stop for good: no more attempts, the socket closes. */
   close(): void {
     this.closed = true;

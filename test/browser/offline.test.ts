@@ -10,7 +10,7 @@ import { CaseService } from '../../client/referral';
 import type { HandoverClient } from '../../client/sdk/client';
 import { ROUTES } from '../../shared/api';
 import { loadCrypto } from '../../shared/crypto/sodium';
-import { TestNetwork } from '../support/network';
+import { type TestDevice, TestNetwork, type TestOrg } from '../support/network';
 import { freePort, startRedis, type TestRedis } from '../support/redis';
 import { enrolClient, postJson, type RelayFixture, startTestRelay } from '../support/relay';
 import { PASSPHRASE, enrolBrowser, launchChromium } from './browser';
@@ -22,6 +22,8 @@ let fx: RelayFixture | undefined;
 let browser: Browser;
 let page: Page;
 let ngoClient: HandoverClient | undefined;
+let network: TestNetwork;
+let shelter: TestOrg;
 
 afterAll(async () => {
   await browser?.close();
@@ -32,13 +34,13 @@ afterAll(async () => {
 
 it('opens offline, says so, and connects by itself when the relay is back', async () => {
   const crypto = await loadCrypto();
-  const network = new TestNetwork(crypto, Date.now());
+  network = new TestNetwork(crypto, Date.now());
   redis = await startRedis();
   const port = await freePort();
   const relay = () => startTestRelay(network, { redisUrl: redis.url, config: { port, webApp: { dir: WEB_DIR, development: true } } });
   fx = await relay();
   const ngo = network.addOrg('ngo-taraz', 'ngo');
-  const shelter = network.addOrg('shelter-ist', 'shelter');
+  shelter = network.addOrg('shelter-ist', 'shelter');
   await postJson(fx.url, ROUTES.orgs, { certificate: shelter.certificate });
   browser = await launchChromium();
   page = await (await browser.newContext()).newPage();
@@ -74,4 +76,27 @@ it('opens offline, says so, and connects by itself when the relay is back', asyn
   });
   cases.dispose();
   await page.waitForSelector('#inbox button.open-thread:text-is("NIGHT-0001")', { timeout: 20_000 });
+});
+
+it('says so when its organisation revokes this device, at once and at the next unlock, and stops trying', async () => {
+  const live = fx!;
+  // The shelter's admin revokes the browser's device: the relay closes its socket and refuses its next sign-in.
+  const browserDevice = { org: shelter, keys: { deviceId: `${shelter.orgId}:night-desk` } } as unknown as TestDevice;
+  expect((await postJson(live.url, ROUTES.revocations, { revocation: network.revokeDevice(browserDevice, 'laptop lost') })).status).toBe(201);
+  await page.waitForSelector('#connection[data-state="revoked"]', { timeout: 30_000 });
+  expect(await page.getAttribute('#connection', 'role')).toBe('alert');
+  expect(await page.textContent('#connection')).toMatch(/^Revoked: your organisation has withdrawn this device/);
+  // At the next unlock the first sign-in is refused for good: revoked, not "offline", and no retry turns it back.
+  await page.click('#lock');
+  await page.waitForSelector('#unlock');
+  await page.fill('#unlock input[name="passphrase"]', PASSPHRASE);
+  await page.click('#unlock button[type="submit"]');
+  await page.waitForSelector('#connection[data-state="revoked"]', { timeout: 30_000 });
+  const signIns: string[] = [];
+  page.on('request', (r) => {
+    if (r.url().includes('/v1/auth/')) signIns.push(r.url());
+  });
+  await page.waitForTimeout(6_000); // longer than the first retry wait (5 s) of an offline session
+  expect(signIns).toEqual([]);
+  expect(await page.getAttribute('#connection', 'data-state')).toBe('revoked');
 });

@@ -128,4 +128,6 @@ it('finding 7: once its device is revoked, the SDK stops trying (no more tickets
   expect(await attempts()).toBe('1');
   expect(await ticketsIssued(fx)).toBe(tickets);
   expect(seen.connected()).toBe(false);
+  // The app is told it is final ("revoked"), not just "disconnected" (the web app's bar says so).
+  expect(seen.states.at(-1)).toBe('revoked');
 });

@@ -81,8 +81,10 @@ class Watch {
     this.notifier.add(n.newReferral ? 'new-referral' : 'new-message');
   }
 
-  private onConnection(state: 'connected' | 'disconnected'): void {
-    if (state === 'disconnected') {
+  private onConnection(state: 'connected' | 'disconnected' | 'revoked'): void {
+    if (state === 'revoked') {
+      progress('the relay refused this device for good: it or its organisation has been revoked; ask your org admin');
+    } else if (state === 'disconnected') {
       this.disconnectedSince ??= Date.now();
       progress('connection to the relay lost; reconnecting by itself');
     } else if (this.disconnectedSince !== null) {

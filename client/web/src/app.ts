@@ -5,7 +5,7 @@
  * document.title, the URL or the browser history (screens are not routes).
  */
 import { CaseService } from '../../referral/index';
-import type { Crypto, HandoverClient } from '../../sdk/index';
+import { type Crypto, type HandoverClient, isHandoverError } from '../../sdk/index';
 import { clear, h, on } from './dom';
 import { CATALOGUE_META, LANGUAGES, type Language, isLanguage, language, setLanguage, t } from './i18n/index';
 import type { IndexedDbStorage } from './idb-storage';
@@ -30,6 +30,8 @@ export interface Session {
   online: boolean;
   /** The first sign-in of this session is still under way (the bar says "Connecting…", not "Offline"). */
   connecting: boolean;
+  /** The relay refused this device for good (it or its org was revoked): the bar says so, and nothing retries. */
+  revoked: boolean;
   /** This device sends read receipts when a thread is opened (the org's choice; off unless turned on). */
   readReceipts: boolean;
   /** This device's settings (lock time, notifications), from its encrypted storage. */
@@ -107,8 +109,15 @@ export class App {
     });
     const tools = h('div', { class: 'tools' }, h('label', { for: 'language' }, t('app.language')), select);
     if (this.session) {
-      const state = this.session.online ? 'connected' : this.session.connecting ? 'connecting' : 'offline';
-      tools.appendChild(h('span', { id: 'connection', role: 'status', 'data-state': state }, t(`app.${state === 'connected' ? 'online' : state}`)));
+      const state = this.session.revoked ? 'revoked' : this.session.online ? 'connected' : this.session.connecting ? 'connecting' : 'offline';
+      // Revoked is a security state, not a network one: said as an alert, in the warning style.
+      tools.appendChild(
+        h(
+          'span',
+          { id: 'connection', role: state === 'revoked' ? 'alert' : 'status', 'data-state': state, ...(state === 'revoked' ? { class: 'revoked' } : {}) },
+          t(`app.${state === 'connected' ? 'online' : state}`),
+        ),
+      );
       const session = this.session;
       // What waits for the relay: a count only (the outbox screen lists it).
       tools.appendChild(on(h('button', { type: 'button', id: 'open-outbox', class: 'secondary' }, t('outbox.open', { count: session.outbox.count })), 'click', () => void this.show(this.outboxScreen)));
@@ -189,7 +198,7 @@ export class App {
       UnreadMarks.load(client),
       Outbox.load(client, cases),
     ]);
-    const session: Session = { client, cases, online: false, connecting: true, readReceipts, settings, unread, outbox };
+    const session: Session = { client, cases, online: false, connecting: true, revoked: false, readReceipts, settings, unread, outbox };
     this.session = session;
     this.sessionListeners.push(
       // Another device's message, stored for the first time: unread unless its thread is on screen; a
@@ -201,6 +210,7 @@ export class App {
       }),
       client.on('connection', (state) => {
         session.online = state === 'connected';
+        if (state === 'revoked') session.revoked = true;
         this.renderBar();
         // The socket came back by itself (the relay restarted): what waited goes now.
         if (session.online) void this.sendWaiting(session);
@@ -235,7 +245,7 @@ export class App {
       await session.client.close();
       return;
     }
-    if (!online) this.retryOnline(session, 5_000);
+    if (!online && !session.revoked) this.retryOnline(session, 5_000);
     try {
       await session.cases.start();
     } catch (err) {
@@ -269,9 +279,11 @@ export class App {
       session.online = true;
       await session.client.sync();
       return true;
-    } catch {
+    } catch (err) {
       // Offline is a state the bar shows, not a failure: the profile and its cases open from this browser.
+      // Revoked is final: the bar says so and nothing retries.
       session.online = false;
+      if (isHandoverError(err, 'REVOKED')) session.revoked = true;
       return false;
     }
   }
@@ -279,7 +291,7 @@ export class App {
   /** While this session lasts and is offline, try again, waiting longer each time (at most a minute). */
   private retryOnline(session: Session, waitMs: number): void {
     this.retryTimer = setTimeout(() => {
-      if (this.session !== session || session.online) return;
+      if (this.session !== session || session.online || session.revoked) return;
       void this.goOnline(session).then(async (online) => {
         if (this.session !== session) return;
         this.renderBar();
