@@ -85,7 +85,7 @@ it('says so when its organisation revokes this device, at once and at the next u
   expect((await postJson(live.url, ROUTES.revocations, { revocation: network.revokeDevice(browserDevice, 'laptop lost') })).status).toBe(201);
   await page.waitForSelector('#connection[data-state="revoked"]', { timeout: 30_000 });
   expect(await page.getAttribute('#connection', 'role')).toBe('alert');
-  expect(await page.textContent('#connection')).toMatch(/^Revoked: your organisation has withdrawn this device/);
+  expect(await page.textContent('#connection')).toMatch(/^Revoked: the relay refuses this device/);
   // At the next unlock the first sign-in is refused for good: revoked, not "offline", and no retry turns it back.
   await page.click('#lock');
   await page.waitForSelector('#unlock');

@@ -8,7 +8,7 @@ export const en = {
   'app.offline': 'Offline: the relay cannot be reached. What you do is kept and sent when it is back.',
   'app.online': 'Connected',
   'app.connecting': 'Connecting…',
-  'app.revoked': 'Revoked: your organisation has withdrawn this device (or the organisation itself was revoked). It can no longer send or receive; ask your org admin.',
+  'app.revoked': 'Revoked: the relay refuses this device, saying it or its organisation has been revoked. It can no longer send or receive; ask your org admin to confirm.',
   'app.readReceipts': 'Send read receipts',
   'app.error': 'Something went wrong: {message}',
   'app.locked': 'Locked. Nothing of your cases is on the screen.',

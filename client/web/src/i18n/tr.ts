@@ -10,7 +10,7 @@ export const tr: Catalogue = {
   'app.offline': 'Çevrimdışı: aktarıcıya ulaşılamıyor. Yaptıklarınız saklanır ve bağlantı gelince gönderilir.',
   'app.online': 'Bağlı',
   'app.connecting': 'Bağlanıyor…',
-  'app.revoked': 'İptal edildi: kuruluşunuz bu cihazı iptal etti (ya da kuruluşun kendisi iptal edildi). Artık mesaj gönderemez ve alamaz; kuruluş yöneticinize başvurun.',
+  'app.revoked': 'İptal edildi: aktarıcı bu cihazı kabul etmiyor ve cihazın ya da kuruluşunuzun iptal edildiğini söylüyor. Artık mesaj gönderemez ve alamaz; kuruluş yöneticinizden doğrulamasını isteyin.',
   'app.readReceipts': 'Okundu bilgisi gönder',
   'app.error': 'Bir sorun oluştu: {message}',
   'app.locked': 'Kilitli. Ekranda vakalarınızdan hiçbir şey yok.',
