@@ -2,7 +2,9 @@
  * The outbox screen: what this device sent that the relay has not taken
  * yet — thread actions (outbox.ts) and referrals the case layer keeps until
  * every part went out. It names the case, the kind of action, when it was
- * sent and where it is; no case data beyond what the thread view shows.
+ * sent and where it is; no case data beyond what the thread view shows
+ * (a note's words are not listed; a consent withdrawal says who recorded
+ * it, an added org which org for which purpose).
  */
 import type { App } from './app';
 import { h, on } from './dom';
