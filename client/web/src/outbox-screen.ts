@@ -2,7 +2,9 @@
  * The outbox screen: what this device sent that the relay has not taken
  * yet — thread actions (outbox.ts) and referrals the case layer keeps until
  * every part went out. It names the case, the kind of action, when it was
- * sent and where it is; no case data beyond what the thread view shows.
+ * sent and where it is; no case data beyond what the thread view shows
+ * (a note's words are not listed; a consent withdrawal says who recorded
+ * it, an added org which org for which purpose).
  */
 import type { App } from './app';
 import { h, on } from './dom';
@@ -27,14 +29,16 @@ export function outboxScreen(app: App) {
     const list = h('ul', { id: 'outbox-items' });
     for (const item of items) {
       const state = outbox.stateOf(item);
+      const { label, summary } = pendingText(item);
       const open = on(h('button', { type: 'button', class: 'secondary open-thread' }, caseCodes.get(item.threadId) ?? '—'), 'click', () => void app.show(threadScreen(app, item.threadId)));
       list.appendChild(
         h(
           'li',
           { 'data-item': item.id, 'data-state': state, class: state === 'failed' ? 'warning' : undefined },
           open,
-          ` — ${pendingText(item).label}, ${formatDateTime(item.queuedAt)} — `,
+          ` — ${label}, ${formatDateTime(item.queuedAt)} — `,
           h('span', { class: 'pending-state' }, pendingState(state, item)),
+          summary ? h('p', { class: 'event-detail pending-summary' }, summary) : null,
           state === 'sending' ? null : ' ',
           state === 'sending' ? null : on(h('button', { type: 'button', class: 'secondary discard' }, t('outbox.discard')), 'click', () => void outbox.discard(item.id).then(() => app.refresh())),
         ),

@@ -17,15 +17,30 @@
  * Known gap, as in the case layer's referral outbox: a page closed after the relay took the envelope but before this device stored
  * its own copy sends it again (visible as a second note).
  *
+ * Two actions change the thread for good, and are recognised by what they
+ * leave rather than by a matching event: a consent withdrawal is done once
+ * the thread is consent-withdrawn or purged (its events are gone then, and
+ * the case layer refuses anything more), and adding an org is done once the
+ * org is a participant (whoever withdrew or added it: sending it again could
+ * only be refused). A withdrawal that went out takes the thread's other
+ * items with it (they hold the case's words, and the thread is purged).
+ * Until a withdrawal is sent, the survivor's data stays on this device: the
+ * case layer purges when it sends.
+ *
+ * Adding an org is checked against the consent when it is queued (the
+ * thread screen: not covered needs a written vital-interest reason, kept in
+ * the item) and again by the case layer when it is sent; if it is refused
+ * then, the item fails with the reason, as any other.
+ *
  * Referrals have their own outbox in the case layer (a referral is several
  * messages); this module only lists them.
  */
-import type { CaseService, DeclineBody, IntakeScheduleBody, ReturnStepBody, ThreadEvent } from '../../referral/index';
+import type { CaseService, CaseThread, DeclineBody, IntakeScheduleBody, Purpose, ReturnStepBody, ThreadEvent } from '../../referral/index';
 import { type HandoverClient, isHandoverError } from '../../sdk/index';
 
 const RECORD = 'web-outbox';
 
-/** The actions that wait in the outbox when the relay is away (each one event; no consent decision at send time). */
+/** The actions that wait in the outbox when the relay is away (each one event; the case layer checks the consent again at send time). */
 export type QueuedAction =
   | { kind: 'note'; body: { text: string } }
   | { kind: 'acknowledge' | 'accept' | 'arrived' | 'no-show' | 'start-service' | 'complete-service'; body: Record<string, never> }
@@ -35,7 +50,9 @@ export type QueuedAction =
   | { kind: 'schedule'; body: IntakeScheduleBody }
   | { kind: 'withdraw'; body: { reasonCode: Extract<ThreadEvent['event'], { type: 'referral.withdraw' }>['body']['reasonCode']; details?: string } }
   | { kind: 'close'; body: { reasonForCaseClosure: string } }
-  | { kind: 'return-step'; body: Omit<ReturnStepBody, 'responsibleOrgId'> };
+  | { kind: 'return-step'; body: Omit<ReturnStepBody, 'responsibleOrgId'> }
+  | { kind: 'withdraw-consent'; body: Parameters<CaseService['withdrawConsent']>[1] }
+  | { kind: 'add-participant'; body: { orgId: string; purpose: Purpose; overrideReason?: string } };
 
 export type QueuedKind = QueuedAction['kind'];
 
@@ -55,6 +72,8 @@ export const EVENT_TYPE: Record<QueuedKind, ThreadEvent['event']['type']> = {
   withdraw: 'referral.withdraw',
   close: 'case.close',
   'return-step': 'return.step',
+  'withdraw-consent': 'consent.withdraw',
+  'add-participant': 'participant.add',
 };
 
 export type OutboxItem = QueuedAction & {
@@ -108,11 +127,25 @@ export function dispatch(cases: CaseService, threadId: string, action: QueuedAct
       return cases.close(threadId, action.body.reasonForCaseClosure);
     case 'return-step':
       return cases.returnStep(threadId, action.body);
+    case 'withdraw-consent':
+      // Sent, it purges this device's copy of the case (the case layer does, before it resolves).
+      return cases.withdrawConsent(threadId, action.body);
+    case 'add-participant':
+      return cases.addParticipant(threadId, action.body);
   }
 }
 
-/** The thread's event that is this item, when the relay took it before the item was removed (a reload in between). */
-export function sentAlready(item: OutboxItem, events: readonly ThreadEvent[], deviceId: string): boolean {
+/** What of a thread tells a withdrawal or an added org is done already. */
+export type ThreadFacts = Pick<CaseThread, 'purged' | 'consentWithdrawal' | 'participants'>;
+
+/** The thread's state or event that is this item, when the relay took it before the item was removed (a reload in between). */
+export function sentAlready(item: OutboxItem, events: readonly ThreadEvent[], deviceId: string, thread?: ThreadFacts): boolean {
+  // Final changes, whoever made them: the thread shows them (no matching event needed; a purged thread has none).
+  if (item.kind === 'withdraw-consent') return thread !== undefined && (Boolean(thread.purged) || thread.consentWithdrawal !== null);
+  if (item.kind === 'add-participant') {
+    const { orgId } = item.body;
+    return thread !== undefined ? thread.participants.some((p) => p.orgId === orgId) : events.some((e) => e.event.type === 'participant.add' && e.event.body.orgId === orgId);
+  }
   const since = item.triedAt;
   if (since === undefined) return false;
   const type = EVENT_TYPE[item.kind];
@@ -267,19 +300,39 @@ export class Outbox {
     this.changed();
   }
 
+  /** The relay took the item (or the thread holds it): out of the outbox; a withdrawal takes its purged thread's other items along. */
+  private async done(item: OutboxItem): Promise<void> {
+    if (item.kind !== 'withdraw-consent') return this.remove(item.id);
+    this.items = this.items.filter((i) => i.threadId !== item.threadId);
+    await this.save();
+    this.changed();
+  }
+
+  private addedBySelf(item: OutboxItem & { kind: 'add-participant' }, events: readonly ThreadEvent[]): boolean {
+    const since = item.triedAt ?? Infinity;
+    return events.some((e) => e.event.type === 'participant.add' && e.event.body.orgId === item.body.orgId && e.event.author.deviceId === this.client.deviceId && e.event.at >= since);
+  }
+
   private async attempt(item: OutboxItem): Promise<{ status: 'sent' | 'queued' } | { status: 'failed'; error: unknown }> {
     if (this.disposed || !this.client.online) return { status: 'queued' };
     this.inFlight.add(item.id);
     this.changed();
     try {
-      if (sentAlready(item, await this.cases.events(item.threadId), this.client.deviceId)) {
-        await this.remove(item.id);
+      const final = item.kind === 'withdraw-consent' || item.kind === 'add-participant';
+      const thread = final ? await this.cases.thread(item.threadId) : undefined;
+      const events = thread?.purged ? [] : await this.cases.events(item.threadId);
+      if (sentAlready(item, events, this.client.deviceId, thread)) {
+        // Added by this device, and a reload came before the history went to the new org: send it now (it is the same messages).
+        if (item.kind === 'add-participant' && item.triedAt !== undefined && this.addedBySelf(item, events)) {
+          await this.cases.shareHistory(item.threadId, item.body.orgId).catch(() => undefined);
+        }
+        await this.done(item);
         return { status: 'sent' };
       }
       item.triedAt = Date.now();
       await this.save();
       await dispatch(this.cases, item.threadId, item);
-      await this.remove(item.id);
+      await this.done(item);
       return { status: 'sent' };
     } catch (error) {
       if (isTransient(error)) return { status: 'queued' };

@@ -50,10 +50,14 @@ export type ActionName =
   | 'add-participant'
   | 'return-step';
 
-/** Which actions this org's role (and type) allow in the thread's state (the state machine checks again when the event is built). */
-export function allowedActions(status: string | null, role: string | null, orgType?: string): ActionName[] {
+/**
+ * Which actions this org's role (and type) allow in the thread's state (the state machine checks again when the event is built).
+ * While a consent withdrawal of this device waits in the outbox, the thread is as good as withdrawn: nothing more is offered.
+ */
+export function allowedActions(status: string | null, role: string | null, orgType?: string, withdrawalWaiting = false): ActionName[] {
   const actions: ActionName[] = [];
   if (role === null || status === null) return actions;
+  if (withdrawalWaiting) status = 'consent-withdrawn';
   const receiving = role === 'receiving';
   if (receiving && status === 'sent') actions.push('acknowledge');
   if (receiving && UNDECIDED.includes(status)) actions.push('accept', 'decline', 'request-info');
@@ -224,9 +228,20 @@ function returnPathList(path: ReturnPathState): HTMLElement {
   return list;
 }
 
-/** What an outbox item says in a thread or the outbox: its event, its words (a note's text), and where it is. */
-export function pendingText(item: OutboxItem): { label: string; detail?: string } {
+/**
+ * What an outbox item says in a thread or the outbox: its event, its words (a note's text), and where it is.
+ * `summary` is what the outbox screen may show too (who recorded a withdrawal, which org is added for what; never a note's words).
+ */
+export function pendingText(item: OutboxItem): { label: string; detail?: string; summary?: string } {
   const label = tDynamic(`event.${EVENT_TYPE[item.kind]}`, humanize(item.kind));
+  if (item.kind === 'withdraw-consent') {
+    const summary = t(item.failed ? 'outbox.withdrawConsentFailed' : 'outbox.withdrawConsentWaiting', { name: item.body.recordedBy.name });
+    return { label, detail: summary, summary };
+  }
+  if (item.kind === 'add-participant') {
+    const summary = t(item.failed ? 'outbox.addParticipantFailed' : 'outbox.addParticipantWaiting', { org: item.body.orgId, purpose: pickLabel('purpose', item.body.purpose) });
+    return { label, detail: summary, summary };
+  }
   const body = item.body as Record<string, unknown>;
   const words = [body.text, body.questions, body.details, body.reasonForCaseClosure, body.note].find((v): v is string => typeof v === 'string');
   return words === undefined ? { label } : { label, detail: words };
@@ -293,7 +308,10 @@ export function threadScreen(app: App, threadId: string) {
       ),
     );
 
-    const actions = allowedActions(thread.status, role, client.trust.certifiedOrgType(client.orgId));
+    // A consent withdrawal waiting for the relay: the survivor's data is still here until it goes; nothing more is added meanwhile.
+    const withdrawalWaiting = session.outbox.list(threadId).some((i) => i.kind === 'withdraw-consent' && !i.failed);
+    if (withdrawalWaiting && !thread.purged) root.appendChild(h('p', { class: 'notice withdrawal-waiting', id: 'withdrawal-waiting', role: 'status' }, t('thread.withdrawalWaiting')));
+    const actions = allowedActions(thread.status, role, client.trust.certifiedOrgType(client.orgId), withdrawalWaiting);
     const actionBox = h('section', { class: 'actions', 'aria-labelledby': 'actions-heading' }, h('h2', { id: 'actions-heading' }, t('thread.actions')));
     if (actions.length === 0) actionBox.appendChild(h('p', {}, t('thread.noActions')));
     const result = h('p', { role: 'status', id: 'action-result' });
@@ -440,14 +458,22 @@ export function threadScreen(app: App, threadId: string) {
         () => {
           const name = trimmed(recordedBy);
           if (!name || !window.confirm(t('action.withdrawConsentConfirm'))) return undefined;
-          return cases.withdrawConsent(threadId, { givenBy: givenBy.value as (typeof CONSENT_GIVERS)[number], method: method.value as (typeof CONSENT_METHODS)[number], recordedBy: { name } });
+          // Kept in the outbox when the relay is away; the case layer purges this device's copy once it sends it.
+          return queue({
+            kind: 'withdraw-consent',
+            body: { givenBy: givenBy.value as (typeof CONSENT_GIVERS)[number], method: method.value as (typeof CONSENT_METHODS)[number], recordedBy: { name } },
+          })();
         },
       );
     }
     if (actions.includes('add-participant')) {
       // Orgs from the directory not yet in the thread. The consent must cover the one chosen for the purpose;
       // if it does not, the page says why and offers only what the domain allows: a written vital-interest override.
-      const inThread = new Set(thread.participants.map((p) => p.orgId));
+      // An org whose adding waits in the outbox is not offered again.
+      const inThread = new Set([
+        ...thread.participants.map((p) => p.orgId),
+        ...session.outbox.list(threadId).flatMap((i) => (i.kind === 'add-participant' && !i.failed ? [i.body.orgId] : [])),
+      ]);
       const candidates = client.trust.listOrgs().filter((o) => !inThread.has(o.orgId));
       if (candidates.length > 0) {
         const org = remember(h('select', { name: 'orgId' }, ...candidates.map((o) => h('option', { value: o.orgId }, `${o.orgId} (${pickLabel('orgType', o.orgType)})`))), 'orgId');
@@ -477,7 +503,7 @@ export function threadScreen(app: App, threadId: string) {
           const d = decide();
           if (d.covered) {
             reasonMissing = false;
-            return cases.addParticipant(threadId, { orgId: org.value, purpose: purpose.value as Purpose });
+            return queue({ kind: 'add-participant', body: { orgId: org.value, purpose: purpose.value as Purpose } })();
           }
           if (!d.overridable) return undefined;
           const written = trimmed(reason);
@@ -488,7 +514,8 @@ export function threadScreen(app: App, threadId: string) {
             return undefined;
           }
           reasonField.error.textContent = '';
-          return cases.addParticipant(threadId, { orgId: org.value, purpose: purpose.value as Purpose, overrideReason: written });
+          // The written reason goes with the queued item: the case layer checks the consent again when it sends it.
+          return queue({ kind: 'add-participant', body: { orgId: org.value, purpose: purpose.value as Purpose, overrideReason: written } })();
         });
         const addForm = actionBox.querySelector<HTMLFormElement>('form#action-add-participant');
         addForm?.prepend(field(t('action.org'), org).wrap, field(t('action.purpose'), purpose).wrap, scopeNote, reasonField.wrap);

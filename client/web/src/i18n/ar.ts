@@ -343,4 +343,10 @@ export const ar: Catalogue = {
   // the form while the directory is still empty
   'form.directoryLoading': 'جارٍ الاتصال بالمُرحِّل: ستظهر المنظمات التي يمكنك الإحالة إليها عندما يستجيب.',
   'form.directoryEmpty': 'لا يعرف هذا الجهاز أي منظمة أخرى بعد: ستظهر بعد الاتصال بالمُرحِّل.',
+  // h-fd: consent withdrawal and adding an org wait in the outbox
+  'outbox.withdrawConsentWaiting': 'سحب الموافقة سجّله {name}، بانتظار الإرسال',
+  'outbox.withdrawConsentFailed': 'سحب الموافقة سجّله {name}، لم يُرسل',
+  'outbox.addParticipantWaiting': 'إضافة {org} ({purpose})، بانتظار الإرسال',
+  'outbox.addParticipantFailed': 'إضافة {org} ({purpose})، لم تُرسل',
+  'thread.withdrawalWaiting': 'سحب الناجي لموافقته بانتظار المُرحِّل. إلى أن يُرسل، تبقى بيانات الناجي على هذا الجهاز؛ وعند إرساله تُحذف الحالة هنا وفي كل منظمة مشاركة فيها. لا يمكن إضافة شيء إلى الحالة في هذه الأثناء.',
 };

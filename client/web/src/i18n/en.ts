@@ -341,6 +341,12 @@ export const en = {
   // the form while the directory is still empty
   'form.directoryLoading': 'Connecting to the relay: the organisations you can refer to appear when it answers.',
   'form.directoryEmpty': 'This device knows no other organisation yet: they appear once it has connected to the relay.',
+  // h-fd: consent withdrawal and adding an org wait in the outbox
+  'outbox.withdrawConsentWaiting': 'Consent withdrawal recorded by {name}, waiting to be sent',
+  'outbox.withdrawConsentFailed': 'Consent withdrawal recorded by {name}, not sent',
+  'outbox.addParticipantWaiting': 'Adding {org} ({purpose}), waiting to be sent',
+  'outbox.addParticipantFailed': 'Adding {org} ({purpose}), not sent',
+  'thread.withdrawalWaiting': 'The survivor’s consent withdrawal is waiting for the relay. Until it is sent, the survivor’s data stays on this device; once it goes, the case is deleted here and at every organisation in it. Nothing more can be added to the case meanwhile.',
 } as const;
 
 export type MessageKey = keyof typeof en;

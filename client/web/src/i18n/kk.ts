@@ -343,4 +343,10 @@ export const kk: Catalogue = {
   // the form while the directory is still empty
   'form.directoryLoading': 'Ретрансляторға қосылуда: іс жолдауға болатын ұйымдар ол жауап бергенде пайда болады.',
   'form.directoryEmpty': 'Бұл құрылғы әзірге басқа ұйымдарды білмейді: олар ретрансляторға қосылғаннан кейін пайда болады.',
+  // h-fd: consent withdrawal and adding an org wait in the outbox
+  'outbox.withdrawConsentWaiting': 'Келісімді қайтарып алу жазылды: {name}, жіберуді күтуде',
+  'outbox.withdrawConsentFailed': 'Келісімді қайтарып алу жазылды: {name}, жіберілмеді',
+  'outbox.addParticipantWaiting': '{org} қосылуда ({purpose}), жіберуді күтуде',
+  'outbox.addParticipantFailed': '{org} қосылуда ({purpose}), жіберілмеді',
+  'thread.withdrawalWaiting': 'Зардап шегушінің келісімді қайтарып алуы ретрансляторды күтуде. Ол жіберілгенше зардап шегушінің деректері осы құрылғыда қалады; жіберілгеннен кейін іс осында және ондағы барлық ұйымда жойылады. Оған дейін іске ештеңе қосуға болмайды.',
 };

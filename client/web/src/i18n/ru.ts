@@ -343,4 +343,10 @@ export const ru: Catalogue = {
   // the form while the directory is still empty
   'form.directoryLoading': 'Подключение к ретранслятору: организации, которым можно направить дело, появятся, когда он ответит.',
   'form.directoryEmpty': 'Это устройство пока не знает других организаций: они появятся после подключения к ретранслятору.',
+  // h-fd: consent withdrawal and adding an org wait in the outbox
+  'outbox.withdrawConsentWaiting': 'Отзыв согласия записан: {name}, ожидает отправки',
+  'outbox.withdrawConsentFailed': 'Отзыв согласия записан: {name}, не отправлен',
+  'outbox.addParticipantWaiting': 'Добавление {org} ({purpose}), ожидает отправки',
+  'outbox.addParticipantFailed': 'Добавление {org} ({purpose}), не отправлено',
+  'thread.withdrawalWaiting': 'Отзыв согласия пострадавшего ожидает ретранслятора. Пока он не отправлен, данные пострадавшего остаются на этом устройстве; после отправки дело удаляется здесь и во всех организациях, участвующих в нём. До тех пор добавить в дело ничего нельзя.',
 };

@@ -343,4 +343,10 @@ export const tr: Catalogue = {
   // the form while the directory is still empty
   'form.directoryLoading': 'Aktarıcıya bağlanılıyor: yönlendirme yapabileceğiniz kuruluşlar o yanıt verince görünür.',
   'form.directoryEmpty': 'Bu cihaz henüz başka bir kuruluş tanımıyor: aktarıcıya bağlandıktan sonra görünürler.',
+  // h-fd: consent withdrawal and adding an org wait in the outbox
+  'outbox.withdrawConsentWaiting': 'Rıza geri çekme kaydı: {name}, gönderilmeyi bekliyor',
+  'outbox.withdrawConsentFailed': 'Rıza geri çekme kaydı: {name}, gönderilmedi',
+  'outbox.addParticipantWaiting': '{org} ekleniyor ({purpose}), gönderilmeyi bekliyor',
+  'outbox.addParticipantFailed': '{org} ekleniyor ({purpose}), gönderilmedi',
+  'thread.withdrawalWaiting': 'Mağdurun rızasını geri çekmesi aktarıcıyı bekliyor. Gönderilene kadar mağdurun verileri bu cihazda kalır; gönderildiğinde vaka burada ve vakadaki her kuruluşta silinir. Bu arada vakaya başka bir şey eklenemez.',
 };
