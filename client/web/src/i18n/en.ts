@@ -339,6 +339,18 @@ export const en = {
   // the form while the directory is still empty
   'form.directoryLoading': 'Connecting to the relay: the organisations you can refer to appear when it answers.',
   'form.directoryEmpty': 'This device knows no other organisation yet: they appear once it has connected to the relay.',
+  // h-fc: referral form override, withholding by org type, country picker
+  'form.withheldByType': 'Withhold from every organisation of a type',
+  'form.withheldByTypeHint': 'Applies to every organisation of that type, also one added to the case later.',
+  'form.withheldFromType': 'Withhold from every organisation of type “{type}”',
+  'form.previewOverride': '{org}: outside the consent ({reasons}); would receive {groups} only with a vital-interest override',
+  'form.override.title': 'Vital-interest override',
+  'form.override.explain': 'The consent does not cover {orgs}. You may send it anyway only in the survivor’s vital interest, to protect their life or safety. Your reason is signed with the referral, and every organisation in the case sees it in its timeline as a consent override.',
+  'form.override.reason': 'Vital-interest reason (required to send outside the consent)',
+  'form.override.required': 'Write the vital-interest reason first.',
+  'form.override.refused': 'This referral cannot be sent to {orgs}: {reasons}. This cannot be overridden.',
+  'form.countryPickHint': 'Type or choose a country by name, or its two-letter code (e.g. TR).',
+  'form.error.country': 'Choose a country from the list, or type its two-letter code.',
 } as const;
 
 export type MessageKey = keyof typeof en;

@@ -341,4 +341,16 @@ export const tr: Catalogue = {
   // the form while the directory is still empty
   'form.directoryLoading': 'Aktarıcıya bağlanılıyor: yönlendirme yapabileceğiniz kuruluşlar o yanıt verince görünür.',
   'form.directoryEmpty': 'Bu cihaz henüz başka bir kuruluş tanımıyor: aktarıcıya bağlandıktan sonra görünürler.',
+  // h-fc: referral form override, withholding by org type, country picker
+  'form.withheldByType': 'Bir türdeki tüm kuruluşlardan gizle',
+  'form.withheldByTypeHint': 'O türdeki her kuruluşa, vakaya sonradan eklenenlere de uygulanır.',
+  'form.withheldFromType': '“{type}” türündeki tüm kuruluşlardan gizle',
+  'form.previewOverride': '{org}: onamın dışında ({reasons}); {groups} ancak hayati menfaat gerekçesiyle onam aşılırsa alır',
+  'form.override.title': 'Hayati menfaat gerekçesiyle onamın aşılması',
+  'form.override.explain': 'Onam {orgs} kapsamıyor. Yine de yalnızca mağdurun hayati menfaati için, yaşamını veya güvenliğini korumak amacıyla gönderebilirsiniz. Gerekçeniz sevkle birlikte imzalanır ve vakadaki her kuruluş bunu zaman çizelgesinde onamın aşılması olarak görür.',
+  'form.override.reason': 'Hayati menfaat gerekçesi (onam dışında göndermek için zorunlu)',
+  'form.override.required': 'Önce hayati menfaat gerekçesini yazın.',
+  'form.override.refused': 'Bu sevk {orgs} için gönderilemez: {reasons}. Bu aşılamaz.',
+  'form.countryPickHint': 'Bir ülkeyi adıyla yazın veya seçin ya da iki harfli kodunu girin (ör. TR).',
+  'form.error.country': 'Listeden bir ülke seçin veya iki harfli kodunu yazın.',
 };
