@@ -225,8 +225,8 @@ describe('sending outside the consent: the vital-interest override', () => {
     expect(iom.overrideReceives).toContain('identity');
     expect(iom.overrideReceives).not.toContain('healthNeeds');
     // The case layer's own plan agrees: refused without a reason, planned with one and marked as an override.
-    expect(() => planReferral(outside(), { recipients: [iom], purpose: example.header.purpose, now })).toThrow(/vital-interest/);
-    const plan = planReferral(outside(), { recipients: [iom], purpose: example.header.purpose, now, overrideReason: 'Life at risk tonight' });
+    expect(() => planReferral(outside(), { recipients: [{ orgId: 'iom-ist', orgType: 'iom' }], purpose: example.header.purpose, now })).toThrow(/vital-interest/);
+    const plan = planReferral(outside(), { recipients: [{ orgId: 'iom-ist', orgType: 'iom' }], purpose: example.header.purpose, now, overrideReason: 'Life at risk tonight' });
     expect(plan.recipients[0]).toMatchObject({ override: { reason: 'Life at risk tonight', violations: ['org-not-covered'] }, fieldGroups: iom.overrideReceives });
   });
 
