@@ -727,6 +727,9 @@ export function referralFormScreen(app: App) {
       app.onThreadUpdate(() => {
         if (session.client.trust.listOrgs().some((o) => o.orgId !== session.client.orgId)) void app.refresh();
       });
+    } else {
+      // The form shows no thread: a thread's update (or a delivery notice) must not draw it again, which would lose what was ticked and chosen.
+      app.onThreadUpdate(() => undefined);
     }
     root.append(form);
   };
