@@ -580,8 +580,15 @@ export function referralFormScreen(app: App) {
       });
       return h('fieldset', { class: 'withhold-type', 'data-org-type': row.orgType }, h('legend', {}, t('form.withheldFromType', { type: row.label })), h('div', { class: 'checks' }, ...boxes));
     });
+    // Folded until opened: four types of every group would be a long walk for the keyboard through a choice most referrals do not need.
     consentSet?.appendChild(
-      h('fieldset', { class: 'field', 'data-field': 'consent.withheld.byType', id: 'withhold-by-type' }, h('legend', {}, t('form.withheldByType')), h('p', { class: 'hint' }, t('form.withheldByTypeHint')), ...typeSets),
+      h(
+        'details',
+        { class: 'field withhold-types', 'data-field': 'consent.withheld.byType', id: 'withhold-by-type' },
+        h('summary', {}, t('form.withheldByType')),
+        h('p', { class: 'hint' }, t('form.withheldByTypeHint')),
+        ...typeSets,
+      ),
     );
     const withheld = (): WithholdChoice => ({
       all: withheldBoxes.filter((b) => b.box.checked).map((b) => b.box.value),
