@@ -18,7 +18,9 @@ import { loadCrypto } from '../../shared/crypto/sodium';
 import { type TestOrg, TestNetwork } from '../support/network';
 import { startRedis, type TestRedis } from '../support/redis';
 import { enrolClient, eventually, postJson, type RelayFixture, startTestRelay } from '../support/relay';
-import { enrolBrowser, launchChromium } from './browser';
+import { enrolBrowser, fillReferralBasics, formField, launchChromium } from './browser';
+import { seriousViolations as axeSerious } from './screens';
+import { ru } from '../../client/web/src/i18n/ru';
 
 const WEB_DIR = path.join(__dirname, '../../dist/web');
 const AXE = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -226,6 +228,152 @@ it('shows the return path IOM records as an ordered list, with status and time i
   await page.waitForSelector('#return-path li[data-step="return-requested"] .step-status:text-is("Выполнено")');
   expect(await page.textContent('#return-path li[data-step="receipt-confirmed"] .step-status')).toBe('Не начато');
   expect(await page.textContent('#return-path li[data-step="return-requested"]')).toContain('обновлено');
+  await page.selectOption('#language', 'en');
+  expect(pageErrors).toEqual([]);
+});
+
+/** From wherever the page is, a new referral form (the inbox first). */
+async function openNewReferral(): Promise<void> {
+  if (await page.$('#referral-form')) await page.click('#referral-form button.secondary[type="button"]');
+  else if (!(await page.$('#new-referral'))) await page.click('#back');
+  await page.waitForSelector('#new-referral');
+  await page.click('#new-referral');
+  await page.waitForSelector('#referral-form');
+}
+
+/** The case's own required fields: the caseworker, the sender's reference, the case code. */
+async function fillCase(caseCode: string): Promise<void> {
+  await page.fill(formField('header.referringPrimaryCaseWorker.name'), 'Dana');
+  await page.fill(formField('header.senderCaseReference'), `TRZ/${caseCode}`);
+  await page.fill(formField('identity.caseCode'), caseCode);
+}
+
+/** The thread the SDK client holds for a case code, once it has it. */
+async function threadFor(cases: CaseService, caseCode: string): Promise<string> {
+  await eventually(async () => (await cases.listThreads()).some((t) => t.caseCode === caseCode), 15_000, `the referral ${caseCode} arrives`);
+  await cases.idle();
+  return (await cases.listThreads()).find((t) => t.caseCode === caseCode)?.threadId ?? '';
+}
+
+it('sends a referral to an org outside the consent only with a written vital-interest reason, which the receiving org sees as an override', async () => {
+  await openNewReferral();
+  const f = formField;
+  // The consent covers the shelter only; IOM is a coordinator all the same.
+  await fillReferralBasics(page, shelter.orgId, [iom.orgId]);
+  await page.uncheck(`${f('consent.coveredOrgIds')}[value="${iom.orgId}"]`);
+  await fillCase('OV-2026-0001');
+  await page.fill(f('identity.firstName'), 'Aigerim');
+  await page.dispatchEvent(f('identity.firstName'), 'change');
+  await page.waitForSelector(`#disclosure-preview li.warning[data-org="${iom.orgId}"]:has-text("outside the consent (the consent does not cover this organisation)")`);
+  expect(await page.isVisible('#referral-override')).toBe(true);
+  expect(await page.isVisible('#override-refused')).toBe(false);
+  expect(await page.textContent('#referral-override')).toContain(`(${iom.orgId})`);
+  // The shelter is in the consent: no warning for it.
+  expect(await page.getAttribute(`#disclosure-preview li[data-org="${shelter.orgId}"]`, 'class')).toBeNull();
+  expect(await axeSerious(page)).toEqual([]);
+
+  // Without a reason: refused, nothing sent, the field says why.
+  await page.click('#send-referral');
+  await page.waitForSelector('[data-field="overrideReason"] .field-error:text-is("Write the vital-interest reason first.")');
+  expect(await page.evaluate(() => document.activeElement?.getAttribute('name'))).toBe('overrideReason');
+  expect(await page.$('#thread-status')).toBeNull();
+  // Covered again: no override asked; uncovered again: asked again.
+  await page.check(`${f('consent.coveredOrgIds')}[value="${iom.orgId}"]`);
+  await page.waitForSelector('#referral-override', { state: 'hidden' });
+  await page.uncheck(`${f('consent.coveredOrgIds')}[value="${iom.orgId}"]`);
+  await page.waitForSelector('#referral-override', { state: 'visible' });
+
+  const reason = 'Exploiter is searching for her; IOM must arrange safe transfer today';
+  await page.fill(f('overrideReason'), reason);
+  await page.click('#send-referral');
+  await page.waitForSelector('#thread-status', { timeout: 30_000 });
+  // The sender's own timeline shows the signed override with its reason.
+  await page.waitForSelector(`#timeline li[data-type="consent.override"].override .override-reason:has-text("${reason}")`, { timeout: 15_000 });
+  expect(await page.textContent('#timeline li[data-type="consent.override"] .override-reason')).toBe(`Consent overridden for ${iom.orgId} in the vital interest: ${reason}`);
+  expect(await axeSerious(page)).toEqual([]);
+
+  // The receiving org outside the consent holds the override, from the signed event, with the reason.
+  const atIom = await threadFor(iomCases, 'OV-2026-0001');
+  await eventually(async () => (await iomCases.thread(atIom)).overrides.length > 0, 15_000, 'IOM holds the override');
+  const overrides = (await iomCases.thread(atIom)).overrides;
+  expect(overrides).toEqual([expect.objectContaining({ via: 'consent.override', reason, recipient: { orgId: iom.orgId, orgType: 'iom' } })]);
+  expect((await iomCases.thread(atIom)).referral?.identity.firstName).toBe('Aigerim');
+  // So does the shelter (every participant sees it); one thread for the case, sent once.
+  const atShelter = await threadFor(shelterCases, 'OV-2026-0001');
+  await eventually(async () => (await shelterCases.thread(atShelter)).overrides.some((o) => o.reason === reason), 15_000, 'the shelter sees the override');
+  expect((await iomCases.listThreads()).filter((t) => t.caseCode === 'OV-2026-0001')).toHaveLength(1);
+  expect(pageErrors).toEqual([]);
+});
+
+it('withholds a group from every org of a type: an org of that type decrypts the referral without it, another type gets it', async () => {
+  await openNewReferral();
+  const f = formField;
+  // Folded until opened (the keyboard walk of the consent stays short); the types by their labels in the user's language.
+  expect(await page.isVisible('#withhold-by-type fieldset[data-org-type="authority"]')).toBe(false);
+  await page.selectOption('#language', 'ru');
+  await page.click('#withhold-by-type > summary');
+  await page.waitForSelector(`#withhold-by-type fieldset[data-org-type="authority"] legend:text-is("Скрыть от всех организаций типа «Государственный орган»")`);
+  expect(await page.textContent('#withhold-by-type > summary')).toBe(ru['form.withheldByType']);
+  await page.selectOption('#language', 'en');
+  if (!(await page.$('#withhold-by-type[open]'))) await page.click('#withhold-by-type > summary');
+  await page.waitForSelector('#withhold-by-type fieldset[data-org-type="shelter"] legend:text-is("Withhold from every organisation of type “Shelter”")');
+  const name = `Type${Math.random().toString(36).slice(2, 10)}`;
+  await fillReferralBasics(page, shelter.orgId, [iom.orgId]);
+  await fillCase('TY-2026-0001');
+  await page.fill(f('identity.firstName'), name);
+  await page.dispatchEvent(f('identity.firstName'), 'change');
+  const receives = async (orgId: string) => ((await page.getAttribute(`#disclosure-preview li[data-org="${orgId}"]`, 'data-receives')) ?? '').split(' ');
+  await page.waitForSelector(`#disclosure-preview li[data-org="${shelter.orgId}"]`);
+  expect(await receives(shelter.orgId)).toEqual(expect.arrayContaining(['identity', 'legalName']));
+  // Identity from every shelter (the legal name with it).
+  await page.check('#withhold-by-type [name="withheld-type.shelter"][value="identity"]');
+  await page.waitForSelector(`#disclosure-preview li[data-org="${shelter.orgId}"]:not([data-receives~="identity"])`);
+  expect(await page.textContent(`#disclosure-preview li[data-org="${shelter.orgId}"]`)).toMatch(/withheld: .*Identity/);
+  expect(await receives(shelter.orgId)).not.toContain('identity');
+  expect(await receives(shelter.orgId)).not.toContain('legalName');
+  expect(await receives(iom.orgId)).toEqual(expect.arrayContaining(['identity', 'legalName']));
+  expect(await page.textContent(`#disclosure-preview li[data-org="${shelter.orgId}"]`)).toMatch(/^shelter-ist \(Shelter\): /);
+  expect(await axeSerious(page)).toEqual([]);
+  await page.click('#send-referral');
+  await page.waitForSelector('#thread-status', { timeout: 30_000 });
+
+  const atShelter = await threadFor(shelterCases, 'TY-2026-0001');
+  const shelterView = (await shelterCases.thread(atShelter)).referral;
+  expect(shelterView?.identity).toEqual({ caseCode: 'TY-2026-0001' });
+  expect(shelterView?.consent.withheld).toEqual([{ fieldGroups: ['identity'], fromOrgTypes: ['shelter'] }]);
+  expect(JSON.stringify((await shelterClient.threadMessages(atShelter)).map((m) => m.payload))).not.toContain(name);
+  const atIom = await threadFor(iomCases, 'TY-2026-0001');
+  await eventually(async () => (await iomCases.thread(atIom)).referral?.identity.firstName === name, 15_000, 'IOM has the name');
+  expect(pageErrors).toEqual([]);
+});
+
+it('takes a country by its name in Russian and sends its code; a name it does not know is a field error in Russian', async () => {
+  await openNewReferral();
+  const f = formField;
+  await page.selectOption('#language', 'ru');
+  await page.waitForSelector(`#referral-form legend:text-is("${ru['form.section.consent']}")`);
+  const country = f('traffickingContext.countryOfExploitation');
+  const listId = await page.getAttribute(country, 'list');
+  expect(await page.$$eval(`datalist#${listId} option`, (els) => els.length)).toBe(249);
+  expect(await page.$eval(`datalist#${listId} option[value="Турция"]`, (el) => el.textContent)).toBe('TR');
+  await fillReferralBasics(page, shelter.orgId, [iom.orgId]);
+  await fillCase('CO-2026-0001');
+  await page.selectOption(f('traffickingContext.traffickingStatus'), { index: 1 });
+  await page.check(`${f('traffickingContext.typeOfExploitation')} >> nth=0`);
+  await page.fill(country, 'Атлантида');
+  await page.click('#send-referral');
+  await page.waitForSelector(`[data-field="traffickingContext.countryOfExploitation"] .field-error:text-is("${ru['form.error.country']}")`);
+  expect(await page.$('#thread-status')).toBeNull();
+  // Typed in another case, as a person would: the name maps back to its code.
+  await page.fill(country, 'турция');
+  // Sent from the keyboard: headless Chromium's suggestion pop-up (the typed name matches a country) takes the next mouse click.
+  await page.focus('#send-referral');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#thread-status', { timeout: 30_000 });
+  const atIom = await threadFor(iomCases, 'CO-2026-0001');
+  expect((await iomCases.thread(atIom)).referral?.traffickingContext?.countryOfExploitation).toBe('TR');
+  // The thread shows it by name again, in the reader's language.
+  expect(await page.textContent('body')).toContain('Турция (TR)');
   await page.selectOption('#language', 'en');
   expect(pageErrors).toEqual([]);
 });

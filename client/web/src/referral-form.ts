@@ -6,11 +6,12 @@
  * schema's own checks give the field-level messages, in the user's language.
  * The consent section comes first.
  */
-import { FIELD_GROUPS, type FieldGroup, Location, type OrgRef, ReferralBody, type ScopeViolation, type WithheldRule, planReferral, withheldGroupsFor } from '../../referral/index';
-import { isHandoverError } from '../../sdk/index';
+import { FIELD_GROUPS, type FieldGroup, Location, type OrgRef, type OrgTypeName, REFERRAL_LIMITS, ReferralBody, type ScopeViolation, Text, type WithheldRule, planReferral, withheldGroupsFor } from '../../referral/index';
+import { ORG_TYPES, isHandoverError } from '../../sdk/index';
 import { type App, errorText } from './app';
+import { countryCodeFor, countryOptions } from './countries';
 import { field, h, on, uid } from './dom';
-import { type MessageKey, humanize, t, tDynamic } from './i18n/index';
+import { type MessageKey, humanize, language, t, tDynamic } from './i18n/index';
 import { fieldOptionLabel, pickLabel } from './i18n/labels/index';
 import { threadScreen } from './thread';
 
@@ -257,9 +258,14 @@ function makeControl(path: string, orgs: readonly KnownOrg[]): { control: Contro
       return { wrap: f.wrap, control: { path, kind, error: f.error, read, focus: () => input.focus() } };
     }
     case 'country': {
-      const input = h('input', { type: 'text', name, autocomplete: 'off', autocapitalize: 'characters', spellcheck: 'false', maxlength: 2, size: 3 });
-      const f = field(label, input, { hint: t('form.countryHint'), testId: path });
-      return { wrap: f.wrap, control: { path, kind, error: f.error, read: () => input.value.trim().toUpperCase() || undefined, focus: () => input.focus() } };
+      // A code still works; the list offers the countries by name in the user's language, and a typed name is mapped back to its code.
+      const lang = language();
+      const options = countryOptions(lang);
+      const list = h('datalist', { id: uid('countries') }, ...options.map((o) => h('option', { value: o.name }, o.code)));
+      const input = h('input', { type: 'text', name, autocomplete: 'off', spellcheck: 'false', maxlength: 100, list: list.id });
+      const f = field(label, input, { hint: t('form.countryPickHint'), testId: path });
+      f.wrap.appendChild(list);
+      return { wrap: f.wrap, control: { path, kind, error: f.error, read: () => countryCodeFor(input.value, lang, options), focus: () => input.focus() } };
     }
     case 'text': {
       const input = kind.long
@@ -312,6 +318,8 @@ export interface WithholdChoice {
   all: readonly string[];
   /** Per recipient org id: the groups it must not receive. */
   byOrg?: ReadonlyMap<string, readonly string[]>;
+  /** Per certified org type: the groups no org of that type may receive (a recipient now, or one added later). */
+  byType?: ReadonlyMap<string, readonly string[]>;
 }
 
 /** The recipients the form's values name: the referred org, then the coordinators (distinct ids). */
@@ -340,6 +348,11 @@ export function withheldRules(choice: WithholdChoice, recipients: readonly strin
   for (const orgId of recipients) {
     const groups = [...new Set(choice.byOrg?.get(orgId) ?? [])].filter(isGroup).filter((g) => !all.includes(g));
     if (groups.length > 0) rules.push({ fieldGroups: groups, fromOrgIds: [orgId] });
+  }
+  // A type's rule is kept whether or not a recipient has that type now: it also binds an org added to the case later.
+  for (const type of ORG_TYPES) {
+    const groups = [...new Set(choice.byType?.get(type) ?? [])].filter(isGroup).filter((g) => !all.includes(g));
+    if (groups.length > 0) rules.push({ fieldGroups: groups, fromOrgTypes: [type] });
   }
   return rules;
 }
@@ -380,16 +393,29 @@ export interface PreviewRow {
   sharedAnyway: FieldGroup[];
   /** Why the consent does not allow sending to it (empty when it does): the case layer's own check. */
   violations: ScopeViolation[];
+  /** Outside the consent, but the case layer would send it with a written vital-interest reason (never after a withdrawal). */
+  overridable: boolean;
+  /** What it would receive with that override (empty when in scope or not overridable). */
+  overrideReceives: FieldGroup[];
 }
 
-/** The preview's rows: the case layer's plan for each recipient on its own (one refusal does not hide the others). */
-export function disclosureRows(body: ReferralBody, now: number): PreviewRow[] {
+/** A written reason the case layer takes as given, to ask it whether an override would be accepted (never sent). */
+const PROBE_REASON = 'probe';
+
+/**
+ * The preview's rows: the case layer's plan for each recipient on its own
+ * (one refusal does not hide the others). For a recipient outside the
+ * consent the case layer is asked again with a written reason: whether it
+ * would send with a vital-interest override is its decision, not the form's.
+ */
+export function disclosureRows(body: ReferralBody, now: number, opts: { withdrawn?: boolean } = {}): PreviewRow[] {
   const { header } = body;
   const recipients = [header.referredOrganisation, ...header.coordinators];
+  const withdrawn = opts.withdrawn ?? false;
   return recipients.map((r) => {
     const withheld = withheldGroupsFor(body.consent, r);
     try {
-      const plan = planReferral(body, { recipients: [r], purpose: header.purpose, now });
+      const plan = planReferral(body, { recipients: [r], purpose: header.purpose, now, withdrawn });
       const row = plan.recipients[0];
       const receives = row?.fieldGroups ?? [];
       return {
@@ -399,13 +425,57 @@ export function disclosureRows(body: ReferralBody, now: number): PreviewRow[] {
         withheld: withheld.filter((g) => !receives.includes(g)),
         sharedAnyway: withheld.filter((g) => receives.includes(g)),
         violations: [],
+        overridable: false,
+        overrideReceives: [],
       };
     } catch (err) {
       if (!isHandoverError(err) || err.code !== 'CONSENT_SCOPE') throw err;
       const details = err.details as { violations?: ScopeViolation[] } | undefined;
-      return { orgId: r.orgId, orgType: r.orgType, receives: [], withheld, sharedAnyway: [], violations: details?.violations ?? [] };
+      let overrideReceives: FieldGroup[] = [];
+      let overridable = false;
+      try {
+        const plan = planReferral(body, { recipients: [r], purpose: header.purpose, now, withdrawn, overrideReason: PROBE_REASON });
+        overrideReceives = plan.recipients[0]?.fieldGroups ?? [];
+        overridable = true;
+      } catch (again) {
+        if (!isHandoverError(again) || again.code !== 'CONSENT_SCOPE') throw again;
+      }
+      return { orgId: r.orgId, orgType: r.orgType, receives: [], withheld, sharedAnyway: [], violations: details?.violations ?? [], overridable, overrideReceives };
     }
   });
+}
+
+/**
+ * Whether the referral can go as it is: every recipient in the consent; or
+ * some outside it and a written vital-interest reason sends it (the case
+ * layer signs a `consent.override` for each, which every participant sees);
+ * or some outside it where no override is possible (a withdrawn consent),
+ * and it is refused. The same rules as adding an org to a thread.
+ */
+export type ReferralOverride =
+  | { kind: 'none' }
+  | { kind: 'overridable'; orgIds: string[] }
+  | { kind: 'refused'; orgIds: string[]; violations: ScopeViolation[] };
+
+export function referralOverride(rows: readonly PreviewRow[]): ReferralOverride {
+  const outside = rows.filter((r) => r.violations.length > 0);
+  if (outside.length === 0) return { kind: 'none' };
+  const refused = outside.filter((r) => !r.overridable);
+  if (refused.length > 0) return { kind: 'refused', orgIds: refused.map((r) => r.orgId), violations: [...new Set(refused.flatMap((r) => r.violations))] };
+  return { kind: 'overridable', orgIds: outside.map((r) => r.orgId) };
+}
+
+/** The written vital-interest reason, checked as the case layer's event checks it; the message in the user's language when it is not valid. */
+export function overrideReasonProblem(reason: string): string | null {
+  const written = reason.trim();
+  if (written === '') return t('form.override.required');
+  if (written.length > REFERRAL_LIMITS.text) return t('form.error.tooLong', { max: String(REFERRAL_LIMITS.text) });
+  return Text.safeParse(written).success ? null : t('form.error.format');
+}
+
+/** The org-type withholding the form offers: one row per certified type, its label in the user's language and the groups chosen for it. */
+export function orgTypeRows(byType: ReadonlyMap<string, readonly string[]> = new Map()): Array<{ orgType: OrgTypeName; label: string; groups: readonly string[] }> {
+  return ORG_TYPES.map((orgType) => ({ orgType, label: pickLabel('orgType', orgType), groups: byType.get(orgType) ?? [] }));
 }
 
 /** A list of groups as words. */
@@ -417,7 +487,8 @@ function groupWords(list: readonly string[]): string {
 export function previewLine(row: PreviewRow): string {
   const org = `${row.orgId} (${pickLabel('orgType', row.orgType)})`;
   if (row.violations.length > 0) {
-    return t('form.previewOutOfScope', { org, reasons: row.violations.map((v) => tDynamic(`scope.${v}`, humanize(v))).join('; ') });
+    const reasons = row.violations.map((v) => tDynamic(`scope.${v}`, humanize(v))).join('; ');
+    return row.overridable ? t('form.previewOverride', { org, reasons, groups: groupWords(row.overrideReceives) }) : t('form.previewOutOfScope', { org, reasons });
   }
   const line = t('form.previewLine', { org, groups: groupWords(row.receives), withheld: groupWords(row.withheld) });
   return row.sharedAnyway.length > 0 ? `${line} ${t('form.previewSharedAnyway', { groups: groupWords(row.sharedAnyway) })}` : line;
@@ -497,22 +568,72 @@ export function referralFormScreen(app: App) {
         );
       }
     };
+    // Per certified org type: the groups no org of that type receives (the consent's fromOrgTypes rules).
+    const byType = new Map<string, Set<string>>();
+    const typeSets = orgTypeRows().map((row) => {
+      const chosen = new Set<string>();
+      byType.set(row.orgType, chosen);
+      const boxes = FIELD_GROUPS.map((g) => {
+        const box = h('input', { type: 'checkbox', name: `withheld-type.${row.orgType}`, value: g, id: uid('wt'), 'data-org-type': row.orgType });
+        on(box, 'change', () => (box.checked ? chosen.add(g) : chosen.delete(g)));
+        return h('span', {}, box, h('label', { for: box.id }, pickLabel('fieldGroup', g)));
+      });
+      return h('fieldset', { class: 'withhold-type', 'data-org-type': row.orgType }, h('legend', {}, t('form.withheldFromType', { type: row.label })), h('div', { class: 'checks' }, ...boxes));
+    });
+    // Folded until opened: four types of every group would be a long walk for the keyboard through a choice most referrals do not need.
+    consentSet?.appendChild(
+      h(
+        'details',
+        { class: 'field withhold-types', 'data-field': 'consent.withheld.byType', id: 'withhold-by-type' },
+        h('summary', {}, t('form.withheldByType')),
+        h('p', { class: 'hint' }, t('form.withheldByTypeHint')),
+        ...typeSets,
+      ),
+    );
     const withheld = (): WithholdChoice => ({
       all: withheldBoxes.filter((b) => b.box.checked).map((b) => b.box.value),
       byOrg: new Map([...byOrg].map(([orgId, groups]) => [orgId, [...groups]])),
+      byType: new Map([...byType].map(([type, groups]) => [type, [...groups]])),
     });
     const preview = h('ul', { id: 'disclosure-preview' });
     const previewBox = h('section', { 'aria-live': 'polite', 'aria-labelledby': 'preview-heading' }, h('h2', { id: 'preview-heading' }, t('form.preview')), preview);
+    // Some recipient outside the consent: a written vital-interest reason sends it anyway (signed, seen by all), where the case layer allows it.
+    const overrideReason = h('textarea', { name: 'overrideReason', rows: 3, maxlength: REFERRAL_LIMITS.text });
+    const overrideField = field(t('form.override.reason'), overrideReason, { testId: 'overrideReason' });
+    const overrideExplain = h('p', { class: 'hint', id: uid('ox') });
+    overrideReason.setAttribute('aria-describedby', `${overrideExplain.id} ${overrideReason.id}-error`);
+    const overrideBox = h(
+      'fieldset',
+      { id: 'referral-override', class: 'override-box', hidden: true },
+      h('legend', {}, t('form.override.title')),
+      overrideExplain,
+      overrideField.wrap,
+    );
+    const overrideRefused = h('p', { class: 'warning', id: 'override-refused', role: 'status', hidden: true });
+    let overrideState: ReferralOverride = { kind: 'none' };
+    const showOverride = (rows: readonly PreviewRow[] | null) => {
+      overrideState = rows ? referralOverride(rows) : { kind: 'none' };
+      overrideBox.hidden = overrideState.kind !== 'overridable';
+      overrideRefused.hidden = overrideState.kind !== 'refused';
+      const named = (ids: readonly string[]) => ids.map((id) => `${orgs.find((o) => o.orgId === id)?.name ?? id} (${id})`).join(', ');
+      if (overrideState.kind === 'overridable') overrideExplain.textContent = t('form.override.explain', { orgs: named(overrideState.orgIds) });
+      if (overrideState.kind === 'refused') {
+        overrideRefused.textContent = t('form.override.refused', { orgs: named(overrideState.orgIds), reasons: overrideState.violations.map((v) => tDynamic(`scope.${v}`, humanize(v))).join('; ') });
+      }
+    };
     const updatePreview = () => {
       renderPerOrg();
       const parsed = ReferralBody.safeParse(buildReferral(currentValues(), Date.now(), withheld()));
       preview.replaceChildren();
       if (!parsed.success) {
         preview.appendChild(h('li', {}, t('form.previewIncomplete')));
+        showOverride(null);
         return;
       }
       try {
-        for (const row of disclosureRows(parsed.data, Date.now())) {
+        const rows = disclosureRows(parsed.data, Date.now());
+        showOverride(rows);
+        for (const row of rows) {
           preview.appendChild(
             h(
               'li',
@@ -525,8 +646,10 @@ export function referralFormScreen(app: App) {
         preview.appendChild(h('li', { class: 'error' }, t('app.error', { message: errorText(err) })));
       }
     };
-    on(form, 'change', updatePreview);
-    form.appendChild(previewBox);
+    on(form, 'change', (ev) => {
+      if (ev.target !== overrideReason) updatePreview();
+    });
+    form.append(previewBox, overrideRefused, overrideBox);
     updatePreview();
     const summary = h('p', { class: 'form-error', role: 'alert', id: 'form-summary' });
     const status = h('p', { role: 'status', id: 'form-status' });
@@ -546,7 +669,10 @@ export function referralFormScreen(app: App) {
           const path = issue.path.join('.');
           const control = controls.find((c) => path === c.path || path.startsWith(`${c.path}.`));
           if (control) {
-            if (!control.error.textContent) control.error.textContent = issueMessage(issue as Parameters<typeof issueMessage>[0]);
+            const message = issueMessage(issue as Parameters<typeof issueMessage>[0]);
+            // A country that is neither a code nor a name in the list: say what the field takes.
+            const countryWrong = control.kind.kind === 'country' && (issue.code === 'invalid_format' || issue.code === ('invalid_string' as string));
+            if (!control.error.textContent) control.error.textContent = countryWrong ? t('form.error.country') : message;
           } else unplaced.push(issueMessage(issue as Parameters<typeof issueMessage>[0]));
         }
         summary.className = 'form-error error';
@@ -555,11 +681,35 @@ export function referralFormScreen(app: App) {
         controls.find((c) => c.error.textContent)?.focus();
         return;
       }
+      // Outside the consent: refused where nothing can override it, else only with a written vital-interest reason.
+      let override: string | undefined;
+      overrideField.error.textContent = '';
+      try {
+        showOverride(disclosureRows(parsed.data, Date.now()));
+      } catch {
+        showOverride(null);
+      }
+      if (overrideState.kind === 'refused') {
+        summary.className = 'form-error error';
+        summary.textContent = overrideRefused.textContent ?? '';
+        return;
+      }
+      if (overrideState.kind === 'overridable') {
+        const problem = overrideReasonProblem(overrideReason.value);
+        if (problem) {
+          overrideField.error.textContent = problem;
+          summary.className = 'form-error error';
+          summary.textContent = t('form.invalid');
+          overrideReason.focus();
+          return;
+        }
+        override = overrideReason.value.trim();
+      }
       void (async () => {
         status.textContent = t('form.working');
         for (const el of Array.from(form.elements)) (el as HTMLInputElement).disabled = true;
         try {
-          const result = await session.cases.refer(parsed.data);
+          const result = await session.cases.refer(parsed.data, override !== undefined ? { overrideReason: override } : {});
           status.textContent = t('form.sent');
           await app.show(threadScreen(app, result.threadId));
         } catch (err) {
@@ -584,6 +734,9 @@ export function referralFormScreen(app: App) {
       app.onThreadUpdate(() => {
         if (session.client.trust.listOrgs().some((o) => o.orgId !== session.client.orgId)) void app.refresh();
       });
+    } else {
+      // The form shows no thread: a thread's update (or a delivery notice) must not draw it again, which would lose what was ticked and chosen.
+      app.onThreadUpdate(() => undefined);
     }
     root.append(form);
   };

@@ -4,11 +4,13 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { HTCDS_EXPLOITATION_TYPES, HTCDS_TRAFFICKING_STATUSES, ReferralBody, redactForRecipient } from '../../../client/referral';
-import { FORM_SECTIONS, buildReferral, disclosureRows, disclosurePreview, fieldKind, issueMessage, optionalGroups } from '../../../client/web/src/referral-form';
+import { HTCDS_EXPLOITATION_TYPES, HTCDS_TRAFFICKING_STATUSES, ReferralBody, planReferral, redactForRecipient } from '../../../client/referral';
+import { FORM_SECTIONS, buildReferral, disclosureRows, disclosurePreview, fieldKind, issueMessage, optionalGroups, overrideReasonProblem, referralOverride } from '../../../client/web/src/referral-form';
+import { COUNTRY_CODES, countryCodeFor, countryName, countryOptions } from '../../../client/web/src/countries';
+import { CountryCode } from '../../../shared';
 import { setLanguage } from '../../../client/web/src/i18n';
 import { inboxOrder } from '../../../client/web/src/inbox';
-import { allowedActions } from '../../../client/web/src/thread';
+import { addParticipantDecision, allowedActions } from '../../../client/web/src/thread';
 import { en } from '../../../client/web/src/i18n/en';
 import { ru } from '../../../client/web/src/i18n/ru';
 import type { ThreadSummary } from '../../../client/referral';
@@ -205,5 +207,79 @@ describe('the optional HTCDS groups', () => {
     expect(rows.find((r) => r.orgId === 'shelter-ist')?.receives).toContain('traffickingContext');
     expect(redactForRecipient(body, body.consent, { orgId: 'iom-ist', orgType: 'iom' }).traffickingContext).toBeUndefined();
     expect(redactForRecipient(body, body.consent, { orgId: 'shelter-ist', orgType: 'shelter' }).traffickingContext).toEqual(example.traffickingContext);
+  });
+});
+
+describe('sending outside the consent: the vital-interest override', () => {
+  const example = JSON.parse(readFileSync(path.join(__dirname, '../../../examples/referral.json'), 'utf8')) as ReferralBody;
+  const now = example.consent.givenAt + 1000;
+  const outside = (): ReferralBody => ({ ...example, consent: { ...example.consent, coveredOrgIds: ['shelter-ist'], coveredOrgTypes: [] } });
+  afterEach(() => setLanguage('en'));
+
+  it('asks for a written reason only when some recipient is outside the consent, as the case layer would send it', () => {
+    expect(referralOverride(disclosureRows(example, now))).toEqual({ kind: 'none' });
+    const rows = disclosureRows(outside(), now);
+    expect(referralOverride(rows)).toEqual({ kind: 'overridable', orgIds: ['iom-ist'] });
+    // With the override, IOM would get what the consent's withholding leaves it (the example withholds health needs from it).
+    const iom = rows.find((r) => r.orgId === 'iom-ist')!;
+    expect(iom.overrideReceives).toContain('identity');
+    expect(iom.overrideReceives).not.toContain('healthNeeds');
+    // The case layer's own plan agrees: refused without a reason, planned with one and marked as an override.
+    expect(() => planReferral(outside(), { recipients: [{ orgId: 'iom-ist', orgType: 'iom' }], purpose: example.header.purpose, now })).toThrow(/vital-interest/);
+    const plan = planReferral(outside(), { recipients: [{ orgId: 'iom-ist', orgType: 'iom' }], purpose: example.header.purpose, now, overrideReason: 'Life at risk tonight' });
+    expect(plan.recipients[0]).toMatchObject({ override: { reason: 'Life at risk tonight', violations: ['org-not-covered'] }, fieldGroups: iom.overrideReceives });
+  });
+
+  it('refuses where nothing can override it: after a withdrawal, as the thread\'s add-org rule', () => {
+    const decision = referralOverride(disclosureRows(outside(), now, { withdrawn: true }));
+    expect(decision).toEqual({ kind: 'refused', orgIds: ['shelter-ist', 'iom-ist'], violations: ['withdrawn', 'org-not-covered'] });
+    expect(addParticipantDecision(outside().consent, { orgId: 'iom-ist', orgType: 'iom' }, 'services', now, true)).toMatchObject({ overridable: false });
+    expect(addParticipantDecision(outside().consent, { orgId: 'iom-ist', orgType: 'iom' }, 'services', now)).toMatchObject({ overridable: true });
+  });
+
+  it('checks the written reason as the override event does, the message in the user\'s language', () => {
+    expect(overrideReasonProblem('   ')).toBe('Write the vital-interest reason first.');
+    expect(overrideReasonProblem('x'.repeat(501))).toBe('Too long (at most 500).');
+    expect(overrideReasonProblem('bad\u0007bell')).toBe('Not in the expected format.');
+    expect(overrideReasonProblem(' Trafficker seen near the shelter ')).toBeNull();
+    setLanguage('ru');
+    expect(overrideReasonProblem('')).toBe(ru['form.override.required']);
+  });
+});
+
+describe('the country picker', () => {
+  afterEach(() => setLanguage('en'));
+
+  it('is the control of the schema\'s country codes', () => {
+    expect(fieldKind('traffickingContext.countryOfExploitation')).toEqual({ kind: 'country' });
+  });
+
+  it('lists every ISO 3166-1 alpha-2 code once, each a code the schema accepts, named in the language', () => {
+    expect(COUNTRY_CODES).toHaveLength(249);
+    expect(new Set(COUNTRY_CODES).size).toBe(249);
+    for (const code of COUNTRY_CODES) expect(CountryCode.safeParse(code).success).toBe(true);
+    expect(countryName('TR', 'ru')).toBe('Турция');
+    expect(countryName('KZ', 'en')).toBe('Kazakhstan');
+    const ru = countryOptions('ru');
+    expect(ru).toHaveLength(249);
+    expect(ru.find((o) => o.code === 'DE')?.name).toBe('Германия');
+    // Sorted as the language sorts its names.
+    const names = ru.map((o) => o.name);
+    expect([...names].sort((a, b) => a.localeCompare(b, 'ru'))).toEqual(names);
+  });
+
+  it('maps a typed name back to its code in the current language, any case; a code still works', () => {
+    expect(countryCodeFor('турция', 'ru')).toBe('TR');
+    expect(countryCodeFor('  КАЗАХСТАН ', 'ru')).toBe('KZ');
+    expect(countryCodeFor('türkiye', 'tr')).toBe('TR');
+    expect(countryCodeFor('Germany', 'en')).toBe('DE');
+    expect(countryCodeFor('tr', 'ru')).toBe('TR');
+    expect(countryCodeFor('Turkey (TR)', 'en')).toBe('TR');
+    expect(countryCodeFor('', 'en')).toBeUndefined();
+    // Not a country in this language: left as typed, for the schema's own check to refuse.
+    const unknown = countryCodeFor('Atlantis', 'en');
+    expect(unknown).toBe('Atlantis');
+    expect(CountryCode.safeParse(unknown).success).toBe(false);
+    expect(CountryCode.safeParse(countryCodeFor('Турция', 'ru')).success).toBe(true);
   });
 });

@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { type ReferralBody, planReferral, redactForRecipient } from '../../../client/referral';
-import { FORM_SECTIONS, buildReferral, disclosureRows, formRecipients, previewLine, withheldRules } from '../../../client/web/src/referral-form';
+import { FORM_SECTIONS, buildReferral, disclosureRows, formRecipients, orgTypeRows, previewLine, withheldRules } from '../../../client/web/src/referral-form';
+import { setLanguage } from '../../../client/web/src/i18n';
 
 const example = JSON.parse(readFileSync(path.join(__dirname, '../../../examples/referral.json'), 'utf8')) as ReferralBody;
 const now = example.consent.givenAt + 1000;
@@ -56,7 +57,12 @@ it('says when the consent does not allow a recipient, by the case layer\'s reaso
   values.set('consent.coveredOrgIds', ['shelter-ist']);
   const rows = disclosureRows(buildReferral(values, example.consent.givenAt) as ReferralBody, now);
   expect(rows.find((r) => r.orgId === 'iom-ist')).toMatchObject({ receives: [], violations: ['org-not-covered'] });
-  expect(previewLine(rows.find((r) => r.orgId === 'iom-ist')!)).toBe('iom-ist (IOM): receives nothing — the consent does not allow it (the consent does not cover this organisation)');
+  // The case layer would send it with a written vital-interest reason: the line says what it would then receive.
+  expect(rows.find((r) => r.orgId === 'iom-ist')).toMatchObject({ overridable: true });
+  expect(previewLine(rows.find((r) => r.orgId === 'iom-ist')!)).toMatch(/^iom-ist \(IOM\): outside the consent \(the consent does not cover this organisation\); would receive .*Identity.* only with a vital-interest override$/);
+  // After a withdrawal nothing can override it: the plain refusal.
+  const final = disclosureRows(buildReferral(values, example.consent.givenAt) as ReferralBody, now, { withdrawn: true }).find((r) => r.orgId === 'iom-ist')!;
+  expect(previewLine(final)).toBe('iom-ist (IOM): receives nothing — the consent does not allow it (the survivor has withdrawn consent; the consent does not cover this organisation)');
   expect(rows.find((r) => r.orgId === 'shelter-ist')?.violations).toEqual([]);
 
   const urgent = exampleValues();
@@ -66,4 +72,35 @@ it('says when the consent does not allow a recipient, by the case layer\'s reaso
   expect(iom).toMatchObject({ sharedAnyway: ['riskSafety'], withheld: [] });
   expect(iom?.receives).toContain('riskSafety');
   expect(previewLine(iom!)).toMatch(/Shared anyway because the risk is life-threatening: Risk and safety\.$/);
+});
+
+it('withholds groups from every org of a type: rows for the certified types, labelled in the user\'s language, and the consent\'s fromOrgTypes rules', () => {
+  expect(orgTypeRows().map((r) => [r.orgType, r.label])).toEqual([['ngo', 'NGO'], ['iom', 'IOM'], ['shelter', 'Shelter'], ['authority', 'Public authority']]);
+  setLanguage('ru');
+  try {
+    expect(orgTypeRows(new Map([['authority', ['identity']]])).find((r) => r.orgType === 'authority')).toEqual({ orgType: 'authority', label: 'Государственный орган', groups: ['identity'] });
+  } finally {
+    setLanguage('en');
+  }
+  // A type's rule stays although no recipient has that type now (it binds an org added later); groups withheld from all are not repeated.
+  const rules = withheldRules({ all: ['healthNeeds'], byType: new Map([['authority', ['identity', 'healthNeeds']], ['iom', ['riskSafety']], ['alien', ['identity']]]) }, ['shelter-ist']);
+  expect(rules).toEqual([{ fieldGroups: ['healthNeeds'] }, { fieldGroups: ['riskSafety'], fromOrgTypes: ['iom'] }, { fieldGroups: ['identity'], fromOrgTypes: ['authority'] }]);
+});
+
+it('previews an org-type rule per recipient, as the case layer plans it', () => {
+  const body = buildReferral(exampleValues(), example.consent.givenAt, { all: [], byType: new Map([['iom', ['identity', 'traffickingContext']]]) }) as ReferralBody;
+  expect(body.consent.withheld).toEqual([{ fieldGroups: ['identity', 'traffickingContext'], fromOrgTypes: ['iom'] }]);
+  const rows = disclosureRows(body, now);
+  const iom = rows.find((r) => r.orgId === 'iom-ist')!;
+  expect(iom.withheld.sort()).toEqual(['identity', 'legalName', 'traffickingContext']);
+  expect(iom.receives).not.toContain('identity');
+  expect(rows.find((r) => r.orgId === 'shelter-ist')?.receives).toEqual(expect.arrayContaining(['identity', 'legalName', 'traffickingContext']));
+  const plan = planReferral(body, { recipients: [body.header.referredOrganisation, ...body.header.coordinators], purpose: body.header.purpose, now });
+  for (const r of plan.recipients) expect(rows.find((x) => x.orgId === r.orgId)?.receives).toEqual(r.fieldGroups);
+  setLanguage('ru');
+  try {
+    expect(previewLine(iom)).toMatch(/^iom-ist \(МОМ\): /);
+  } finally {
+    setLanguage('en');
+  }
 });

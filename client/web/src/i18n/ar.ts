@@ -349,4 +349,16 @@ export const ar: Catalogue = {
   'outbox.addParticipantWaiting': 'إضافة {org} ({purpose})، بانتظار الإرسال',
   'outbox.addParticipantFailed': 'إضافة {org} ({purpose})، لم تُرسل',
   'thread.withdrawalWaiting': 'سحب الناجي لموافقته بانتظار المُرحِّل. إلى أن يُرسل، تبقى بيانات الناجي على هذا الجهاز؛ وعند إرساله تُحذف الحالة هنا وفي كل منظمة مشاركة فيها. لا يمكن إضافة شيء إلى الحالة في هذه الأثناء.',
+  // h-fc: referral form override, withholding by org type, country picker
+  'form.withheldByType': 'حجب عن كل منظمات نوع معيّن',
+  'form.withheldByTypeHint': 'ينطبق على كل منظمة من هذا النوع، بما فيها التي تُضاف إلى الحالة لاحقًا.',
+  'form.withheldFromType': 'حجب عن كل المنظمات من نوع «{type}»',
+  'form.previewOverride': '{org}: خارج نطاق الموافقة ({reasons})؛ لن تتلقى {groups} إلا بتجاوز الموافقة للمصلحة الحيوية',
+  'form.override.title': 'تجاوز الموافقة للمصلحة الحيوية',
+  'form.override.explain': 'الموافقة لا تشمل {orgs}. يجوز الإرسال رغم ذلك فقط للمصلحة الحيوية للناجي أو الناجية، لحماية الحياة أو السلامة. يُوقَّع سببك مع الإحالة، وتراه كل منظمة في الحالة في سجلها الزمني بوصفه تجاوزًا للموافقة.',
+  'form.override.reason': 'سبب المصلحة الحيوية (مطلوب للإرسال خارج نطاق الموافقة)',
+  'form.override.required': 'اكتب سبب المصلحة الحيوية أولًا.',
+  'form.override.refused': 'لا يمكن إرسال هذه الإحالة إلى {orgs}: {reasons}. لا يمكن تجاوز ذلك.',
+  'form.countryPickHint': 'اكتب اسم البلد أو اختره، أو رمزه المكوّن من حرفين (مثل TR).',
+  'form.error.country': 'اختر بلدًا من القائمة، أو اكتب رمزه المكوّن من حرفين.',
 };

@@ -347,6 +347,18 @@ export const en = {
   'outbox.addParticipantWaiting': 'Adding {org} ({purpose}), waiting to be sent',
   'outbox.addParticipantFailed': 'Adding {org} ({purpose}), not sent',
   'thread.withdrawalWaiting': 'The survivor’s consent withdrawal is waiting for the relay. Until it is sent, the survivor’s data stays on this device; once it goes, the case is deleted here and at every organisation in it. Nothing more can be added to the case meanwhile.',
+  // h-fc: referral form override, withholding by org type, country picker
+  'form.withheldByType': 'Withhold from every organisation of a type',
+  'form.withheldByTypeHint': 'Applies to every organisation of that type, also one added to the case later.',
+  'form.withheldFromType': 'Withhold from every organisation of type “{type}”',
+  'form.previewOverride': '{org}: outside the consent ({reasons}); would receive {groups} only with a vital-interest override',
+  'form.override.title': 'Vital-interest override',
+  'form.override.explain': 'The consent does not cover {orgs}. You may send it anyway only in the survivor’s vital interest, to protect their life or safety. Your reason is signed with the referral, and every organisation in the case sees it in its timeline as a consent override.',
+  'form.override.reason': 'Vital-interest reason (required to send outside the consent)',
+  'form.override.required': 'Write the vital-interest reason first.',
+  'form.override.refused': 'This referral cannot be sent to {orgs}: {reasons}. This cannot be overridden.',
+  'form.countryPickHint': 'Type or choose a country by name, or its two-letter code (e.g. TR).',
+  'form.error.country': 'Choose a country from the list, or type its two-letter code.',
 } as const;
 
 export type MessageKey = keyof typeof en;

@@ -349,4 +349,16 @@ export const tr: Catalogue = {
   'outbox.addParticipantWaiting': '{org} ekleniyor ({purpose}), gönderilmeyi bekliyor',
   'outbox.addParticipantFailed': '{org} ekleniyor ({purpose}), gönderilmedi',
   'thread.withdrawalWaiting': 'Mağdurun rızasını geri çekmesi aktarıcıyı bekliyor. Gönderilene kadar mağdurun verileri bu cihazda kalır; gönderildiğinde vaka burada ve vakadaki her kuruluşta silinir. Bu arada vakaya başka bir şey eklenemez.',
+  // h-fc: referral form override, withholding by org type, country picker
+  'form.withheldByType': 'Bir türdeki tüm kuruluşlardan gizle',
+  'form.withheldByTypeHint': 'O türdeki her kuruluşa, vakaya sonradan eklenenlere de uygulanır.',
+  'form.withheldFromType': '“{type}” türündeki tüm kuruluşlardan gizle',
+  'form.previewOverride': '{org}: onamın dışında ({reasons}); {groups} ancak hayati menfaat gerekçesiyle onam aşılırsa alır',
+  'form.override.title': 'Hayati menfaat gerekçesiyle onamın aşılması',
+  'form.override.explain': 'Onam {orgs} kapsamıyor. Yine de yalnızca mağdurun hayati menfaati için, yaşamını veya güvenliğini korumak amacıyla gönderebilirsiniz. Gerekçeniz sevkle birlikte imzalanır ve vakadaki her kuruluş bunu zaman çizelgesinde onamın aşılması olarak görür.',
+  'form.override.reason': 'Hayati menfaat gerekçesi (onam dışında göndermek için zorunlu)',
+  'form.override.required': 'Önce hayati menfaat gerekçesini yazın.',
+  'form.override.refused': 'Bu sevk {orgs} için gönderilemez: {reasons}. Bu aşılamaz.',
+  'form.countryPickHint': 'Bir ülkeyi adıyla yazın veya seçin ya da iki harfli kodunu girin (ör. TR).',
+  'form.error.country': 'Listeden bir ülke seçin veya iki harfli kodunu yazın.',
 };
