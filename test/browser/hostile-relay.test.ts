@@ -140,7 +140,6 @@ it('a garbage delivery frame the relay injects is shown as a failure with its re
   expect(more).toEqual([]);
   // Never blank: the sender as the frame claims it (or none) and a reason after the colon.
   expect(line).toMatch(/could not be opened: \S+/);
-  console.log(line);
   expect(await page.getAttribute('.failed-message', 'role')).toBe('alert');
 
   // The app keeps working: a genuine referral sent afterwards arrives live, and it is the only thread.
@@ -229,8 +228,11 @@ function rekeyed(org: TestOrg, serialStep: number): { keys: ReturnType<RelayFixt
   return { keys, certificate };
 }
 
-/** Fill and send the referral form to IOM; returns what the page then says (the outbox's last attempt, or the form's error). */
-async function referToIomFromForm(caseCode: string): Promise<string> {
+/**
+ * Fill and send the referral form to IOM; returns what the page then says: the outbox's last attempts once it lists
+ * `pending` referrals (or the form's error, or the sent thread).
+ */
+async function referToIomFromForm(caseCode: string, pending: number): Promise<string> {
   const f = formField;
   await fillReferralBasics(page, iom.orgId, []);
   await page.fill(f('header.referringPrimaryCaseWorker.name'), 'Amina Yilmaz');
@@ -239,7 +241,11 @@ async function referToIomFromForm(caseCode: string): Promise<string> {
   await page.fill(f('identity.firstName'), 'Aigerim');
   await page.click('#send-referral');
   // The referral is kept in the outbox: the outbox screen lists it with why the last attempt failed.
-  await page.waitForSelector(`#outbox-items li[data-referral] .hint, #form-summary.error, #thread-status`, { timeout: 20_000 });
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('#outbox-items li[data-referral] .hint').length >= n || document.querySelector('#form-summary.error, #thread-status') !== null,
+    pending,
+    { timeout: 20_000 },
+  );
   return (await page.$$eval('#outbox-items .hint, #form-summary.error, #thread-status', (els) => els.map((e) => e.textContent ?? ''))).join('\n');
 }
 
@@ -275,7 +281,8 @@ describe('the relay rewrites the directory and the bundle answers', () => {
 
     // The honest answer lists the late org with its certified type: the refusal above was the forgery's.
     await directoryRefetched();
-    const after = await receivingChoices();
+    let after: Record<string, string> = {};
+    await eventually(async () => late.orgId in (after = await receivingChoices()), 10_000, 'the late org listed');
     expect(Object.keys(after).sort()).toEqual([iom.orgId, late.orgId, ngo.orgId].sort());
     expect(after[late.orgId]).toContain(late.orgId);
     expect(after[iom.orgId]).toBe(honest[iom.orgId]);
@@ -296,7 +303,7 @@ describe('the relay rewrites the directory and the bundle answers', () => {
 
     proxy.rewrite(/\/v1\/orgs\/iom-ist\/bundles/, () => ({ status: 200, body: evilBundles }));
     await receivingChoices();
-    const said = await referToIomFromForm('SUBST-0001');
+    const said = await referToIomFromForm('SUBST-0001', 1);
     expect(said).toMatch(/Last attempt: the relay answered with org ngo-evil when asked for iom-ist; nothing was sent/);
     expect(await inboxLength(mallory.keys.deviceId)).toBe(0);
 
@@ -307,9 +314,8 @@ describe('the relay rewrites the directory and the bundle answers', () => {
     const impostorDevice = network.addDevice(impostorOrg, 'selin');
     proxy.rewrite(/\/v1\/orgs\/iom-ist\/bundles/, () => ({ status: 200, body: { org: impostor.certificate, bundles: [network.bundle(impostorDevice)] } }));
     await receivingChoices();
-    const said2 = await referToIomFromForm('REKEY-0001');
+    const said2 = await referToIomFromForm('REKEY-0001', 2);
     expect(said2).toMatch(/iom-ist now presents a NEW org key/);
-    console.log([said, said2]);
 
     // Nothing left the browser for either: no envelope was sent, IOM's real device got nothing, no case was opened.
     expect(sends()).toBe(sendsBefore);
@@ -327,5 +333,92 @@ describe('the relay rewrites the directory and the bundle answers', () => {
     }, 20_000, 'both referrals at the real IOM');
     expect(await inboxLength(mallory.keys.deviceId)).toBe(0);
     expect(pageErrors).toEqual([]);
+  });
+});
+
+describe('a certified insider: another org, a participant of the thread, signs malicious events', () => {
+  let threadId = '';
+  const HOSTILE_NOTE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>';
+  const FUTURE_NOTE = `Dated ahead ${Math.random().toString(36).slice(2, 8)}`;
+
+  /** An event IOM's device signs and sends to every participant, past its own case layer's checks. */
+  async function insiderSends(type: string, body: Record<string, unknown>, at = Date.now()): Promise<void> {
+    const heads = (await iomCases.thread(threadId)).heads;
+    const event = EventEnvelope.parse({
+      type,
+      eventId: toB64u(fx.crypto.random(16)),
+      threadId,
+      prev: heads,
+      author: { deviceId: iomClient.deviceId, orgId: iom.orgId, orgType: 'iom' },
+      at,
+      body,
+    });
+    await iomClient.send({ threadId, orgIds: [ngo.orgId, shelter.orgId, iom.orgId], payload: event });
+  }
+
+  async function openThread(caseCode: string): Promise<void> {
+    await backToInbox();
+    await page.click(`#inbox button.open-thread:text-is("${caseCode}")`, { timeout: 20_000 });
+    await page.waitForSelector('#thread-status');
+  }
+
+  beforeAll(async () => {
+    // A referral from the NGO to the shelter (this browser), IOM coordinating: IOM is a participant.
+    const sent = await ngoCases.refer(referral({ caseCode: 'INSIDER-0001' }, [iom]));
+    threadId = sent.threadId;
+    await eventually(async () => (await iomCases.thread(threadId)).status === 'sent', 15_000, 'the referral at IOM');
+    await page.waitForSelector('#inbox button.open-thread:text-is("INSIDER-0001")', { timeout: 20_000 });
+    await openThread('INSIDER-0001');
+    expect(await page.textContent('#thread-status')).toBe('New');
+
+    // IOM's device accepts and withdraws the referral (only the shelter may accept, only the NGO withdraw),
+    // dates a note a month ahead, and writes markup into a note.
+    await insiderSends('referral.accept', { bedReserved: true, note: '<b onmouseover="window.__pwned=3">accepted</b>' });
+    await insiderSends('referral.withdraw', { reasonCode: 'other', details: 'withdrawn by IOM' });
+    await insiderSends('note', { text: FUTURE_NOTE }, Date.now() + 30 * 86_400_000);
+    await insiderSends('note', { text: HOSTILE_NOTE });
+    await page.waitForSelector(`#timeline .event-detail:text-is('${HOSTILE_NOTE}')`, { timeout: 20_000 });
+    await eventually(async () => (await inboxLength(`${shelter.orgId}:amina-browser`)) === 0, 10_000, 'all four acked by the browser');
+  });
+
+  it('the thread keeps its state and shows what the insider wrote as text only; nothing of it runs', async () => {
+    await openThread('INSIDER-0001');
+    // The accept and the withdraw were refused: the case is still new, at the browser as at the NGO.
+    expect(await page.textContent('#thread-status')).toBe('New');
+    const atNgo = await ngoCases.thread(threadId);
+    expect(atNgo.status).toBe('sent');
+    // The same case layer the page runs refused both, as wrong-party (read at the NGO's SDK device).
+    expect(atNgo.rejected.map((r) => [r.type, r.author.orgId, r.reason])).toEqual([
+      ['referral.accept', iom.orgId, 'wrong-party'],
+      ['referral.withdraw', iom.orgId, 'wrong-party'],
+    ]);
+    const timeline = (await page.textContent('#timeline')) ?? '';
+    expect(timeline).not.toContain('withdrawn by IOM');
+    expect(timeline).not.toContain('accepted');
+    // The note the insider may write is shown, as text.
+    expect(timeline).toContain(HOSTILE_NOTE);
+    expect(await page.evaluate(() => document.querySelectorAll('#app img, #app script, #app b[onmouseover]').length)).toBe(0);
+    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+    // The shelter can still act on it: the accept buttons are there.
+    expect(await page.isVisible('#action-accept')).toBe(true);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('a note dated a month ahead is not used; the page says why', async () => {
+    await openThread('INSIDER-0001');
+    expect((await page.textContent('#timeline')) ?? '').not.toContain(FUTURE_NOTE);
+    const warnings = await page.$$eval('.warning', (els) => els.map((e) => e.textContent ?? ''));
+    expect(warnings).toContainEqual(expect.stringMatching(/^A message could not be used: time-mismatch/));
+  });
+
+  // KNOWN GAP (h-fe, 2026-12-06): FAILS on purpose until the app is fixed. The case layer refuses the insider's
+  // accept and withdraw (CaseThread.rejected, reason wrong-party) and the CLI's `handover show` lists them as
+  // refused, but the web thread view (client/web/src/thread.ts) renders only `dropped` and `securityWarnings`:
+  // the refusals are silent, and the inbox row does not count them either (ThreadSummary.rejected is unused).
+  // A caseworker never learns that a participant org signed events it had no authority for.
+  it('the refused accept and withdraw are shown on the thread, with who sent them', async () => {
+    await openThread('INSIDER-0001');
+    const warnings = await page.$$eval('#app .warning, #app [role="alert"]', (els) => els.map((e) => e.textContent ?? ''));
+    expect(warnings.filter((w) => w.includes(iom.orgId)).length).toBeGreaterThanOrEqual(1);
   });
 });
