@@ -411,14 +411,21 @@ describe('a certified insider: another org, a participant of the thread, signs m
     expect(warnings).toContainEqual(expect.stringMatching(/^A message could not be used: time-mismatch/));
   });
 
-  // KNOWN GAP (h-fe, 2026-12-06): FAILS on purpose until the app is fixed. The case layer refuses the insider's
-  // accept and withdraw (CaseThread.rejected, reason wrong-party) and the CLI's `handover show` lists them as
-  // refused, but the web thread view (client/web/src/thread.ts) renders only `dropped` and `securityWarnings`:
-  // the refusals are silent, and the inbox row does not count them either (ThreadSummary.rejected is unused).
-  // A caseworker never learns that a participant org signed events it had no authority for.
-  it('the refused accept and withdraw are shown on the thread, with who sent them', async () => {
+  it('the refused accept and withdraw are shown on the thread, with who signed them and why, and counted in the inbox', async () => {
     await openThread('INSIDER-0001');
-    const warnings = await page.$$eval('#app .warning, #app [role="alert"]', (els) => els.map((e) => e.textContent ?? ''));
-    expect(warnings.filter((w) => w.includes(iom.orgId)).length).toBeGreaterThanOrEqual(1);
+    const refused = await page.$$eval('#app .refused-event', (els) => els.map((e) => ({ text: e.textContent ?? '', role: e.getAttribute('role'), reason: e.getAttribute('data-reason') })));
+    expect(refused).toHaveLength(2);
+    for (const r of refused) {
+      expect(r.role).toBe('alert');
+      expect(r.reason).toBe('wrong-party');
+      expect(r.text).toMatch(new RegExp(`^Refused: ${iom.orgId} \\(device ${iomClient.deviceId}\\) signed “.+” at .+, which this case does not accept: this organisation may not take this step\\. It is not part of the case\\.$`));
+    }
+    // Each names the step IOM tried, in words.
+    expect(refused.map((r) => r.text.match(/signed “(.+?)”/)?.[1])).toEqual(expect.arrayContaining([expect.stringMatching(/accept/i), expect.stringMatching(/withdr/i)]));
+    // The state is unchanged, and the inbox row counts what was refused.
+    expect(await page.textContent('#thread-status')).toBe('New');
+    await backToInbox();
+    const row = page.locator('#inbox tr', { has: page.locator('button.open-thread:text-is("INSIDER-0001")') });
+    expect(await row.locator('.refused-count').textContent()).toBe('2 refused events');
   });
 });

@@ -241,6 +241,7 @@ function inboxRow(app: App, thread: ThreadSummary, unread: number, now: number):
       open,
       unread > 0 ? h('span', { class: 'unread-count', id: unreadId }, ' ', t('inbox.unread', { count: unread })) : null,
       thread.securityWarnings > 0 ? h('p', { class: 'warning' }, t('inbox.warnings', { count: thread.securityWarnings })) : null,
+      thread.rejected > 0 ? h('p', { class: 'warning refused-count' }, t('inbox.refused', { count: thread.rejected })) : null,
     ),
     h('td', { class: 'status' }, tDynamic(`status.${thread.status ?? 'unknown'}`)),
     h('td', {}, thread.priority ? tDynamic(`priority.${thread.priority}`) : ''),

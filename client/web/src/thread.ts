@@ -15,6 +15,8 @@ import {
   type DeclineReason,
   type OrgTypeName,
   type Purpose,
+  type RejectReason,
+  type RejectedEvent,
   type ReturnPathState,
   type ReturnStep,
   type ScopeViolation,
@@ -25,7 +27,7 @@ import { byOrg } from '../../sdk/index';
 import { type App, errorText } from './app';
 import { field, h, on } from './dom';
 import { EVENT_TYPE, type OutboxItem, type QueuedAction } from './outbox';
-import { formatDateTime, humanize, language, t, tDynamic } from './i18n/index';
+import { type MessageKey, formatDateTime, humanize, language, t, tDynamic } from './i18n/index';
 import { FIELD_PICK_LISTS, PICK_LISTS, type PickList, fieldOptionLabel, pickLabel } from './i18n/labels/index';
 
 const UNDECIDED = ['sent', 'acknowledged', 'info-requested'];
@@ -295,6 +297,9 @@ export function threadScreen(app: App, threadId: string) {
     if (thread.purged) root.appendChild(h('p', { class: 'notice' }, t('thread.purged')));
     for (const w of thread.securityWarnings) root.appendChild(h('p', { class: 'warning', role: 'alert' }, t('thread.security', { message: w.message })));
     for (const d of thread.dropped) root.appendChild(h('p', { class: 'warning' }, t('thread.dropped', { reason: d.reason })));
+    // Signed events the thread's own rules refuse (a participant taking a step that is not its own, …): said,
+    // with who signed them, so nobody reads the case without knowing an org tried; they change nothing.
+    for (const r of thread.rejected) root.appendChild(h('p', { class: 'warning refused-event', role: 'alert', 'data-reason': r.reason }, refusedLine(r)));
     root.appendChild(
       h(
         'dl',
@@ -618,4 +623,28 @@ export function threadScreen(app: App, threadId: string) {
     if (session.online && session.readReceipts) void client.markRead(threadId).catch((err: unknown) => console.warn('read receipt not sent yet:', err instanceof Error ? err.message : err));
     if (!thread.purged) root.append(h('h2', {}, t('thread.referral')), thread.referral ? h('div', { id: 'referral-data' }, dataList(thread.referral)) : h('p', {}, t('thread.notShared')));
   };
+}
+
+/** Why the thread refused a signed event, in words (one per reason the case layer gives: the compiler checks). */
+const REFUSE_REASON: Record<RejectReason, MessageKey> = {
+  'wrong-party': 'refuse.wrong-party',
+  'invalid-transition': 'refuse.invalid-transition',
+  duplicate: 'refuse.duplicate',
+  'consent-scope': 'refuse.consent-scope',
+  'wrong-thread': 'refuse.wrong-thread',
+  'no-referral': 'refuse.no-referral',
+  'thread-mismatch': 'refuse.thread-mismatch',
+  'org-type-mismatch': 'refuse.org-type-mismatch',
+  'uncertified-org': 'refuse.uncertified-org',
+};
+
+/** One refused event as a line: who signed what, when (the event's own signed time), and why the case refuses it. */
+export function refusedLine(r: RejectedEvent): string {
+  return t('thread.refused', {
+    org: r.author.orgId,
+    device: r.author.deviceId,
+    event: tDynamic(`event.${r.type}`, humanize(r.type)),
+    time: formatDateTime(r.at),
+    reason: t(REFUSE_REASON[r.reason]),
+  });
 }

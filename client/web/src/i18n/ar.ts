@@ -361,4 +361,16 @@ export const ar: Catalogue = {
   'form.override.refused': 'لا يمكن إرسال هذه الإحالة إلى {orgs}: {reasons}. لا يمكن تجاوز ذلك.',
   'form.countryPickHint': 'اكتب اسم البلد أو اختره، أو رمزه المكوّن من حرفين (مثل TR).',
   'form.error.country': 'اختر بلدًا من القائمة، أو اكتب رمزه المكوّن من حرفين.',
+  // refused events: the thread view and the inbox say them
+  'thread.refused': 'مرفوض: وقّعت {org} (الجهاز {device}) على «{event}» في {time}، ولا تقبله هذه القضية: {reason}. ليس جزءًا من القضية.',
+  'inbox.refused': '{count, plural, zero {لا أحداث مرفوضة} one {حدث مرفوض واحد} two {حدثان مرفوضان} few {# أحداث مرفوضة} many {# حدثًا مرفوضًا} other {# حدث مرفوض}}',
+  'refuse.wrong-party': 'لا يحق لهذه المنظمة اتخاذ هذه الخطوة',
+  'refuse.invalid-transition': 'غير ممكن في الحالة الحالية للقضية',
+  'refuse.duplicate': 'مسجّل من قبل',
+  'refuse.consent-scope': 'خارج نطاق موافقة الناجي أو الناجية',
+  'refuse.wrong-thread': 'يخص قضية أخرى',
+  'refuse.no-referral': 'الإحالة نفسها لم تصل بعد',
+  'refuse.thread-mismatch': 'يدّعي أنه بداية هذه القضية لكنه لا يطابقها',
+  'refuse.org-type-mismatch': 'يذكر منظمة بنوع يختلف عمّا في شهادتها',
+  'refuse.uncertified-org': 'يذكر منظمة لا يملك هذا الجهاز شهادة صالحة لها',
 };

@@ -359,6 +359,18 @@ export const en = {
   'form.override.refused': 'This referral cannot be sent to {orgs}: {reasons}. This cannot be overridden.',
   'form.countryPickHint': 'Type or choose a country by name, or its two-letter code (e.g. TR).',
   'form.error.country': 'Choose a country from the list, or type its two-letter code.',
+  // refused events: the thread view and the inbox say them
+  'thread.refused': 'Refused: {org} (device {device}) signed “{event}” at {time}, which this case does not accept: {reason}. It is not part of the case.',
+  'inbox.refused': '{count, plural, one {# refused event} other {# refused events}}',
+  'refuse.wrong-party': 'this organisation may not take this step',
+  'refuse.invalid-transition': 'it is not possible in the case’s current state',
+  'refuse.duplicate': 'it is already recorded',
+  'refuse.consent-scope': 'it is outside the survivor’s consent',
+  'refuse.wrong-thread': 'it belongs to another case',
+  'refuse.no-referral': 'the referral itself is not here yet',
+  'refuse.thread-mismatch': 'it claims to start this case but does not match it',
+  'refuse.org-type-mismatch': 'it names an organisation with another type than its certificate says',
+  'refuse.uncertified-org': 'it names an organisation this device holds no valid certificate for',
 } as const;
 
 export type MessageKey = keyof typeof en;

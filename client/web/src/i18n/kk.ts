@@ -361,4 +361,16 @@ export const kk: Catalogue = {
   'form.override.refused': 'Бұл жолдаманы {orgs} жіберуге болмайды: {reasons}. Мұны айналып өтуге болмайды.',
   'form.countryPickHint': 'Елді атауы бойынша енгізіңіз не таңдаңыз, немесе оның екі әріпті кодын (мысалы, TR).',
   'form.error.country': 'Тізімнен елді таңдаңыз немесе оның екі әріпті кодын енгізіңіз.',
+  // refused events: the thread view and the inbox say them
+  'thread.refused': 'Қабылданбады: {org} ({device} құрылғысы) {time} кезінде «{event}» қол қойды, бірақ іс мұны қабылдамайды: {reason}. Бұл істің бөлігі емес.',
+  'inbox.refused': '{count, plural, one {# қабылданбаған оқиға} other {# қабылданбаған оқиға}}',
+  'refuse.wrong-party': 'бұл ұйым бұл қадамды жасай алмайды',
+  'refuse.invalid-transition': 'істің қазіргі күйінде бұл мүмкін емес',
+  'refuse.duplicate': 'бұл бұрын жазылған',
+  'refuse.consent-scope': 'бұл зардап шегушінің келісімінен тыс',
+  'refuse.wrong-thread': 'бұл басқа іске жатады',
+  'refuse.no-referral': 'жолдаманың өзі мұнда әлі жоқ',
+  'refuse.thread-mismatch': 'бұл істі бастаймын дейді, бірақ оған сәйкес келмейді',
+  'refuse.org-type-mismatch': 'ұйымды сертификатындағыдан басқа түрімен атайды',
+  'refuse.uncertified-org': 'бұл құрылғыда жарамды сертификаты жоқ ұйымды атайды',
 };

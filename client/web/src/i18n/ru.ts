@@ -361,4 +361,16 @@ export const ru: Catalogue = {
   'form.override.refused': 'Это направление нельзя отправить {orgs}: {reasons}. Это нельзя преодолеть.',
   'form.countryPickHint': 'Введите или выберите страну по названию либо её двухбуквенный код (например, TR).',
   'form.error.country': 'Выберите страну из списка или введите её двухбуквенный код.',
+  // refused events: the thread view and the inbox say them
+  'thread.refused': 'Отклонено: {org} (устройство {device}) подписала «{event}» {time}, но дело этого не принимает: {reason}. Это не часть дела.',
+  'inbox.refused': '{count, plural, one {# отклонённое событие} few {# отклонённых события} many {# отклонённых событий} other {# отклонённого события}}',
+  'refuse.wrong-party': 'эта организация не может выполнять этот шаг',
+  'refuse.invalid-transition': 'это невозможно в текущем состоянии дела',
+  'refuse.duplicate': 'это уже записано',
+  'refuse.consent-scope': 'это выходит за рамки согласия пострадавшего лица',
+  'refuse.wrong-thread': 'это относится к другому делу',
+  'refuse.no-referral': 'самого направления здесь ещё нет',
+  'refuse.thread-mismatch': 'событие выдаёт себя за начало этого дела, но не совпадает с ним',
+  'refuse.org-type-mismatch': 'в нём организация названа с другим типом, чем в её сертификате',
+  'refuse.uncertified-org': 'в нём названа организация, для которой на этом устройстве нет действительного сертификата',
 };

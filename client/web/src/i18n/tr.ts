@@ -361,4 +361,16 @@ export const tr: Catalogue = {
   'form.override.refused': 'Bu sevk {orgs} için gönderilemez: {reasons}. Bu aşılamaz.',
   'form.countryPickHint': 'Bir ülkeyi adıyla yazın veya seçin ya da iki harfli kodunu girin (ör. TR).',
   'form.error.country': 'Listeden bir ülke seçin veya iki harfli kodunu yazın.',
+  // refused events: the thread view and the inbox say them
+  'thread.refused': 'Reddedildi: {org} ({device} cihazı) {time} tarihinde “{event}” imzaladı; bu vaka bunu kabul etmiyor: {reason}. Vakanın parçası değildir.',
+  'inbox.refused': '{count, plural, one {# reddedilen olay} other {# reddedilen olay}}',
+  'refuse.wrong-party': 'bu kuruluş bu adımı atamaz',
+  'refuse.invalid-transition': 'vakanın şu anki durumunda mümkün değil',
+  'refuse.duplicate': 'zaten kaydedilmiş',
+  'refuse.consent-scope': 'hayatta kalanın onamının dışında',
+  'refuse.wrong-thread': 'başka bir vakaya ait',
+  'refuse.no-referral': 'yönlendirmenin kendisi henüz burada değil',
+  'refuse.thread-mismatch': 'bu vakayı başlattığını söylüyor ama onunla eşleşmiyor',
+  'refuse.org-type-mismatch': 'bir kuruluşu sertifikasındakinden farklı bir türle anıyor',
+  'refuse.uncertified-org': 'bu cihazın geçerli sertifikasına sahip olmadığı bir kuruluşu anıyor',
 };
