@@ -13,6 +13,7 @@ import {
   type CaseThread,
   type ConsentRecord,
   type DeclineReason,
+  type DropReason,
   type OrgTypeName,
   type Purpose,
   type RejectReason,
@@ -296,7 +297,11 @@ export function threadScreen(app: App, threadId: string) {
     root.append(h('p', {}, back), h('h1', {}, t('thread.title', { caseCode })));
     if (thread.purged) root.appendChild(h('p', { class: 'notice' }, t('thread.purged')));
     for (const w of thread.securityWarnings) root.appendChild(h('p', { class: 'warning', role: 'alert' }, t('thread.security', { message: w.message })));
-    for (const d of thread.dropped) root.appendChild(h('p', { class: 'warning' }, t('thread.dropped', { reason: d.reason })));
+    for (const d of thread.dropped) {
+      root.appendChild(
+        h('p', { class: 'warning dropped-message', 'data-reason': d.reason }, t('thread.droppedFrom', { org: d.senderOrgId, device: d.senderDeviceId, reason: t(DROP_REASON[d.reason]) })),
+      );
+    }
     // Signed events the thread's own rules refuse (a participant taking a step that is not its own, …): said,
     // with who signed them, so nobody reads the case without knowing an org tried; they change nothing.
     for (const r of thread.rejected) root.appendChild(h('p', { class: 'warning refused-event', role: 'alert', 'data-reason': r.reason }, refusedLine(r)));
@@ -624,6 +629,16 @@ export function threadScreen(app: App, threadId: string) {
     if (!thread.purged) root.append(h('h2', {}, t('thread.referral')), thread.referral ? h('div', { id: 'referral-data' }, dataList(thread.referral)) : h('p', {}, t('thread.notShared')));
   };
 }
+
+/** Why a message could not be used at all, in words (one per reason the case layer gives: the compiler checks). */
+const DROP_REASON: Record<DropReason, MessageKey> = {
+  'forged-author': 'drop.forged-author',
+  'wrong-thread': 'drop.wrong-thread',
+  malformed: 'drop.malformed',
+  'forged-supplement': 'drop.forged-supplement',
+  'unmatched-supplement': 'drop.unmatched-supplement',
+  'time-mismatch': 'drop.time-mismatch',
+};
 
 /** Why the thread refused a signed event, in words (one per reason the case layer gives: the compiler checks). */
 const REFUSE_REASON: Record<RejectReason, MessageKey> = {

@@ -86,7 +86,6 @@ export const ar: Catalogue = {
   'thread.sent': 'أُرسل.',
   'thread.purged': 'سُحبت الموافقة: حُذفت هذه الحالة.',
   'thread.security': 'تحذير أمني: {message}',
-  'thread.dropped': 'تعذّر استخدام رسالة: {reason}',
   'thread.delivery': 'تسليم ما أرسله هذا الجهاز',
   'thread.deliveryLine': '{org}: وصل إلى {delivered, number} من {devices, plural, zero {# أجهزة} one {جهاز واحد} two {جهازين} few {# أجهزة} many {# جهازًا} other {# جهاز}}',
   'thread.deliveryExpired': '{org}: وصل إلى {delivered, number} من {devices, plural, zero {# أجهزة} one {جهاز واحد} two {جهازين} few {# أجهزة} many {# جهازًا} other {# جهاز}}، وانتهت صلاحية {expired, number} دون تسليم',
@@ -373,4 +372,12 @@ export const ar: Catalogue = {
   'refuse.thread-mismatch': 'يدّعي أنه بداية هذه القضية لكنه لا يطابقها',
   'refuse.org-type-mismatch': 'يذكر منظمة بنوع يختلف عمّا في شهادتها',
   'refuse.uncertified-org': 'يذكر منظمة لا يملك هذا الجهاز شهادة صالحة لها',
+  // messages that could not be used: who sent them and why
+  'thread.droppedFrom': 'تعذّر استخدام رسالة من {org} (الجهاز {device}): {reason}.',
+  'drop.forged-author': 'يذكر مؤلفًا غير الجهاز الذي وقّعه',
+  'drop.wrong-thread': 'يذكر قضية غير التي أُرسل فيها',
+  'drop.malformed': 'ليست رسالة قضية قابلة للقراءة',
+  'drop.forged-supplement': 'بيانات إضافية من جهاز لم يكتب الحدث الذي تكمله',
+  'drop.unmatched-supplement': 'بيانات إضافية لحدث لا يحمله هذا الجهاز',
+  'drop.time-mismatch': 'يختلف وقتها بأكثر من 5 دقائق عن وقت الإرسال الموقّع',
 };

@@ -84,7 +84,6 @@ export const en = {
   'thread.sent': 'Sent.',
   'thread.purged': 'Consent was withdrawn: this case was deleted.',
   'thread.security': 'Security warning: {message}',
-  'thread.dropped': 'A message could not be used: {reason}',
   'thread.delivery': 'Delivery of what this device sent',
   'thread.deliveryLine': '{org}: reached {delivered, number} of {devices, plural, one {# device} other {# devices}}',
   'thread.deliveryExpired': '{org}: reached {delivered, number} of {devices, plural, one {# device} other {# devices}}, {expired, number} expired undelivered',
@@ -371,6 +370,14 @@ export const en = {
   'refuse.thread-mismatch': 'it claims to start this case but does not match it',
   'refuse.org-type-mismatch': 'it names an organisation with another type than its certificate says',
   'refuse.uncertified-org': 'it names an organisation this device holds no valid certificate for',
+  // messages that could not be used: who sent them and why
+  'thread.droppedFrom': 'A message from {org} (device {device}) could not be used: {reason}.',
+  'drop.forged-author': 'it names another author than the device that signed it',
+  'drop.wrong-thread': 'it names another case than the one it was sent in',
+  'drop.malformed': 'it is not a readable case message',
+  'drop.forged-supplement': 'extra data from a device that did not write the event it completes',
+  'drop.unmatched-supplement': 'extra data for an event this device does not hold',
+  'drop.time-mismatch': 'its time is more than 5 minutes from the signed time it was sent',
 } as const;
 
 export type MessageKey = keyof typeof en;

@@ -86,7 +86,6 @@ export const kk: Catalogue = {
   'thread.sent': 'Жіберілді.',
   'thread.purged': 'Келісім қайтарылды: іс жойылды.',
   'thread.security': 'Қауіпсіздік ескертуі: {message}',
-  'thread.dropped': 'Хабарламаны пайдалану мүмкін болмады: {reason}',
   'thread.delivery': 'Осы құрылғыдан жіберілгеннің жеткізілуі',
   'thread.deliveryLine': '{org}: {devices, plural, one {# құрылғының} other {# құрылғының}} {delivered, number} құрылғысына жетті',
   'thread.deliveryExpired': '{org}: {devices, plural, one {# құрылғының} other {# құрылғының}} {delivered, number} құрылғысына жетті, {expired, number} мерзімінде жетпеді',
@@ -373,4 +372,12 @@ export const kk: Catalogue = {
   'refuse.thread-mismatch': 'бұл істі бастаймын дейді, бірақ оған сәйкес келмейді',
   'refuse.org-type-mismatch': 'ұйымды сертификатындағыдан басқа түрімен атайды',
   'refuse.uncertified-org': 'бұл құрылғыда жарамды сертификаты жоқ ұйымды атайды',
+  // messages that could not be used: who sent them and why
+  'thread.droppedFrom': '{org} ұйымынан ({device} құрылғысы) келген хабарламаны пайдалану мүмкін болмады: {reason}.',
+  'drop.forged-author': 'онда оған қол қойған құрылғыдан басқа автор көрсетілген',
+  'drop.wrong-thread': 'онда жіберілген істен басқа іс көрсетілген',
+  'drop.malformed': 'бұл оқылатын іс хабарламасы емес',
+  'drop.forged-supplement': 'толықтыратын оқиғаны жазбаған құрылғының қосымша деректері',
+  'drop.unmatched-supplement': 'бұл құрылғыда жоқ оқиғаға қосымша деректер',
+  'drop.time-mismatch': 'оның уақыты қол қойылған жіберу уақытынан 5 минуттан артық ерекшеленеді',
 };

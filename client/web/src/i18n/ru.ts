@@ -86,7 +86,6 @@ export const ru: Catalogue = {
   'thread.sent': 'Отправлено.',
   'thread.purged': 'Согласие отозвано: дело удалено.',
   'thread.security': 'Предупреждение безопасности: {message}',
-  'thread.dropped': 'Сообщение не удалось использовать: {reason}',
   'thread.delivery': 'Доставка отправленного с этого устройства',
   'thread.deliveryLine': '{org}: доставлено на {delivered, number} из {devices, plural, one {# устройства} few {# устройств} many {# устройств} other {# устройства}}',
   'thread.deliveryExpired': '{org}: доставлено на {delivered, number} из {devices, plural, one {# устройства} few {# устройств} many {# устройств} other {# устройства}}, {expired, number} не доставлено в срок',
@@ -373,4 +372,12 @@ export const ru: Catalogue = {
   'refuse.thread-mismatch': 'событие выдаёт себя за начало этого дела, но не совпадает с ним',
   'refuse.org-type-mismatch': 'в нём организация названа с другим типом, чем в её сертификате',
   'refuse.uncertified-org': 'в нём названа организация, для которой на этом устройстве нет действительного сертификата',
+  // messages that could not be used: who sent them and why
+  'thread.droppedFrom': 'Сообщение от {org} (устройство {device}) не удалось использовать: {reason}.',
+  'drop.forged-author': 'в нём указан другой автор, чем устройство, которое его подписало',
+  'drop.wrong-thread': 'в нём указано другое дело, чем то, в котором оно отправлено',
+  'drop.malformed': 'это не читаемое сообщение по делу',
+  'drop.forged-supplement': 'дополнительные данные от устройства, которое не писало дополняемое событие',
+  'drop.unmatched-supplement': 'дополнительные данные к событию, которого нет на этом устройстве',
+  'drop.time-mismatch': 'его время отличается более чем на 5 минут от подписанного времени отправки',
 };

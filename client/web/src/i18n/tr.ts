@@ -86,7 +86,6 @@ export const tr: Catalogue = {
   'thread.sent': 'Gönderildi.',
   'thread.purged': 'Rıza geri çekildi: bu vaka silindi.',
   'thread.security': 'Güvenlik uyarısı: {message}',
-  'thread.dropped': 'Bir mesaj kullanılamadı: {reason}',
   'thread.delivery': 'Bu cihazın gönderdiklerinin teslimi',
   'thread.deliveryLine': '{org}: {devices, plural, one {# cihazdan} other {# cihazdan}} {delivered, number} cihaza ulaştı',
   'thread.deliveryExpired': '{org}: {devices, plural, one {# cihazdan} other {# cihazdan}} {delivered, number} cihaza ulaştı, {expired, number} teslim edilemeden süresi doldu',
@@ -373,4 +372,12 @@ export const tr: Catalogue = {
   'refuse.thread-mismatch': 'bu vakayı başlattığını söylüyor ama onunla eşleşmiyor',
   'refuse.org-type-mismatch': 'bir kuruluşu sertifikasındakinden farklı bir türle anıyor',
   'refuse.uncertified-org': 'bu cihazın geçerli sertifikasına sahip olmadığı bir kuruluşu anıyor',
+  // messages that could not be used: who sent them and why
+  'thread.droppedFrom': '{org} kuruluşundan ({device} cihazı) gelen bir mesaj kullanılamadı: {reason}.',
+  'drop.forged-author': 'onu imzalayan cihazdan başka bir yazar adı taşıyor',
+  'drop.wrong-thread': 'gönderildiği vakadan başka bir vakayı anıyor',
+  'drop.malformed': 'okunabilir bir vaka mesajı değil',
+  'drop.forged-supplement': 'tamamladığı olayı yazmamış bir cihazdan ek veri',
+  'drop.unmatched-supplement': 'bu cihazda olmayan bir olay için ek veri',
+  'drop.time-mismatch': 'zamanı, imzalı gönderim zamanından 5 dakikadan fazla farklı',
 };
