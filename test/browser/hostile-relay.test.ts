@@ -191,8 +191,8 @@ it('a delivery the relay changed on the way (signature or ciphertext) is shown a
   await eventually(async () => (await failureLines()).length === before + 2, 10_000, 'both failures on the page');
   const lines = (await failureLines()).slice(before);
   expect(lines).toEqual([
-    expect.stringMatching(new RegExp(`^A message from ${ngoClient.deviceId} could not be opened: .*is not signed by device ${ngoClient.deviceId}`)),
-    expect.stringMatching(new RegExp(`^A message from ${ngoClient.deviceId} could not be opened: ciphertext does not match the signed hash`)),
+    expect.stringMatching(new RegExp(`^A message from ${ngoClient.deviceId} could not be opened: its signature does not match its sender, or it was changed on the way\\. Details: .*is not signed by device ${ngoClient.deviceId}`)),
+    expect.stringMatching(new RegExp(`^A message from ${ngoClient.deviceId} could not be opened: its signature does not match its sender, or it was changed on the way\\. Details: ciphertext does not match the signed hash`)),
   ]);
   // The changed messages were acked away (not retried), and nothing of them is shown or kept as a case.
   await eventually(async () => (await inboxLength(`${shelter.orgId}:amina-browser`)) === 0, 10_000, 'all acked');

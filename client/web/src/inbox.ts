@@ -18,6 +18,21 @@ const OPEN_STATES = new Set(['sent', 'acknowledged', 'info-requested']);
 /** Rows per page: more than a screenful on any display, few enough to lay out at once on a slow machine. */
 export const INBOX_PAGE = 100;
 
+/**
+ * Why a message could not be opened, in the reader's language, by the SDK's
+ * code for it (the SDK's own message follows as the technical detail).
+ */
+const FAILURE_WHY: Readonly<Record<string, MessageKey>> = {
+  BAD_REQUEST: 'failure.BAD_REQUEST',
+  BAD_SIGNATURE: 'failure.BAD_SIGNATURE',
+  DECRYPT_FAILED: 'failure.DECRYPT_FAILED',
+  REPLAY: 'failure.REPLAY',
+  STALE_MESSAGE: 'failure.STALE_MESSAGE',
+  NOT_RECIPIENT: 'failure.NOT_RECIPIENT',
+  REVOKED: 'failure.REVOKED',
+  EXPIRED: 'failure.EXPIRED',
+};
+
 /** Overdue first, then due soonest (only threads still waiting for an answer have a due date that counts), then priority, then newest. */
 export function inboxOrder(a: ThreadSummary, b: ThreadSummary): number {
   if (a.overdue !== b.overdue) return a.overdue ? -1 : 1;
@@ -119,7 +134,13 @@ export function inboxScreen(app: App) {
     root.append(h('h1', {}, t('inbox.title')), h('p', {}, newButton, ' ', directoryButton));
     // Messages that could not be opened are shown with their reason, never dropped silently.
     for (const failed of (await session.client.failedMessages()).filter((f) => !f.pending)) {
-      root.appendChild(h('p', { class: 'warning failed-message', role: 'alert' }, t('inbox.failed', { sender: failed.senderDeviceId, reason: failed.reason })));
+      root.appendChild(
+        h(
+          'p',
+          { class: 'warning failed-message', role: 'alert', 'data-code': failed.code },
+          t('inbox.failedWhy', { sender: failed.senderDeviceId, why: t(FAILURE_WHY[failed.code] ?? 'failure.other'), reason: failed.reason }),
+        ),
+      );
     }
     // History transfers still arriving (a new device, an org added to a case): how far each got.
     const receiving = (await session.client.historyProgress()).filter((p) => p.received < p.total);

@@ -62,7 +62,6 @@ export const ar: Catalogue = {
   'inbox.warnings': '{count, plural, zero {لا تحذيرات أمنية} one {تحذير أمني واحد} two {تحذيران أمنيان} few {# تحذيرات أمنية} many {# تحذيرًا أمنيًا} other {# تحذير أمني}}',
   'inbox.history': 'جارٍ استلام السجل من {from}: {received, number} من {total, plural, zero {# رسالة} one {رسالة واحدة} two {رسالتين} few {# رسائل} many {# رسالة} other {# رسالة}}',
   'inbox.directory': 'الدليل',
-  'inbox.failed': 'تعذّر فتح رسالة من {sender}: {reason}',
 
   'directory.title': 'المنظمات',
   'directory.fingerprint': 'بصمة المفتاح',
@@ -380,4 +379,15 @@ export const ar: Catalogue = {
   'drop.forged-supplement': 'بيانات إضافية من جهاز لم يكتب الحدث الذي تكمله',
   'drop.unmatched-supplement': 'بيانات إضافية لحدث لا يحمله هذا الجهاز',
   'drop.time-mismatch': 'يختلف وقتها بأكثر من 5 دقائق عن وقت الإرسال الموقّع',
+  // messages that could not be opened: why, by the SDK code
+  'inbox.failedWhy': 'تعذّر فتح رسالة من {sender}: {why}. التفاصيل: {reason}',
+  'failure.BAD_REQUEST': 'ليست رسالة سليمة البنية',
+  'failure.BAD_SIGNATURE': 'توقيعها لا يطابق مرسلها، أو غُيّرت في الطريق',
+  'failure.DECRYPT_FAILED': 'تعذّر فك تشفيرها على هذا الجهاز',
+  'failure.REPLAY': 'سبق استلامها (إعادة إرسال)',
+  'failure.STALE_MESSAGE': 'قديمة جدًا',
+  'failure.NOT_RECIPIENT': 'لم تُرسل إلى هذا الجهاز',
+  'failure.REVOKED': 'أُلغي مرسلها',
+  'failure.EXPIRED': 'انتهت صلاحية شهادة مرسلها',
+  'failure.other': 'مشكلة غير متوقعة',
 };

@@ -60,7 +60,6 @@ export const en = {
   'inbox.warnings': '{count, plural, one {# security warning} other {# security warnings}}',
   'inbox.history': 'Receiving history from {from}: {received, number} of {total, plural, one {# message} other {# messages}}',
   'inbox.directory': 'Directory',
-  'inbox.failed': 'A message from {sender} could not be opened: {reason}',
 
   'directory.title': 'Organisations',
   'directory.fingerprint': 'Key fingerprint',
@@ -378,6 +377,17 @@ export const en = {
   'drop.forged-supplement': 'extra data from a device that did not write the event it completes',
   'drop.unmatched-supplement': 'extra data for an event this device does not hold',
   'drop.time-mismatch': 'its time is more than 5 minutes from the signed time it was sent',
+  // messages that could not be opened: why, by the SDK code
+  'inbox.failedWhy': 'A message from {sender} could not be opened: {why}. Details: {reason}',
+  'failure.BAD_REQUEST': 'it is not a well-formed message',
+  'failure.BAD_SIGNATURE': 'its signature does not match its sender, or it was changed on the way',
+  'failure.DECRYPT_FAILED': 'it could not be decrypted on this device',
+  'failure.REPLAY': 'it was already received (a replay)',
+  'failure.STALE_MESSAGE': 'it is too old',
+  'failure.NOT_RECIPIENT': 'it was not addressed to this device',
+  'failure.REVOKED': 'its sender has been revoked',
+  'failure.EXPIRED': 'its sender’s certificate has expired',
+  'failure.other': 'an unexpected problem',
 } as const;
 
 export type MessageKey = keyof typeof en;

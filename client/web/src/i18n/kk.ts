@@ -62,7 +62,6 @@ export const kk: Catalogue = {
   'inbox.warnings': '{count, plural, one {# қауіпсіздік ескертуі} other {# қауіпсіздік ескертуі}}',
   'inbox.history': '{from} тарихы қабылдануда: {total, plural, one {# хабардың} other {# хабардың}} {received, number} хабары',
   'inbox.directory': 'Анықтамалық',
-  'inbox.failed': '{sender} жіберген хабарламаны ашу мүмкін болмады: {reason}',
 
   'directory.title': 'Ұйымдар',
   'directory.fingerprint': 'Кілттің саусақ ізі',
@@ -380,4 +379,15 @@ export const kk: Catalogue = {
   'drop.forged-supplement': 'толықтыратын оқиғаны жазбаған құрылғының қосымша деректері',
   'drop.unmatched-supplement': 'бұл құрылғыда жоқ оқиғаға қосымша деректер',
   'drop.time-mismatch': 'оның уақыты қол қойылған жіберу уақытынан 5 минуттан артық ерекшеленеді',
+  // messages that could not be opened: why, by the SDK code
+  'inbox.failedWhy': '{sender} жіберген хабарламаны ашу мүмкін болмады: {why}. Толығырақ: {reason}',
+  'failure.BAD_REQUEST': 'бұл дұрыс құрылған хабарлама емес',
+  'failure.BAD_SIGNATURE': 'оның қолтаңбасы жіберушіге сәйкес келмейді немесе ол жолда өзгертілген',
+  'failure.DECRYPT_FAILED': 'оның шифрын бұл құрылғыда ашу мүмкін болмады',
+  'failure.REPLAY': 'ол бұрын алынған (қайталау)',
+  'failure.STALE_MESSAGE': 'ол тым ескі',
+  'failure.NOT_RECIPIENT': 'ол бұл құрылғыға арналмаған',
+  'failure.REVOKED': 'оның жіберушісі кері қайтарылған',
+  'failure.EXPIRED': 'жіберушінің сертификатының мерзімі өткен',
+  'failure.other': 'күтпеген мәселе',
 };

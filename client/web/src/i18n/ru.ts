@@ -62,7 +62,6 @@ export const ru: Catalogue = {
   'inbox.warnings': '{count, plural, one {# предупреждение безопасности} few {# предупреждения безопасности} many {# предупреждений безопасности} other {# предупреждения безопасности}}',
   'inbox.history': 'Получение истории от {from}: {received, number} из {total, plural, one {# сообщения} few {# сообщений} many {# сообщений} other {# сообщения}}',
   'inbox.directory': 'Справочник',
-  'inbox.failed': 'Сообщение от {sender} не удалось открыть: {reason}',
 
   'directory.title': 'Организации',
   'directory.fingerprint': 'Отпечаток ключа',
@@ -380,4 +379,15 @@ export const ru: Catalogue = {
   'drop.forged-supplement': 'дополнительные данные от устройства, которое не писало дополняемое событие',
   'drop.unmatched-supplement': 'дополнительные данные к событию, которого нет на этом устройстве',
   'drop.time-mismatch': 'его время отличается более чем на 5 минут от подписанного времени отправки',
+  // messages that could not be opened: why, by the SDK code
+  'inbox.failedWhy': 'Сообщение от {sender} не удалось открыть: {why}. Подробности: {reason}',
+  'failure.BAD_REQUEST': 'это не корректно сформированное сообщение',
+  'failure.BAD_SIGNATURE': 'его подпись не соответствует отправителю, или его изменили по пути',
+  'failure.DECRYPT_FAILED': 'его не удалось расшифровать на этом устройстве',
+  'failure.REPLAY': 'оно уже было получено (повтор)',
+  'failure.STALE_MESSAGE': 'оно слишком старое',
+  'failure.NOT_RECIPIENT': 'оно адресовано не этому устройству',
+  'failure.REVOKED': 'его отправитель отозван',
+  'failure.EXPIRED': 'сертификат отправителя истёк',
+  'failure.other': 'непредвиденная проблема',
 };

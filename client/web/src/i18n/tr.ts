@@ -62,7 +62,6 @@ export const tr: Catalogue = {
   'inbox.warnings': '{count, plural, one {# güvenlik uyarısı} other {# güvenlik uyarısı}}',
   'inbox.history': '{from} kaynağından geçmiş alınıyor: {total, plural, one {# mesajdan} other {# mesajdan}} {received, number} tanesi',
   'inbox.directory': 'Rehber',
-  'inbox.failed': '{sender} gönderdiği bir mesaj açılamadı: {reason}',
 
   'directory.title': 'Kurumlar',
   'directory.fingerprint': 'Anahtar parmak izi',
@@ -380,4 +379,15 @@ export const tr: Catalogue = {
   'drop.forged-supplement': 'tamamladığı olayı yazmamış bir cihazdan ek veri',
   'drop.unmatched-supplement': 'bu cihazda olmayan bir olay için ek veri',
   'drop.time-mismatch': 'zamanı, imzalı gönderim zamanından 5 dakikadan fazla farklı',
+  // messages that could not be opened: why, by the SDK code
+  'inbox.failedWhy': '{sender} tarafından gönderilen bir mesaj açılamadı: {why}. Ayrıntılar: {reason}',
+  'failure.BAD_REQUEST': 'düzgün biçimlendirilmiş bir mesaj değil',
+  'failure.BAD_SIGNATURE': 'imzası göndericisiyle eşleşmiyor ya da yolda değiştirilmiş',
+  'failure.DECRYPT_FAILED': 'bu cihazda şifresi çözülemedi',
+  'failure.REPLAY': 'zaten alınmıştı (tekrar)',
+  'failure.STALE_MESSAGE': 'çok eski',
+  'failure.NOT_RECIPIENT': 'bu cihaza gönderilmemiş',
+  'failure.REVOKED': 'göndericisi iptal edilmiş',
+  'failure.EXPIRED': 'göndericinin sertifikasının süresi dolmuş',
+  'failure.other': 'beklenmeyen bir sorun',
 };
