@@ -51,10 +51,10 @@ export function outboxScreen(app: App) {
       );
     }
     for (const r of referrals) {
-      const keyChanged = keyChangeOrgOf(r.lastError, keyChanges, r.pending) !== undefined;
+      const keyChanged = keyChangeOrgOf(r.lastError, keyChanges) !== undefined;
       const discard = on(h('button', { type: 'button', class: 'secondary discard' }, t('outbox.discard')), 'click', () => {
         // Discarding is for good: the organisations not reached yet never get this referral.
-        if (!window.confirm(t('outbox.discardReferralConfirm', { pending: r.pending.join(', ') }))) return;
+        if (!window.confirm(t('outbox.discardReferralConfirm'))) return;
         void (async () => {
           await cases.discardPendingReferral(r.id).catch(() => undefined); // already sent or discarded meanwhile: the list says how it is now
           await outbox.countReferrals();
@@ -66,7 +66,7 @@ export function outboxScreen(app: App) {
           'li',
           { 'data-referral': r.id, 'data-state': 'waiting', class: keyChanged ? 'warning' : undefined },
           t('outbox.referral', { time: formatDateTime(r.createdAt), pending: r.pending.join(', ') }),
-          r.lastError ? h('p', { class: 'hint' }, t('outbox.lastError', { message: sendFailureText(r.lastError, keyChanges, r.pending) })) : null,
+          r.lastError ? h('p', { class: 'hint' }, t('outbox.lastError', { message: sendFailureText(r.lastError, keyChanges) })) : null,
           keyChanged ? h('p', {}, toDirectory()) : null,
           h('p', {}, discard),
         ),

@@ -383,7 +383,7 @@ export const en = {
   'keyChange.mismatch': 'Does not match the new key: nothing was changed. Do not trust this key; call the organisation back on a number you know.',
   'keyChange.sendError': '{org} now presents a NEW org key: nothing is sent to it until you check it. Open the directory to check the new key.',
   'keyChange.openDirectory': 'Open the directory',
-  'outbox.discardReferralConfirm': 'Do not send this referral to {pending}? They never get it; what already went out to others stays there.',
+  'outbox.discardReferralConfirm': 'Do not send this referral? The organisations it has not reached yet never get it; what already went out stays there.',
 } as const;
 
 export type MessageKey = keyof typeof en;

@@ -385,5 +385,5 @@ export const tr: Catalogue = {
   'keyChange.mismatch': 'Yeni anahtarla eşleşmiyor: hiçbir şey değiştirilmedi. Bu anahtara güvenmeyin; kurumu bildiğiniz bir numaradan geri arayın.',
   'keyChange.sendError': '{org} artık YENİ bir kurum anahtarı sunuyor: siz kontrol edene kadar ona hiçbir şey gönderilmez. Yeni anahtarı kontrol etmek için rehberi açın.',
   'keyChange.openDirectory': 'Rehberi aç',
-  'outbox.discardReferralConfirm': 'Bu yönlendirme {pending} kurumuna gönderilmesin mi? Onlar bunu hiç almaz; başkalarına gitmiş olan orada kalır.',
+  'outbox.discardReferralConfirm': 'Bu yönlendirme gönderilmesin mi? Henüz ulaşmadığı kurumlar onu hiç almaz; zaten gitmiş olan orada kalır.',
 };
