@@ -9,7 +9,7 @@ import { DEFAULT_DUE_WINDOW_MS, type IntakeState, type ThreadSummary } from '../
 import type { App } from './app';
 import { field, h, on } from './dom';
 import { type MessageKey, formatDateTime, t, tDynamic } from './i18n/index';
-import { directoryScreen } from './directory';
+import { directoryLabel, directoryScreen } from './directory';
 import { referralFormScreen } from './referral-form';
 import { threadScreen } from './thread';
 
@@ -130,7 +130,7 @@ export function inboxScreen(app: App) {
     // Marks of threads no longer held (a purged case) are dropped.
     session.unread.retain(threads.map((th) => th.threadId));
     const newButton = on(h('button', { type: 'button', id: 'new-referral' }, t('inbox.new')), 'click', () => void app.show(referralFormScreen(app)));
-    const directoryButton = on(h('button', { type: 'button', class: 'secondary', id: 'open-directory' }, t('inbox.directory')), 'click', () => void app.show(directoryScreen(app)));
+    const directoryButton = on(h('button', { type: 'button', class: 'secondary', id: 'open-directory' }, directoryLabel(app)), 'click', () => void app.show(directoryScreen(app)));
     root.append(h('h1', {}, t('inbox.title')), h('p', {}, newButton, ' ', directoryButton));
     // Messages that could not be opened are shown with their reason, never dropped silently.
     for (const failed of (await session.client.failedMessages()).filter((f) => !f.pending)) {

@@ -8,7 +8,9 @@
  */
 import type { App } from './app';
 import { h, on } from './dom';
+import { directoryScreen } from './directory';
 import { formatDateTime, t } from './i18n/index';
+import { keyChangeOrgOf, sendFailureText } from './key-change';
 import { pendingState, pendingText, threadScreen } from './thread';
 
 export function outboxScreen(app: App) {
@@ -27,6 +29,9 @@ export function outboxScreen(app: App) {
     }
     const caseCodes = new Map((await cases.listThreads()).map((s) => [s.threadId, s.caseCode ?? '—']));
     const list = h('ul', { id: 'outbox-items' });
+    const keyChanges = session.client.trust.pendingKeyChanges();
+    /** A send refused because an org presents a new key: the way to the directory, where it is checked. */
+    const toDirectory = () => on(h('button', { type: 'button', class: 'secondary open-directory' }, t('keyChange.openDirectory')), 'click', () => void app.show(directoryScreen(app)));
     for (const item of items) {
       const state = outbox.stateOf(item);
       const { label, summary } = pendingText(item);
@@ -37,7 +42,8 @@ export function outboxScreen(app: App) {
           { 'data-item': item.id, 'data-state': state, class: state === 'failed' ? 'warning' : undefined },
           open,
           ` — ${label}, ${formatDateTime(item.queuedAt)} — `,
-          h('span', { class: 'pending-state' }, pendingState(state, item)),
+          h('span', { class: 'pending-state' }, state === 'failed' && keyChangeOrgOf(item.failed, keyChanges) !== undefined ? t('outbox.failed', { message: sendFailureText(item.failed, keyChanges) }) : pendingState(state, item)),
+          ...(state === 'failed' && keyChangeOrgOf(item.failed, keyChanges) !== undefined ? [' ', toDirectory()] : []),
           summary ? h('p', { class: 'event-detail pending-summary' }, summary) : null,
           state === 'sending' ? null : ' ',
           state === 'sending' ? null : on(h('button', { type: 'button', class: 'secondary discard' }, t('outbox.discard')), 'click', () => void outbox.discard(item.id).then(() => app.refresh())),
@@ -45,12 +51,24 @@ export function outboxScreen(app: App) {
       );
     }
     for (const r of referrals) {
+      const keyChanged = keyChangeOrgOf(r.lastError, keyChanges) !== undefined;
+      const discard = on(h('button', { type: 'button', class: 'secondary discard' }, t('outbox.discard')), 'click', () => {
+        // Discarding is for good: the organisations not reached yet never get this referral.
+        if (!window.confirm(t('outbox.discardReferralConfirm'))) return;
+        void (async () => {
+          await cases.discardPendingReferral(r.id).catch(() => undefined); // already sent or discarded meanwhile: the list says how it is now
+          await outbox.countReferrals();
+          await app.refresh();
+        })();
+      });
       list.appendChild(
         h(
           'li',
-          { 'data-referral': r.id, 'data-state': 'waiting' },
+          { 'data-referral': r.id, 'data-state': 'waiting', class: keyChanged ? 'warning' : undefined },
           t('outbox.referral', { time: formatDateTime(r.createdAt), pending: r.pending.join(', ') }),
-          r.lastError ? h('p', { class: 'hint' }, t('outbox.lastError', { message: r.lastError.message })) : null,
+          r.lastError ? h('p', { class: 'hint' }, t('outbox.lastError', { message: sendFailureText(r.lastError, keyChanges) })) : null,
+          keyChanged ? h('p', {}, toDirectory()) : null,
+          h('p', {}, discard),
         ),
       );
     }

@@ -388,6 +388,19 @@ export const en = {
   'failure.REVOKED': 'its sender has been revoked',
   'failure.EXPIRED': 'its sender’s certificate has expired',
   'failure.other': 'an unexpected problem',
+  // h-fg: org key changes in the directory, discarding a pending referral
+  'inbox.directoryKeyChanges': 'Directory ({count, plural, one {# key change to check} other {# key changes to check}})',
+  'keyChange.title': '{count, plural, one {# organisation presents a new key} other {# organisations present a new key}}',
+  'keyChange.explain': 'Nothing is sent to these organisations, and nothing from them is accepted, until you check the new key. The organisation may have changed its key — or someone is impersonating it. Call the organisation on a number you already know (not one from a message), ask them to read their new key fingerprint, and compare it with the new fingerprint below. Type the digits only if they match.',
+  'keyChange.seen': 'new key seen {time}',
+  'keyChange.oldFingerprint': 'Old key fingerprint (trusted until now)',
+  'keyChange.newFingerprint': 'New key fingerprint',
+  'keyChange.digits': 'New fingerprint they read to you',
+  'keyChange.accept': 'Trust the new key',
+  'keyChange.mismatch': 'Does not match the new key: nothing was changed. Do not trust this key; call the organisation back on a number you know.',
+  'keyChange.sendError': '{org} now presents a NEW org key: nothing is sent to it until you check it. Open the directory to check the new key.',
+  'keyChange.openDirectory': 'Open the directory',
+  'outbox.discardReferralConfirm': 'Do not send this referral? The organisations it has not reached yet never get it; what already went out stays there.',
 } as const;
 
 export type MessageKey = keyof typeof en;

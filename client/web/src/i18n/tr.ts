@@ -390,4 +390,17 @@ export const tr: Catalogue = {
   'failure.REVOKED': 'göndericisi iptal edilmiş',
   'failure.EXPIRED': 'göndericinin sertifikasının süresi dolmuş',
   'failure.other': 'beklenmeyen bir sorun',
+  // h-fg: org key changes in the directory, discarding a pending referral
+  'inbox.directoryKeyChanges': 'Rehber ({count, plural, one {kontrol edilecek # anahtar değişikliği} other {kontrol edilecek # anahtar değişikliği}})',
+  'keyChange.title': '{count, plural, one {# kurum yeni bir anahtar sunuyor} other {# kurum yeni bir anahtar sunuyor}}',
+  'keyChange.explain': 'Yeni anahtarı kontrol edene kadar bu kurumlara hiçbir şey gönderilmez ve onlardan hiçbir şey kabul edilmez. Kurum anahtarını değiştirmiş olabilir — ya da biri onu taklit ediyor olabilir. Kurumu zaten bildiğiniz bir numaradan (bir mesajdaki numaradan değil) arayın, yeni anahtar parmak izini okumalarını isteyin ve aşağıdaki yeni parmak iziyle karşılaştırın. Rakamları yalnızca eşleşiyorlarsa yazın.',
+  'keyChange.seen': 'yeni anahtar {time} tarihinde görüldü',
+  'keyChange.oldFingerprint': 'Eski anahtar parmak izi (şimdiye kadar güvenilen)',
+  'keyChange.newFingerprint': 'Yeni anahtar parmak izi',
+  'keyChange.digits': 'Size okudukları yeni parmak izi',
+  'keyChange.accept': 'Yeni anahtara güven',
+  'keyChange.mismatch': 'Yeni anahtarla eşleşmiyor: hiçbir şey değiştirilmedi. Bu anahtara güvenmeyin; kurumu bildiğiniz bir numaradan geri arayın.',
+  'keyChange.sendError': '{org} artık YENİ bir kurum anahtarı sunuyor: siz kontrol edene kadar ona hiçbir şey gönderilmez. Yeni anahtarı kontrol etmek için rehberi açın.',
+  'keyChange.openDirectory': 'Rehberi aç',
+  'outbox.discardReferralConfirm': 'Bu yönlendirme gönderilmesin mi? Henüz ulaşmadığı kurumlar onu hiç almaz; zaten gitmiş olan orada kalır.',
 };
