@@ -139,6 +139,9 @@ it('a re-keyed org: the outbox points to the directory, which shows both fingerp
   await referFromForm(iom.orgId, 'REKEY-0001', 1);
   const [line] = await referralLines();
   expect(line).toContain('iom-ist');
+  // It names the organisation still waiting, not the kind of message.
+  expect(line).toMatch(/not yet sent to iom-ist/);
+  expect(line).not.toContain('referral.create');
   expect(line).toMatch(/open the directory to check the new key/i);
   expect(line).not.toMatch(/handover trust|accept-org-key/);
   expect(await page.textContent('#outbox-items li[data-referral] button.open-directory')).toBe('Open the directory');

@@ -102,6 +102,8 @@ export interface PendingReferral {
   createSent: boolean;
   sent: string[];
   pending: string[];
+  /** The organisations still waiting for some part of it (what `pending` describes, by org). */
+  pendingOrgIds: string[];
   attempts: number;
   lastError: { code: string; message: string; at: number } | null;
 }
@@ -369,6 +371,7 @@ function statusOf(entry: OutboxEntry): PendingReferral {
     createSent: entry.items[0]?.done ?? false,
     sent: entry.items.filter((i) => i.done).map((i) => i.what),
     pending: entry.items.filter((i) => !i.done).map((i) => i.what),
+    pendingOrgIds: [...new Set(entry.items.filter((i) => !i.done).flatMap((i) => i.orgIds))].sort(),
     attempts: entry.attempts,
     lastError: entry.lastError,
   };

@@ -6,7 +6,7 @@
  * (a note's words are not listed; a consent withdrawal says who recorded
  * it, an added org which org for which purpose).
  */
-import type { App } from './app';
+import { type App, errorText } from './app';
 import { h, on } from './dom';
 import { directoryScreen } from './directory';
 import { formatDateTime, t } from './i18n/index';
@@ -42,7 +42,7 @@ export function outboxScreen(app: App) {
           { 'data-item': item.id, 'data-state': state, class: state === 'failed' ? 'warning' : undefined },
           open,
           ` — ${label}, ${formatDateTime(item.queuedAt)} — `,
-          h('span', { class: 'pending-state' }, state === 'failed' && keyChangeOrgOf(item.failed, keyChanges) !== undefined ? t('outbox.failed', { message: sendFailureText(item.failed, keyChanges) }) : pendingState(state, item)),
+          h('span', { class: 'pending-state' }, pendingState(state, item, keyChanges)),
           ...(state === 'failed' && keyChangeOrgOf(item.failed, keyChanges) !== undefined ? [' ', toDirectory()] : []),
           summary ? h('p', { class: 'event-detail pending-summary' }, summary) : null,
           state === 'sending' ? null : ' ',
@@ -56,7 +56,8 @@ export function outboxScreen(app: App) {
         // Discarding is for good: the organisations not reached yet never get this referral.
         if (!window.confirm(t('outbox.discardReferralConfirm'))) return;
         void (async () => {
-          await cases.discardPendingReferral(r.id).catch(() => undefined); // already sent or discarded meanwhile: the list says how it is now
+          // Already sent or discarded meanwhile: the list, drawn again, says how it is now.
+          await cases.discardPendingReferral(r.id).catch((err: unknown) => console.warn('the pending referral was not discarded:', errorText(err)));
           await outbox.countReferrals();
           await app.refresh();
         })();
@@ -65,7 +66,7 @@ export function outboxScreen(app: App) {
         h(
           'li',
           { 'data-referral': r.id, 'data-state': 'waiting', class: keyChanged ? 'warning' : undefined },
-          t('outbox.referral', { time: formatDateTime(r.createdAt), pending: r.pending.join(', ') }),
+          t('outbox.referral', { time: formatDateTime(r.createdAt), pending: r.pendingOrgIds.join(', ') }),
           r.lastError ? h('p', { class: 'hint' }, t('outbox.lastError', { message: sendFailureText(r.lastError, keyChanges) })) : null,
           keyChanged ? h('p', {}, toDirectory()) : null,
           h('p', {}, discard),

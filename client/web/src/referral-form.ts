@@ -14,6 +14,7 @@ import { field, h, on, uid } from './dom';
 import { type MessageKey, humanize, language, t, tDynamic } from './i18n/index';
 import { fieldOptionLabel, pickLabel } from './i18n/labels/index';
 import { threadScreen } from './thread';
+import { failureOf, keyChangeOrgOf, sendFailureText } from './key-change';
 
 /** The sections and fields the form shows, in order. Paths are into ReferralBody. */
 export const FORM_SECTIONS: ReadonlyArray<{ key: MessageKey; fields: readonly string[]; optional?: boolean }> = [
@@ -722,7 +723,10 @@ export function referralFormScreen(app: App) {
           for (const el of Array.from(form.elements)) (el as HTMLInputElement).disabled = false;
           status.textContent = '';
           summary.className = 'form-error error';
-          summary.textContent = t('app.error', { message: errorText(err) });
+          // A recipient's pending org key change is told as a pointer to the directory (key-change.ts), not the CLI's command.
+          const keyChanges = session.client.trust.pendingKeyChanges();
+          const failure = failureOf(err);
+          summary.textContent = t('app.error', { message: keyChangeOrgOf(failure, keyChanges) !== undefined ? sendFailureText(failure, keyChanges) : errorText(err) });
         }
       })();
     });

@@ -28,6 +28,7 @@ import { byOrg } from '../../sdk/index';
 import { type App, errorText } from './app';
 import { field, h, on } from './dom';
 import { EVENT_TYPE, type OutboxItem, type QueuedAction } from './outbox';
+import { sendFailureText } from './key-change';
 import { type MessageKey, formatDateTime, humanize, language, t, tDynamic } from './i18n/index';
 import { FIELD_PICK_LISTS, PICK_LISTS, type PickList, fieldOptionLabel, pickLabel } from './i18n/labels/index';
 
@@ -250,19 +251,20 @@ export function pendingText(item: OutboxItem): { label: string; detail?: string;
   return words === undefined ? { label } : { label, detail: words };
 }
 
-export function pendingState(state: 'sending' | 'waiting' | 'failed', item: OutboxItem): string {
-  if (state === 'failed') return t('outbox.failed', { message: item.failed?.message ?? '' });
+/** Where a queued action is; a failure for an org key change waiting to be checked points to the directory (key-change.ts). */
+export function pendingState(state: 'sending' | 'waiting' | 'failed', item: OutboxItem, keyChanges: readonly { orgId: string }[] = []): string {
+  if (state === 'failed') return t('outbox.failed', { message: sendFailureText(item.failed, keyChanges) });
   return state === 'sending' ? t('outbox.sending') : t('outbox.waiting');
 }
 
-function pendingItem(state: 'sending' | 'waiting' | 'failed', item: OutboxItem, discard: () => void): HTMLElement {
+function pendingItem(state: 'sending' | 'waiting' | 'failed', item: OutboxItem, keyChanges: readonly { orgId: string }[], discard: () => void): HTMLElement {
   const { label, detail } = pendingText(item);
   return h(
     'li',
     { 'data-type': EVENT_TYPE[item.kind], 'data-state': state, class: state === 'failed' ? 'warning' : undefined },
     h('strong', {}, label),
     ' — ',
-    h('span', { class: 'pending-state' }, pendingState(state, item)),
+    h('span', { class: 'pending-state' }, pendingState(state, item, keyChanges)),
     detail ? h('p', { class: 'event-detail' }, detail) : null,
     state === 'sending' ? null : on(h('button', { type: 'button', class: 'secondary discard' }, t('outbox.discard')), 'click', discard),
   );
@@ -592,7 +594,8 @@ export function threadScreen(app: App, threadId: string) {
     const waiting = session.outbox.list(threadId);
     if (waiting.length > 0) {
       const list = h('ol', { id: 'pending', class: 'timeline pending' });
-      for (const item of waiting) list.appendChild(pendingItem(session.outbox.stateOf(item), item, () => void session.outbox.discard(item.id)));
+      const keyChanges = session.client.trust.pendingKeyChanges();
+      for (const item of waiting) list.appendChild(pendingItem(session.outbox.stateOf(item), item, keyChanges, () => void session.outbox.discard(item.id)));
       root.append(h('h2', {}, t('outbox.inThread')), list);
     }
     const delivery = await client.deliveryState(threadId);

@@ -96,6 +96,8 @@ test('a send that fails after the create says what is pending; the next start() 
   expect(message).toContain(`Thread ${threadId}: sent referral.create; pending consent.override for iom-ist, supplement for shelter-ist`);
   expect(message).toContain('handover outbox');
   expect(await cases.pendingReferrals()).toEqual([expect.objectContaining({ threadId, createSent: true, pending: ['consent.override for iom-ist', 'supplement for shelter-ist'] })]);
+  // The same, by organisation (what the web outbox names): every org an unsent item goes to.
+  expect((await cases.pendingReferrals())[0]?.pendingOrgIds).toEqual(['iom-ist', 'shelter-ist']);
 
   // The recipients hold the create only meanwhile.
   await s.settle();
