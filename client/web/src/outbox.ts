@@ -324,7 +324,8 @@ export class Outbox {
       if (sentAlready(item, events, this.client.deviceId, thread)) {
         // Added by this device, and a reload came before the history went to the new org: send it now (it is the same messages).
         if (item.kind === 'add-participant' && item.triedAt !== undefined && this.addedBySelf(item, events)) {
-          await this.cases.shareHistory(item.threadId, item.body.orgId).catch(() => undefined);
+          // Best effort: the org is a participant either way (the add went out); a failure here is logged, not the item's.
+          await this.cases.shareHistory(item.threadId, item.body.orgId).catch((err: unknown) => console.warn('the case history was not shared again:', isHandoverError(err) ? err.code : String(err)));
         }
         await this.done(item);
         return { status: 'sent' };
