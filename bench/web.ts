@@ -24,13 +24,12 @@ import example from '../examples/referral.json';
 import { CaseService } from '../client/referral';
 import type { HandoverClient } from '../client/sdk';
 import { ROUTES } from '../shared/api';
-import { issueDeviceCertificate } from '../shared/certificates';
 import { loadNodeCrypto } from '../shared/crypto/node';
 import { PWHASH_MODERATE } from '../shared/crypto/types';
 import { TestNetwork, type TestOrg } from '../test/support/network';
 import { startRedis } from '../test/support/redis';
 import { enrolClient, postJson, type RelayFixture, startTestRelay } from '../test/support/relay';
-import { fillReferralBasics, formField } from '../test/browser/browser';
+import { fillReferralBasics, formField, importSignedCertificates, setUpDevice } from '../test/browser/browser';
 import { progress, round } from './timing';
 
 const ROOT = path.join(__dirname, '..');
@@ -78,28 +77,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 /** Set up and enrol the app in `page` as a device of `org` (the bench plays the org admin). */
 async function enrol(page: Page, fx: RelayFixture, org: TestOrg, name: string): Promise<void> {
-  await page.goto(fx.url);
-  await page.waitForSelector('html[data-ready="true"]');
-  await page.fill('#setup input[name="orgId"]', org.orgId);
-  await page.fill('#setup input[name="deviceName"]', name);
-  await page.fill('#setup input[name="label"]', `Staff ${name}`);
-  await page.fill('#setup input[name="passphrase"]', PASSPHRASE);
-  await page.fill('#setup input[name="passphraseAgain"]', PASSPHRASE);
-  await page.click('#setup button[type="submit"]');
-  const request = JSON.parse(await (await page.waitForSelector('#enrolment-request', { timeout: 60_000 })).inputValue()) as unknown;
-  const now = Date.now();
-  const certificate = issueDeviceCertificate(fx.crypto, {
-    request: request as Parameters<typeof issueDeviceCertificate>[1]['request'],
-    orgCertificate: org.certificate,
-    orgPrivateKey: org.keys.privateKey,
-    role: 'caseworker',
-    issuedAt: now - 60_000,
-    expiresAt: now + 90 * 86_400_000,
-  });
-  await page.fill('#enrol textarea[name="orgCertificate"]', JSON.stringify(org.certificate));
-  await page.fill('#enrol textarea[name="deviceCertificate"]', JSON.stringify(certificate));
-  await page.click('#enrol button[type="submit"]');
-  await page.waitForSelector('#new-referral', { timeout: 60_000 });
+  await setUpDevice(page, fx.url, org, name, PASSPHRASE, 60_000);
+  await importSignedCertificates(page, fx.crypto, org, await page.inputValue('#enrolment-request'), 60_000);
 }
 
 /*

@@ -29,36 +29,32 @@ export async function launchChromium(): Promise<Browser> {
 }
 
 /**
- * Set up and enrol the app at `url` as device `name` of `org`: the page
- * makes the keys and shows the request; the test plays the org admin and
- * signs it, as `handover org sign-device` would; the page imports and
- * registers. `created` gets how long making and sealing the keys took.
+ * The set-up screen of the app at `url`, filled and sent for device `name`
+ * of `org`: the page makes the keys and shows the enrolment request.
+ * Returns how long that took, from the click.
  */
-export async function enrolBrowser(
-  p: Page,
-  fx: { url: string; crypto: Crypto },
-  org: TestOrg,
-  name: string,
-  created?: (ms: number) => Promise<void>,
-  opts: { waitForSocket?: boolean } = {},
-): Promise<void> {
-  await p.goto(fx.url);
+export async function setUpDevice(p: Page, url: string, org: TestOrg, name: string, passphrase = PASSPHRASE, timeoutMs = 30_000): Promise<number> {
+  await p.goto(url);
   await p.waitForSelector('html[data-ready="true"]');
   await p.fill('#setup input[name="orgId"]', org.orgId);
   await p.fill('#setup input[name="deviceName"]', name);
   await p.fill('#setup input[name="label"]', `Staff ${name}`);
-  await p.fill('#setup input[name="passphrase"]', PASSPHRASE);
-  await p.fill('#setup input[name="passphraseAgain"]', PASSPHRASE);
+  await p.fill('#setup input[name="passphrase"]', passphrase);
+  await p.fill('#setup input[name="passphraseAgain"]', passphrase);
   const started = Date.now();
   await p.click('#setup button[type="submit"]');
-  await p.waitForSelector('#enrolment-request', { timeout: 30_000 });
-  await created?.(Date.now() - started);
-  // Read after `created` (which may re-render the screen, e.g. in another language: a freshly signed request).
-  const requestText = await p.inputValue('#enrolment-request');
-  // The QR code on the screen carries the same request (read back by an independent decoder).
-  expect(JSON.parse(await readQr(p, '#enrolment-qr svg'))).toEqual(JSON.parse(requestText));
+  await p.waitForSelector('#enrolment-request', { timeout: timeoutMs });
+  return Date.now() - started;
+}
+
+/**
+ * The org admin's side, played by the test: sign the enrolment request
+ * `requestText` as `handover org sign-device` would, paste both
+ * certificates into the page and wait for the inbox (the page registers).
+ */
+export async function importSignedCertificates(p: Page, crypto: Crypto, org: TestOrg, requestText: string, timeoutMs = 30_000): Promise<void> {
   const now = Date.now();
-  const certificate = issueDeviceCertificate(fx.crypto, {
+  const certificate = issueDeviceCertificate(crypto, {
     request: JSON.parse(requestText),
     orgCertificate: org.certificate,
     orgPrivateKey: org.keys.privateKey,
@@ -69,7 +65,30 @@ export async function enrolBrowser(
   await p.fill('#enrol textarea[name="orgCertificate"]', JSON.stringify(org.certificate));
   await p.fill('#enrol textarea[name="deviceCertificate"]', JSON.stringify(certificate));
   await p.click('#enrol button[type="submit"]');
-  await p.waitForSelector('#new-referral', { timeout: 30_000 });
+  await p.waitForSelector('#new-referral', { timeout: timeoutMs });
+}
+
+/**
+ * Set up and enrol the app at `url` as device `name` of `org`: the page
+ * makes the keys and shows the request; the test plays the org admin and
+ * signs it; the page imports and registers. `created` gets how long making
+ * and sealing the keys took.
+ */
+export async function enrolBrowser(
+  p: Page,
+  fx: { url: string; crypto: Crypto },
+  org: TestOrg,
+  name: string,
+  created?: (ms: number) => Promise<void>,
+  opts: { waitForSocket?: boolean } = {},
+): Promise<void> {
+  const setUpMs = await setUpDevice(p, fx.url, org, name);
+  await created?.(setUpMs);
+  // Read after `created` (which may re-render the screen, e.g. in another language: a freshly signed request).
+  const requestText = await p.inputValue('#enrolment-request');
+  // The QR code on the screen carries the same request (read back by an independent decoder).
+  expect(JSON.parse(await readQr(p, '#enrolment-qr svg'))).toEqual(JSON.parse(requestText));
+  await importSignedCertificates(p, fx.crypto, org, requestText);
   // The inbox opens before the socket is up; the tests go on with the relay (unless they hold the sign-in back).
   if (opts.waitForSocket !== false) await p.waitForSelector('#connection[data-state="connected"]', { timeout: 30_000 });
 }
